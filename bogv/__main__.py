@@ -1,0 +1,3 @@
+from bogv.cli import main
+
+main()

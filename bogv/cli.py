@@ -1,0 +1,250 @@
+"""The ``bogv`` command: serve, import, search, delete, stats.
+
+Commands call the same service as the API. Milvus Lite lets one process own a data file, so
+when a running service holds it, import/search/delete/stats go through that service's HTTP
+API instead (and say so). Results go to stdout, progress and messages to stderr; a
+``BogvError`` ends the command with one red line and exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from bogv.client import Client
+from bogv.config import Settings
+from bogv.errors import BogvError
+from bogv.ingest import Outcome, Summary, find_files, import_folder
+from bogv.service import Service, build_service
+from bogv.store import Hit, lite_file_in_use
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="bogv: reverse image search service.")
+err = Console(stderr=True)
+out = Console()
+
+ApiOption = Annotated[str | None, typer.Option(
+    "--api", help="URL of a running bogv to use instead of opening the store "
+    "(default: http://127.0.0.1:API_PORT when a service owns the Milvus Lite file).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class _Backend(Protocol):
+    def search_file(self, path: Path, limit: int, min_score: float = 0.0) -> list[Hit]: ...
+    def delete_ids(self, ids: list[int]) -> int: ...
+    def delete_keys(self, keys: list[str]) -> int: ...
+    def stats(self) -> dict[str, Any]: ...
+
+
+class _Local:
+    """The service itself, behind the same methods as the HTTP client."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def search_file(self, path: Path, limit: int, min_score: float = 0.0) -> list[Hit]:
+        return self.service.search(path.read_bytes(), limit, min_score)
+
+    def delete_ids(self, ids: list[int]) -> int:
+        return self.service.delete_ids(ids)
+
+    def delete_keys(self, keys: list[str]) -> int:
+        return self.service.delete_keys(keys)
+
+    def stats(self) -> dict[str, Any]:
+        return self.service.stats()
+
+
+def _remote_url(settings: Settings, api: str | None) -> str | None:
+    if api:
+        return api
+    if settings.is_embedded and lite_file_in_use(settings.store_uri):
+        return f"http://127.0.0.1:{settings.api_port}"
+    return None
+
+
+@contextmanager
+def _backend(settings: Settings, api: str | None) -> Iterator[_Local | Client]:
+    url = _remote_url(settings, api)
+    if url:
+        err.print(f"[dim]using the running service at {url}[/]")
+        client = Client(url, settings.token.get_secret_value())
+        try:
+            yield client
+        finally:
+            client.close()
+    else:
+        service = build_service(settings)
+        try:
+            yield _Local(service)
+        finally:
+            service.close()
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TaskProgressColumn(), TextColumn("[cyan]{task.fields[rate]}"),
+                    TimeRemainingColumn(), console=err)
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Bind address (API_HOST).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port (API_PORT).")] = None,
+          help_settings: Annotated[bool, typer.Option(
+              "--help-settings", help="List every setting with its value and exit.")] = False,
+          ) -> None:
+    """Run the HTTP API (embedded Milvus Lite unless MILVUS_URI/MILVUS_HOST is set)."""
+    settings = Settings()
+    if help_settings:
+        table = Table("variable", "value", "meaning")
+        for row in settings.describe():
+            table.add_row(*row)
+        out.print(table)
+        return
+    import uvicorn
+
+    from bogv.api.app import create_app
+
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=host or settings.api_host,
+                port=port or settings.api_port, log_level=settings.log_level.lower())
+
+
+@app.command("import")
+def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
+            move_to: Annotated[Path | None, typer.Option(
+                "--move-to", help="Move each indexed file here (direct import only).")] = None,
+            api: ApiOption = None, as_json: JsonOption = False) -> None:
+    """Index every image below FOLDER (key = MD5 of the file, filepath = its path)."""
+    settings = Settings()
+    logging.getLogger("bogv.ingest").setLevel(logging.ERROR)  # the summary lists failures
+    files = find_files(folder)
+    url = _remote_url(settings, api)
+    summary = Summary()
+    with _progress() as progress:
+        task = progress.add_task("importing", total=len(files), rate="")
+
+        def tick(_: Outcome) -> None:
+            speed = progress.tasks[task].speed
+            progress.update(task, advance=1, rate=f"{speed:.1f} img/s" if speed else "")
+
+        if url:
+            err.print(f"importing through the running service at {url} "
+                      "(it owns the data file)")
+
+            def count(outcome: Outcome) -> None:
+                summary.count(outcome)
+                tick(outcome)
+
+            _import_http(Client(url, settings.token.get_secret_value()), files, count)
+        else:
+            err.print(f"importing directly into {settings.store_uri}")
+            service = build_service(settings)
+            try:
+                summary = import_folder(service, folder, move_to=move_to, on_outcome=tick,
+                                        files=files)
+            finally:
+                service.close()
+    _print_summary(summary, as_json)
+
+
+def _import_http(client: Client, files: list[Path],
+                 count: Callable[[Outcome], None]) -> None:
+    def send(path: Path) -> Outcome:
+        try:
+            client.add_file(path, img_path=str(path.resolve()))
+            return Outcome(path, "added")
+        except BogvError as exc:
+            return Outcome(path, "failed", exc.message)
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            for outcome in pool.map(send, files):
+                count(outcome)
+    finally:
+        client.close()
+
+
+def _print_summary(summary: Summary, as_json: bool) -> None:
+    if as_json:
+        out.print_json(json.dumps({"added": summary.added, "skipped": summary.skipped,
+                                   "failed": summary.failed,
+                                   "failures": [{"path": p, "reason": r}
+                                                for p, r in summary.failures]}))
+        return
+    for path, reason in summary.failures:
+        err.print(f"[yellow]failed[/] {path}: {reason}")
+    out.print(f"added {summary.added}, skipped {summary.skipped} (already indexed), "
+              f"failed {summary.failed}")
+
+
+@app.command()
+def search(image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+           limit: Annotated[int, typer.Option(help="Number of hits.")] = 10,
+           min_score: Annotated[float, typer.Option(help="Minimum score 0..1.")] = 0.0,
+           api: ApiOption = None, as_json: JsonOption = False) -> None:
+    """Print the stored images most similar to IMAGE, best first."""
+    with _backend(Settings(), api) as backend:
+        hits = backend.search_file(image, limit, min_score)
+    if as_json:
+        out.print_json(json.dumps([h.__dict__ for h in hits]))
+        return
+    table = Table("score", "id", "key", "filepath")
+    for column in table.columns:
+        column.overflow = "fold"
+    for h in hits:
+        table.add_row(f"{h.score:.4f}", str(h.id), h.key, h.filepath)
+    out.print(table)
+
+
+@app.command()
+def delete(ids: Annotated[list[int] | None, typer.Option("--id", help="Record id.")] = None,
+           keys: Annotated[list[str] | None, typer.Option("--key", help="Key.")] = None,
+           api: ApiOption = None) -> None:
+    """Delete records by --id and/or --key (repeatable); prints how many were deleted."""
+    if not ids and not keys:
+        raise typer.BadParameter("give --id or --key")
+    with _backend(Settings(), api) as backend:
+        n = (backend.delete_ids(ids) if ids else 0) + (backend.delete_keys(keys) if keys else 0)
+    out.print(n)
+
+
+@app.command()
+def stats(api: ApiOption = None, as_json: JsonOption = False) -> None:
+    """Record count, model and store in use."""
+    with _backend(Settings(), api) as backend:
+        data = backend.stats()
+    if as_json:
+        out.print_json(json.dumps(data))
+    else:
+        for k, v in data.items():
+            out.print(f"{k}: {v}")
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except BogvError as exc:
+        err.print(f"[red]Error: {exc.message}[/]")
+        sys.exit(1)

@@ -1,0 +1,100 @@
+"""Settings from the environment.
+
+The seed service's variable names (``API_PORT``, ``TOKEN``, ``MILVUS_*``, ``IMAGE_*``) keep
+working unprefixed; bogv's own settings use the same flat style so one ``env`` file serves
+both. ``MILVUS_URI`` wins over ``MILVUS_HOST``/``MILVUS_PORT``; with neither, the store is an
+embedded Milvus Lite file under ``DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore",
+                                      populate_by_name=True)
+
+    api_host: str = Field("0.0.0.0", description="Interface the HTTP server binds to.")
+    api_port: int = Field(7000, description="HTTP port (seed: API_PORT).")
+    token: SecretStr = Field(SecretStr(""), description="When set, every API call needs header "
+                             "`token: <TOKEN>` (or `Authorization: Bearer <TOKEN>`).")
+
+    data_dir: Path = Field(Path("data"), description="Where the Milvus Lite file and the "
+                           "converted model live.")
+    milvus_uri: str = Field("", description="Milvus Lite file path, or http://host:19530 for a "
+                            "server; wins over MILVUS_HOST. Default: DATA_DIR/bogv.db.")
+    milvus_host: str = Field("", description="Milvus server host (seed); unset means embedded.")
+    milvus_port: int = Field(19530, description="Milvus server port (seed).")
+    milvus_user: str = Field("", description="Milvus user.")
+    milvus_password: SecretStr = Field(SecretStr(""), description="Milvus password.")
+    milvus_host_token: SecretStr = Field(SecretStr(""), description="Milvus token (seed name).")
+    milvus_db_name: str = Field("", description="Milvus database (servers only).")
+    collection: str = Field("images", description="Milvus collection name.")
+    index_type: str = Field("IVF_FLAT", description="Vector index: IVF_FLAT, FLAT, HNSW, "
+                            "AUTOINDEX (HNSW needs a server).")
+    index_nlist: int = Field(1024, ge=1, description="IVF clusters per segment.")
+    search_nprobe: int = Field(64, ge=1, description="IVF clusters probed per search.")
+
+    image_inc_path: Path | None = Field(None, description="Incoming folder imported at start-up; "
+                                        "indexed files move to IMAGE_POOL_PATH.")
+    image_pool_path: Path | None = Field(None, description="Where imported images are moved to.")
+    image_cache_path: Path = Field(Path("image_cache_path"), description="Scratch folder (seed).")
+    image_allowed_roots: str = Field("", description="Comma-separated folders /add/path and "
+                                     "/search/path may read. Default: the import folders.")
+
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest image accepted.")
+    max_pixels: int = Field(100_000_000, ge=1, description="Largest decoded image, in pixels.")
+    url_timeout: float = Field(10.0, gt=0, description="Seconds to connect / read a URL.")
+    url_max_redirects: int = Field(3, ge=0, description="Redirects followed per URL fetch.")
+    url_allow_private: bool = Field(False, description="Allow URLs on loopback/private networks.")
+    max_limit: int = Field(1000, ge=1, description="Largest `limit` a search accepts.")
+
+    workers: int = Field(max(os.cpu_count() or 1, 1), ge=1, description="Threads for decoding "
+                         "and inference in the API.")
+    intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per inference "
+                                  "(0: all cores).")
+    batch_size: int = Field(16, ge=1, description="Images per inference batch during import.")
+    log_level: str = Field("info", description="Logging level.")
+
+    @property
+    def store_uri(self) -> str:
+        if self.milvus_uri:
+            return self.milvus_uri
+        if self.milvus_host:
+            return f"http://{self.milvus_host}:{self.milvus_port}"
+        return str(self.data_dir / "bogv.db")
+
+    @property
+    def store_token(self) -> str:
+        if self.milvus_host_token.get_secret_value():
+            return self.milvus_host_token.get_secret_value()
+        if self.milvus_user:
+            return f"{self.milvus_user}:{self.milvus_password.get_secret_value()}"
+        return ""
+
+    @property
+    def allowed_roots(self) -> list[Path]:
+        if self.image_allowed_roots.strip():
+            return [Path(p.strip()) for p in self.image_allowed_roots.split(",") if p.strip()]
+        return [p for p in (self.image_inc_path, self.image_pool_path) if p is not None]
+
+    @property
+    def is_embedded(self) -> bool:
+        return "://" not in self.store_uri
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(ENV NAME, current value with secrets redacted, help) for every setting."""
+        rows = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            shown = "***" if isinstance(value, SecretStr) and value.get_secret_value() else (
+                "" if isinstance(value, SecretStr) else str(value if value is not None else ""))
+            rows.append((name.upper(), shown, field.description or ""))
+        return rows

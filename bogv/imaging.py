@@ -1,0 +1,85 @@
+"""Bytes to an RGB ``PIL.Image``: the one place that decodes images.
+
+The format is judged by the bytes, never the file name, and only raster formats on an
+allow-list are opened (Pillow would otherwise try EPS through Ghostscript, or PSD, or ICO).
+The decode is forced here so that a corrupt file fails as ``NotAnImage`` at the edge rather
+than inside the model. JPEGs are decoded at a reduced DCT scale (``draft``) when the caller
+only needs a small image: most of ingest time is decoding full-size photos otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from bogv.errors import NotAnImage, TooLarge
+
+try:  # HEIC/HEIF where the optional decoder is installed
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    _HEIF = ("HEIF",)
+except ImportError:  # pragma: no cover - depends on the install
+    _HEIF = ()
+
+__all__ = ["FORMATS", "decode"]
+
+Image.init()
+FORMATS = tuple(f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF", *_HEIF)
+                if f in Image.OPEN)
+"""Pillow format names bogv accepts where this install can decode them; anything else is 415."""
+
+
+@contextmanager
+def _pillow_errors(max_pixels: int) -> Iterator[None]:
+    """Translate Pillow's exceptions and bomb warnings into bogv errors, in one place."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            yield
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise TooLarge(f"image has more than {max_pixels} pixels (MAX_PIXELS)",
+                           field="file") from exc
+        except UnidentifiedImageError as exc:
+            raise NotAnImage("not an image in a supported format "
+                             f"({', '.join(FORMATS)})", field="file") from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise NotAnImage(f"image data is corrupt or truncated: {exc}", field="file") from exc
+
+
+def decode(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Image:
+    """Decode the first frame of ``data`` to an upright RGB image.
+
+    ``min_side`` > 0 lets JPEG decoding drop resolution while both sides stay at least
+    that large. EXIF orientation is applied; transparency is composited onto white, since
+    transparent pixels often hide arbitrary colours.
+    """
+    if not data:
+        raise NotAnImage("the image is empty (0 bytes)", field="file")
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    with _pillow_errors(max_pixels):
+        img = Image.open(io.BytesIO(data), formats=FORMATS)
+        if img.width * img.height > max_pixels:
+            raise TooLarge(f"image is {img.width}x{img.height}, over {max_pixels} pixels "
+                           "(MAX_PIXELS)", field="file")
+        if min_side and img.format in ("JPEG", "MPO"):
+            img.draft("RGB", (min_side, min_side))
+        img.load()
+        img = ImageOps.exif_transpose(img)
+        return _to_rgb(img)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v * (1 / 256)).convert("L")
+    return img.convert("RGB")

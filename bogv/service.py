@@ -1,0 +1,151 @@
+"""The use cases, shared by the API and the CLI: add, search, delete, stats.
+
+The only module that combines sources, imaging, the embedder and the store. It is plain
+synchronous code; the API runs it in a bounded thread pool, the CLI calls it directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bogv import imaging, sources
+from bogv.config import Settings
+from bogv.errors import InvalidParameter
+from bogv.model.embedder import DIM, Embedder
+from bogv.model.preprocess import SIZE, embed_tensor
+from bogv.store import Hit, Store
+
+__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service"]
+
+MAX_KEY = 64
+MAX_FILEPATH = 512
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An image ready for the model: its tensor and the identity of its bytes."""
+
+    tensor: np.ndarray
+    md5: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Added:
+    id: int
+    created: bool
+
+
+def check_key(key: str) -> str:
+    if len(key) > MAX_KEY:
+        raise InvalidParameter(f"key is {len(key)} characters, over {MAX_KEY}", field="key")
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise InvalidParameter("key contains control characters", field="key")
+    return key
+
+
+def check_filepath(filepath: str) -> str:
+    if len(filepath) > MAX_FILEPATH:
+        raise InvalidParameter(f"imgPath is {len(filepath)} characters, over {MAX_FILEPATH}",
+                               field="imgPath")
+    return filepath
+
+
+def _score(hit: Hit) -> float:
+    """Cosine similarity in [0, 1]: the descriptors are non-negative (ReLU6 activations)."""
+    return min(max(hit.score, 0.0), 1.0)
+
+
+class Service:
+    def __init__(self, settings: Settings, embedder: Embedder, store: Store) -> None:
+        self.settings, self.embedder, self.store = settings, embedder, store
+        self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- getting bytes ------------------------------------------------------------------
+
+    def bytes_from_url(self, url: str) -> bytes:
+        s = self.settings
+        return sources.fetch_url(url, limit=s.max_upload_bytes, timeout=s.url_timeout,
+                                 max_redirects=s.url_max_redirects,
+                                 allow_private=s.url_allow_private)
+
+    def bytes_from_path(self, path: str) -> bytes:
+        return sources.read_path(path, roots=self.settings.allowed_roots,
+                                 limit=self.settings.max_upload_bytes)
+
+    def bytes_from_base64(self, text: str) -> bytes:
+        return sources.decode_base64(text, limit=self.settings.max_upload_bytes)
+
+    # --- the use cases ------------------------------------------------------------------
+
+    def prepare(self, data: bytes) -> Prepared:
+        """Decode and preprocess; safe to run in many threads at once."""
+        img = imaging.decode(data, max_pixels=self.settings.max_pixels, min_side=SIZE)
+        return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
+                        hashlib.sha256(data).hexdigest())
+
+    def add(self, data: bytes, key: str | None = None, filepath: str | None = None) -> Added:
+        """Store one image. The same bytes under the same key again change nothing."""
+        prepared = self.prepare(data)
+        return self.add_prepared([prepared], [key], [filepath])[0]
+
+    def add_prepared(self, items: Sequence[Prepared], keys: Sequence[str | None],
+                     filepaths: Sequence[str | None]) -> list[Added]:
+        """Embed a batch in one inference and insert what is not stored yet."""
+        keys = [check_key(k) if k else p.md5 for p, k in zip(items, keys, strict=True)]
+        paths = [check_filepath(f or "") for f in filepaths]
+        idents = [(k, p.sha256) for k, p in zip(keys, items, strict=True)]
+        vectors = self.embedder.embed_tensors(np.stack([p.tensor for p in items]))
+        with self._write_lock:
+            stored = {(r.key, r.sha256): Added(r.id, created=False)
+                      for r in self.store.with_contents([p.sha256 for p in items])}
+            fresh: dict[tuple[str, str], int] = {}  # new identity -> its first index
+            for i, ident in enumerate(idents):
+                if ident not in stored:
+                    fresh.setdefault(ident, i)
+            if fresh:
+                rows = [(keys[i], paths[i], items[i].sha256) for i in fresh.values()]
+                ids = self.store.insert(rows, vectors[list(fresh.values())])
+                stored.update((ident, Added(id_, created=True))
+                              for ident, id_ in zip(fresh, ids, strict=True))
+        return [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
+                for i, ident in enumerate(idents)]
+
+    def search(self, data: bytes, limit: int = 10, min_score: float = 0.0) -> list[Hit]:
+        """Most similar stored images first, each with a score in [0, 1]."""
+        if not 1 <= limit <= self.settings.max_limit:
+            raise InvalidParameter(f"limit must be between 1 and {self.settings.max_limit}",
+                                   field="limit")
+        vector = self.embedder.embed_tensors(self.prepare(data).tensor[None])
+        hits = self.store.search(vector, limit)[0]
+        scored = [Hit(h.id, h.key, h.filepath, _score(h)) for h in hits]
+        return [h for h in scored if h.score >= min_score]
+
+    def delete_ids(self, ids: Sequence[int]) -> int:
+        return self.store.delete_ids(ids)
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        return self.store.delete_keys(keys)
+
+    def stats(self) -> dict[str, object]:
+        return {"count": self.store.count(), "model": self.embedder.model_id, "dim": DIM,
+                "store": self.store.backend, "collection": self.store.name}
+
+
+def build_service(settings: Settings) -> Service:
+    """The one way the API, the CLI and the benchmarks get a working service."""
+    embedder = Embedder(Path(settings.data_dir) / "models", threads=settings.intra_op_threads)
+    store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
+                  collection=settings.collection, token=settings.store_token,
+                  db_name=settings.milvus_db_name, index_type=settings.index_type,
+                  nlist=settings.index_nlist, nprobe=settings.search_nprobe)
+    return Service(settings, embedder, store)

@@ -1,0 +1,223 @@
+"""The vector store: one Milvus collection through pymilvus ``MilvusClient``.
+
+The same code serves embedded Milvus Lite (a file path) and a Milvus server or cluster
+(``http://host:19530``). Each backend answers some calls differently (Lite's ``delete``
+returns the ids really deleted, a server echoes the request), so counts are taken from what
+a query finds first, never from a delete's answer. Every pymilvus failure is translated to a
+bogv error in ``_milvus_errors`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pymilvus import DataType, MilvusClient, MilvusException
+
+from bogv._types import Vectors
+from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
+
+__all__ = ["MAX_BATCH", "Hit", "IdAllocator", "Record", "Store"]
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 16_384
+"""Milvus answers at most this many rows per query; larger sets are paged."""
+_FIELDS = ["id", "key", "filepath", "sha256"]
+_EPOCH_MS = 1_704_067_200_000  # 2024-01-01
+
+
+@dataclass(frozen=True)
+class Record:
+    id: int
+    key: str
+    filepath: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    key: str
+    filepath: str
+    score: float
+
+
+class IdAllocator:
+    """Unique, time-ordered ids below 2**53, so they survive JavaScript's ``Number``.
+
+    ``(milliseconds since 2024) << 12 | sequence``: 4096 ids per millisecond per process,
+    borrowing from the next millisecond when a batch needs more, for the next 69 years.
+    The sequence starts at a random point so two API replicas rarely meet.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0
+
+    def take(self, n: int) -> list[int]:
+        with self._lock:
+            now = (int(time.time() * 1000) - _EPOCH_MS) << 12 | random.randrange(1024)
+            start = max(now, self._last + 1)
+            self._last = start + n - 1
+        if self._last >= 1 << 53:
+            raise BogvError("id space exhausted")
+        return list(range(start, start + n))
+
+
+@contextmanager
+def _milvus_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except MilvusException as exc:
+        raise BackendUnavailable(f"Milvus failed to {action}: {exc.message}") from exc
+    except (ConnectionError, TimeoutError, OSError) as exc:
+        raise BackendUnavailable(f"Milvus is unreachable ({action}): {exc}") from exc
+
+
+def _quote_all(values: Sequence[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+class Store:
+    """Owns the Milvus connection and the collection's schema, ids and model stamp."""
+
+    def __init__(self, uri: str, *, model_id: str, dim: int, collection: str = "images",
+                 token: str = "", db_name: str = "", index_type: str = "IVF_FLAT",
+                 nlist: int = 1024, nprobe: int = 64) -> None:
+        self.uri, self.model_id, self.dim, self.name = uri, model_id, dim, collection
+        self.index_type, self.nlist, self.nprobe = index_type.upper(), nlist, nprobe
+        if "://" not in uri:
+            Path(uri).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"uri": uri}
+        if token:
+            kwargs["token"] = token
+        if db_name:
+            kwargs["db_name"] = db_name
+        with _milvus_errors("connect"):
+            self.client = MilvusClient(**kwargs)
+        self.ids = IdAllocator()
+        self._open()
+
+    @property
+    def backend(self) -> str:
+        return "milvus-server" if "://" in self.uri else "milvus-lite"
+
+    def _open(self) -> None:
+        with _milvus_errors("open the collection"):
+            if not self.client.has_collection(self.name):
+                self._create()
+            stamp = self.client.describe_collection(self.name).get("description", "")
+            if stamp != self.model_id:
+                raise ModelMismatch(
+                    f"collection '{self.name}' at {self.uri} holds vectors of model "
+                    f"'{stamp}', not '{self.model_id}'; mixing them would corrupt search. Import "
+                    "into a new collection instead, e.g. `COLLECTION=images_v2 bogv import DIR`")
+            self.client.load_collection(self.name)
+
+    def _create(self) -> None:
+        schema = self.client.create_schema(auto_id=False, description=self.model_id)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("key", DataType.VARCHAR, max_length=64)
+        schema.add_field("filepath", DataType.VARCHAR, max_length=512)
+        schema.add_field("sha256", DataType.VARCHAR, max_length=64)
+        schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
+        index = self.client.prepare_index_params()
+        params = {"nlist": self.nlist} if self.index_type.startswith("IVF") else {}
+        index.add_index("embedding", index_type=self.index_type, metric_type="IP",
+                        params=params)
+        self.client.create_collection(self.name, schema=schema, index_params=index,
+                                      consistency_level="Strong")
+        log.info("created collection %s at %s for %s", self.name, self.uri, self.model_id)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # --- writes -------------------------------------------------------------------------
+
+    def insert(self, rows: Sequence[tuple[str, str, str]], vectors: Vectors) -> list[int]:
+        """Insert ``(key, filepath, sha256)`` rows with their vectors; returns the new ids."""
+        ids = self.ids.take(len(rows))
+        data = [{"id": i, "key": k, "filepath": f, "sha256": s, "embedding": v.tolist()}
+                for i, (k, f, s), v in zip(ids, rows, vectors, strict=True)]
+        with _milvus_errors("insert"):
+            self.client.insert(self.name, data)
+        return ids
+
+    def delete_ids(self, ids: Sequence[int]) -> int:
+        """Delete these ids; returns how many existed."""
+        found = self._ids_where(f"id in {list(ids)}") if ids else []
+        self._delete(found)
+        return len(found)
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete every record of these keys, however many; returns how many existed."""
+        total = 0
+        while keys and (found := self._ids_where(f"key in {_quote_all(keys)}")):
+            self._delete(found)
+            total += len(found)
+        return total
+
+    def _delete(self, ids: list[int]) -> None:
+        if ids:
+            with _milvus_errors("delete"):
+                self.client.delete(self.name, ids=ids)
+
+    # --- reads --------------------------------------------------------------------------
+
+    def _ids_where(self, expr: str) -> list[int]:
+        return [r.id for r in self.query(expr, limit=MAX_BATCH)]
+
+    def query(self, expr: str, *, limit: int = MAX_BATCH, offset: int = 0) -> list[Record]:
+        with _milvus_errors("query"):
+            rows = self.client.query(self.name, filter=expr, output_fields=_FIELDS,
+                                     limit=limit, offset=offset, consistency_level="Strong")
+        return [Record(int(r["id"]), r["key"], r["filepath"], r["sha256"]) for r in rows]
+
+    def with_contents(self, digests: Sequence[str]) -> list[Record]:
+        """Records whose bytes have one of these sha256 digests (idempotent adds, import)."""
+        unique = sorted(set(digests))
+        return self.query(f"sha256 in {_quote_all(unique)}") if unique else []
+
+    def search(self, vectors: Vectors, limit: int) -> list[list[Hit]]:
+        params: dict[str, Any] = {"metric_type": "IP"}
+        if self.index_type.startswith("IVF"):
+            params["params"] = {"nprobe": self.nprobe}
+        with _milvus_errors("search"):
+            result = self.client.search(self.name, data=[v.tolist() for v in vectors],
+                                        anns_field="embedding", limit=limit,
+                                        output_fields=["key", "filepath"],
+                                        search_params=params, consistency_level="Strong")
+        return [[Hit(int(h["id"]), h["entity"]["key"], h["entity"]["filepath"],
+                     float(h["distance"])) for h in hits] for hits in result]
+
+    def count(self) -> int:
+        with _milvus_errors("count"):
+            rows = self.client.query(self.name, filter="", output_fields=["count(*)"],
+                                     consistency_level="Strong")
+        return int(rows[0]["count(*)"])
+
+
+def lite_file_in_use(uri: str) -> bool:
+    """True when another process holds Milvus Lite's lock on this data file."""
+    import fcntl
+
+    path = Path(uri)
+    lock = path.parent / f".{path.name}.lock"
+    if not lock.exists():
+        return False
+    with lock.open("a") as f:
+        try:
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.lockf(f, fcntl.LOCK_UN)
+    return False
