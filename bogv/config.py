@@ -50,7 +50,8 @@ class Settings(BaseSettings):
                                      "/search/path may read. Default: the import folders.")
 
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest image accepted.")
-    max_pixels: int = Field(100_000_000, ge=1, description="Largest decoded image, in pixels.")
+    max_pixels: int = Field(80_000_000, ge=1, le=178_000_000,
+                            description="Largest decoded image, in pixels.")
     url_timeout: float = Field(10.0, gt=0, description="Seconds to connect / read a URL.")
     url_max_redirects: int = Field(3, ge=0, description="Redirects followed per URL fetch.")
     url_allow_private: bool = Field(False, description="Allow URLs on loopback/private networks.")

@@ -10,7 +10,6 @@ only needs a small image: most of ingest time is decoding full-size photos other
 from __future__ import annotations
 
 import io
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,19 +35,17 @@ FORMATS = tuple(f for f in ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF",
 
 @contextmanager
 def _pillow_errors(max_pixels: int) -> Iterator[None]:
-    """Translate Pillow's exceptions and bomb warnings into bogv errors, in one place."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            yield
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise TooLarge(f"image has more than {max_pixels} pixels (MAX_PIXELS)",
-                           field="file") from exc
-        except UnidentifiedImageError as exc:
-            raise NotAnImage("not an image in a supported format "
-                             f"({', '.join(FORMATS)})", field="file") from exc
-        except (OSError, ValueError, SyntaxError, EOFError) as exc:
-            raise NotAnImage(f"image data is corrupt or truncated: {exc}", field="file") from exc
+    """Translate Pillow's exceptions into bogv errors, in one place."""
+    try:
+        yield
+    except Image.DecompressionBombError as exc:
+        raise TooLarge(f"image has more than {max_pixels} pixels (MAX_PIXELS)",
+                       field="file") from exc
+    except UnidentifiedImageError as exc:
+        raise NotAnImage("not an image in a supported format "
+                         f"({', '.join(FORMATS)})", field="file") from exc
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise NotAnImage(f"image data is corrupt or truncated: {exc}", field="file") from exc
 
 
 def decode(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Image:
@@ -58,9 +55,10 @@ def decode(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Image:
     that large. EXIF orientation is applied; transparency is composited onto white, since
     transparent pixels often hide arbitrary colours.
     """
+    # The size is checked from the header, before any pixel is decoded. Pillow's own bomb
+    # check (a global) stays at its default and only matters for MAX_PIXELS above it.
     if not data:
         raise NotAnImage("the image is empty (0 bytes)", field="file")
-    Image.MAX_IMAGE_PIXELS = max_pixels
     with _pillow_errors(max_pixels):
         img = Image.open(io.BytesIO(data), formats=FORMATS)
         if img.width * img.height > max_pixels:

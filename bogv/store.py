@@ -33,6 +33,8 @@ MAX_BATCH = 16_384
 """Milvus answers at most this many rows per query; larger sets are paged."""
 _FIELDS = ["id", "key", "filepath", "sha256"]
 _EPOCH_MS = 1_704_067_200_000  # 2024-01-01
+_OWN_LITE_FILES: set[Path] = set()
+"""Milvus Lite files this process has opened (see ``lite_file_in_use``)."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class Store:
         self.index_type, self.nlist, self.nprobe = index_type.upper(), nlist, nprobe
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
+            _OWN_LITE_FILES.add(Path(uri).resolve())
         kwargs: dict[str, Any] = {"uri": uri}
         if token:
             kwargs["token"] = token
@@ -207,12 +210,16 @@ class Store:
 
 
 def lite_file_in_use(uri: str) -> bool:
-    """True when another process holds Milvus Lite's lock on this data file."""
+    """True when another process holds Milvus Lite's lock on this data file.
+
+    Never probes a file this process opened: POSIX record locks belong to the process and
+    closing *any* descriptor of the lock file drops them, which would stop our own engine.
+    """
     import fcntl
 
-    path = Path(uri)
+    path = Path(uri).resolve()
     lock = path.parent / f".{path.name}.lock"
-    if not lock.exists():
+    if path in _OWN_LITE_FILES or not lock.exists():
         return False
     with lock.open("a") as f:
         try:

@@ -38,7 +38,8 @@ def envelope(data: Any = None, *, msg: str = "success", code: int = 200) -> JSON
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "form")]
+        loc = [str(p) for p in err.get("loc", ())
+               if p not in ("body", "query", "form") and not isinstance(p, int)]
         parts.append(f"{'.'.join(loc) or 'body'}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "invalid request"
 

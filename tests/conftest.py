@@ -1,0 +1,109 @@
+"""Fixtures: the real model (built once per run) and a fresh Milvus Lite file per test."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bogv.api.app import create_app
+from bogv.config import Settings
+from bogv.model.embedder import DIM, Embedder
+from bogv.service import Service
+from bogv.store import Store
+
+from .images import PHOTOS, encode, photo
+
+_ENV_PREFIXES = ("TOKEN", "MILVUS_", "IMAGE_", "API_", "DATA_DIR", "URL_", "MAX_", "COLLECTION",
+                 "INDEX_", "SEARCH_", "WORKERS", "BATCH_SIZE")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No bogv setting leaks in from the machine running the tests."""
+    for name in list(os.environ):
+        if name.upper().startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def embedder(model_cache: Path) -> Embedder:
+    return Embedder(model_cache)
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, bytes]:
+    """Each test photo as a quality-92 JPEG."""
+    return {name: encode(photo(name), quality=92) for name in PHOTOS}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", image_allowed_roots=str(tmp_path / "allowed"))
+
+
+@pytest.fixture
+def make_service(embedder: Embedder) -> Iterator[Callable[[Settings], Service]]:
+    made: list[Service] = []
+
+    def make(settings: Settings) -> Service:
+        store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
+                      index_type=settings.index_type)
+        made.append(Service(settings, embedder, store))
+        return made[-1]
+
+    yield make
+    for service in made:
+        service.close()
+
+
+@pytest.fixture
+def service(settings: Settings, make_service: Callable[[Settings], Service]) -> Service:
+    return make_service(settings)
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[TestClient]:
+    with TestClient(create_app(service=service), raise_server_exceptions=False) as c:
+        yield c
+
+
+
+
+@pytest.fixture
+def image_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """A real HTTP server on loopback serving ``files`` (path -> bytes); yields (base, files)."""
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/redirect/"):
+                self.send_response(302)
+                self.send_header("Location", "/" + self.path.removeprefix("/redirect/"))
+                self.end_headers()
+                return
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", files
+    server.shutdown()
+    server.server_close()

@@ -1,0 +1,123 @@
+"""The ``bogv`` command, in-process and against a real ``bogv serve`` subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from bogv.cli import app
+
+from .images import PHOTOS, edited_copy, photo
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def folder(tmp_path: Path, photos: dict[str, bytes]) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, data in photos.items():
+        (folder / f"{name}.jpg").write_bytes(data)
+    (folder / "notes.txt").write_text("hello")
+    return folder
+
+
+@pytest.fixture
+def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_import_search_delete_stats(folder: Path, data_env: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["import", str(folder), "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["added"], summary["skipped"], summary["failed"]) == (len(PHOTOS), 0, 1)
+    assert "directly into" in result.stderr
+
+    query = tmp_path / "query.jpg"
+    query.write_bytes(edited_copy(photo("astronaut")))
+    result = runner.invoke(app, ["search", str(query), "--limit", "2", "--json"],
+                           catch_exceptions=False)
+    hits = json.loads(result.stdout)
+    assert len(hits) == 2 and hits[0]["filepath"] == str((folder / "astronaut.jpg").resolve())
+
+    result = runner.invoke(app, ["delete", "--id", str(hits[0]["id"]), "--id", "1"],
+                           catch_exceptions=False)
+    assert result.stdout.strip() == "1"
+    stats = json.loads(runner.invoke(app, ["stats", "--json"], catch_exceptions=False).stdout)
+    assert stats["count"] == len(PHOTOS) - 1 and stats["store"] == "milvus-lite"
+
+
+def test_search_prints_table(folder: Path, data_env: Path) -> None:
+    runner.invoke(app, ["import", str(folder)], catch_exceptions=False)
+    result = runner.invoke(app, ["search", str(folder / "coffee.jpg")], catch_exceptions=False,
+                           env={"COLUMNS": "250"})
+    assert result.exit_code == 0 and "1.0000" in result.stdout and "coffee.jpg" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """``python -m bogv serve`` on a loopback port, over a fresh data directory."""
+    port = free_port()
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "API_PORT": str(port),
+           "API_HOST": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "-m", "bogv", "serve"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/api/image/sim/stats").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"bogv serve did not start: {proc.stderr.read().decode()[-2000:]}")
+    yield url, env
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+
+
+def test_cli_goes_through_the_running_service(served: tuple[str, dict[str, str]],
+                                              folder: Path) -> None:
+    url, env = served
+    result = subprocess.run([sys.executable, "-m", "bogv", "import", str(folder), "--json"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "through the running service" in result.stderr
+    assert json.loads(result.stdout)["added"] == len(PHOTOS)
+    stats = httpx.get(f"{url}/api/image/sim/stats").json()["data"]
+    assert stats["count"] == len(PHOTOS)
+    result = subprocess.run([sys.executable, "-m", "bogv", "search", str(folder / "rocket.jpg"),
+                             "--json", "--limit", "1"], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert json.loads(result.stdout)[0]["filepath"] == str((folder / "rocket.jpg").resolve())
+
+
+def test_errors_exit_1_with_one_line(folder: Path, data_env: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    result = subprocess.run([sys.executable, "-m", "bogv", "search", str(bad)],
+                            env={**os.environ, "DATA_DIR": str(data_env)}, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Error: not an image" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,101 @@
+"""The weights are read right, the graph is right, the descriptor behaves."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bogv.model.embedder import DIM, Embedder, weights_path
+from bogv.model.preprocess import classify_tensor, embed_tensor
+from bogv.model.weights import load_legacy_state_dict
+
+from .images import photo
+
+
+def top_class(embedder: Embedder, name: str) -> int:
+    logits = embedder.run(classify_tensor(photo(name))[None], "logits")
+    return int(np.argmax(logits[0]))
+
+
+@pytest.mark.parametrize(("name", "classes"), [
+    ("coffee", {967}),                       # espresso
+    ("chelsea", set(range(281, 286))),       # tabby, tiger cat, Persian, Siamese, Egyptian cat
+    ("rocket", {657, 744}),                  # missile, projectile
+    ("motorcycle_left", {665, 670}),         # moped, motor scooter
+])
+def test_imagenet_head_recognises_real_photos(embedder: Embedder, name: str,
+                                              classes: set[int]) -> None:
+    assert top_class(embedder, name) in classes
+
+
+def test_espresso_is_confident(embedder: Embedder) -> None:
+    logits = embedder.run(classify_tensor(photo("coffee"))[None], "logits")[0].astype(np.float64)
+    probs = np.exp(logits - logits.max())
+    probs /= probs.sum()
+    assert probs[967] > 0.9  # measured 0.957; symmetric padding or wrong BN drops it
+
+
+def test_state_dict_has_every_tensor() -> None:
+    weights = load_legacy_state_dict(weights_path())
+    assert len(weights) == 296
+    assert weights["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert weights["_blocks.15._project_conv.weight"].shape == (320, 1152, 1, 1)
+    assert weights["_fc.weight"].shape == (1000, 1280)
+
+
+def test_unpickler_refuses_foreign_globals(tmp_path: Path) -> None:
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps(Path("/etc/passwd")))
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        load_legacy_state_dict(evil)
+
+
+def test_descriptor_is_unit_length_and_matches_reference(embedder: Embedder) -> None:
+    vec = embedder.embed([photo("coffee")])
+    assert vec.shape == (1, DIM) and vec.dtype == np.float32
+    assert np.linalg.norm(vec[0]) == pytest.approx(1.0, abs=1e-5)
+    assert (vec >= 0).all()  # ReLU6 activations, so cosine scores live in [0, 1]
+    # Recorded from this graph; guards against silent changes in preprocessing or the graph.
+    top = np.argsort(-vec[0])[:5]
+    assert top.tolist() == [1213, 933, 206, 1274, 317]
+    np.testing.assert_allclose(vec[0][top], [0.2083, 0.1645, 0.1501, 0.1402, 0.1390], atol=2e-3)
+
+
+def test_batch_equals_single(embedder: Embedder) -> None:
+    imgs = [photo("coffee"), photo("chelsea")]
+    batch = embedder.embed(imgs)
+    singles = np.concatenate([embedder.embed([img]) for img in imgs])
+    np.testing.assert_allclose(batch, singles, atol=1e-5)
+
+
+def test_graph_accepts_any_input_size(embedder: Embedder) -> None:
+    fmap = embedder.run(np.zeros((1, 3, 250, 333), np.float32), "fmap")
+    assert fmap.shape == (1, 1280, 8, 11)  # SAME padding: ceil(250/32), ceil(333/32)
+
+
+def test_onnx_graph_is_cached_by_weights_hash(model_cache: Path, embedder: Embedder) -> None:
+    cached = list(model_cache.glob("efficientnet-lite0-*.onnx"))
+    assert len(cached) == 1
+    before = cached[0].stat().st_mtime_ns
+    again = Embedder(model_cache)
+    assert again.model_id == embedder.model_id
+    assert cached[0].stat().st_mtime_ns == before
+
+
+def test_preprocess_geometry_and_range() -> None:
+    img = photo("astronaut").resize((640, 360))
+    whole = embed_tensor(img)
+    crop = classify_tensor(img)
+    assert whole.shape == crop.shape == (3, 224, 224)
+    assert whole.min() >= -1.0 and whole.max() <= 1.0
+    assert not np.allclose(whole, crop)
+
+
+def test_similar_photos_score_higher_than_unrelated(embedder: Embedder) -> None:
+    cat, cat_small, rocket = embedder.embed([photo("chelsea"), photo("chelsea").resize((150, 100)),
+                                             photo("rocket")])
+    assert float(cat @ cat_small) > 0.9
+    assert float(cat @ rocket) < 0.5
