@@ -102,7 +102,7 @@ async def search_path(request: Request, body: SearchPath) -> JSONResponse:
 
 @router.post("/search/base64", response_model=Hits, summary="Search with base64 image data")
 async def search_base64(request: Request, body: SearchBase64) -> JSONResponse:
-    data = _service(request).bytes_from_base64(body.base64)
+    data = await run_blocking(request, _service(request).bytes_from_base64, body.base64)
     return await _search(request, data, body.limit, body.min_score)
 
 
