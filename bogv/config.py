@@ -52,7 +52,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, description="Largest image accepted.")
     max_pixels: int = Field(80_000_000, ge=1, le=178_000_000,
                             description="Largest decoded image, in pixels.")
+    max_frames: int = Field(1000, ge=1, description="Most frames (GIF, APNG, WebP, TIFF "
+                            "pages) an image may have; only the first is used.")
     url_timeout: float = Field(10.0, gt=0, description="Seconds to connect / read a URL.")
+    url_total_timeout: float = Field(30.0, gt=0, description="Seconds a whole URL fetch "
+                                     "(redirects and body) may take.")
     url_max_redirects: int = Field(3, ge=0, description="Redirects followed per URL fetch.")
     url_allow_private: bool = Field(False, description="Allow URLs on loopback/private networks.")
     max_limit: int = Field(1000, ge=1, description="Largest `limit` a search accepts.")

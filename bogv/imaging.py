@@ -48,7 +48,8 @@ def _pillow_errors(max_pixels: int) -> Iterator[None]:
         raise NotAnImage(f"image data is corrupt or truncated: {exc}", field="file") from exc
 
 
-def decode(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Image:
+def decode(data: bytes, *, max_pixels: int, max_frames: int = 1000,
+           min_side: int = 0) -> Image.Image:
     """Decode the first frame of ``data`` to an upright RGB image.
 
     ``min_side`` > 0 lets JPEG decoding drop resolution while both sides stay at least
@@ -64,11 +65,55 @@ def decode(data: bytes, *, max_pixels: int, min_side: int = 0) -> Image.Image:
         if img.width * img.height > max_pixels:
             raise TooLarge(f"image is {img.width}x{img.height}, over {max_pixels} pixels "
                            "(MAX_PIXELS)", field="file")
+        if _more_frames_than(img, data, max_frames):
+            raise TooLarge(f"image has more than {max_frames} frames (MAX_FRAMES)",
+                           field="file")
         if min_side and img.format in ("JPEG", "MPO"):
             img.draft("RGB", (min_side, min_side))
         img.load()
         img = ImageOps.exif_transpose(img)
         return _to_rgb(img)
+
+
+def _more_frames_than(img: Image.Image, data: bytes, limit: int) -> bool:
+    """Whether the image has more than ``limit`` frames, at a cost bounded by ``limit``.
+
+    PNG, WebP, AVIF and HEIF declare their frame count in a header. GIF and TIFF do not,
+    and Pillow's ``n_frames`` walks the whole file to count (about 11 s for a 50 MB GIF of
+    tiny frames), so those are counted only up to ``limit + 1``.
+    """
+    if img.format == "GIF":
+        return _gif_frames(data, stop=limit + 1) > limit
+    if img.format == "TIFF":  # pages are a chain of directories; seeking reads no pixels
+        try:
+            img.seek(limit)
+        except EOFError:
+            return False
+        finally:
+            img.seek(0)
+        return True
+    return int(getattr(img, "n_frames", 1)) > limit
+
+
+def _gif_frames(data: bytes, *, stop: int) -> int:
+    """Image descriptors in a GIF, counted by walking its blocks until ``stop``."""
+    if len(data) < 13:
+        return 0
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # global colour table
+    frames = 0
+    while pos < len(data) and frames < stop:
+        if data[pos] == 0x2C:  # image: 10-byte descriptor, local colour table, LZW code size
+            frames += 1
+            flags = data[pos + 9] if pos + 9 < len(data) else 0
+            pos += 11 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)
+        elif data[pos] == 0x21:  # extension: introducer and label
+            pos += 2
+        else:  # trailer or garbage
+            break
+        while pos < len(data) and data[pos]:  # data sub-blocks up to the 0 terminator
+            pos += data[pos] + 1
+        pos += 1
+    return frames
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -19,6 +19,7 @@ from bogv.config import Settings
 from bogv.errors import InvalidParameter
 from bogv.model.embedder import DIM, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
+from bogv.netguard import GuardedTransport, Resolver, system_resolve
 from bogv.store import Hit, Store
 
 __all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service"]
@@ -42,18 +43,29 @@ class Added:
     created: bool
 
 
+def _check_text(value: str, field: str) -> None:
+    """Milvus stores UTF-8: a lone surrogate (valid in JSON, not in UTF-8) cannot be stored."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidParameter(f"{field} is not valid Unicode text", field=field) from None
+
+
 def check_key(key: str) -> str:
     if len(key) > MAX_KEY:
         raise InvalidParameter(f"key is {len(key)} characters, over {MAX_KEY}", field="key")
     if any(ord(c) < 32 or ord(c) == 127 for c in key):
         raise InvalidParameter("key contains control characters", field="key")
+    _check_text(key, "key")
     return key
 
 
-def check_filepath(filepath: str) -> str:
+def check_filepath(filepath: str, field: str = "imgPath") -> str:
+    """``field`` names where the stored filepath came from (imgPath, or the URL it defaults to)."""
     if len(filepath) > MAX_FILEPATH:
-        raise InvalidParameter(f"imgPath is {len(filepath)} characters, over {MAX_FILEPATH}",
-                               field="imgPath")
+        raise InvalidParameter(f"{field} is {len(filepath)} characters, over {MAX_FILEPATH} "
+                               "(the stored filepath)", field=field)
+    _check_text(filepath, field)
     return filepath
 
 
@@ -63,8 +75,10 @@ def _score(hit: Hit) -> float:
 
 
 class Service:
-    def __init__(self, settings: Settings, embedder: Embedder, store: Store) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, store: Store, *,
+                 resolve: Resolver = system_resolve) -> None:
         self.settings, self.embedder, self.store = settings, embedder, store
+        self.resolve = resolve  # how URL hosts are looked up (a lying DNS server in tests)
         self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
 
     def close(self) -> None:
@@ -74,9 +88,10 @@ class Service:
 
     def bytes_from_url(self, url: str) -> bytes:
         s = self.settings
+        transport = GuardedTransport(allow_private=s.url_allow_private, resolve=self.resolve)
         return sources.fetch_url(url, limit=s.max_upload_bytes, timeout=s.url_timeout,
-                                 max_redirects=s.url_max_redirects,
-                                 allow_private=s.url_allow_private)
+                                 total_timeout=s.url_total_timeout,
+                                 max_redirects=s.url_max_redirects, transport=transport)
 
     def bytes_from_path(self, path: str) -> bytes:
         return sources.read_path(path, roots=self.settings.allowed_roots,
@@ -89,7 +104,8 @@ class Service:
 
     def prepare(self, data: bytes) -> Prepared:
         """Decode and preprocess; safe to run in many threads at once."""
-        img = imaging.decode(data, max_pixels=self.settings.max_pixels, min_side=SIZE)
+        img = imaging.decode(data, max_pixels=self.settings.max_pixels,
+                             max_frames=self.settings.max_frames, min_side=SIZE)
         return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
                         hashlib.sha256(data).hexdigest())
 
@@ -120,11 +136,16 @@ class Service:
         return [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
                 for i, ident in enumerate(idents)]
 
+    def check_limit(self, limit: int) -> int:
+        """Callers check ``limit`` before fetching an image, so a bad one costs nothing."""
+        if not 1 <= limit <= self.settings.max_limit:
+            raise InvalidParameter(f"limit must be between 1 and {self.settings.max_limit} "
+                                   f"(MAX_LIMIT), not {limit}", field="limit")
+        return limit
+
     def search(self, data: bytes, limit: int = 10, min_score: float = 0.0) -> list[Hit]:
         """Most similar stored images first, each with a score in [0, 1]."""
-        if not 1 <= limit <= self.settings.max_limit:
-            raise InvalidParameter(f"limit must be between 1 and {self.settings.max_limit}",
-                                   field="limit")
+        self.check_limit(limit)
         vector = self.embedder.embed_tensors(self.prepare(data).tensor[None])
         hits = self.store.search(vector, limit)[0]
         scored = [Hit(h.id, h.key, h.filepath, _score(h)) for h in hits]

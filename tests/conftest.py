@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +31,21 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests connect to loopback only, so a broken SSRF guard fails a test, never reaches out."""
+    connect = socket.socket.connect
+
+    def guarded(sock: socket.socket, address: object) -> None:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0]).split("%")[0]  # type: ignore[index]
+            if not ipaddress.ip_address(host).is_loopback:
+                raise ConnectionRefusedError(f"tests may not connect to {host}")
+        connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture(scope="session")
