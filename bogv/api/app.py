@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bogv import __version__
+from bogv.api.limits import BodyLimit
 from bogv.config import Settings
 from bogv.errors import BogvError, Unauthorized
 from bogv.service import Service, build_service
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                   description="Reverse image search. Every response is "
                   '`{"msg", "code", "data"}` with HTTP status equal to `code`.')
     app.state.settings = settings
+    app.add_middleware(BodyLimit, max_upload_bytes=settings.max_upload_bytes)
 
     @app.exception_handler(BogvError)
     async def _bogv_error(_: Request, exc: BogvError) -> JSONResponse:

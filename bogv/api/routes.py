@@ -14,7 +14,11 @@ from fastapi.responses import JSONResponse
 from bogv import sources
 from bogv.api.app import envelope, run_blocking
 from bogv.api.schemas import (
+    IMG_PATH_HELP,
+    KEY_HELP,
     LIMIT_DEFAULT,
+    LIMIT_HELP,
+    MIN_SCORE_HELP,
     AddPath,
     AddUrl,
     DeleteIds,
@@ -24,16 +28,23 @@ from bogv.api.schemas import (
     SearchBase64,
     SearchPath,
     SearchUrl,
+    StatsOut,
+    errors,
 )
-from bogv.service import Service
+from bogv.service import Service, check_filepath, check_key
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/image/sim")
+router = APIRouter(prefix="/api/image/sim", responses=errors(400, 401, 413, 422, 503))
+IMAGE = errors(415)
+"""Extra error responses of routes that decode an image."""
+FETCHED = errors(403, 404, 415)
+"""Extra error responses of routes that read a URL or a server path."""
 
 Added = Envelope[bool]
 Hits = Envelope[list[HitOut]]
 Count = Envelope[int]
+Stats = Envelope[StatsOut]
 
 
 def _service(request: Request) -> Service:
@@ -43,6 +54,16 @@ def _service(request: Request) -> Service:
 
 def _upload_bytes(request: Request, upload: UploadFile) -> bytes:
     return sources.read_stream(upload.file, limit=_service(request).settings.max_upload_bytes)
+
+
+def _checked(key: str | None, img_path: str | None, default: str | None,
+             default_field: str) -> tuple[str | None, str | None]:
+    """Key and filepath, refused before any image is fetched or decoded."""
+    if key:
+        check_key(key)
+    if img_path:
+        return key, check_filepath(img_path)
+    return key, check_filepath(default, default_field) if default else None
 
 
 async def _add(request: Request, data: bytes, key: str | None, path: str | None) -> JSONResponse:
@@ -58,50 +79,68 @@ async def _search(request: Request, data: bytes, limit: int, min_score: float) -
 
 # --- add ------------------------------------------------------------------------------------
 
-@router.post("/add/file", response_model=Added, summary="Add an uploaded image")
+@router.post("/add/file", response_model=Added, summary="Add an uploaded image",
+             responses=IMAGE)
 async def add_file(request: Request, file: Annotated[UploadFile, File()],
-                   key: Annotated[str | None, Form()] = None,
-                   imgPath: Annotated[str | None, Form()] = None) -> JSONResponse:
+                   key: Annotated[str | None, Form(max_length=64, description=KEY_HELP)] = None,
+                   imgPath: Annotated[str | None, Form(max_length=512,
+                                                       description=IMG_PATH_HELP)] = None,
+                   ) -> JSONResponse:
+    key, path = _checked(key, imgPath, file.filename, "file name")
     data = await run_blocking(request, _upload_bytes, request, file)
-    return await _add(request, data, key, imgPath or file.filename)
+    return await _add(request, data, key, path)
 
 
-@router.post("/add/url", response_model=Added, summary="Add an image fetched from a URL")
+@router.post("/add/url", response_model=Added, summary="Add an image fetched from a URL",
+             responses=FETCHED)
 async def add_url(request: Request, body: AddUrl) -> JSONResponse:
+    key, path = _checked(body.key, body.imgPath, body.url, "url")
     data = await run_blocking(request, _service(request).bytes_from_url, body.url)
-    return await _add(request, data, body.key, body.imgPath or body.url)
+    return await _add(request, data, key, path)
 
 
-@router.post("/add/path", response_model=Added, summary="Add an image from a server path")
+@router.post("/add/path", response_model=Added, summary="Add an image from a server path",
+             responses=FETCHED)
 async def add_path(request: Request, body: AddPath) -> JSONResponse:
+    key, path = _checked(body.key, body.imgPath, body.path, "path")
     data = await run_blocking(request, _service(request).bytes_from_path, body.path)
-    return await _add(request, data, body.key, body.imgPath or body.path)
+    return await _add(request, data, key, path)
 
 
 # --- search ---------------------------------------------------------------------------------
 
-@router.post("/search/file", response_model=Hits, summary="Search with an uploaded image")
+@router.post("/search/file", response_model=Hits, summary="Search with an uploaded image",
+             responses=IMAGE)
 async def search_file(request: Request, file: Annotated[UploadFile, File()],
-                      limit: Annotated[int, Form()] = LIMIT_DEFAULT,
-                      min_score: Annotated[float, Form(ge=0.0, le=1.0)] = 0.0) -> JSONResponse:
+                      limit: Annotated[int, Form(ge=1, description=LIMIT_HELP)] = LIMIT_DEFAULT,
+                      min_score: Annotated[float, Form(ge=0.0, le=1.0, allow_inf_nan=False,
+                                                       description=MIN_SCORE_HELP)] = 0.0,
+                      ) -> JSONResponse:
+    _service(request).check_limit(limit)
     data = await run_blocking(request, _upload_bytes, request, file)
     return await _search(request, data, limit, min_score)
 
 
-@router.post("/search/url", response_model=Hits, summary="Search with an image URL")
+@router.post("/search/url", response_model=Hits, summary="Search with an image URL",
+             responses=FETCHED)
 async def search_url(request: Request, body: SearchUrl) -> JSONResponse:
+    _service(request).check_limit(body.limit)
     data = await run_blocking(request, _service(request).bytes_from_url, body.url)
     return await _search(request, data, body.limit, body.min_score)
 
 
-@router.post("/search/path", response_model=Hits, summary="Search with a server path")
+@router.post("/search/path", response_model=Hits, summary="Search with a server path",
+             responses=FETCHED)
 async def search_path(request: Request, body: SearchPath) -> JSONResponse:
+    _service(request).check_limit(body.limit)
     data = await run_blocking(request, _service(request).bytes_from_path, body.path)
     return await _search(request, data, body.limit, body.min_score)
 
 
-@router.post("/search/base64", response_model=Hits, summary="Search with base64 image data")
+@router.post("/search/base64", response_model=Hits, summary="Search with base64 image data",
+             responses=IMAGE)
 async def search_base64(request: Request, body: SearchBase64) -> JSONResponse:
+    _service(request).check_limit(body.limit)
     data = await run_blocking(request, _service(request).bytes_from_base64, body.base64)
     return await _search(request, data, body.limit, body.min_score)
 
@@ -118,6 +157,6 @@ async def delete_keys(request: Request, body: DeleteKeys) -> JSONResponse:
     return envelope(await run_blocking(request, _service(request).delete_keys, body.key))
 
 
-@router.get("/stats", summary="Record count, model and store in use")
+@router.get("/stats", response_model=Stats, summary="Record count, model and store in use")
 async def stats(request: Request) -> JSONResponse:
     return envelope(await run_blocking(request, _service(request).stats))

@@ -5,25 +5,33 @@ Field names are the seed's (``imgPath``, ``id`` as "1,2,3"), so old clients work
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, WithJsonSchema, field_validator
 
 __all__ = [
     "LIMIT_DEFAULT",
+    "MAX_LIST",
     "AddPath",
     "AddUrl",
     "DeleteIds",
     "DeleteKeys",
     "Envelope",
+    "ErrorOut",
     "HitOut",
     "SearchBase64",
     "SearchPath",
     "SearchUrl",
+    "StatsOut",
+    "errors",
 ]
 
 T = TypeVar("T")
 LIMIT_DEFAULT = 10
+MAX_LIST = 16_384
+"""Most ids or keys one delete accepts: the store pages its lookups at this size."""
+MAX_URL = 4096
+MAX_PATH = 4096
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -34,6 +42,39 @@ class Envelope(BaseModel, Generic[T]):
     data: T | None = None
 
 
+class ErrorOut(BaseModel):
+    """Every failure: ``msg`` names the field and the limit, ``data`` is null."""
+
+    msg: str
+    code: int
+    data: None = None
+
+
+_WHY = {
+    400: "Malformed input (e.g. invalid base64, unreadable body).",
+    401: "Missing or wrong token.",
+    403: "Path outside IMAGE_ALLOWED_ROOTS or not a regular file; URL to a non-public address.",
+    404: "Path or URL not found.",
+    413: "Body, image bytes, pixels or frames over their limit.",
+    415: "Not an image in a supported format.",
+    422: "A missing or invalid field, named in msg.",
+    503: "Milvus, or the host of a URL, did not answer.",
+}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses, all in the envelope."""
+    return {status: {"model": ErrorOut, "description": _WHY[status]} for status in statuses}
+
+
+class StatsOut(BaseModel):
+    count: int
+    model: str
+    dim: int
+    store: str
+    collection: str
+
+
 class HitOut(BaseModel):
     key: str
     filepath: str
@@ -42,52 +83,77 @@ class HitOut(BaseModel):
                          "0..1; 1 means the same picture.")
 
 
+KEY_HELP = ("External key, at most 64 characters, no control characters; default: MD5 of "
+            "the image bytes.")
+IMG_PATH_HELP = "Stored and returned as `filepath`, at most 512 characters."
+LIMIT_HELP = "Number of hits, best first (1..MAX_LIMIT, 1000 by default)."
+MIN_SCORE_HELP = "Drop hits scoring below this."
+URL_HELP = ("http(s) URL of the image. Only public addresses are fetched (unless "
+            "URL_ALLOW_PRIVATE); TLS is verified; redirects, size and time are bounded.")
+PATH_HELP = "Absolute path of a regular file on the server, below IMAGE_ALLOWED_ROOTS."
+
+
 class _Add(BaseModel):
-    key: str | None = Field(None, description="External key; default: MD5 of the image bytes.")
-    imgPath: str | None = Field(None, description="Stored and returned as `filepath`.")
+    key: str | None = Field(None, max_length=64, description=KEY_HELP)
+    imgPath: str | None = Field(None, max_length=512, description=IMG_PATH_HELP)
 
 
 class AddUrl(_Add):
-    url: str = Field(description="http(s) URL of the image.")
+    url: str = Field(max_length=MAX_URL, description=URL_HELP)
 
 
 class AddPath(_Add):
-    path: str = Field(description="Absolute path on the server, below IMAGE_ALLOWED_ROOTS.")
+    path: str = Field(max_length=MAX_PATH, description=PATH_HELP)
 
 
 class _Search(BaseModel):
-    limit: int = Field(LIMIT_DEFAULT, description="Number of hits, best first (1..MAX_LIMIT).")
-    min_score: float = Field(0.0, ge=0.0, le=1.0, description="Drop hits scoring below this.")
+    limit: int = Field(LIMIT_DEFAULT, ge=1, description=LIMIT_HELP)
+    min_score: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False,
+                             description=MIN_SCORE_HELP)
 
 
 class SearchUrl(_Search):
-    url: str
+    url: str = Field(max_length=MAX_URL, description=URL_HELP)
 
 
 class SearchPath(_Search):
-    path: str
+    path: str = Field(max_length=MAX_PATH, description=PATH_HELP)
 
 
 class SearchBase64(_Search):
     base64: str = Field(description="Image bytes as base64, optionally a data: URI.")
 
 
-def _split(value: object) -> list[str]:
+def _split(value: object, what: str) -> list[str]:
+    """Comma-separated text, a number or a list of them, as stripped non-empty parts."""
     if isinstance(value, list):
-        return [str(v).strip() for v in value if str(v).strip()]
-    return [part.strip() for part in str(value).split(",") if part.strip()]
+        parts = [str(v).strip() for v in value]
+    elif isinstance(value, str | int) and not isinstance(value, bool):
+        parts = [part.strip() for part in str(value).split(",")]
+    else:
+        raise ValueError(f"give {what} as text like \"a,b\", a number or a list")
+    parts = [p for p in parts if p]
+    if not parts:
+        raise ValueError(f"give at least one {what}")
+    if len(parts) > MAX_LIST:
+        raise ValueError(f"at most {MAX_LIST} {what}s per request, not {len(parts)}")
+    return parts
+
+
+def _as_input(example: str, item: dict[str, Any]) -> WithJsonSchema:
+    """Document what a delete really accepts: "1,2,3", one value, or a list."""
+    return WithJsonSchema({"anyOf": [{"type": "string", "example": example}, item,
+                                     {"type": "array", "items": item, "maxItems": MAX_LIST}]})
 
 
 class DeleteIds(BaseModel):
-    id: list[int] = Field(description='One id or several: "1,2,3" (a number or a list also '
-                          "work).")
+    id: Annotated[list[int], _as_input("1,2,3", {"type": "integer", "minimum": 0})] = Field(
+        description='One id or several: "1,2,3" (a number or a list also work).')
 
     @field_validator("id", mode="before")
     @classmethod
     def _ids(cls, value: object) -> list[int]:
-        parts = _split(value)
-        if not parts:
-            raise ValueError("give at least one id")
+        parts = _split(value, "id")
         try:
             ids = [int(p) for p in parts]
         except ValueError:
@@ -98,12 +164,16 @@ class DeleteIds(BaseModel):
 
 
 class DeleteKeys(BaseModel):
-    key: list[str] = Field(description='One key or several: "a,b".')
+    key: Annotated[list[str], _as_input("a,b", {"type": "string"})] = Field(
+        description='One key or several: "a,b" (a list also works).')
 
     @field_validator("key", mode="before")
     @classmethod
     def _keys(cls, value: object) -> list[str]:
-        parts = _split(value)
-        if not parts:
-            raise ValueError("give at least one key")
-        return parts
+        keys = _split(value, "key")
+        for key in keys:
+            try:
+                key.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("keys must be valid Unicode text") from None
+        return keys
