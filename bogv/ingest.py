@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Literal
 
 from bogv.errors import BogvError
-from bogv.service import Prepared, Service
+from bogv.service import Prepared, Service, check_filepath
 
-__all__ = ["Outcome", "Summary", "find_files", "import_folder"]
+__all__ = ["Outcome", "Summary", "find_files", "import_folder", "stored_name"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,12 @@ def find_files(folder: Path) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
     return found
+
+
+def stored_name(path: Path) -> str:
+    """``path`` as the UTF-8 text Milvus stores: file-name bytes that are not UTF-8 (kept by
+    Python as lone surrogates) are written as ``\\xNN`` escapes instead of failing the insert."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _pool_target(path: Path, folder: Path, pool: Path) -> Path:
@@ -158,15 +164,17 @@ def _embed_chunk(service: Service, chunk: list[_Loaded],
     outcomes = []
     for item in chunk:
         assert item.prepared is not None
-        try:
-            ready.append((item, item.prepared.result(), stored_path(item.path)))
+        try:  # a path the store cannot hold fails its own file, not the whole batch
+            target = stored_path(item.path)
+            check_filepath(stored_name(target), "filepath")
+            ready.append((item, item.prepared.result(), target))
         except BogvError as exc:
             outcomes.append((Outcome(item.path, "failed", exc.message), item.path))
     if not ready:
         return outcomes
     try:
         added = service.add_prepared([p for _, p, _ in ready], [None] * len(ready),
-                                     [str(target) for _, _, target in ready])
+                                     [stored_name(target) for _, _, target in ready])
     except BogvError as exc:
         return outcomes + [(Outcome(item.path, "failed", exc.message), item.path)
                            for item, _, _ in ready]
