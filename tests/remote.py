@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.server
 import shutil
+import socket
 import ssl
 import subprocess
 import threading
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["Remote", "Reply", "self_signed"]
+__all__ = ["Remote", "Reply", "offline_resolve", "self_signed"]
 
 
 @dataclass
@@ -102,3 +103,15 @@ def serve(tls: ssl.SSLContext | None = None) -> Iterator[Remote]:
         yield remote
     finally:
         remote.close()
+
+
+def offline_resolve(host: str, port: int) -> list[str]:
+    """A resolver that sends no DNS query: IP literals and localhost only, other names fail."""
+    if host == "localhost":
+        return ["127.0.0.1", "::1"]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        raise socket.gaierror(socket.EAI_NONAME, f"{host}: no DNS in tests") from None
+    return [str(info[4][0]) for info in infos]

@@ -23,7 +23,7 @@ from bogv.store import Store
 
 from . import hostile
 from .images import PHOTOS, encode, photo
-from .remote import Remote, Reply
+from .remote import Remote, Reply, offline_resolve
 
 API = "/api/image/sim"
 LIMIT = 2_000_000  # MAX_UPLOAD_BYTES of the app under attack
@@ -65,10 +65,11 @@ def target(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
     strict = Settings(**common)
     store = Store(strict.store_uri, model_id=embedder.model_id, dim=DIM,
                   index_type=strict.index_type)
-    service = Service(strict, embedder, store)
+    service = Service(strict, embedder, store, resolve=offline_resolve)
     for name, data in photos.items():
         service.add(data, name, f"shop/{name}.jpg")
-    open_service = Service(Settings(**common, url_allow_private=True), embedder, store)
+    open_service = Service(Settings(**common, url_allow_private=True), embedder, store,
+                           resolve=offline_resolve)
     site = Remote()
     site.routes.update(site_routes(photos["coffee"]))
     query = embedder.embed_tensors(service.prepare(photos["coffee"]).tensor[None])

@@ -124,15 +124,21 @@ class SearchBase64(_Search):
     base64: str = Field(description="Image bytes as base64, optionally a data: URI.")
 
 
-def _split(value: object, what: str) -> list[str]:
-    """Comma-separated text, a number or a list of them, as stripped non-empty parts."""
-    if isinstance(value, list):
-        parts = [str(v).strip() for v in value]
-    elif isinstance(value, str | int) and not isinstance(value, bool):
-        parts = [part.strip() for part in str(value).split(",")]
+def _split(value: object, what: str, item: type, forms: str) -> list[str]:
+    """Comma-separated text, one ``item`` or a list of items (as documented): stripped parts."""
+
+    def is_item(v: object) -> bool:
+        return isinstance(v, item) and not isinstance(v, bool)
+
+    if isinstance(value, str):
+        parts = value.split(",")
+    elif is_item(value):
+        parts = [str(value)]
+    elif isinstance(value, list) and all(is_item(v) for v in value):
+        parts = [str(v) for v in value]
     else:
-        raise ValueError(f"give {what} as text like \"a,b\", a number or a list")
-    parts = [p for p in parts if p]
+        raise ValueError(f"give {what}s as {forms}")
+    parts = [p.strip() for p in parts if p.strip()]
     if not parts:
         raise ValueError(f"give at least one {what}")
     if len(parts) > MAX_LIST:
@@ -147,13 +153,14 @@ def _as_input(example: str, item: dict[str, Any]) -> WithJsonSchema:
 
 
 class DeleteIds(BaseModel):
-    id: Annotated[list[int], _as_input("1,2,3", {"type": "integer", "minimum": 0})] = Field(
+    id: Annotated[list[int], _as_input("1,2,3", {"type": "integer", "minimum": 0,
+                                                 "maximum": 2**63 - 1})] = Field(
         description='One id or several: "1,2,3" (a number or a list also work).')
 
     @field_validator("id", mode="before")
     @classmethod
     def _ids(cls, value: object) -> list[int]:
-        parts = _split(value, "id")
+        parts = _split(value, "id", int, 'text like "1,2,3", an integer or a list of integers')
         try:
             ids = [int(p) for p in parts]
         except ValueError:
@@ -170,7 +177,7 @@ class DeleteKeys(BaseModel):
     @field_validator("key", mode="before")
     @classmethod
     def _keys(cls, value: object) -> list[str]:
-        keys = _split(value, "key")
+        keys = _split(value, "key", str, 'text like "a,b" or a list of texts')
         for key in keys:
             try:
                 key.encode("utf-8")
