@@ -12,8 +12,10 @@ Environment proxies are ignored for the same reason: a proxy would resolve the n
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import ssl
 import typing
 from collections.abc import Callable, Iterable
 
@@ -114,6 +116,12 @@ class _PinnedBackend(httpcore.NetworkBackend):
         self._sync.sleep(seconds)
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One verifying client context for every fetch: building one reads the CA bundle (~80 ms)."""
+    return httpx.create_ssl_context(verify=True, trust_env=False)
+
+
 class GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over ``_PinnedBackend``: TLS verified, no proxies, checked targets.
 
@@ -122,7 +130,6 @@ class GuardedTransport(httpx.HTTPTransport):
     """
 
     def __init__(self, *, allow_private: bool, resolve: Resolver = system_resolve) -> None:
-        super().__init__(verify=True, trust_env=False)
+        super().__init__(verify=_tls_context(), trust_env=False)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=True, trust_env=False),
-            network_backend=_PinnedBackend(allow_private, resolve))
+            ssl_context=_tls_context(), network_backend=_PinnedBackend(allow_private, resolve))

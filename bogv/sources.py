@@ -223,7 +223,7 @@ def fetch_url(url: str, *, limit: int, timeout: float, total_timeout: float,
 def _read_body(resp: httpx.Response, limit: int, deadline: float, total: float,
                url: str) -> bytes:
     parts, size = [], 0
-    for chunk in resp.iter_bytes(_CHUNK):
+    for chunk in resp.iter_bytes():  # as received: a chunk_size would wait to fill it
         size += len(chunk)
         if size > limit:
             raise _too_large("url", limit)

@@ -31,6 +31,8 @@ class Reply:
     chunks: list[bytes] | None = None
     """Sent with chunked transfer encoding, ``pause`` seconds before each chunk."""
     pause: float = 0.0
+    sent: int = 0
+    """Chunks written before the client hung up (or all of them)."""
 
 
 class Remote:
@@ -60,6 +62,8 @@ class Remote:
                     for chunk in reply.chunks:
                         time.sleep(reply.pause)
                         self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                        reply.sent += 1
                     self.wfile.write(b"0\r\n\r\n")
                 except OSError:
                     pass  # the client gave up, as it should
@@ -76,7 +80,8 @@ class Remote:
             scheme = "https"
         self.port = int(self.server.server_address[1])
         self.base = f"{scheme}://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import ipaddress
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -154,11 +155,13 @@ def test_size_is_capped_while_streaming(remote: Remote) -> None:
 
 def test_slow_sites_time_out(remote: Remote) -> None:
     remote.routes["/stalls"] = Reply(chunks=[b"x"], pause=3)
-    remote.routes["/drips"] = Reply(chunks=[b"x"] * 40, pause=0.1)
+    remote.routes["/drips"] = drips = Reply(chunks=[b"x"] * 60, pause=0.1)
     with pytest.raises(BackendUnavailable, match="timed out"):
         fetch(f"{remote.base}/stalls", timeout=0.5)
     with pytest.raises(BackendUnavailable, match="URL_TOTAL_TIMEOUT"):
         fetch(f"{remote.base}/drips", timeout=1.0, total=1.0)
+    time.sleep(0.5)
+    assert drips.sent < 30  # the client hung up after about 1 s, not after the whole body
 
 
 def test_messages_never_show_url_credentials_or_query(remote: Remote) -> None:
