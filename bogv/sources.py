@@ -154,21 +154,25 @@ def _path_error(exc: OSError, field: str, path: str) -> BadInput | NotFound | Pa
 
 def shown_url(url: str) -> str:
     """``url`` without credentials or query string, fit for messages and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
     try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
-        port = ""
+        return "(not a valid URL)"
+    if ":" in host:
+        host = f"[{host}]"
     return urlunsplit((parts.scheme, host + port, parts.path, "", ""))[:300]
 
 
 def check_url(url: str, *, field: str = "url") -> None:
     """Only absolute http(s) URLs are fetched; where they lead is checked on connecting."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port  # both raise ValueError when malformed
+    except ValueError as exc:
+        raise InvalidParameter(f"{field} is not a valid URL: {exc}", field=field) from exc
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise InvalidParameter(f"{field} must be an absolute http(s) URL", field=field)
 
 

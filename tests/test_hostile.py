@@ -291,6 +291,10 @@ CASES: dict[str, Callable[[Target], Case]] = {
         lambda t, u=u: Case("/add/url", 422, ("http(s)",), {"json": {"url": u}}))
        for u in ("file:///etc/passwd", "ftp://example.com/a.jpg", "gopher://127.0.0.1:70/",
                  "javascript:alert(1)", "//example.com/a.jpg", "http://", "data:image/png,x")},
+    **{f"url-invalid-{i}": (lambda t, u=u: Case("/add/url", 422, ("url", "valid URL"), {
+        "json": {"url": u}}))
+       for i, u in enumerate(("http://[::1/a.jpg", "http://[zz]/a.jpg", "http://\u2100/a.jpg",
+                              "http://host:99999/a.jpg", "http://exa\x00mple/a.jpg"))},
     "url-4097-chars": lambda t: Case("/add/url", 422, ("url", "4096"), {
         "json": {"url": "http://example.com/" + "a" * 4100}}),
     **{f"url-{name}": (lambda t, u=u: Case("/add/url", 403, ("non-public",), {
