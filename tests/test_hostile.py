@@ -361,3 +361,16 @@ def test_the_corpus_covers_the_issue(target: Target) -> None:
     resp = target.strict.post(f"{API}/search/path",
                               json={"path": str(target.roots / "coffee.jpg"), "limit": 1})
     assert resp.json()["data"][0]["key"] == "coffee"
+
+
+def test_delete_lists_take_the_forms_older_clients_send(target: Target,
+                                                        photos: dict[str, bytes]) -> None:
+    """Strictness stays additive: a number as key and text ids inside a list still work."""
+    for body, route in (({"key": 42}, "/del/key"), ({"key": ["42", 7]}, "/del/key")):
+        target.service.add(photos["rocket"], "42", "r.jpg")
+        assert target.strict.post(API + route, json=body).json()["data"] == 1
+    target.service.add(photos["rocket"], "42", "r.jpg")
+    ids = [r.id for r in target.service.store.query('key == "42"')]
+    resp = target.strict.post(f"{API}/del/id", json={"id": [str(ids[0]), 12345]})
+    assert resp.json()["data"] == 1
+    assert target.snapshot()[0] == len(PHOTOS)

@@ -124,20 +124,21 @@ class SearchBase64(_Search):
     base64: str = Field(description="Image bytes as base64, optionally a data: URI.")
 
 
-def _split(value: object, what: str, item: type, forms: str) -> list[str]:
-    """Comma-separated text, one ``item`` or a list of items (as documented): stripped parts."""
+def _split(value: object, what: str) -> list[str]:
+    """Comma-separated text, one value or a list of values (texts or integers, as older
+    clients send them), as stripped non-empty parts."""
 
-    def is_item(v: object) -> bool:
-        return isinstance(v, item) and not isinstance(v, bool)
+    def scalar(v: object) -> bool:
+        return isinstance(v, str | int) and not isinstance(v, bool)
 
     if isinstance(value, str):
         parts = value.split(",")
-    elif is_item(value):
+    elif scalar(value):
         parts = [str(value)]
-    elif isinstance(value, list) and all(is_item(v) for v in value):
+    elif isinstance(value, list) and all(scalar(v) for v in value):
         parts = [str(v) for v in value]
     else:
-        raise ValueError(f"give {what}s as {forms}")
+        raise ValueError(f'give {what}s as text like "a,b", one value or a list of values')
     parts = [p.strip() for p in parts if p.strip()]
     if not parts:
         raise ValueError(f"give at least one {what}")
@@ -146,10 +147,11 @@ def _split(value: object, what: str, item: type, forms: str) -> list[str]:
     return parts
 
 
-def _as_input(example: str, item: dict[str, Any]) -> WithJsonSchema:
-    """Document what a delete really accepts: "1,2,3", one value, or a list."""
-    return WithJsonSchema({"anyOf": [{"type": "string", "example": example}, item,
-                                     {"type": "array", "items": item, "maxItems": MAX_LIST}]})
+def _as_input(example: str, number: dict[str, Any]) -> WithJsonSchema:
+    """Document what a delete really accepts: "1,2,3", one value, or a list of values."""
+    one = {"anyOf": [{"type": "string"}, number]}
+    return WithJsonSchema({"anyOf": [{"type": "string", "example": example}, number,
+                                     {"type": "array", "items": one, "maxItems": MAX_LIST}]})
 
 
 class DeleteIds(BaseModel):
@@ -160,7 +162,7 @@ class DeleteIds(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _ids(cls, value: object) -> list[int]:
-        parts = _split(value, "id", int, 'text like "1,2,3", an integer or a list of integers')
+        parts = _split(value, "id")
         try:
             ids = [int(p) for p in parts]
         except ValueError:
@@ -171,13 +173,13 @@ class DeleteIds(BaseModel):
 
 
 class DeleteKeys(BaseModel):
-    key: Annotated[list[str], _as_input("a,b", {"type": "string"})] = Field(
+    key: Annotated[list[str], _as_input("a,b", {"type": "integer"})] = Field(
         description='One key or several: "a,b" (a list also works).')
 
     @field_validator("key", mode="before")
     @classmethod
     def _keys(cls, value: object) -> list[str]:
-        keys = _split(value, "key", str, 'text like "a,b" or a list of texts')
+        keys = _split(value, "key")
         for key in keys:
             try:
                 key.encode("utf-8")
