@@ -32,7 +32,7 @@ from rich.table import Table
 from bogv.client import Client
 from bogv.config import Settings
 from bogv.errors import BogvError
-from bogv.ingest import Outcome, Summary, find_files, import_folder
+from bogv.ingest import Outcome, Summary, find_files, import_folder, stored_name
 from bogv.service import Service, build_service
 from bogv.store import Hit, lite_file_in_use
 
@@ -173,7 +173,7 @@ def _import_http(client: Client, files: list[Path],
                  count: Callable[[Outcome], None]) -> None:
     def send(path: Path) -> Outcome:
         try:
-            client.add_file(path, img_path=str(path.resolve()))
+            client.add_file(path, img_path=stored_name(path.resolve()))
             return Outcome(path, "added")
         except BogvError as exc:
             return Outcome(path, "failed", exc.message)

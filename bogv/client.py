@@ -42,9 +42,12 @@ class Client:
         return body["data"]
 
     def add_file(self, path: Path, key: str | None = None, img_path: str | None = None) -> None:
+        """Upload ``path``; the upload's name is taken from ``img_path`` when given, since a
+        file name that is not UTF-8 cannot be sent as it is."""
         form = {k: v for k, v in (("key", key), ("imgPath", img_path)) if v}
         with path.open("rb") as f:
-            self._call("/add/file", files={"file": (path.name, f)}, data=form)
+            name = Path(img_path).name if img_path else path.name
+            self._call("/add/file", files={"file": (name, f)}, data=form)
 
     def search_file(self, path: Path, limit: int, min_score: float = 0.0) -> list[Hit]:
         with path.open("rb") as f:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+from bogv.client import Client
 from bogv.ingest import import_folder
 from bogv.service import Service
 
 from .images import PHOTOS, edited_copy, photo
+from .test_cli import served  # noqa: F401  (a real `bogv serve` on loopback)
 
 
 def test_odd_file_names_fail_or_pass_alone(tmp_path: Path, service: Service,
@@ -30,3 +35,21 @@ def test_odd_file_names_fail_or_pass_alone(tmp_path: Path, service: Service,
     assert "filepath" in summary.failures[0][1] and "512" in summary.failures[0][1]
     hit = service.search(edited_copy(photo("coffee")), limit=1)[0]
     assert hit.filepath == f"{folder}/caf\\xe9.jpg"
+
+
+def test_import_through_a_running_service_takes_odd_names(
+        served: tuple[str, dict[str, str]], tmp_path: Path) -> None:  # noqa: F811
+    """``bogv import`` while ``bogv serve`` owns the store: a non-UTF-8 name does not crash
+    the upload, it is stored with the same escapes as a direct import."""
+    url, env = served
+    folder = tmp_path / "in"
+    folder.mkdir()
+    with open(os.fsencode(folder) + b"/caf\xe9.jpg", "wb") as f:
+        f.write(edited_copy(photo("coffee")))
+    (folder / "rocket.jpg").write_bytes(edited_copy(photo("rocket")))
+    result = subprocess.run([sys.executable, "-m", "bogv", "import", str(folder), "--json"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["added"] == 2
+    hits = Client(url).search_file(folder / "rocket.jpg", limit=2)
+    assert f"{folder}/caf\\xe9.jpg" in {h.filepath for h in hits}
