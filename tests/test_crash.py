@@ -185,3 +185,20 @@ class ProgressReader:
                     self.done = max(self.done, int(found[-1]))
 
         threading.Thread(target=read, daemon=True).start()
+
+
+def test_a_file_stored_but_not_yet_moved_is_moved_where_its_record_says(
+        tmp_path: Path, service: Service, prepared: list[int]) -> None:
+    """The narrow window a kill can hit: a batch inserted, its files not moved yet."""
+    inc, pool = tmp_path / "inc", tmp_path / "pool"
+    images = make_images(inc, 3)
+    caught = next(iter(images.values()))  # its record exists, the kill came before the move
+    data = caught.read_bytes()
+    service.add(data, hashlib.md5(data).hexdigest(), str(pool / caught.relative_to(inc)))
+    prepared.clear()
+    summary = import_folder(service, inc, move_to=pool)
+    assert (summary.added, summary.skipped, len(prepared)) == (2, 1, 2)
+    assert files(inc) == []
+    for record in service.store.query("id >= 0"):  # every record names its moved file
+        assert hashlib.sha256(Path(record.filepath).read_bytes()).hexdigest() == record.sha256
+    assert_indexed_once(service, images)
