@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
 
-__all__ = ["MAX_BATCH", "Hit", "IdAllocator", "Record", "Store"]
+__all__ = ["MAX_BATCH", "Hit", "IdAllocator", "Page", "Record", "Store"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,14 @@ class Record:
     key: str
     filepath: str
     sha256: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """Records newest first, and the cursor (``before``) of the next page, None at the end."""
+
+    records: list[Record]
+    next: int | None
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,16 @@ class IdAllocator:
         if self._last >= 1 << 53:
             raise BogvError("id space exhausted")
         return list(range(start, start + n))
+
+    @staticmethod
+    def first_of(ms: int) -> int:
+        """The smallest id a record made at Unix time ``ms`` (milliseconds) can have."""
+        return max(ms - _EPOCH_MS, 0) << 12
+
+    @staticmethod
+    def time_of(id_: int) -> int:
+        """When a record was made, Unix milliseconds (later by a few ms for big batches)."""
+        return (id_ >> 12) + _EPOCH_MS
 
 
 @contextmanager
@@ -202,11 +220,59 @@ class Store:
         return [[Hit(int(h["id"]), h["entity"]["key"], h["entity"]["filepath"],
                      float(h["distance"])) for h in hits] for hits in result]
 
-    def count(self) -> int:
+    def count(self, expr: str = "") -> int:
         with _milvus_errors("count"):
-            rows = self.client.query(self.name, filter="", output_fields=["count(*)"],
+            rows = self.client.query(self.name, filter=expr, output_fields=["count(*)"],
                                      consistency_level="Strong")
         return int(rows[0]["count(*)"])
+
+    def newest(self, limit: int, *, before: int | None = None, key: str | None = None) -> Page:
+        """The ``limit`` newest records with ``id < before`` (and this key), newest first.
+
+        Milvus queries have no ORDER BY, and reading every id to sort them costs seconds at
+        100k records. Ids are time-ordered, so a window of ids just below ``before`` holds
+        the newest records: counts (cheap) widen the window until it holds ``limit`` records
+        and narrow it when it holds far more, then one query reads the window and it is
+        sorted here. Keyset paging by ``before`` stays correct while records are added or
+        deleted, since new ids are larger and a deleted record only shortens its page.
+        """
+        hi = before if before is not None else 1 << 53
+        where = f"key == {json.dumps(key, ensure_ascii=False)} and " if key is not None else ""
+
+        def count(lo: int) -> int:
+            return self.count(f"{where}id >= {lo} and id < {hi}")
+
+        total = count(0)
+        lo = 0 if total <= limit else self._window(count, hi, limit, cap=max(4 * limit, 64))
+        rows = sorted(self.query(f"{where}id >= {lo} and id < {hi}"), key=lambda r: -r.id)
+        records = rows[:limit]
+        return Page(records, records[-1].id if total > limit else None)
+
+    @staticmethod
+    def _window(count: Callable[[int], int], hi: int, limit: int, cap: int) -> int:
+        """A lower bound ``lo`` whose window ``[lo, hi)`` holds ``limit..cap`` records.
+
+        Widens a window that ends at now (+1 min of clock skew) 16-fold until it is full
+        enough, then narrows it, alternating interpolation (few steps when records are
+        spread evenly) with bisection (a bound when they come in bursts).
+        """
+        anchor = min(hi, IdAllocator.first_of(int(time.time() * 1000) + 60_000))
+        span, few, f = 1 << 22, hi, 0  # ~1 s of ids; count(few) = f < limit
+        lo = max(anchor - span, 0)
+        while (n := count(lo)) < limit:  # the caller saw more than limit, so lo reaches 0
+            few, f, span = lo, n, span * 16
+            lo = max(anchor - span, 0)
+        step = 0
+        while n > cap and few - lo > 1:  # each id is one record at most, so this ends
+            step += 1
+            guess = few - (few - lo) * ((limit + cap) / 2 - f) / (n - f)
+            mid = int(guess) if step % 2 else (lo + few) // 2
+            mid = min(max(mid, lo + 1), few - 1)
+            if (m := count(mid)) < limit:
+                few, f = mid, m
+            else:
+                lo, n = mid, m
+        return lo
 
 
 def lite_file_in_use(uri: str) -> bool:
