@@ -173,19 +173,19 @@ class Store:
             self.client.insert(self.name, data)
         return ids
 
-    def delete_ids(self, ids: Sequence[int]) -> int:
-        """Delete these ids; returns how many existed."""
+    def delete_ids(self, ids: Sequence[int]) -> list[int]:
+        """Delete these ids; returns those that existed."""
         found = self._ids_where(f"id in {list(ids)}") if ids else []
         self._delete(found)
-        return len(found)
+        return found
 
-    def delete_keys(self, keys: Sequence[str]) -> int:
-        """Delete every record of these keys, however many; returns how many existed."""
-        total = 0
+    def delete_keys(self, keys: Sequence[str]) -> list[int]:
+        """Delete every record of these keys, however many; returns their ids."""
+        deleted: list[int] = []
         while keys and (found := self._ids_where(f"key in {_quote_all(keys)}")):
             self._delete(found)
-            total += len(found)
-        return total
+            deleted += found
+        return deleted
 
     def _delete(self, ids: list[int]) -> None:
         if ids:
