@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     milvus_password: SecretStr = Field(SecretStr(""), description="Milvus password.")
     milvus_host_token: SecretStr = Field(SecretStr(""), description="Milvus token (seed name).")
     milvus_db_name: str = Field("", description="Milvus database (servers only).")
+    thumb_dir: Path | None = Field(None, description="Where record thumbnails are kept (shared "
+                                   "by API replicas). Default: DATA_DIR/thumbs.")
     collection: str = Field("images", description="Milvus collection name.")
     index_type: str = Field("IVF_FLAT", description="Vector index: IVF_FLAT, FLAT, HNSW, "
                             "AUTOINDEX (HNSW needs a server).")
@@ -75,6 +77,10 @@ class Settings(BaseSettings):
         if self.milvus_host:
             return f"http://{self.milvus_host}:{self.milvus_port}"
         return str(self.data_dir / "bogv.db")
+
+    @property
+    def thumb_path(self) -> Path:
+        return self.thumb_dir if self.thumb_dir is not None else self.data_dir / "thumbs"
 
     @property
     def store_token(self) -> str:

@@ -16,11 +16,12 @@ import numpy as np
 
 from bogv import imaging, sources
 from bogv.config import Settings
-from bogv.errors import InvalidParameter
+from bogv.errors import InvalidParameter, NotFound
 from bogv.model.embedder import DIM, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
-from bogv.store import Hit, Store
+from bogv.store import Hit, Page, Store
+from bogv.thumbs import Thumbs, make_thumbnail
 
 __all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service"]
 
@@ -30,11 +31,12 @@ MAX_FILEPATH = 512
 
 @dataclass(frozen=True)
 class Prepared:
-    """An image ready for the model: its tensor and the identity of its bytes."""
+    """An image ready for the model: its tensor, the identity of its bytes, a thumbnail."""
 
     tensor: np.ndarray
     md5: str
     sha256: str
+    thumbnail: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class Service:
                  resolve: Resolver = system_resolve) -> None:
         self.settings, self.embedder, self.store = settings, embedder, store
         self.resolve = resolve  # how URL hosts are looked up (a lying DNS server in tests)
+        self.thumbs = Thumbs(settings.thumb_path)
         self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
 
     def close(self) -> None:
@@ -102,12 +105,13 @@ class Service:
 
     # --- the use cases ------------------------------------------------------------------
 
-    def prepare(self, data: bytes) -> Prepared:
-        """Decode and preprocess; safe to run in many threads at once."""
+    def prepare(self, data: bytes, *, thumbnail: bool = True) -> Prepared:
+        """Decode and preprocess (and thumbnail, for adds); safe in many threads at once."""
         img = imaging.decode(data, max_pixels=self.settings.max_pixels,
                              max_frames=self.settings.max_frames, min_side=SIZE)
         return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
-                        hashlib.sha256(data).hexdigest())
+                        hashlib.sha256(data).hexdigest(),
+                        make_thumbnail(img) if thumbnail else None)
 
     def add(self, data: bytes, key: str | None = None, filepath: str | None = None) -> Added:
         """Store one image. The same bytes under the same key again change nothing."""
@@ -131,6 +135,9 @@ class Service:
             if fresh:
                 rows = [(keys[i], paths[i], items[i].sha256) for i in fresh.values()]
                 ids = self.store.insert(rows, vectors[list(fresh.values())])
+                for i, id_ in zip(fresh.values(), ids, strict=True):
+                    if (thumb := items[i].thumbnail) is not None:
+                        self.thumbs.save(id_, thumb)
                 stored.update((ident, Added(id_, created=True))
                               for ident, id_ in zip(fresh, ids, strict=True))
         return [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
@@ -146,16 +153,34 @@ class Service:
     def search(self, data: bytes, limit: int = 10, min_score: float = 0.0) -> list[Hit]:
         """Most similar stored images first, each with a score in [0, 1]."""
         self.check_limit(limit)
-        vector = self.embedder.embed_tensors(self.prepare(data).tensor[None])
+        vector = self.embedder.embed_tensors(self.prepare(data, thumbnail=False).tensor[None])
         hits = self.store.search(vector, limit)[0]
         scored = [Hit(h.id, h.key, h.filepath, _score(h)) for h in hits]
         return [h for h in scored if h.score >= min_score]
 
     def delete_ids(self, ids: Sequence[int]) -> int:
-        return self.store.delete_ids(ids)
+        deleted = self.store.delete_ids(ids)
+        self.thumbs.delete(deleted)
+        return len(deleted)
 
     def delete_keys(self, keys: Sequence[str]) -> int:
-        return self.store.delete_keys(keys)
+        deleted = self.store.delete_keys(keys)
+        self.thumbs.delete(deleted)
+        return len(deleted)
+
+    def newest(self, limit: int, before: int | None = None, key: str | None = None) -> Page:
+        """A page of records, newest first, for browsing (``before``: the previous page's
+        ``next``)."""
+        self.check_limit(limit)
+        return self.store.newest(limit, before=before,
+                                 key=check_key(key) if key is not None else None)
+
+    def thumbnail(self, id_: int) -> Path:
+        """The thumbnail file of a record, made when it was added."""
+        path = self.thumbs.find(id_)
+        if path is None:
+            raise NotFound(f"no thumbnail for id {id_}", field="id")
+        return path
 
     def stats(self) -> dict[str, object]:
         return {"count": self.store.count(), "model": self.embedder.model_id, "dim": DIM,

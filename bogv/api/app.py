@@ -26,7 +26,7 @@ from bogv.config import Settings
 from bogv.errors import BogvError, Unauthorized
 from bogv.service import Service, build_service
 
-__all__ = ["create_app", "envelope", "run_blocking"]
+__all__ = ["create_app", "envelope", "get_service", "run_blocking"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,6 +48,11 @@ def _validation_message(exc: RequestValidationError) -> str:
 async def run_blocking(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """Run decoding/inference/store calls in the bounded pool, never on the event loop."""
     return await anyio.to_thread.run_sync(fn, *args, limiter=request.app.state.limiter)
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
 
 
 def _check_token(request: Request) -> None:

@@ -1,4 +1,5 @@
-"""The seed's nine endpoints (``/api/image/sim/...``) plus ``/api/image/sim/stats``.
+"""The seed's nine endpoints (``/api/image/sim/...``), plus ``stats`` and, for browsing,
+``records`` (newest first) and ``thumb/{id}``.
 
 Each route only moves data: request fields to a service call in the worker pool, the result
 into the envelope. Errors are raised, never rendered here.
@@ -6,13 +7,14 @@ into the envelope. Errors are raised, never rendered here.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse
 
 from bogv import sources
-from bogv.api.app import envelope, run_blocking
+from bogv.api.app import envelope, get_service, run_blocking
 from bogv.api.schemas import (
     IMG_PATH_HELP,
     KEY_HELP,
@@ -25,13 +27,15 @@ from bogv.api.schemas import (
     DeleteKeys,
     Envelope,
     HitOut,
+    RecordsPage,
     SearchBase64,
     SearchPath,
     SearchUrl,
     StatsOut,
     errors,
 )
-from bogv.service import Service, check_filepath, check_key
+from bogv.service import check_filepath, check_key
+from bogv.store import IdAllocator
 
 __all__ = ["router"]
 
@@ -45,11 +49,8 @@ Added = Envelope[bool]
 Hits = Envelope[list[HitOut]]
 Count = Envelope[int]
 Stats = Envelope[StatsOut]
-
-
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
+Records = Envelope[RecordsPage]
+_service = get_service
 
 
 def _upload_bytes(request: Request, upload: UploadFile) -> bytes:
@@ -67,8 +68,11 @@ def _checked(key: str | None, img_path: str | None, default: str | None,
 
 
 async def _add(request: Request, data: bytes, key: str | None, path: str | None) -> JSONResponse:
-    await run_blocking(request, _service(request).add, data, key, path)
-    return envelope(True)
+    added = await run_blocking(request, _service(request).add, data, key, path)
+    resp = envelope(True)  # the seed's body; the outcome rides in headers (additive)
+    resp.headers["X-Bogv-Id"] = str(added.id)
+    resp.headers["X-Bogv-Created"] = "true" if added.created else "false"
+    return resp
 
 
 async def _search(request: Request, data: bytes, limit: int, min_score: float) -> JSONResponse:
@@ -79,8 +83,14 @@ async def _search(request: Request, data: bytes, limit: int, min_score: float) -
 
 # --- add ------------------------------------------------------------------------------------
 
+_ADD_HEADERS = {200: {"headers": {
+    "X-Bogv-Id": {"description": "Id of the record", "schema": {"type": "integer"}},
+    "X-Bogv-Created": {"description": "`false` when these bytes were already stored under "
+                       "this key (nothing changed)", "schema": {"type": "boolean"}}}}}
+
+
 @router.post("/add/file", response_model=Added, summary="Add an uploaded image",
-             responses=IMAGE)
+             responses={**IMAGE, **_ADD_HEADERS})
 async def add_file(request: Request, file: Annotated[UploadFile, File()],
                    key: Annotated[str | None, Form(max_length=64, description=KEY_HELP)] = None,
                    imgPath: Annotated[str | None, Form(max_length=512,
@@ -92,7 +102,7 @@ async def add_file(request: Request, file: Annotated[UploadFile, File()],
 
 
 @router.post("/add/url", response_model=Added, summary="Add an image fetched from a URL",
-             responses=FETCHED)
+             responses={**FETCHED, **_ADD_HEADERS})
 async def add_url(request: Request, body: AddUrl) -> JSONResponse:
     key, path = _checked(body.key, body.imgPath, body.url, "url")
     data = await run_blocking(request, _service(request).bytes_from_url, body.url)
@@ -100,7 +110,7 @@ async def add_url(request: Request, body: AddUrl) -> JSONResponse:
 
 
 @router.post("/add/path", response_model=Added, summary="Add an image from a server path",
-             responses=FETCHED)
+             responses={**FETCHED, **_ADD_HEADERS})
 async def add_path(request: Request, body: AddPath) -> JSONResponse:
     key, path = _checked(body.key, body.imgPath, body.path, "path")
     data = await run_blocking(request, _service(request).bytes_from_path, body.path)
@@ -160,3 +170,34 @@ async def delete_keys(request: Request, body: DeleteKeys) -> JSONResponse:
 @router.get("/stats", response_model=Stats, summary="Record count, model and store in use")
 async def stats(request: Request) -> JSONResponse:
     return envelope(await run_blocking(request, _service(request).stats))
+
+
+# --- browsing -------------------------------------------------------------------------------
+
+def _added(id_: int) -> str:
+    ms = IdAllocator.time_of(id_)
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+@router.get("/records", response_model=Records, summary="Records, newest first, a page at a time")
+async def records(request: Request,
+                  limit: Annotated[int, Query(description="Records per page.")] = 48,
+                  before: Annotated[int | None, Query(
+                      ge=0, description="Only records older than this id: the previous "
+                      "page's `next`.")] = None,
+                  key: Annotated[str | None, Query(description="Only this key.")] = None,
+                  ) -> JSONResponse:
+    page = await run_blocking(request, _service(request).newest, limit, before, key)
+    return envelope({"records": [{"id": r.id, "key": r.key, "filepath": r.filepath,
+                                  "added": _added(r.id)} for r in page.records],
+                     "next": page.next})
+
+
+@router.get("/thumb/{id}", summary="A record's thumbnail (JPEG, at most 256 px)",
+            response_class=FileResponse,
+            responses={200: {"content": {"image/jpeg": {}}}, **errors(404)})
+async def thumb(request: Request, id: int) -> FileResponse:
+    path = await run_blocking(request, _service(request).thumbnail, id)
+    # Ids are never reused, so a thumbnail never changes.
+    return FileResponse(path, media_type="image/jpeg",
+                        headers={"Cache-Control": "private, max-age=31536000, immutable"})

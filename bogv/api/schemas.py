@@ -19,6 +19,8 @@ __all__ = [
     "Envelope",
     "ErrorOut",
     "HitOut",
+    "RecordOut",
+    "RecordsPage",
     "SearchBase64",
     "SearchPath",
     "SearchUrl",
@@ -81,6 +83,19 @@ class HitOut(BaseModel):
     id: int = Field(description="Record id; always below 2**53, safe as a JavaScript Number.")
     score: float = Field(description="Cosine similarity of the two images' descriptors, "
                          "0..1; 1 means the same picture.")
+
+
+class RecordOut(BaseModel):
+    id: int = Field(description="Record id; ids grow with time.")
+    key: str
+    filepath: str
+    added: str = Field(description="When the record was added (UTC, ISO 8601, from its id).")
+
+
+class RecordsPage(BaseModel):
+    records: list[RecordOut] = Field(description="Newest first.")
+    next: int | None = Field(description="Pass as `before` for the next page; null on the "
+                             "last page.")
 
 
 KEY_HELP = ("External key, at most 64 characters, no control characters; default: MD5 of "
