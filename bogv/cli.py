@@ -124,11 +124,13 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (API_HOST)
     import uvicorn
 
     from bogv.api.app import create_app
+    from bogv.logs import configure
 
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(settings.log_level, settings.log_format)
+    # bogv logs each request itself (bogv.access), in the configured format.
     uvicorn.run(create_app(settings), host=host or settings.api_host,
-                port=port or settings.api_port, log_level=settings.log_level.lower())
+                port=port or settings.api_port, log_level=settings.log_level.lower(),
+                log_config=None, access_log=False)
 
 
 @app.command("import")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,8 @@ class Settings(BaseSettings):
                                   "(0: all cores).")
     batch_size: int = Field(16, ge=1, description="Images per inference batch during import.")
     log_level: str = Field("info", description="Logging level.")
+    log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object "
+                                                "per log line, for log collectors.")
 
     @property
     def store_uri(self) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from bogv import imaging, sources
+from bogv._types import Vectors
 from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
+from bogv.metrics import Metrics
 from bogv.model.embedder import DIM, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
@@ -82,6 +85,7 @@ class Service:
         self.settings, self.embedder, self.store = settings, embedder, store
         self.resolve = resolve  # how URL hosts are looked up (a lying DNS server in tests)
         self.thumbs = Thumbs(settings.thumb_path)
+        self.metrics = Metrics(store.count)
         self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
 
     def close(self) -> None:
@@ -113,6 +117,13 @@ class Service:
                         hashlib.sha256(data).hexdigest(),
                         make_thumbnail(img) if thumbnail else None)
 
+    def _embed(self, batch: np.ndarray) -> Vectors:
+        start = time.perf_counter()
+        vectors = self.embedder.embed_tensors(batch)
+        self.metrics.embedding.observe(time.perf_counter() - start)
+        self.metrics.embedded.inc(len(batch))
+        return vectors
+
     def add(self, data: bytes, key: str | None = None, filepath: str | None = None) -> Added:
         """Store one image. The same bytes under the same key again change nothing."""
         prepared = self.prepare(data)
@@ -124,7 +135,7 @@ class Service:
         keys = [check_key(k) if k else p.md5 for p, k in zip(items, keys, strict=True)]
         paths = [check_filepath(f or "") for f in filepaths]
         idents = [(k, p.sha256) for k, p in zip(keys, items, strict=True)]
-        vectors = self.embedder.embed_tensors(np.stack([p.tensor for p in items]))
+        vectors = self._embed(np.stack([p.tensor for p in items]))
         with self._write_lock:
             stored = {(r.key, r.sha256): Added(r.id, created=False)
                       for r in self.store.with_contents([p.sha256 for p in items])}
@@ -135,6 +146,7 @@ class Service:
             if fresh:
                 rows = [(keys[i], paths[i], items[i].sha256) for i in fresh.values()]
                 ids = self.store.insert(rows, vectors[list(fresh.values())])
+                self.metrics.indexed.inc(len(ids))
                 for i, id_ in zip(fresh.values(), ids, strict=True):
                     if (thumb := items[i].thumbnail) is not None:
                         self.thumbs.save(id_, thumb)
@@ -153,7 +165,7 @@ class Service:
     def search(self, data: bytes, limit: int = 10, min_score: float = 0.0) -> list[Hit]:
         """Most similar stored images first, each with a score in [0, 1]."""
         self.check_limit(limit)
-        vector = self.embedder.embed_tensors(self.prepare(data, thumbnail=False).tensor[None])
+        vector = self._embed(self.prepare(data, thumbnail=False).tensor[None])
         hits = self.store.search(vector, limit)[0]
         scored = [Hit(h.id, h.key, h.filepath, _score(h)) for h in hits]
         return [h for h in scored if h.score >= min_score]

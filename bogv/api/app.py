@@ -26,7 +26,7 @@ from bogv.config import Settings
 from bogv.errors import BogvError, Unauthorized
 from bogv.service import Service, build_service
 
-__all__ = ["create_app", "envelope", "get_service", "run_blocking"]
+__all__ = ["check_token", "create_app", "envelope", "get_service", "run_blocking"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +55,7 @@ def get_service(request: Request) -> Service:
     return service
 
 
-def _check_token(request: Request) -> None:
+def check_token(request: Request) -> None:
     expected = request.app.state.settings.token.get_secret_value()
     if not expected:
         return
@@ -135,7 +135,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return envelope(msg="internal error", code=500)
 
+    from bogv.api import ops
     from bogv.api.routes import router
 
-    app.include_router(router, dependencies=[Depends(_check_token)])
+    app.include_router(router, dependencies=[Depends(check_token)])
+    app.include_router(ops.router)
+    app.add_middleware(ops.RequestTelemetry)
     return app
