@@ -135,10 +135,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return envelope(msg="internal error", code=500)
 
-    from bogv.api import ops
+    from bogv.api import ops, page
     from bogv.api.routes import router
 
     app.include_router(router, dependencies=[Depends(check_token)])
     app.include_router(ops.router)
+    page.mount(app)
     app.add_middleware(ops.RequestTelemetry)
     return app

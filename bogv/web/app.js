@@ -1,0 +1,486 @@
+// bogv's page: search, add and browse through the JSON API. Plain JavaScript, no build step.
+// Everything a client chose (keys, paths) is rendered with textContent, never as markup.
+
+const API = "api/image/sim";
+const TOKEN_KEY = "bogv.token";
+const PAGE = 24;
+const $ = (id) => document.getElementById(id);
+
+class ApiError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
+// --- the API, with the token asked for once when the service answers 401 ---------------
+
+let token = sessionStorage.getItem(TOKEN_KEY) || "";
+let asking = null; // one prompt shared by every request that met a 401
+
+function askToken(why) {
+  if (!asking) {
+    asking = new Promise((resolve) => {
+      const dialog = $("token-dialog");
+      $("token-why").textContent = why;
+      $("token-input").value = "";
+      dialog.returnValue = "";
+      dialog.addEventListener("close", () => {
+        asking = null;
+        const given = $("token-input").value.trim();
+        if (dialog.returnValue === "ok" && given) {
+          token = given;
+          sessionStorage.setItem(TOKEN_KEY, token);
+          $("forget-token").hidden = false;
+          resolve(true);
+        } else {
+          resolve(false);
+        }
+      }, { once: true });
+      dialog.showModal();
+    });
+  }
+  return asking;
+}
+
+async function request(path, { method = "GET", json, form } = {}) {
+  for (;;) {
+    const headers = token ? { token } : {};
+    let body;
+    if (json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(json);
+    } else if (form) {
+      body = form;
+    }
+    const sent = token;
+    const resp = await fetch(`${API}${path}`, { method, headers, body });
+    if (resp.status !== 401) return resp;
+    if (token !== sent) continue; // another request already got a new token
+    const why = sent ? "The token was not accepted. Try again." :
+      "This service needs a token. It is kept for this browser tab only.";
+    if (!(await askToken(why))) throw new ApiError("a token is needed", 401);
+  }
+}
+
+async function call(path, options) {
+  const resp = await request(path, options);
+  let body;
+  try {
+    body = await resp.json();
+  } catch {
+    throw new ApiError(`HTTP ${resp.status}`, resp.status);
+  }
+  if (body.code !== 200) throw new ApiError(body.msg, body.code);
+  return { data: body.data, resp };
+}
+
+function say(el, text, isError = false) {
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+const describe = (err) => (err instanceof ApiError ? `${err.message} (${err.code})` : String(err));
+
+// --- header ----------------------------------------------------------------------------
+
+async function refreshStats() {
+  try {
+    const { data } = await call("/stats");
+    const n = data.count;
+    say($("stats"), `${n.toLocaleString()} image${n === 1 ? "" : "s"} · ${data.model} · ` +
+      `${data.store} (${data.collection})`);
+  } catch (err) {
+    say($("stats"), `service unavailable: ${describe(err)}`, true);
+  }
+}
+
+$("forget-token").hidden = !token;
+$("forget-token").addEventListener("click", () => {
+  token = "";
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("forget-token").hidden = true;
+});
+
+// --- tabs (arrow keys move between them, as in the ARIA tabs pattern) -----------------
+
+const tabs = [...document.querySelectorAll('[role="tab"]')];
+
+function showTab(tab, focus = false) {
+  for (const t of tabs) {
+    const selected = t === tab;
+    t.setAttribute("aria-selected", String(selected));
+    t.tabIndex = selected ? 0 : -1;
+    $(t.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (focus) tab.focus();
+  if (tab.id === "tab-browse" && !browse.loaded) loadRecords(true);
+  history.replaceState(null, "", `#${tab.id.slice(4)}`);
+}
+
+for (const tab of tabs) {
+  tab.addEventListener("click", () => showTab(tab));
+  tab.addEventListener("keydown", (e) => {
+    const i = tabs.indexOf(tab);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+    if (next === undefined) return;
+    e.preventDefault();
+    showTab(tabs[(next + tabs.length) % tabs.length], true);
+  });
+}
+
+// --- thumbnails: fetched with the token, at most four at a time; cards gone are skipped --
+
+const thumbQueue = [];
+let thumbsLoading = 0;
+
+function loadThumb(img, id) {
+  thumbQueue.push([img, id]);
+  queueMicrotask(pumpThumbs); // after the caller has put the card in the page
+}
+
+function pumpThumbs() {
+  while (thumbsLoading < 4 && thumbQueue.length) {
+    const [img, id] = thumbQueue.shift();
+    if (!img.isConnected) continue;
+    thumbsLoading += 1;
+    request(`/thumb/${id}`)
+      .then(async (resp) => {
+        if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+        img.src = URL.createObjectURL(await resp.blob());
+        img.addEventListener("load", () => URL.revokeObjectURL(img.src), { once: true });
+      })
+      .catch(() => img.closest(".card")?.classList.add("no-thumb"))
+      .finally(() => {
+        thumbsLoading -= 1;
+        pumpThumbs();
+      });
+  }
+}
+
+// --- cards: one record, with its delete buttons ------------------------------------------
+
+function field(dl, name, value) {
+  const dt = document.createElement("dt");
+  const dd = document.createElement("dd");
+  dt.textContent = name;
+  dd.textContent = value;
+  dd.title = value;
+  dl.append(dt, dd);
+}
+
+function shortDate(d) {
+  const two = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
+function card(record, { hit = false } = {}) {
+  const li = document.createElement("li");
+  li.className = "card";
+  li.dataset.id = record.id;
+  li.dataset.key = record.key;
+  const img = document.createElement("img");
+  img.alt = `Thumbnail of ${record.filepath || record.key}`;
+  img.width = 256;
+  img.height = 192;
+  li.append(img);
+  const meta = document.createElement("div");
+  meta.className = "meta";
+  if (hit) {
+    const line = document.createElement("p");
+    line.className = "score-line";
+    const label = document.createElement("span");
+    label.className = "visually-hidden";
+    label.textContent = "score ";
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = record.score.toFixed(3);
+    score.title = "similarity score, 1 = the same picture";
+    line.append(label, score);
+    if (record.match) {
+      const match = document.createElement("span");
+      match.className = `match match-${String(record.match).replace(/[^a-z0-9]+/gi, "-")}`;
+      match.textContent = String(record.match).replace(/_/g, " ");
+      line.append(match);
+    }
+    meta.append(line);
+  }
+  const dl = document.createElement("dl");
+  field(dl, "key", record.key);
+  field(dl, "path", record.filepath || "—");
+  field(dl, "id", String(record.id));
+  if (record.added) field(dl, "added", shortDate(new Date(record.added)));
+  meta.append(dl);
+  const actions = document.createElement("div");
+  actions.className = "actions";
+  for (const [label, kind] of [["Delete", "id"], ["Delete key", "key"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "quiet";
+    button.textContent = label;
+    button.setAttribute("aria-label", kind === "id" ? `Delete record ${record.id}` :
+      `Delete every record with key ${record.key}`);
+    button.addEventListener("click", () => remove(kind, record));
+    actions.append(button);
+  }
+  meta.append(actions);
+  li.append(meta);
+  loadThumb(img, record.id);
+  return li;
+}
+
+function confirmDialog(text) {
+  return new Promise((resolve) => {
+    const dialog = $("confirm");
+    $("confirm-text").textContent = text;
+    dialog.returnValue = "";
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    dialog.showModal();
+  });
+}
+
+async function remove(kind, record) {
+  const question = kind === "id" ?
+    `Delete record ${record.id} (key “${record.key}”)? This cannot be undone.` :
+    `Delete every record with key “${record.key}”? This cannot be undone.`;
+  if (!(await confirmDialog(question))) return;
+  try {
+    const { data } = await call(kind === "id" ? "/del/id" : "/del/key", {
+      method: "POST", json: kind === "id" ? { id: String(record.id) } : { key: record.key },
+    });
+    const selector = kind === "id" ? `.card[data-id="${record.id}"]` :
+      `.card[data-key="${CSS.escape(record.key)}"]`;
+    for (const el of document.querySelectorAll(selector)) el.remove();
+    announce(`Deleted ${data} record${data === 1 ? "" : "s"}.`);
+    refreshStats();
+  } catch (err) {
+    announce(`Delete failed: ${describe(err)}`, true);
+  }
+}
+
+function announce(text, isError = false) {
+  const panel = tabs.find((t) => t.getAttribute("aria-selected") === "true").id.slice(4);
+  say($(`${panel}-status`), text, isError);
+}
+
+// --- search ----------------------------------------------------------------------------
+
+let lastQuery = null; // a File/Blob or {url}; re-run when the limit or minimum score change
+
+function searchOptions() {
+  const limit = Math.min(Math.max(parseInt($("limit").value, 10) || 12, 1), 1000);
+  return { limit, min_score: Number($("min-score").value) };
+}
+
+async function search(query) {
+  lastQuery = query;
+  const { limit, min_score } = searchOptions();
+  const status = $("search-status");
+  say(status, "Searching…");
+  const started = performance.now();
+  try {
+    let result;
+    if (query instanceof Blob) {
+      const form = new FormData();
+      form.append("file", query, query.name || "pasted-image");
+      form.append("limit", String(limit));
+      form.append("min_score", String(min_score));
+      result = await call("/search/file", { method: "POST", form });
+    } else {
+      result = await call("/search/url", { method: "POST", json: { ...query, limit, min_score } });
+    }
+    const hits = result.data;
+    const ms = Math.round(performance.now() - started);
+    $("results").replaceChildren(...hits.map((h) => card(h, { hit: true })));
+    say(status, hits.length ? `${hits.length} result${hits.length === 1 ? "" : "s"} in ${ms} ms` :
+      "No stored image scores above the minimum.");
+  } catch (err) {
+    $("results").replaceChildren();
+    say(status, `Search failed: ${describe(err)}`, true);
+  }
+}
+
+function searchFile(file) {
+  const preview = $("query-preview");
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.src = URL.createObjectURL(file);
+  preview.alt = `Query: ${file.name || "pasted image"}`;
+  preview.hidden = false;
+  showTab($("tab-search"));
+  search(file);
+}
+
+$("search-file").addEventListener("change", (e) => {
+  const file = e.target.files[0];
+  e.target.value = ""; // choosing the same file again must search again
+  if (file) searchFile(file);
+});
+
+$("search-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const url = $("search-url").value.trim();
+  if (!url) {
+    say($("search-status"), "Give an image URL, or drop, paste or choose an image.", true);
+    return;
+  }
+  $("query-preview").hidden = true;
+  search({ url });
+});
+
+let rerun = 0;
+function rerunSoon() {
+  $("min-score-value").textContent = Number($("min-score").value).toFixed(2);
+  clearTimeout(rerun);
+  if (lastQuery) rerun = setTimeout(() => search(lastQuery), 250);
+}
+$("min-score").addEventListener("input", rerunSoon);
+$("limit").addEventListener("change", rerunSoon);
+
+document.addEventListener("paste", (e) => {
+  const file = [...(e.clipboardData?.files || [])].find((f) => f.type.startsWith("image/"));
+  if (!file) return; // text pastes into inputs behave as usual
+  e.preventDefault();
+  searchFile(file);
+});
+
+function dropZone(zone, onFiles) {
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const files = [...e.dataTransfer.files].filter((f) => f.type.startsWith("image/") || !f.type);
+    if (files.length) onFiles(files);
+  });
+}
+// A drop that misses a zone must not navigate away from the page.
+document.addEventListener("dragover", (e) => e.preventDefault());
+document.addEventListener("drop", (e) => e.preventDefault());
+dropZone($("search-drop"), (files) => searchFile(files[0]));
+
+// --- add -------------------------------------------------------------------------------
+
+let chosen = [];
+
+function choose(files) {
+  chosen = files;
+  const names = files.map((f) => f.name).join(", ");
+  $("add-chosen").textContent = files.length ?
+    `${files.length} file${files.length === 1 ? "" : "s"}: ${names}` :
+    "Drop images here or choose files";
+  $("add-submit").disabled = !files.length;
+  $("add-path").disabled = files.length > 1;
+}
+
+$("add-files").addEventListener("change", (e) => {
+  choose([...e.target.files]);
+  e.target.value = "";
+});
+dropZone($("add-drop"), choose);
+
+async function addOne(file, key, path, li) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  if (key) form.append("key", key);
+  if (path) form.append("imgPath", path);
+  try {
+    const { resp } = await call("/add/file", { method: "POST", form });
+    const id = resp.headers.get("X-Bogv-Id");
+    const created = resp.headers.get("X-Bogv-Created") !== "false";
+    li.dataset.outcome = created ? "added" : "skipped";
+    li.lastChild.textContent = created ? `added (id ${id})` : `already indexed (id ${id})`;
+    return li.dataset.outcome;
+  } catch (err) {
+    li.dataset.outcome = "failed";
+    li.lastChild.textContent = `failed: ${describe(err)}`;
+    return "failed";
+  }
+}
+
+$("add-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const files = chosen;
+  if (!files.length) return;
+  const key = $("add-key").value.trim();
+  const path = files.length === 1 ? $("add-path").value.trim() : "";
+  const progress = $("add-progress");
+  progress.hidden = false;
+  progress.max = files.length;
+  progress.value = 0;
+  $("add-submit").disabled = true;
+  say($("add-status"), `Adding ${files.length} file${files.length === 1 ? "" : "s"}…`);
+  const rows = files.map((file) => {
+    const li = document.createElement("li");
+    const name = document.createElement("span");
+    const outcome = document.createElement("span");
+    name.className = "name";
+    name.textContent = file.name;
+    outcome.className = "outcome";
+    outcome.textContent = "waiting";
+    li.append(name, outcome);
+    return li;
+  });
+  $("add-results").replaceChildren(...rows);
+  const counts = { added: 0, skipped: 0, failed: 0 };
+  let next = 0;
+  async function worker() {
+    while (next < files.length) {
+      const i = next++;
+      rows[i].lastChild.textContent = "uploading…";
+      counts[await addOne(files[i], key, path, rows[i])] += 1;
+      progress.value += 1;
+    }
+  }
+  await Promise.all([worker(), worker()]);
+  say($("add-status"), `${counts.added} added, ${counts.skipped} already indexed, ` +
+    `${counts.failed} failed.`, counts.failed > 0);
+  $("add-submit").disabled = false;
+  browse.loaded = false; // the browse tab shows the new records when opened
+  refreshStats();
+});
+
+// --- browse ----------------------------------------------------------------------------
+
+const browse = { loaded: false, next: null, key: "" };
+
+async function loadRecords(fresh) {
+  const status = $("browse-status");
+  if (fresh) {
+    browse.next = null;
+    browse.key = $("browse-key").value.trim();
+    $("records").replaceChildren();
+  }
+  browse.loaded = true;
+  const params = new URLSearchParams({ limit: String(PAGE) });
+  if (browse.next !== null) params.set("before", String(browse.next));
+  if (browse.key) params.set("key", browse.key);
+  say(status, "Loading…");
+  try {
+    const { data } = await call(`/records?${params}`);
+    $("records").append(...data.records.map((r) => card(r)));
+    browse.next = data.next;
+    $("more").hidden = data.next === null;
+    const shown = $("records").children.length;
+    say(status, shown ? `Showing ${shown} newest${browse.key ? ` with key “${browse.key}”` : ""}.` :
+      "Nothing indexed yet.");
+  } catch (err) {
+    browse.loaded = false;
+    say(status, `Could not list records: ${describe(err)}`, true);
+  }
+}
+
+$("browse-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  loadRecords(true);
+});
+$("more").addEventListener("click", () => loadRecords(false));
+
+// --- start -----------------------------------------------------------------------------
+
+const initial = tabs.find((t) => `#${t.id.slice(4)}` === location.hash) || tabs[0];
+showTab(initial);
+refreshStats();
