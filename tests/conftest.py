@@ -5,11 +5,17 @@ from __future__ import annotations
 import http.server
 import ipaddress
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -22,7 +28,7 @@ from bogv.store import Store
 from .images import PHOTOS, encode, photo
 
 _ENV_PREFIXES = ("TOKEN", "MILVUS_", "IMAGE_", "API_", "DATA_DIR", "URL_", "MAX_", "COLLECTION",
-                 "INDEX_", "SEARCH_", "WORKERS", "BATCH_SIZE")
+                 "INDEX_", "SEARCH_", "WORKERS", "BATCH_SIZE", "THUMB_", "LOG_")
 
 
 @pytest.fixture(autouse=True)
@@ -95,6 +101,58 @@ def client(service: Service) -> Iterator[TestClient]:
         yield c
 
 
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served(NamedTuple):
+    url: str
+    env: dict[str, str]
+    log: Path
+    """The server's stderr: its log lines."""
+
+
+@pytest.fixture
+def served_env() -> dict[str, str]:
+    """Extra environment for ``served``; override it in a test module to change settings."""
+    return {}
+
+
+@pytest.fixture
+def served(tmp_path: Path, embedder: Embedder, model_cache: Path,
+           served_env: dict[str, str]) -> Iterator[Served]:
+    """``python -m bogv serve`` on a loopback port, over a fresh data directory.
+
+    The data directory links to the session's converted model, so start-up only loads it.
+    """
+    port = free_port()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "models").symlink_to(model_cache, target_is_directory=True)
+    env = {**os.environ, "DATA_DIR": str(data), "API_PORT": str(port),
+           "API_HOST": "127.0.0.1", **served_env}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "bogv", "serve"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail(f"bogv serve did not start: {log.read_text()[-2000:]}")
+    yield Served(url, env, log)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
 
 
 @pytest.fixture

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +14,7 @@ from typer.testing import CliRunner
 
 from bogv.cli import app
 
+from .conftest import Served
 from .images import PHOTOS, edited_copy, photo
 
 runner = CliRunner()
@@ -67,39 +64,8 @@ def test_search_prints_table(folder: Path, data_env: Path) -> None:
     assert result.exit_code == 0 and "1.0000" in result.stdout and "coffee.jpg" in result.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    """``python -m bogv serve`` on a loopback port, over a fresh data directory."""
-    port = free_port()
-    env = {**os.environ, "DATA_DIR": str(tmp_path / "data"), "API_PORT": str(port),
-           "API_HOST": "127.0.0.1"}
-    proc = subprocess.Popen([sys.executable, "-m", "bogv", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/api/image/sim/stats").status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail(f"bogv serve did not start: {proc.stderr.read().decode()[-2000:]}")
-    yield url, env
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(30) == 0
-
-
-def test_cli_goes_through_the_running_service(served: tuple[str, dict[str, str]],
-                                              folder: Path) -> None:
-    url, env = served
+def test_cli_goes_through_the_running_service(served: Served, folder: Path) -> None:
+    url, env = served.url, served.env
     result = subprocess.run([sys.executable, "-m", "bogv", "import", str(folder), "--json"],
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

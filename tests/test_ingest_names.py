@@ -12,8 +12,8 @@ from bogv.client import Client
 from bogv.ingest import import_folder
 from bogv.service import Service
 
+from .conftest import Served
 from .images import PHOTOS, edited_copy, photo
-from .test_cli import served  # noqa: F401  (a real `bogv serve` on loopback)
 
 
 def test_odd_file_names_fail_or_pass_alone(tmp_path: Path, service: Service,
@@ -38,10 +38,10 @@ def test_odd_file_names_fail_or_pass_alone(tmp_path: Path, service: Service,
 
 
 def test_import_through_a_running_service_takes_odd_names(
-        served: tuple[str, dict[str, str]], tmp_path: Path) -> None:  # noqa: F811
+        served: Served, tmp_path: Path) -> None:
     """``bogv import`` while ``bogv serve`` owns the store: a non-UTF-8 name does not crash
     the upload, it is stored with the same escapes as a direct import."""
-    url, env = served
+    url, env = served.url, served.env
     folder = tmp_path / "in"
     folder.mkdir()
     with open(os.fsencode(folder) + b"/caf\xe9.jpg", "wb") as f:
