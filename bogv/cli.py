@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import Annotated, Any, Protocol
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -144,6 +146,7 @@ def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)
     files = find_files(folder)
     url = _remote_url(settings, api)
     summary = Summary()
+    started = time.monotonic()
     with _progress() as progress:
         task = progress.add_task("importing", total=len(files), rate="")
 
@@ -168,17 +171,17 @@ def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)
                                         files=files)
             finally:
                 service.close()
-    _print_summary(summary, as_json)
+    _print_summary(summary, time.monotonic() - started, as_json)
 
 
 def _import_http(client: Client, files: list[Path],
                  count: Callable[[Outcome], None]) -> None:
     def send(path: Path) -> Outcome:
         try:
-            client.add_file(path, img_path=stored_name(path.resolve()))
-            return Outcome(path, "added")
+            created = client.add_file(path, img_path=stored_name(path.resolve()))
         except BogvError as exc:
             return Outcome(path, "failed", exc.message)
+        return Outcome(path, "added") if created else Outcome(path, "skipped", "already indexed")
 
     try:
         with ThreadPoolExecutor(4) as pool:
@@ -188,17 +191,22 @@ def _import_http(client: Client, files: list[Path],
         client.close()
 
 
-def _print_summary(summary: Summary, as_json: bool) -> None:
+def _print_summary(summary: Summary, seconds: float, as_json: bool) -> None:
+    """Counts on stdout (the result); each failure with its reason on stderr."""
     if as_json:
         out.print_json(json.dumps({"added": summary.added, "skipped": summary.skipped,
-                                   "failed": summary.failed,
+                                   "failed": summary.failed, "seconds": round(seconds, 2),
                                    "failures": [{"path": p, "reason": r}
                                                 for p, r in summary.failures]}))
         return
     for path, reason in summary.failures:
-        err.print(f"[yellow]failed[/] {path}: {reason}")
-    out.print(f"added {summary.added}, skipped {summary.skipped} (already indexed), "
-              f"failed {summary.failed}")
+        err.print(f"[yellow]failed[/] {escape(path)}: {escape(reason)}", highlight=False,
+                  soft_wrap=True)
+    total = summary.added + summary.skipped + summary.failed
+    rate = f", {summary.added / seconds:.1f} added/s" if summary.added and seconds else ""
+    out.print(f"{total} files in {seconds:.1f} s{rate}: {summary.added} added, "
+              f"{summary.skipped} skipped as already indexed, {summary.failed} failed"
+              + (" (reasons above)" if summary.failed else ""), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -28,7 +28,8 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def _call(self, path: str, **kwargs: Any) -> Any:
+    def _send(self, path: str, **kwargs: Any) -> httpx.Response:
+        """The response of a successful call; failures raise the matching ``BogvError``."""
         try:
             resp = self.http.post(path, **kwargs) if path != "/stats" else self.http.get(path)
         except httpx.HTTPError as exc:
@@ -39,15 +40,21 @@ class Client:
             body = {"msg": resp.text[:200], "code": resp.status_code}
         if resp.status_code != 200 or body.get("code") != 200:
             raise error_for_status(resp.status_code, f"{body.get('msg')} (from {self.base_url})")
-        return body["data"]
+        return resp
 
-    def add_file(self, path: Path, key: str | None = None, img_path: str | None = None) -> None:
-        """Upload ``path``; the upload's name is taken from ``img_path`` when given, since a
-        file name that is not UTF-8 cannot be sent as it is."""
+    def _call(self, path: str, **kwargs: Any) -> Any:
+        return self._send(path, **kwargs).json()["data"]
+
+    def add_file(self, path: Path, key: str | None = None, img_path: str | None = None) -> bool:
+        """Upload ``path``; False when the service already held these bytes under this key.
+
+        The upload's name is taken from ``img_path`` when given, since a file name that is
+        not UTF-8 cannot be sent as it is."""
         form = {k: v for k, v in (("key", key), ("imgPath", img_path)) if v}
         with path.open("rb") as f:
             name = Path(img_path).name if img_path else path.name
-            self._call("/add/file", files={"file": (name, f)}, data=form)
+            resp = self._send("/add/file", files={"file": (name, f)}, data=form)
+        return resp.headers.get("X-Bogv-Created", "true") != "false"  # older bogv: unknown
 
     def search_file(self, path: Path, limit: int, min_score: float = 0.0) -> list[Hit]:
         with path.open("rb") as f:

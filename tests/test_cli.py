@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,13 @@ def test_import_search_delete_stats(folder: Path, data_env: Path, tmp_path: Path
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["added"], summary["skipped"], summary["failed"]) == (len(PHOTOS), 0, 1)
+    assert summary["failures"][0]["path"].endswith("notes.txt") and summary["seconds"] > 0
     assert "directly into" in result.stderr
+
+    again = runner.invoke(app, ["import", str(folder)], catch_exceptions=False)
+    assert f": 0 added, {len(PHOTOS)} skipped as already indexed, 1 failed (reasons above)" \
+        in again.stdout
+    assert re.search(r"failed .*notes\.txt: not an image", again.stderr)
 
     query = tmp_path / "query.jpg"
     query.write_bytes(edited_copy(photo("astronaut")))
@@ -73,6 +80,10 @@ def test_cli_goes_through_the_running_service(served: Served, folder: Path) -> N
     assert json.loads(result.stdout)["added"] == len(PHOTOS)
     stats = httpx.get(f"{url}/api/image/sim/stats").json()["data"]
     assert stats["count"] == len(PHOTOS)
+    again = subprocess.run([sys.executable, "-m", "bogv", "import", str(folder), "--json"],
+                           env=env, capture_output=True, text=True, timeout=300)
+    summary = json.loads(again.stdout)  # the service says which files it already held
+    assert (summary["added"], summary["skipped"], summary["failed"]) == (0, len(PHOTOS), 1)
     result = subprocess.run([sys.executable, "-m", "bogv", "search", str(folder / "rocket.jpg"),
                              "--json", "--limit", "1"], env=env, capture_output=True, text=True,
                             timeout=120)
