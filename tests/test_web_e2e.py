@@ -1,7 +1,8 @@
 """The page in a real browser: Debian's chromium, driven by Playwright, against ``bogv serve``.
 
-A person's path through the page: give the token once, add two photos, search with an edited
-copy of one, find the original first with its thumbnail, delete it, see it gone. Each step
+A person's path through the page: give the token once, drop two photos to add them, search
+with an edited copy of one (picked, then pasted), find the original first with its thumbnail,
+delete it, see it gone. Each step
 leaves a screenshot in ``artifacts/screenshots/`` (ignored by git) for a human to look at.
 Skipped only where no chromium is installed; CI installs it and sets BOGV_REQUIRE_BROWSER=1,
 which turns that skip into a failure.
@@ -9,6 +10,7 @@ which turns that skip into a failure.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -17,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, JSHandle, Page, expect, sync_playwright
 
 from .conftest import Served
 from .images import edited_copy, photo
@@ -59,6 +61,18 @@ def watch_errors(page: Page) -> list[str]:
     return errors
 
 
+def files_in_page(page: Page, files: dict[str, bytes]) -> JSHandle:
+    """A DataTransfer holding these files, as a drop or a paste carries them."""
+    return page.evaluate_handle("""(files) => {
+        const dt = new DataTransfer();
+        for (const [name, b64] of files) {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            dt.items.add(new File([bytes], name, { type: "image/jpeg" }));
+        }
+        return dt;
+    }""", [[name, base64.b64encode(data).decode()] for name, data in files.items()])
+
+
 def thumbnail_shown(page: Page, card: str) -> bool:
     return bool(page.eval_on_selector(
         f"{card} img", "img => img.complete && img.naturalWidth > 0 && "
@@ -67,10 +81,8 @@ def thumbnail_shown(page: Page, card: str) -> bool:
 
 def test_add_search_delete_in_a_browser(served: Served, browser: Browser, tmp_path: Path,
                                         photos: dict[str, bytes]) -> None:
-    files = {}
-    for name in ("coffee", "chelsea"):
-        files[name] = tmp_path / f"{name}.jpg"
-        files[name].write_bytes(photos[name])
+    chelsea = tmp_path / "chelsea.jpg"
+    chelsea.write_bytes(photos["chelsea"])
     query = tmp_path / "coffee-edited.jpg"
     query.write_bytes(edited_copy(photo("coffee")))
     coffee_key = hashlib.md5(photos["coffee"]).hexdigest()
@@ -92,11 +104,13 @@ def test_add_search_delete_in_a_browser(served: Served, browser: Browser, tmp_pa
     expect(stats).to_have_text(re.compile(r"^0 images"))
     expect(dialog).to_be_hidden()
 
-    # 2. Add two photos; the keyboard moves between tabs.
+    # 2. Add two photos, dropped together; the keyboard moves between tabs.
     page.get_by_role("tab", name="Search").focus()
     page.keyboard.press("ArrowRight")
     expect(page.get_by_role("tab", name="Add")).to_have_attribute("aria-selected", "true")
-    page.locator("#add-files").set_input_files([files["coffee"], files["chelsea"]])
+    dropped = files_in_page(page, {f"{name}.jpg": photos[name] for name in ("coffee", "chelsea")})
+    page.locator("#add-drop").dispatch_event("drop", {"dataTransfer": dropped})
+    expect(page.locator("#add-chosen")).to_have_text("2 files: coffee.jpg, chelsea.jpg")
     page.get_by_role("button", name="Add", exact=True).click()
     expect(page.locator("#add-status")).to_have_text("2 added, 0 already indexed, 0 failed.")
     expect(page.locator("#add-results li .outcome")).to_have_text(
@@ -104,7 +118,7 @@ def test_add_search_delete_in_a_browser(served: Served, browser: Browser, tmp_pa
     expect(stats).to_have_text(re.compile(r"^2 images"))
     shot(page, "02-added")
 
-    # 3. Search with an edited copy: the original comes first, with its thumbnail.
+    # 3. Search with an edited copy (the file picker): the original first, with its thumbnail.
     page.get_by_role("tab", name="Search").click()
     page.locator("#search-file").set_input_files(query)
     results = page.locator("#results > li")
@@ -129,8 +143,10 @@ def test_add_search_delete_in_a_browser(served: Served, browser: Browser, tmp_pa
     expect(page.locator("#search-status")).to_have_text("Deleted 1 record.")
     expect(stats).to_have_text(re.compile(r"^1 image "))
 
-    # 5. Gone: a new search and the browse tab show only the other photo.
-    page.locator("#search-file").set_input_files(query)
+    # 5. Gone: a new search (pasted this time) and the browse tab show only the other photo.
+    pasted = files_in_page(page, {"clipboard.jpg": query.read_bytes()})
+    page.evaluate("(dt) => document.dispatchEvent(new ClipboardEvent('paste', "
+                  "{ clipboardData: dt, bubbles: true }))", pasted)
     expect(page.locator("#search-status")).to_have_text(re.compile(r"^1 result in"))
     expect(results.first.locator("dd").first).to_have_text(chelsea_key)
     page.get_by_role("tab", name="Browse").click()
@@ -147,7 +163,7 @@ def test_add_search_delete_in_a_browser(served: Served, browser: Browser, tmp_pa
     phone.add_init_script(f"sessionStorage.setItem('bogv.token', {json.dumps(TOKEN)})")
     small = phone.new_page()
     small.goto(served.url)
-    small.locator("#search-file").set_input_files(files["chelsea"])
+    small.locator("#search-file").set_input_files(chelsea)
     expect(small.locator("#results > li")).to_have_count(1)
     small.wait_for_function("() => document.querySelector('#results img').naturalWidth > 0")
     assert small.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll

@@ -465,8 +465,9 @@ async function loadRecords(fresh) {
     browse.next = data.next;
     $("more").hidden = data.next === null;
     const shown = $("records").children.length;
-    say(status, shown ? `Showing ${shown} newest${browse.key ? ` with key “${browse.key}”` : ""}.` :
-      "Nothing indexed yet.");
+    const which = browse.key ? ` with key “${browse.key}”` : "";
+    say(status, shown ? `${shown} record${shown === 1 ? "" : "s"}${which}, newest first.` :
+      browse.key ? `No record has key “${browse.key}”.` : "Nothing indexed yet.");
   } catch (err) {
     browse.loaded = false;
     say(status, `Could not list records: ${describe(err)}`, true);
