@@ -111,3 +111,14 @@ def test_browsing_needs_the_token(tmp_path: Path, make_service: Callable[..., Se
         for path in ("/records", f"/thumb/{id_}"):
             fails(client.get(API + path), 401, "token")
             assert client.get(API + path, headers={"token": "s3cret"}).status_code == 200
+
+
+def test_openapi_documents_the_additions(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    assert {f"{API}/records", f"{API}/thumb/{{id}}", "/healthz", "/readyz", "/metrics"} <= set(
+        paths)
+    assert {p["name"] for p in paths[f"{API}/records"]["get"]["parameters"]} == {
+        "limit", "before", "key"}
+    assert "X-Bogv-Created" in paths[f"{API}/add/file"]["post"]["responses"]["200"]["headers"]
+    assert "image/jpeg" in paths[f"{API}/thumb/{{id}}"]["get"]["responses"]["200"]["content"]
