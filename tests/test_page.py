@@ -13,7 +13,7 @@ def test_page_and_assets_are_served_without_a_token_or_cdn(client: TestClient) -
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    refs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    refs = re.findall(r'(?:src|href)="(?!data:)([^"]+)"', page.text)
     assert set(refs) == {"web/style.css", "web/app.js"}  # relative: works under a path prefix
     for ref, kind in (("web/app.js", "javascript"), ("web/style.css", "text/css")):
         resp = client.get(f"/{ref}")
