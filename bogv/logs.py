@@ -1,8 +1,8 @@
 """Logging for ``bogv serve``: plain text lines, or one JSON object per line (``LOG_FORMAT``).
 
-Uvicorn's own loggers are routed through the same handler, and its access log is replaced
-by bogv's request log (``bogv.access``: method, path, status, duration), so every line of a
-running service has one shape.
+Uvicorn's own loggers and Python warnings are routed through the same handler, and
+uvicorn's access log is replaced by bogv's request log (``bogv.access``: method, path,
+status, duration), so every line of a running service has one shape.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 __all__ = ["JsonFormatter", "configure"]
 
 _TEXT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "color_message"}  # uvicorn's copy of msg with terminal colours
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,6 +41,7 @@ def configure(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    logging.captureWarnings(True)  # library warnings become log lines in the same format
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
