@@ -65,6 +65,7 @@ def bursty(tmp_path: Path,
     ids += [second(day // 2) + i * (1 << 12) for i in range(25)]
     ids += [second(5_000), second(-1_000)]                 # a clock slightly ahead
     fill(service, ids, key=lambda i: "even" if i % 2 == 0 else "odd")
+    service.store.page_window = 16  # narrow windows, as 100k records would need
     return service, sorted(ids, reverse=True)
 
 
