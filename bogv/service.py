@@ -147,13 +147,15 @@ class Service:
                 rows = [(keys[i], paths[i], items[i].sha256) for i in fresh.values()]
                 ids = self.store.insert(rows, vectors[list(fresh.values())])
                 self.metrics.indexed.inc(len(ids))
-                for i, id_ in zip(fresh.values(), ids, strict=True):
-                    if (thumb := items[i].thumbnail) is not None:
-                        self.thumbs.save(id_, thumb)
                 stored.update((ident, Added(id_, created=True))
                               for ident, id_ in zip(fresh, ids, strict=True))
-        return [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
-                for i, ident in enumerate(idents)]
+        added = [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
+                 for i, ident in enumerate(idents)]
+        for item, a in zip(items, added, strict=True):
+            # Records stored before thumbnails existed get theirs when added again.
+            if item.thumbnail is not None and (a.created or self.thumbs.find(a.id) is None):
+                self.thumbs.save(a.id, item.thumbnail)
+        return added
 
     def check_limit(self, limit: int) -> int:
         """Callers check ``limit`` before fetching an image, so a bad one costs nothing."""

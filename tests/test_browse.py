@@ -90,6 +90,15 @@ def test_add_outcome_headers(client: TestClient, photos: dict[str, bytes]) -> No
         search(client, photos["camera"], limit="1")[0]["id"])
 
 
+def test_adding_again_restores_a_missing_thumbnail(client: TestClient, service: Service,
+                                                   photos: dict[str, bytes]) -> None:
+    id_ = int(add(client, photos["rocket"], key="r").headers["X-Bogv-Id"])
+    service.thumbs.path(id_).unlink()  # as for a record stored before thumbnails existed
+    fails(client.get(f"{API}/thumb/{id_}"), 404)
+    assert add(client, photos["rocket"], key="r").headers["X-Bogv-Created"] == "false"
+    assert client.get(f"{API}/thumb/{id_}").status_code == 200
+
+
 def test_folder_import_makes_thumbnails(tmp_path: Path, service: Service,
                                         photos: dict[str, bytes]) -> None:
     folder = tmp_path / "in"
