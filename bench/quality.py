@@ -1,0 +1,414 @@
+"""Retrieval quality on real images: edited copies among thousands of look-alikes, and classes.
+
+    python bench/quality.py                  # the whole benchmark, one table (a few minutes)
+    python bench/quality.py --data DIR       # dev images elsewhere (default /work/devdata)
+
+Needs the dev images (``shared/datasets/fetch_dev_images.sh OUTDIR``) and ``pip install -e
+".[bench]"``. It is a script, not a test: the default pytest run never collects it.
+
+The split is fixed by a seed. Of the dev images, ``TEST_TARGETS`` + ``CALIB_TARGETS`` are
+indexed and queried through each edit in ``quality_edits.EDITS``; ``TEST_NEGATIVES`` +
+``CALIB_NEGATIVES`` are *not* indexed and queried as they are and edited (a search for a
+picture the index does not hold must not come back as a ``copy``). Every other dev image is
+indexed as a distractor together with four look-alikes of it (crops, colour shifts). The
+copy threshold of a method is chosen on the calibration split only; test figures use it.
+Methods are scored by the best match between a query vector and any vector of an indexed
+image. Vectors are cached on disk (``--cache``), keyed by model id and method, so a rerun
+only computes what changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import random
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality_edits import EDITS, distractor_variants
+from quality_methods import METHODS, Method, Runner
+
+from bogv import imaging
+from bogv.model.embedder import Embedder
+
+SEED = 3
+VERSION = "q1"  # bump when the split, the edits or the variants change
+TEST_TARGETS, CALIB_TARGETS = 200, 100
+TEST_NEGATIVES, CALIB_NEGATIVES = 150, 100
+MAX_SIDE = 1024
+"""Originals are capped at this size before editing: the model sees 224 px anyway."""
+CALIB_FALSE_COPY = 0.01
+"""A method's copy threshold: the lowest that labels at most this share of calibration
+negatives (not-indexed photos and their edits) a copy."""
+
+
+@dataclass(frozen=True)
+class Item:
+    path: str
+    source: str
+    category: str
+
+
+@dataclass
+class Split:
+    test: list[Item]
+    calib: list[Item]
+    neg_test: list[Item]
+    neg_calib: list[Item]
+    distractors: list[Item]
+    labelled: list[Item] = field(default_factory=list)
+
+
+def make_split(data: Path) -> Split:
+    with (data / "manifest.csv").open() as f:
+        items = [Item(r["path"], r["source"], r["category"]) for r in csv.DictReader(f)]
+    items.sort(key=lambda i: i.path)
+    random.Random(SEED).shuffle(items)
+    n1, n2 = TEST_TARGETS, TEST_TARGETS + CALIB_TARGETS
+    n3, n4 = n2 + TEST_NEGATIVES, n2 + TEST_NEGATIVES + CALIB_NEGATIVES
+    return Split(items[:n1], items[n1:n2], items[n2:n3], items[n3:n4], items[n4:],
+                 sorted((i for i in items if i.source == "pysiogame"), key=lambda i: i.path))
+
+
+def load(data: Path, item: Item) -> imaging.Image.Image:
+    img = imaging.decode((data / item.path).read_bytes(), max_pixels=1 << 30,
+                         min_side=MAX_SIDE)
+    img.thumbnail((MAX_SIDE, MAX_SIDE), imaging.Image.Resampling.LANCZOS)
+    return img
+
+
+def _rng(*parts: object) -> random.Random:
+    return random.Random(":".join(map(str, (SEED, VERSION, *parts))))
+
+
+# --- the image sets, generated lazily (thousands of decoded images do not fit in memory) ---
+
+def index_images(data: Path, split: Split) -> Iterator[imaging.Image.Image]:
+    for item in split.test + split.calib:
+        yield load(data, item)
+    for item in split.distractors:
+        img = load(data, item)
+        yield img
+        yield from distractor_variants(img, _rng("variants", item.path))
+
+
+def index_owners(split: Split) -> list[str]:
+    """Which original each indexed image comes from (targets are their own originals)."""
+    owners = [i.path for i in split.test + split.calib]
+    for item in split.distractors:
+        owners += [item.path] * 5
+    return owners
+
+
+def query_images(data: Path, items: list[Item], with_original: bool
+                 ) -> Iterator[imaging.Image.Image]:
+    for item in items:
+        img = load(data, item)
+        if with_original:
+            yield img
+        for name, edit in EDITS.items():
+            yield edit(img, _rng("edit", name, item.path))
+
+
+def query_labels(items: list[Item], with_original: bool) -> list[tuple[Item, str]]:
+    names = (["original"] if with_original else []) + list(EDITS)
+    return [(item, name) for item in items for name in names]
+
+
+# --- vectors ----------------------------------------------------------------------------
+
+class Cache:
+    """Vectors of methods that work on pixels (pHash): those need a pass over the images."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder, self.key = folder, key
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, method: str, what: str) -> Path:
+        return self.folder / f"vec-{what}-{method}-{self.key}.npz"
+
+    def get(self, method: str, what: str) -> tuple[np.ndarray, np.ndarray] | None:
+        path = self._path(method, what)
+        if not path.exists():
+            return None
+        with np.load(path) as z:
+            return z["vectors"], z["counts"]
+
+    def put(self, method: str, what: str, vectors: np.ndarray, counts: np.ndarray) -> None:
+        path = self._path(method, what)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, vectors=vectors, counts=counts)
+        tmp.replace(path)
+
+
+def vectors_for(runner: Runner, cache: Cache, methods: list[Method], what: str,
+                images: Iterable[imaging.Image.Image], n: int, side: str
+                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per method: all vectors stacked, and how many belong to each image, in order."""
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    todo = []
+    for m in methods:
+        hit = cache.get(m.name, f"{what}-{side}") if m.pixels else None
+        if hit is None:
+            todo.append(m)
+        else:
+            out[m.name] = hit
+    if todo:
+        t0 = time.perf_counter()
+        got = runner.run(todo, what, images, n, side)
+        for m in todo:
+            if m.pixels:
+                cache.put(m.name, f"{what}-{side}", *got[m.name])
+            out[m.name] = got[m.name]
+        print(f"  {what}/{side}: {n} images in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+    return out
+
+
+# --- scoring ----------------------------------------------------------------------------
+
+def _starts(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+
+
+def similarities(queries: np.ndarray, qcounts: np.ndarray, rows: np.ndarray,
+                 counts: np.ndarray) -> np.ndarray:
+    """(query images, indexed images): the best pair of their vectors."""
+    per_row = np.maximum.reduceat(queries @ rows.T, _starts(counts), axis=1)
+    return np.maximum.reduceat(per_row, _starts(qcounts), axis=0)
+
+
+def best_per_image(queries: np.ndarray, qcounts: np.ndarray, rows: np.ndarray,
+                   counts: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` images per query by their best-matching pair: (indices, similarities)."""
+    qstarts = np.concatenate([_starts(qcounts), [len(queries)]])
+    top_i = np.zeros((len(qcounts), k), np.int64)
+    top_s = np.zeros((len(qcounts), k), np.float32)
+    for a in range(0, len(qcounts), 256):
+        b = min(a + 256, len(qcounts))
+        per_image = similarities(queries[qstarts[a]:qstarts[b]], qcounts[a:b], rows, counts)
+        idx = np.argpartition(-per_image, k, axis=1)[:, :k]
+        part = np.take_along_axis(per_image, idx, axis=1)
+        order = np.argsort(-part, axis=1)
+        top_i[a:b] = np.take_along_axis(idx, order, axis=1)
+        top_s[a:b] = np.take_along_axis(part, order, axis=1)
+    return top_i, top_s
+
+
+def recheck(method: Method, layout: tuple[np.ndarray, np.ndarray], rows: np.ndarray,
+            counts: np.ndarray, ids: np.ndarray, sims: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Second stage: rescore each query's candidates from all their vectors, re-sort."""
+    assert method.verify is not None
+    starts, qstarts = _starts(counts), _starts(layout[1])
+    out_i, out_s = ids.copy(), sims.copy()
+    for q in range(len(ids)):
+        lq = layout[0][qstarts[q]:qstarts[q] + layout[1][q]]
+        new = np.array([method.verify(lq, rows[starts[c]:starts[c] + counts[c]], float(s))
+                        for c, s in zip(ids[q], sims[q], strict=True)])
+        order = np.argsort(-new, kind="stable")
+        out_i[q], out_s[q] = ids[q][order], new[order]
+    return out_i, out_s
+
+
+@dataclass
+class Result:
+    r1: dict[str, float]
+    r10: dict[str, float]
+    accept: dict[str, float]
+    false_copy: dict[str, float]
+    threshold: float
+    p10: float
+    p10_by_class: dict[str, float]
+    sources: dict[str, tuple[float, float]]
+    neg_sources: dict[str, float]
+
+
+def threshold_for(neg_scores: np.ndarray) -> float:
+    """Lowest threshold leaving at most CALIB_FALSE_COPY of the negatives at or above it."""
+    allowed = int(np.floor(CALIB_FALSE_COPY * len(neg_scores)))
+    ranked = np.sort(neg_scores)[::-1]
+    return float(np.nextafter(ranked[allowed], np.float32(np.inf)))
+
+
+def _mean(values: list[bool] | list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
+             split: Split, threshold: float | None) -> Result:
+    rows, counts = vec["index-index"][method.name]
+    owners = index_owners(split)
+    target_pos = {p: i for i, p in enumerate(owners[:len(split.test) + len(split.calib)])}
+
+    def run(what: str) -> tuple[np.ndarray, np.ndarray]:
+        ids, sims = best_per_image(*vec[what][method.name], rows, counts)
+        if method.verify is not None:
+            ids, sims = recheck(method, vec[what][f"{method.name}#layout"], rows, counts,
+                                ids, sims)
+        return ids, sims
+
+    calib_i, calib_s = run("calib-query")
+    _, negc_s = run("negcalib-query")
+    if threshold is None:
+        threshold = threshold_for(negc_s[:, 0])
+    calib_want = np.repeat([target_pos[i.path] for i in split.calib], len(EDITS))
+    test_i, test_s = run("test-query")
+    _, negt_s = run("negtest-query")
+
+    r1, r10, acc = defaultdict(list), defaultdict(list), defaultdict(list)
+    by_source: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for (item, edit), ids, sims in zip(query_labels(split.test, False), test_i, test_s,
+                                       strict=True):
+        want = target_pos[item.path]
+        first = ids[0] == want
+        accepted = bool(first and sims[0] >= threshold)
+        for key in (edit, "all edits"):
+            r1[key].append(first)
+            r10[key].append(want in ids)
+            acc[key].append(accepted)
+        by_source[item.source].append((first, accepted))
+    false_copy: dict[str, list[bool]] = defaultdict(list)
+    neg_by_source: dict[str, list[bool]] = defaultdict(list)
+    for (item, edit), sims in zip(query_labels(split.neg_test, True), negt_s, strict=True):
+        flagged = bool(sims[0] >= threshold)
+        false_copy["original" if edit == "original" else "edited"].append(flagged)
+        if edit == "original":
+            neg_by_source[item.source].append(flagged)
+    acc["calibration split"] = list((calib_i[:, 0] == calib_want) & (calib_s[:, 0] >= threshold))
+
+    p10, p10_by_class = category_precision(method, vec, split)
+    return Result({k: _mean(v) for k, v in r1.items()}, {k: _mean(v) for k, v in r10.items()},
+                  {k: _mean(v) for k, v in acc.items()},
+                  {k: _mean(v) for k, v in false_copy.items()}, threshold, p10, p10_by_class,
+                  {s: (_mean([a for a, _ in v]), _mean([b for _, b in v]))
+                   for s, v in by_source.items()},
+                  {s: _mean(v) for s, v in neg_by_source.items()})
+
+
+def category_precision(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
+                       split: Split) -> tuple[float, dict[str, float]]:
+    """Precision@10 by class: each labelled image against the other labelled images."""
+    sims = similarities(*vec["labelled-query"][method.name], *vec["labelled-index"][method.name])
+    np.fill_diagonal(sims, -np.inf)
+    top = np.argsort(-sims, axis=1)[:, :10]
+    classes = np.array([i.category for i in split.labelled])
+    hits = (classes[top] == classes[:, None]).mean(axis=1)
+    per_class = {c: float(hits[classes == c].mean()) for c in sorted(set(classes))}
+    return float(np.mean(list(per_class.values()))), per_class
+
+
+# --- the report -------------------------------------------------------------------------
+
+def _cell(*values: float) -> str:
+    return "/".join("  - " if np.isnan(v) else f"{v:.2f}" for v in values)
+
+
+def print_tables(methods: list[Method], results: dict[str, Result], split: Split) -> None:
+    names = [m.name for m in methods]
+    width = max(16, *(len(n) for n in names))
+    head = f"{'':22}" + "".join(f"{n:>{width}}" for n in names)
+    print(f"\nNear-duplicate task: {len(split.test)} test originals x {len(EDITS)} edits, "
+          f"{len(index_owners(split))} indexed images ({len(split.distractors) * 5} "
+          "distractors); cells: recall@1 / recall@10 / accepted (top-1 and labelled copy)")
+    print(head)
+    for edit in [*EDITS, "all edits"]:
+        print(f"{edit:22}" + "".join(
+            f"{_cell(results[n].r1[edit], results[n].r10[edit], results[n].accept[edit]):>{width}}"
+            for n in names))
+    rows = [
+        ("accepted (calib.)", lambda r: _cell(r.accept["calibration split"])),
+        ("false copy: originals", lambda r: _cell(r.false_copy["original"])),
+        ("false copy: edited", lambda r: _cell(r.false_copy["edited"])),
+        ("copy threshold", lambda r: f"{r.threshold:.4f}"),
+        ("category P@10", lambda r: _cell(r.p10)),
+    ]
+    for label, fmt in rows:
+        print(f"{label:22}" + "".join(f"{fmt(results[n]):>{width}}" for n in names))
+    print(f"\nNot-indexed queries: {len(split.neg_test)} originals, and each edited "
+          f"{len(EDITS)} ways. Copy thresholds chosen on {len(split.calib)} + "
+          f"{len(split.neg_calib)} calibration originals (<= {CALIB_FALSE_COPY:.0%} false).")
+
+    sources = sorted({i.source for i in split.test} | {i.source for i in split.neg_test})
+    count = {s: sum(i.source == s for i in split.test) for s in sources}
+    neg = {s: sum(i.source == s for i in split.neg_test) for s in sources}
+    print("\nBy source: recall@1 / accepted over all edits | false copy on not-indexed originals")
+    print(f"{'source (test, neg)':34}" + "".join(f"{n:>{width + 6}}" for n in names))
+    for s in sources:
+        cells = []
+        for n in names:
+            r1, acc = results[n].sources.get(s, (float("nan"), float("nan")))
+            cells.append(f"{_cell(r1, acc)} | {_cell(results[n].neg_sources.get(s, np.nan))}")
+        print(f"{s + f' ({count[s]}, {neg[s]})':34}" + "".join(f"{c:>{width + 6}}" for c in cells))
+
+    classes = sorted(results[names[0]].p10_by_class)
+    print("\nCategory precision@10 by pysiogame class "
+          f"({len(split.labelled)} labelled drawings)")
+    for c in classes:
+        print(f"{c:22}" + "".join(f"{_cell(results[n].p10_by_class[c]):>{width}}"
+                                  for n in names))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("/work/devdata"))
+    parser.add_argument("--cache", type=Path, default=Path(".bench-cache/quality"))
+    parser.add_argument("--methods", default=",".join(METHODS),
+                        help=f"comma-separated, from: {', '.join(METHODS)}")
+    args = parser.parse_args()
+    methods = [METHODS[n] for n in args.methods.split(",")]
+    split = make_split(args.data)
+    embedder = Embedder(args.cache / "models")
+    key = hashlib.sha256(f"{embedder.model_id}|{VERSION}|{SEED}".encode()).hexdigest()[:12]
+    cache = Cache(args.cache, key)
+    runner = Runner(embedder, args.cache, key)
+    t0 = time.perf_counter()
+
+    data = args.data
+    edits = len(EDITS)
+    sets = {
+        "index-index": (lambda: index_images(data, split), len(index_owners(split))),
+        "test-query": (lambda: query_images(data, split.test, False), len(split.test) * edits),
+        "calib-query": (lambda: query_images(data, split.calib, False),
+                        len(split.calib) * edits),
+        "negtest-query": (lambda: query_images(data, split.neg_test, True),
+                          len(split.neg_test) * (edits + 1)),
+        "negcalib-query": (lambda: query_images(data, split.neg_calib, True),
+                           len(split.neg_calib) * (edits + 1)),
+        "labelled-index": (lambda: (load(data, i) for i in split.labelled), len(split.labelled)),
+        "labelled-query": (lambda: (load(data, i) for i in split.labelled), len(split.labelled)),
+    }
+    layouts = [Method(f"{m.name}#layout", m.layout, m.layout) for m in methods
+               if m.layout is not None]
+    vec = {}
+    for name, (images, n) in sets.items():
+        what, side = name.split("-")
+        vec[name] = vectors_for(runner, cache, methods, what, _Lazy(images), n, side)
+        if side == "query" and layouts:
+            vec[name].update(vectors_for(runner, cache, layouts, what, _Lazy(images), n,
+                                         "index"))
+    results = {m.name: evaluate(m, vec, split, m.threshold) for m in methods}
+    print_tables(methods, results, split)
+    print(f"\n({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
+
+
+class _Lazy:
+    """An iterable that builds its generator only when iterated (cached sets are never made)."""
+
+    def __init__(self, make: object) -> None:
+        self.make = make
+
+    def __iter__(self) -> Iterator[imaging.Image.Image]:
+        return iter(self.make())  # type: ignore[operator]
+
+
+if __name__ == "__main__":
+    main()
