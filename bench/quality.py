@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import random
 import sys
 import time
@@ -37,6 +38,7 @@ from quality_edits import EDITS, distractor_variants
 from quality_methods import METHODS, Method, Runner
 
 from bogv import imaging
+from bogv.model import geometry
 from bogv.model.embedder import Embedder
 
 SEED = 3
@@ -46,8 +48,8 @@ TEST_NEGATIVES, CALIB_NEGATIVES = 150, 100
 MAX_SIDE = 1024
 """Originals are capped at this size before editing: the model sees 224 px anyway."""
 CALIB_FALSE_COPY = 0.01
-"""A method's copy threshold: the lowest that labels at most this share of calibration
-negatives (not-indexed photos and their edits) a copy."""
+"""A method's copy threshold: the lowest that labels at most this share of the calibration
+negatives a copy, counting the not-indexed originals alone and with their edits."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,20 @@ class Cache:
         tmp.replace(path)
 
 
+def keypoints_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image]
+                  ) -> list[str]:
+    """bogv's stored keypoints of every image of a set, cached."""
+    path = folder / f"keypoints-{what}-{key}.json"
+    if not path.exists():
+        t0 = time.perf_counter()
+        found = [geometry.keypoints(img) for img in images]
+        path.write_text(json.dumps(found))
+        print(f"  {what}: keypoints of {len(found)} images in {time.perf_counter() - t0:.0f} s",
+              file=sys.stderr)
+    result: list[str] = json.loads(path.read_text())
+    return result
+
+
 def vectors_for(runner: Runner, cache: Cache, methods: list[Method], what: str,
                 images: Iterable[imaging.Image.Image], n: int, side: str
                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -243,8 +259,40 @@ def _mean(values: list[bool] | list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+GEO_K = 5
+"""Candidates per query the keypoint check looks at."""
+
+
+def inlier_counts(queries: list[str], index: list[str], ids: np.ndarray) -> np.ndarray:
+    return np.array([[geometry.inliers(queries[q], index[c]) for c in ids[q, :GEO_K]]
+                     for q in range(len(ids))])
+
+
+def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Verified candidates (>= t_in inliers) first, by inliers, scored 2; then the rest."""
+    key = sims.copy()
+    key[:, :GEO_K] = np.where(inl >= t_in, 2.0 + inl, sims[:, :GEO_K])
+    order = np.argsort(-key, axis=1, kind="stable")
+    return (np.take_along_axis(ids, order, axis=1),
+            np.minimum(np.take_along_axis(key, order, axis=1), 2.0))
+
+
+def inlier_threshold(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray,
+                     threshold: float) -> int:
+    """Fewest inliers that keep the calibration negatives' false copies within budget."""
+    stride = len(EDITS) + 1
+    for t_in in range(6, 500):
+        flagged = with_geometry(ids, sims, inl, t_in)[1][:, 0] >= threshold
+        if (flagged.mean() <= CALIB_FALSE_COPY
+                and flagged[::stride].sum() <= int(CALIB_FALSE_COPY * len(flagged[::stride]))):
+            return t_in
+    return 500
+
+
 def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
-             split: Split, threshold: float | None) -> Result:
+             split: Split, threshold: float | None,
+             keypoints: dict[str, list[str]]) -> Result:
     rows, counts = vec["index-index"][method.name]
     owners = index_owners(split)
     target_pos = {p: i for i, p in enumerate(owners[:len(split.test) + len(split.calib)])}
@@ -256,13 +304,23 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                                 ids, sims)
         return ids, sims
 
-    calib_i, calib_s = run("calib-query")
-    _, negc_s = run("negcalib-query")
-    if threshold is None:
-        threshold = threshold_for(negc_s[:, 0])
+    runs = {what: run(what) for what in ("calib-query", "negcalib-query", "test-query",
+                                         "negtest-query")}
+    if method.geometric:
+        assert threshold is not None
+        inl = {what: inlier_counts(keypoints[what.split("-")[0]], keypoints["index"], r[0])
+               for what, r in runs.items()}
+        t_in = inlier_threshold(*runs["negcalib-query"], inl["negcalib-query"], threshold)
+        print(f"  {method.name}: a copy needs >= {t_in} inliers", file=sys.stderr)
+        runs = {what: with_geometry(*r, inl[what], t_in) for what, r in runs.items()}
+    calib_i, calib_s = runs["calib-query"]
+    negc_s = runs["negcalib-query"][1]
+    if threshold is None:  # at most 1% of the not-indexed originals, and of all negatives
+        threshold = max(threshold_for(negc_s[:, 0]),
+                        threshold_for(negc_s[::len(EDITS) + 1, 0]))
     calib_want = np.repeat([target_pos[i.path] for i in split.calib], len(EDITS))
-    test_i, test_s = run("test-query")
-    _, negt_s = run("negtest-query")
+    test_i, test_s = runs["test-query"]
+    negt_s = runs["negtest-query"][1]
 
     r1, r10, acc = defaultdict(list), defaultdict(list), defaultdict(list)
     by_source: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
@@ -395,7 +453,13 @@ def main() -> None:
         if side == "query" and layouts:
             vec[name].update(vectors_for(runner, cache, layouts, what, _Lazy(images), n,
                                          "index"))
-    results = {m.name: evaluate(m, vec, split, m.threshold) for m in methods}
+    keypoints: dict[str, list[str]] = {}
+    if any(m.geometric for m in methods):
+        for name, (images, _) in sets.items():
+            what = name.split("-")[0]
+            if what not in keypoints and what != "labelled":
+                keypoints[what] = keypoints_for(args.cache, key, what, _Lazy(images))
+    results = {m.name: evaluate(m, vec, split, m.threshold, keypoints) for m in methods}
     print_tables(methods, results, split)
     print(f"\n({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 

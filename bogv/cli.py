@@ -220,11 +220,11 @@ def search(image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     if as_json:
         out.print_json(json.dumps([h.__dict__ for h in hits]))
         return
-    table = Table("score", "id", "key", "filepath")
+    table = Table("score", "match", "id", "key", "filepath")
     for column in table.columns:
         column.overflow = "fold"
     for h in hits:
-        table.add_row(f"{h.score:.4f}", str(h.id), h.key, h.filepath)
+        table.add_row(f"{h.score:.4f}", h.match, str(h.id), h.key, h.filepath)
     out.print(table)
 
 

@@ -60,7 +60,8 @@ class Client:
         with path.open("rb") as f:
             data = self._call("/search/file", files={"file": (path.name, f)},
                               data={"limit": str(limit), "min_score": str(min_score)})
-        return [Hit(h["id"], h["key"], h["filepath"], h["score"]) for h in data]
+        return [Hit(h["id"], h["key"], h["filepath"], h["score"], h.get("match", "similar"))
+                for h in data]
 
     def delete_ids(self, ids: list[int]) -> int:
         return int(self._call("/del/id", json={"id": ",".join(map(str, ids))}))

@@ -20,7 +20,8 @@ from bogv._types import Vectors
 from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
 from bogv.metrics import Metrics
-from bogv.model.embedder import DIM, Embedder
+from bogv.model import geometry, scoring
+from bogv.model.embedder import DIM, VIEWS, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
 from bogv.store import Hit, Page, Store
@@ -32,14 +33,20 @@ MAX_KEY = 64
 MAX_FILEPATH = 512
 
 
+CHECKED = 5
+"""Candidates the keypoint check looks at per search."""
+
+
 @dataclass(frozen=True)
 class Prepared:
-    """An image ready for the model: its tensor, the identity of its bytes, a thumbnail."""
+    """An image ready for the model: its tensor, keypoints, the identity of its bytes, a
+    thumbnail."""
 
     tensor: np.ndarray
     md5: str
     sha256: str
     thumbnail: bytes | None = None
+    keypoints: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,6 @@ def check_filepath(filepath: str, field: str = "imgPath") -> str:
                                "(the stored filepath)", field=field)
     _check_text(filepath, field)
     return filepath
-
-
-def _score(hit: Hit) -> float:
-    """Cosine similarity in [0, 1]: the descriptors are non-negative (ReLU6 activations)."""
-    return min(max(hit.score, 0.0), 1.0)
 
 
 class Service:
@@ -112,14 +114,19 @@ class Service:
     def prepare(self, data: bytes, *, thumbnail: bool = True) -> Prepared:
         """Decode and preprocess (and thumbnail, for adds); safe in many threads at once."""
         img = imaging.decode(data, max_pixels=self.settings.max_pixels,
-                             max_frames=self.settings.max_frames, min_side=SIZE)
+                             max_frames=self.settings.max_frames,
+                             min_side=max(SIZE, geometry.SIDE))
         return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
                         hashlib.sha256(data).hexdigest(),
-                        make_thumbnail(img) if thumbnail else None)
+                        make_thumbnail(img) if thumbnail else None, geometry.keypoints(img))
 
-    def _embed(self, batch: np.ndarray) -> Vectors:
+    def _embed(self, batch: np.ndarray, *, index: bool) -> Vectors:
+        """Query vectors, or with ``index`` every stored vector of each image."""
         start = time.perf_counter()
-        vectors = self.embedder.embed_tensors(batch)
+        if index:
+            vectors = self.embedder.index_tensors(batch)
+        else:
+            vectors = self.embedder.embed_tensors(batch)
         self.metrics.embedding.observe(time.perf_counter() - start)
         self.metrics.embedded.inc(len(batch))
         return vectors
@@ -135,7 +142,7 @@ class Service:
         keys = [check_key(k) if k else p.md5 for p, k in zip(items, keys, strict=True)]
         paths = [check_filepath(f or "") for f in filepaths]
         idents = [(k, p.sha256) for k, p in zip(keys, items, strict=True)]
-        vectors = self._embed(np.stack([p.tensor for p in items]))
+        vectors = self._embed(np.stack([p.tensor for p in items]), index=True)
         with self._write_lock:
             stored = {(r.key, r.sha256): Added(r.id, created=False)
                       for r in self.store.with_contents([p.sha256 for p in items])}
@@ -145,7 +152,8 @@ class Service:
                     fresh.setdefault(ident, i)
             if fresh:
                 rows = [(keys[i], paths[i], items[i].sha256) for i in fresh.values()]
-                ids = self.store.insert(rows, vectors[list(fresh.values())])
+                ids = self.store.insert(rows, vectors[list(fresh.values())],
+                                        [items[i].keypoints for i in fresh.values()])
                 self.metrics.indexed.inc(len(ids))
                 stored.update((ident, Added(id_, created=True))
                               for ident, id_ in zip(fresh, ids, strict=True))
@@ -164,13 +172,26 @@ class Service:
                                    f"(MAX_LIMIT), not {limit}", field="limit")
         return limit
 
-    def search(self, data: bytes, limit: int = 10, min_score: float = 0.0) -> list[Hit]:
-        """Most similar stored images first, each with a score in [0, 1]."""
+    def search(self, data: bytes, limit: int = 10, min_score: float = 0.0,
+               unique_key: bool = False) -> list[Hit]:
+        """Most similar stored images first, each with a calibrated score and match label.
+
+        ``limit`` counts images; ``unique_key`` keeps only the best image of each key.
+        """
         self.check_limit(limit)
-        vector = self._embed(self.prepare(data, thumbnail=False).tensor[None])
-        hits = self.store.search(vector, limit)[0]
-        scored = [Hit(h.id, h.key, h.filepath, _score(h)) for h in hits]
-        return [h for h in scored if h.score >= min_score]
+        prepared = self.prepare(data, thumbnail=False)
+        vector = self._embed(prepared.tensor[None], index=False)[0]
+        found = self.store.search(vector, max(limit, CHECKED),
+                                  per="key" if unique_key else "image")
+        stored = self.store.keypoints([c.id for c in found[:CHECKED]])
+        hits = []
+        for c in found:
+            inliers = geometry.inliers(prepared.keypoints, stored.get(c.id, ""))
+            hits.append(Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, inliers),
+                            scoring.match(c.similarity, view=c.view, inliers=inliers,
+                                          same_bytes=c.sha256 == prepared.sha256)))
+        hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
+        return [h for h in hits[:limit] if h.score >= min_score]
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)
@@ -204,7 +225,7 @@ class Service:
 def build_service(settings: Settings) -> Service:
     """The one way the API, the CLI and the benchmarks get a working service."""
     embedder = Embedder(Path(settings.data_dir) / "models", threads=settings.intra_op_threads)
-    store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
+    store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM, views=VIEWS,
                   collection=settings.collection, token=settings.store_token,
                   db_name=settings.milvus_db_name, index_type=settings.index_type,
                   nlist=settings.index_nlist, nprobe=settings.search_nprobe)

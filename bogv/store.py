@@ -5,6 +5,12 @@ The same code serves embedded Milvus Lite (a file path) and a Milvus server or c
 returns the ids really deleted, a server echoes the request), so counts are taken from what
 a query finds first, never from a delete's answer. Every pymilvus failure is translated to a
 bogv error in ``_milvus_errors`` and nowhere else.
+
+An image is stored as several rows, one per descriptor vector (``view`` 0 is the whole
+frame, the others regions of it; see ``bogv.model.descriptor``), which share the image's id
+in ``image`` (the first row's id: an image's rows are one block of ids). Everything
+this module hands out counts images, never rows: queries see view-0 rows, deletes remove
+every row of an image, and a search keeps each image's best row.
 """
 
 from __future__ import annotations
@@ -25,13 +31,17 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
 
-__all__ = ["MAX_BATCH", "Hit", "IdAllocator", "Page", "Record", "Store"]
+__all__ = ["MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record", "Store"]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 16_384
 """Milvus answers at most this many rows per query; larger sets are paged."""
-_FIELDS = ["id", "key", "filepath", "sha256"]
+MAX_KEYPOINTS_TEXT = 16_384
+"""Room for ``bogv.model.geometry.keypoints`` (250 points: 12,000 characters)."""
+MAX_TOPK = 16_384
+"""Milvus returns at most this many rows per search."""
+_FIELDS = ["image", "key", "filepath", "sha256"]
 _EPOCH_MS = 1_704_067_200_000  # 2024-01-01
 _OWN_LITE_FILES: set[Path] = set()
 """Milvus Lite files this process has opened (see ``lite_file_in_use``)."""
@@ -54,11 +64,26 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """An image found by a search: its best-matching row and that row's inner product."""
+
+    id: int
+    key: str
+    filepath: str
+    sha256: str
+    view: int
+    similarity: float
+
+
+@dataclass(frozen=True)
 class Hit:
+    """What a search answers: an image, its calibrated score and match label."""
+
     id: int
     key: str
     filepath: str
     score: float
+    match: str = "similar"
 
 
 class IdAllocator:
@@ -110,10 +135,11 @@ def _quote_all(values: Sequence[str]) -> str:
 class Store:
     """Owns the Milvus connection and the collection's schema, ids and model stamp."""
 
-    def __init__(self, uri: str, *, model_id: str, dim: int, collection: str = "images",
-                 token: str = "", db_name: str = "", index_type: str = "IVF_FLAT",
-                 nlist: int = 1024, nprobe: int = 64) -> None:
+    def __init__(self, uri: str, *, model_id: str, dim: int, views: int = 1,
+                 collection: str = "images", token: str = "", db_name: str = "",
+                 index_type: str = "IVF_FLAT", nlist: int = 1024, nprobe: int = 64) -> None:
         self.uri, self.model_id, self.dim, self.name = uri, model_id, dim, collection
+        self.views = views
         self.index_type, self.nlist, self.nprobe = index_type.upper(), nlist, nprobe
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
@@ -149,9 +175,12 @@ class Store:
     def _create(self) -> None:
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("image", DataType.INT64)
+        schema.add_field("view", DataType.INT8)
         schema.add_field("key", DataType.VARCHAR, max_length=64)
         schema.add_field("filepath", DataType.VARCHAR, max_length=512)
         schema.add_field("sha256", DataType.VARCHAR, max_length=64)
+        schema.add_field("keypoints", DataType.VARCHAR, max_length=MAX_KEYPOINTS_TEXT)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self.client.prepare_index_params()
         params = {"nlist": self.nlist} if self.index_type.startswith("IVF") else {}
@@ -166,67 +195,113 @@ class Store:
 
     # --- writes -------------------------------------------------------------------------
 
-    def insert(self, rows: Sequence[tuple[str, str, str]], vectors: Vectors) -> list[int]:
-        """Insert ``(key, filepath, sha256)`` rows with their vectors; returns the new ids."""
-        ids = self.ids.take(len(rows))
-        data = [{"id": i, "key": k, "filepath": f, "sha256": s, "embedding": v.tolist()}
-                for i, (k, f, s), v in zip(ids, rows, vectors, strict=True)]
+    def insert(self, rows: Sequence[tuple[str, str, str]], vectors: Vectors,
+               keypoints: Sequence[str] | None = None) -> list[int]:
+        """Insert ``(key, filepath, sha256)`` images with their ``(n, views, dim)`` vectors
+        and packed keypoints (kept on the whole-frame row). Returns the new image ids.
+        """
+        if vectors.ndim == 2:
+            vectors = vectors[:, None, :]
+        if vectors.shape[1:] != (self.views, self.dim):
+            raise ValueError(f"expected vectors of shape (n, {self.views}, {self.dim}), "
+                             f"got {vectors.shape}")
+        points = keypoints if keypoints is not None else [""] * len(rows)
+        ids = self.ids.take(len(rows) * self.views)[::self.views]
+        data = [{"id": i + v, "image": i, "view": v, "key": k, "filepath": f, "sha256": s,
+                 "keypoints": "" if v else kp, "embedding": vec}
+                for i, (k, f, s), kp, per_image in zip(ids, rows, points, vectors, strict=True)
+                for v, vec in enumerate(per_image)]
         with _milvus_errors("insert"):
             self.client.insert(self.name, data)
         return ids
 
     def delete_ids(self, ids: Sequence[int]) -> list[int]:
-        """Delete these ids; returns those that existed."""
-        found = self._ids_where(f"id in {list(ids)}") if ids else []
+        """Delete these images (every row of each); returns those that existed."""
+        found = self._ids_where(f"image in {list(ids)}") if ids else []
         self._delete(found)
         return found
 
     def delete_keys(self, keys: Sequence[str]) -> list[int]:
-        """Delete every record of these keys, however many; returns their ids."""
+        """Delete every image of these keys, however many; returns their ids."""
         deleted: list[int] = []
         while keys and (found := self._ids_where(f"key in {_quote_all(keys)}")):
             self._delete(found)
             deleted += found
         return deleted
 
-    def _delete(self, ids: list[int]) -> None:
-        if ids:
+    def _delete(self, images: list[int]) -> None:
+        """Remove every row of these images."""
+        if images:
             with _milvus_errors("delete"):
-                self.client.delete(self.name, ids=ids)
+                self.client.delete(self.name, filter=f"image in {images}")
 
     # --- reads --------------------------------------------------------------------------
 
     def _ids_where(self, expr: str) -> list[int]:
-        """Ids only (at most ``MAX_BATCH``): cheaper than whole records."""
+        """Image ids only (at most ``MAX_BATCH``): cheaper than whole records. An image's
+        whole-frame row has the image's id."""
         with _milvus_errors("query"):
-            rows = self.client.query(self.name, filter=expr, output_fields=["id"],
+            rows = self.client.query(self.name, filter=f"view == 0 and ({expr})",
+                                     output_fields=["id"],
                                      limit=MAX_BATCH, consistency_level="Strong")
         return [int(r["id"]) for r in rows]
 
     def query(self, expr: str, *, limit: int = MAX_BATCH, offset: int = 0) -> list[Record]:
+        """Images (not rows) matching a filter on ``image``, ``key``, ``filepath``, ``sha256``."""
+        expr = f"view == 0 and ({expr})" if expr else "view == 0"
         with _milvus_errors("query"):
             rows = self.client.query(self.name, filter=expr, output_fields=_FIELDS,
                                      limit=limit, offset=offset, consistency_level="Strong")
-        return [Record(int(r["id"]), r["key"], r["filepath"], r["sha256"]) for r in rows]
+        return [Record(int(r["image"]), r["key"], r["filepath"], r["sha256"]) for r in rows]
 
     def with_contents(self, digests: Sequence[str]) -> list[Record]:
         """Records whose bytes have one of these sha256 digests (idempotent adds, import)."""
         unique = sorted(set(digests))
         return self.query(f"sha256 in {_quote_all(unique)}") if unique else []
 
-    def search(self, vectors: Vectors, limit: int) -> list[list[Hit]]:
+    def keypoints(self, images: Sequence[int]) -> dict[int, str]:
+        """The stored keypoints of these images (the second stage of a search)."""
+        if not images:
+            return {}
+        with _milvus_errors("query"):
+            rows = self.client.query(self.name, filter=f"view == 0 and image in {list(images)}",
+                                     output_fields=["image", "keypoints"],
+                                     consistency_level="Strong")
+        return {int(r["image"]): r["keypoints"] for r in rows}
+
+    def search(self, vector: Vectors, limit: int, *, per: str = "image") -> list[Candidate]:
+        """The ``limit`` best images for one query vector, each by its best row.
+
+        ``per="key"`` keeps one image per key instead. Rows are over-fetched and deduplicated
+        here rather than with Milvus's ``group_by_field``, which a Milvus 2.3 server lacks;
+        the fetch widens until enough distinct images (or keys) are found.
+        """
         params: dict[str, Any] = {"metric_type": "IP"}
         if self.index_type.startswith("IVF"):
             params["params"] = {"nprobe": self.nprobe}
-        with _milvus_errors("search"):
-            result = self.client.search(self.name, data=[v.tolist() for v in vectors],
-                                        anns_field="embedding", limit=limit,
-                                        output_fields=["key", "filepath"],
-                                        search_params=params, consistency_level="Strong")
-        return [[Hit(int(h["id"]), h["entity"]["key"], h["entity"]["filepath"],
-                     float(h["distance"])) for h in hits] for hits in result]
+        fetch = min(limit * self.views, MAX_TOPK)
+        while True:
+            with _milvus_errors("search"):
+                rows = self.client.search(
+                    self.name, data=[vector.tolist()], anns_field="embedding", limit=fetch,
+                    output_fields=["image", "view", *_FIELDS[1:]], search_params=params,
+                    consistency_level="Strong")[0]
+            best: dict[object, Candidate] = {}
+            for row in rows:
+                e = row["entity"]
+                found = Candidate(int(e["image"]), e["key"], e["filepath"], e["sha256"],
+                                  int(e["view"]), float(row["distance"]))
+                group = found.id if per == "image" else found.key
+                if group not in best or found.similarity > best[group].similarity:
+                    best[group] = found
+            if len(best) >= limit or len(rows) < fetch or fetch == MAX_TOPK:
+                break
+            fetch = min(fetch * 4, MAX_TOPK)
+        return sorted(best.values(), key=lambda c: -c.similarity)[:limit]
 
     def count(self, expr: str = "") -> int:
+        """How many images (not rows) match ``expr``."""
+        expr = f"view == 0 and ({expr})" if expr else "view == 0"
         with _milvus_errors("count"):
             rows = self.client.query(self.name, filter=expr, output_fields=["count(*)"],
                                      consistency_level="Strong")

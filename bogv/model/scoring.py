@@ -1,0 +1,60 @@
+"""From a raw similarity to what users see: a calibrated ``score`` and a ``match`` label.
+
+The similarity of a hit is the inner product of the query's vector and the image's
+best-matching stored vector (``bogv.model.descriptor``). Raw cosines are hard to threshold:
+an edited copy and a different photo of the same subject can both reach 0.9. So one number,
+``COPY_SIMILARITY``, was chosen on the calibration split of ``bench/quality.py`` (images
+never used for the test figures): the lowest similarity at which at most 1% of searches
+for *not-indexed* photos (and edits of them) would call their best hit a copy. The score
+is a piecewise-linear map of the similarity that puts that threshold at exactly 0.5:
+
+    similarity 0 .. COPY_SIMILARITY  ->  score 0 .. 0.5   (similar, ranked by likeness)
+    similarity COPY_SIMILARITY .. 1  ->  score 0.5 .. 1   (an edited copy)
+
+so ``min_score=0.5`` keeps only copies whatever the model's raw scale, and the constant
+changes with the model id when the descriptor does. The few best candidates also go through
+a keypoint check (``bogv.model.geometry``); one it verifies is a copy whatever its
+similarity, and its score rises above 0.5 with the number of consistent keypoint matches
+(``COPY_INLIERS``, chosen on the same calibration split with the same 1% budget).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = ["COPY_INLIERS", "COPY_SIMILARITY", "EXACT_SIMILARITY", "Match", "match", "score"]
+
+Match = Literal["exact", "copy", "similar"]
+
+COPY_SIMILARITY = 0.943
+"""Best-vector similarity from which a hit counts as an edited copy (score 0.5)."""
+COPY_INLIERS = 20
+"""Keypoint matches one transform must explain for the second stage to call a copy."""
+EXACT_SIMILARITY = 0.9999
+"""Whole-frame similarity of the same pixels in another file (float noise only)."""
+
+
+def score(similarity: float, inliers: int = 0) -> float:
+    """The calibrated score in [0, 1]; 0.5 is the copy threshold.
+
+    A candidate the keypoint check verified (``inliers >= COPY_INLIERS``) scores at least
+    ``1 - 0.5 * COPY_INLIERS / inliers``: 0.5 at the threshold, rising towards 1.
+    """
+    s = min(max(similarity, 0.0), 1.0)
+    if s < COPY_SIMILARITY:
+        by_look = 0.5 * s / COPY_SIMILARITY
+    else:
+        by_look = 0.5 + 0.5 * (s - COPY_SIMILARITY) / (1.0 - COPY_SIMILARITY)
+    if inliers >= COPY_INLIERS:
+        return max(by_look, 1.0 - 0.5 * COPY_INLIERS / inliers)
+    return by_look
+
+
+def match(similarity: float, *, view: int, same_bytes: bool, inliers: int = 0) -> Match:
+    """``exact``: the same bytes, or the same pixels (whole frame to whole frame);
+    ``copy``: at or over the copy threshold, or verified by keypoints; else ``similar``."""
+    if same_bytes or (view == 0 and similarity >= EXACT_SIMILARITY):
+        return "exact"
+    if similarity >= COPY_SIMILARITY or inliers >= COPY_INLIERS:
+        return "copy"
+    return "similar"

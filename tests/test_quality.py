@@ -1,0 +1,131 @@
+"""Retrieval behaviour on real photos: copies found and labelled, scores calibrated, and an
+image's several stored vectors never showing through the API (hits, limits and deletes count
+images)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from bogv.model import scoring
+from bogv.model.descriptor import VIEWS
+from bogv.model.embedder import Embedder
+from bogv.model.preprocess import degrade, embed_tensor
+from bogv.service import Service
+
+from .images import PHOTOS, encode, photo
+
+
+def crop_area(img: Image.Image, area: float) -> Image.Image:
+    """The centre of ``img`` keeping ``area`` of its pixels."""
+    w, h = round(img.width * area ** 0.5), round(img.height * area ** 0.5)
+    x, y = (img.width - w) // 2, (img.height - h) // 2
+    return img.crop((x, y, x + w, y + h))
+
+
+@pytest.fixture
+def stocked(service: Service, photos: dict[str, bytes]) -> Service:
+    for name, data in photos.items():
+        service.add(data, key=name, filepath=f"{name}.jpg")
+    return service
+
+
+# --- the descriptor -------------------------------------------------------------------------
+
+def test_index_vectors_are_the_whole_frame_then_its_degraded_copy(embedder: Embedder) -> None:
+    batch = np.stack([embed_tensor(photo("coffee")), embed_tensor(photo("rocket"))])
+    stored = embedder.index_tensors(batch)
+    assert stored.shape == (2, VIEWS, 1280) and VIEWS == 2
+    np.testing.assert_allclose(np.linalg.norm(stored, axis=2), 1.0, atol=1e-5)
+    np.testing.assert_allclose(stored[:, 0], embedder.embed_tensors(batch), atol=1e-5)
+    np.testing.assert_allclose(stored[:, 1], embedder.embed_tensors(degrade(batch)), atol=1e-5)
+
+
+def test_degrade_is_grey_and_half_resolution() -> None:
+    rgb = np.zeros((1, 3, 4, 4), np.float32)
+    rgb[0, 0] = 1.0  # pure red
+    out = degrade(rgb)
+    assert out.shape == rgb.shape
+    np.testing.assert_allclose(out, 0.299, atol=1e-6)  # luma of red, in every channel
+    stripes = np.zeros((1, 3, 4, 4), np.float32)
+    stripes[..., ::2] = 1.0  # one-pixel stripes vanish at half resolution
+    np.testing.assert_allclose(degrade(stripes), 0.5, atol=1e-6)
+
+
+def test_a_grey_blurred_copy_is_nearer_the_degraded_vector(embedder: Embedder) -> None:
+    img = photo("astronaut")
+    stored = embedder.index_tensors(embed_tensor(img)[None])[0]
+    grey = img.convert("L").filter(ImageFilter.GaussianBlur(3)).convert("RGB")
+    sims = stored @ embedder.embed([grey])[0]
+    assert sims[1] > sims[0] + 0.02
+
+
+# --- scores and labels ----------------------------------------------------------------------
+
+def test_score_puts_the_copy_threshold_at_one_half() -> None:
+    assert scoring.score(scoring.COPY_SIMILARITY) == pytest.approx(0.5)
+    assert scoring.score(1.0) == 1.0 and scoring.score(0.0) == 0.0
+    assert scoring.score(-0.2) == 0.0 and scoring.score(1.3) == 1.0
+    grid = np.linspace(0, 1, 101)
+    assert np.all(np.diff([scoring.score(s) for s in grid]) > 0)
+
+
+def test_a_70_percent_crop_finds_the_photo_first_labelled_copy(stocked: Service) -> None:
+    for name in PHOTOS:
+        hits = stocked.search(encode(crop_area(photo(name), 0.7), quality=90))
+        assert hits[0].key == name, name
+        assert hits[0].match == "copy" and hits[0].score >= 0.5, (name, hits[0])
+        assert all(h.match == "similar" for h in hits[1:])
+
+
+def test_an_unrelated_photo_is_similar_at_most(stocked: Service) -> None:
+    for other in ("page", "hubble_deep_field", "ihc", "coins", "horse"):
+        hits = stocked.search(encode(photo(other), quality=90))
+        assert {h.match for h in hits} == {"similar"}, other
+        assert hits[0].score < 0.5
+
+
+def test_same_bytes_and_same_pixels_are_exact(stocked: Service,
+                                              photos: dict[str, bytes]) -> None:
+    assert stocked.search(photos["chelsea"])[0].match == "exact"
+    with Image.open(io.BytesIO(photos["chelsea"])) as decoded:
+        png = encode(decoded.convert("RGB"), "PNG")
+    hit = stocked.search(png)[0]
+    assert (hit.key, hit.match) == ("chelsea", "exact")
+    rescaled = encode(photo("chelsea").resize((300, 200)), quality=95)
+    assert stocked.search(rescaled)[0].match == "copy"
+
+
+# --- several vectors per image, one hit per image --------------------------------------------
+
+def test_limit_counts_images_and_unique_key_keeps_one_per_key(service: Service,
+                                                              photos: dict[str, bytes]) -> None:
+    cat = photo("chelsea")
+    service.add(photos["chelsea"], key="cat")
+    service.add(encode(crop_area(cat, 0.6), quality=90), key="cat")
+    service.add(encode(cat.resize((200, 150)), quality=80), key="cat")
+    for name in ("coffee", "rocket"):
+        service.add(photos[name], key=name)
+    hits = service.search(photos["chelsea"], limit=4)
+    assert len(hits) == 4 and len({h.id for h in hits}) == 4
+    assert [h.key for h in hits[:3]] == ["cat"] * 3
+    unique = service.search(photos["chelsea"], limit=10, unique_key=True)
+    assert [h.key for h in unique][:1] == ["cat"]
+    assert sorted(h.key for h in unique) == ["cat", "coffee", "rocket"]
+    assert unique[0].id == hits[0].id  # the key's best image
+
+
+def test_deletes_count_images_and_remove_every_vector(service: Service,
+                                                      photos: dict[str, bytes]) -> None:
+    ids = [service.add(photos[name], key=name).id for name in ("coffee", "rocket", "camera")]
+    assert service.store.count() == 3
+    assert service.delete_ids([ids[0], 12345]) == 1
+    assert service.delete_keys(["rocket", "nothing"]) == 1
+    rows = service.store.client.query(service.store.name, filter="", output_fields=["count(*)"],
+                                      consistency_level="Strong")
+    assert rows[0]["count(*)"] == VIEWS  # only camera's vectors are left
+    assert [h.key for h in service.search(photos["coffee"], limit=10)] == ["camera"]
+    assert service.add(photos["camera"], key="camera").created is False  # still idempotent
