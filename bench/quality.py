@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import random
 import sys
@@ -34,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality_cost import measure
 from quality_edits import EDITS, distractor_variants
 from quality_methods import METHODS, Method, Runner
 
@@ -415,17 +417,40 @@ def print_tables(methods: list[Method], results: dict[str, Result], split: Split
                                   for n in names))
 
 
+def print_cost(data: Path, split: Split, n: int = 300, queries: int = 40) -> None:
+    files = [data / i.path for i in split.distractors[:n]]
+    asked = []
+    for item in split.test[:queries]:
+        img = load(data, item)
+        asked.append(imaging_bytes(EDITS["combo"](img, _rng("cost", item.path))))
+    rows = measure(files, asked)
+    print("\nCost, end to end through Milvus Lite: plain (seed) vs bogv")
+    print(f"{'':44}{'plain':>10}{'bogv':>10}{'ratio':>10}")
+    for what, a, b, r in rows:
+        print(f"{what:44}{a:>10}{b:>10}{r:>10}")
+
+
+def imaging_bytes(img: imaging.Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/work/devdata"))
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache/quality"))
+    parser.add_argument("--cost", type=int, default=1, help="1: also measure import, "
+                        "search and size against the plain descriptor (0: skip)")
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated, from: {', '.join(METHODS)}")
     args = parser.parse_args()
     methods = [METHODS[n] for n in args.methods.split(",")]
     split = make_split(args.data)
     embedder = Embedder(args.cache / "models")
-    key = hashlib.sha256(f"{embedder.model_id}|{VERSION}|{SEED}".encode()).hexdigest()[:12]
+    # Feature maps depend on the network, not on pooling: key them by the graph's weights.
+    graph = embedder.model_id.rsplit(":", 1)[0]
+    key = hashlib.sha256(f"{graph}|{VERSION}|{SEED}".encode()).hexdigest()[:12]
     cache = Cache(args.cache, key)
     runner = Runner(embedder, args.cache, key)
     t0 = time.perf_counter()
@@ -461,6 +486,8 @@ def main() -> None:
                 keypoints[what] = keypoints_for(args.cache, key, what, _Lazy(images))
     results = {m.name: evaluate(m, vec, split, m.threshold, keypoints) for m in methods}
     print_tables(methods, results, split)
+    if args.cost:
+        print_cost(data, split)
     print(f"\n({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
 
 

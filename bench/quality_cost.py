@@ -1,0 +1,88 @@
+"""What bogv's descriptor costs next to the plain one: import time, search latency, size.
+
+Both run end to end on real dev images through a real Milvus Lite file each: decode,
+preprocess, the network, pooling, insert (import), and decode to ranked hits (search).
+The plain side is the seed's pipeline (one average-pooled vector per image, no keypoints);
+the bogv side is ``Service.add_prepared`` and ``Service.search`` as shipped. Ratios, not
+absolute times, are the result: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bogv import imaging
+from bogv.config import Settings
+from bogv.model.embedder import DIM, Embedder
+from bogv.model.preprocess import SIZE, embed_tensor
+from bogv.service import Service, build_service
+from bogv.store import Store
+
+__all__ = ["measure"]
+
+
+def _folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _plain_vector(embedder: Embedder, data: bytes) -> np.ndarray:
+    img = imaging.decode(data, max_pixels=1 << 30, min_side=SIZE)
+    fmap = embedder.run(embed_tensor(img)[None], "fmap")
+    vec = fmap.mean(axis=(2, 3))
+    return (vec / np.linalg.norm(vec, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tuple[str, ...]]:
+    """Rows for the cost table: (what, plain, bogv, ratio)."""
+    blobs = [f.read_bytes() for f in files]
+    with tempfile.TemporaryDirectory() as tmp:
+        service: Service = build_service(Settings(data_dir=Path(tmp) / "bogv"))
+        embedder = service.embedder
+        plain = Store(str(Path(tmp) / "plain" / "plain.db"), model_id="plain-avg", dim=DIM)
+
+        def import_bogv() -> None:
+            for a in range(0, len(blobs), batch):
+                chunk = [service.prepare(b) for b in blobs[a:a + batch]]
+                service.add_prepared(chunk, [None] * len(chunk), [""] * len(chunk))
+
+        def import_plain() -> None:
+            for a in range(0, len(blobs), batch):
+                chunk = blobs[a:a + batch]
+                imgs = [imaging.decode(b, max_pixels=1 << 30, min_side=SIZE) for b in chunk]
+                fmap = embedder.run(np.stack([embed_tensor(i) for i in imgs]), "fmap")
+                vec = fmap.mean(axis=(2, 3))
+                vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+                plain.insert([("k", "", "s")] * len(chunk), vec.astype(np.float32))
+
+        t_plain, t_bogv = _timed(import_plain), _timed(import_bogv)
+        service.search(queries[0])  # warm both paths up
+        plain.search(_plain_vector(embedder, queries[0])[0], 10)
+        lat_plain = [_timed(lambda q=q: plain.search(_plain_vector(embedder, q)[0], 10))
+                     for q in queries]
+        lat_bogv = [_timed(lambda q=q: service.search(q, 10)) for q in queries]
+        service.close()
+        plain.close()
+        size_plain = _folder_bytes(Path(tmp) / "plain") / len(blobs)
+        size_bogv = _folder_bytes(Path(tmp) / "bogv") / len(blobs)
+    n = len(blobs)
+    med_p, med_b = statistics.median(lat_plain), statistics.median(lat_bogv)
+    return [
+        (f"import, ms per image ({n} images)", f"{1000 * t_plain / n:.1f}",
+         f"{1000 * t_bogv / n:.1f}", f"{t_bogv / t_plain:.2f}x"),
+        (f"search, median ms ({len(queries)} queries)", f"{1000 * med_p:.1f}",
+         f"{1000 * med_b:.1f}", f"{med_b / med_p:.2f}x"),
+        ("Milvus Lite files, KB per image", f"{size_plain / 1024:.1f}",
+         f"{size_bogv / 1024:.1f}", f"{size_bogv / size_plain:.2f}x"),
+    ]
