@@ -156,7 +156,7 @@ class Cache:
 def keypoints_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image]
                   ) -> list[str]:
     """bogv's stored keypoints of every image of a set, cached."""
-    path = folder / f"keypoints-{what}-{key}.json"
+    path = folder / f"keypoints-{geometry.VERSION}-{what}-{key}.json"
     if not path.exists():
         t0 = time.perf_counter()
         found = [geometry.keypoints(img) for img in images]
@@ -261,12 +261,9 @@ def _mean(values: list[bool] | list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-GEO_K = 5
-"""Candidates per query the keypoint check looks at."""
-
-
 def inlier_counts(queries: list[str], index: list[str], ids: np.ndarray) -> np.ndarray:
-    return np.array([[geometry.inliers(queries[q], index[c]) for c in ids[q, :GEO_K]]
+    """Inliers of each query's first ``ids.shape[1]`` candidates."""
+    return np.array([[geometry.inliers(queries[q], index[c]) for c in ids[q]]
                      for q in range(len(ids))])
 
 
@@ -274,7 +271,8 @@ def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Verified candidates (>= t_in inliers) first, by inliers, scored 2; then the rest."""
     key = sims.copy()
-    key[:, :GEO_K] = np.where(inl >= t_in, 2.0 + inl, sims[:, :GEO_K])
+    k = inl.shape[1]
+    key[:, :k] = np.where(inl >= t_in, 2.0 + inl, sims[:, :k])
     order = np.argsort(-key, axis=1, kind="stable")
     return (np.take_along_axis(ids, order, axis=1),
             np.minimum(np.take_along_axis(key, order, axis=1), 2.0))
@@ -310,7 +308,8 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                                          "negtest-query")}
     if method.geometric:
         assert threshold is not None
-        inl = {what: inlier_counts(keypoints[what.split("-")[0]], keypoints["index"], r[0])
+        inl = {what: inlier_counts(keypoints[what.split("-")[0]], keypoints["index"],
+                                   r[0][:, :method.geometric])
                for what, r in runs.items()}
         t_in = inlier_threshold(*runs["negcalib-query"], inl["negcalib-query"], threshold)
         print(f"  {method.name}: a copy needs >= {t_in} inliers", file=sys.stderr)

@@ -20,6 +20,7 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from bogv import service
 from bogv.model import descriptor, scoring
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import degrade, embed_tensor
@@ -105,8 +106,9 @@ class Method:
     """Query vectors for the second stage (``verify``), from the query's whole map."""
     verify: Callable[[np.ndarray, np.ndarray, float], float] | None = None
     """Second stage: (query layout, a candidate's vectors, first-stage score) -> score."""
-    geometric: bool = False
-    """Second stage: bogv's keypoint check (``bogv.model.geometry``) on the top candidates."""
+    geometric: int = 0
+    """Second stage: bogv's keypoint check (``bogv.model.geometry``) on this many of the
+    best candidates."""
 
 
 def _one(fn: Callable[[Features], np.ndarray]) -> Callable[[Features], list[np.ndarray]]:
@@ -192,7 +194,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            needs=((224, "whole"), (224, "bogv-degraded")), threshold=scoring.COPY_SIMILARITY),
     Method("bogv+geometry", _bogv_index, _one(lambda f: descriptor.gem(f.fmap())),
            needs=((224, "whole"), (224, "bogv-degraded")), threshold=scoring.COPY_SIMILARITY,
-           geometric=True),
+           geometric=service.CHECKED),
     Method("gem3+deg", _multi([], ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),
     Method("reg5+deg+qwin", _multi(CORNERS_5, ("degraded",)), _windows,

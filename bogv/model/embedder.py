@@ -18,6 +18,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from bogv._types import Vectors
+from bogv.model import geometry
 from bogv.model.descriptor import VIEWS, gem
 from bogv.model.graph import build_graph
 from bogv.model.preprocess import degrade, embed_tensor
@@ -55,7 +56,8 @@ class Embedder:
                  session: ort.InferenceSession | None = None) -> None:
         weights = weights_path()
         digest = sha256_file(weights)
-        self.model_id = f"efficientnet-lite0:{digest[:12]}:{PREPROCESS_VERSION}"
+        self.model_id = (f"efficientnet-lite0:{digest[:12]}:{PREPROCESS_VERSION}+"
+                         f"{geometry.VERSION}")
         if session is None:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads

@@ -28,7 +28,7 @@ Match = Literal["exact", "copy", "similar"]
 
 COPY_SIMILARITY = 0.943
 """Best-vector similarity from which a hit counts as an edited copy (score 0.5)."""
-COPY_INLIERS = 20
+COPY_INLIERS = 76
 """Keypoint matches one transform must explain for the second stage to call a copy."""
 EXACT_SIMILARITY = 0.9999
 """Whole-frame similarity of the same pixels in another file (float noise only)."""
