@@ -27,8 +27,10 @@ from bogv.store import Store
 __all__ = ["measure"]
 
 
-def _folder_bytes(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def _store_bytes(uri: str) -> int:
+    """Milvus Lite's data file and whatever it keeps beside it, named after it."""
+    db = Path(uri)
+    return sum(f.stat().st_size for f in db.parent.rglob(f"*{db.name}*") if f.is_file())
 
 
 def _plain_vector(embedder: Embedder, data: bytes) -> np.ndarray:
@@ -50,7 +52,8 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
     with tempfile.TemporaryDirectory() as tmp:
         service: Service = build_service(Settings(data_dir=Path(tmp) / "bogv"))
         embedder = service.embedder
-        plain = Store(str(Path(tmp) / "plain" / "plain.db"), model_id="plain-avg", dim=DIM)
+        plain = Store(str(Path(tmp) / "plain" / "plain.db"), model_id="plain-avg", dim=DIM,
+                      views=1)
 
         def import_bogv() -> None:
             for a in range(0, len(blobs), batch):
@@ -74,8 +77,8 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
         lat_bogv = [_timed(lambda q=q: service.search(q, 10)) for q in queries]
         service.close()
         plain.close()
-        size_plain = _folder_bytes(Path(tmp) / "plain") / len(blobs)
-        size_bogv = _folder_bytes(Path(tmp) / "bogv") / len(blobs)
+        size_plain = _store_bytes(plain.uri) / len(blobs)
+        size_bogv = _store_bytes(service.store.uri) / len(blobs)
     n = len(blobs)
     med_p, med_b = statistics.median(lat_plain), statistics.median(lat_bogv)
     return [

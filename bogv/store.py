@@ -8,7 +8,8 @@ bogv error in ``_milvus_errors`` and nowhere else.
 
 An image is stored as several rows, one per descriptor vector (``view`` 0 is the whole
 frame, the others regions of it; see ``bogv.model.descriptor``), which share the image's id
-in ``image`` (the first row's id: an image's rows are one block of ids). Everything
+in ``image``: row ``view`` has id ``image + view * 2**53`` (image ids stay below 2**53, so
+the whole-frame row's id is the image's id and no two rows collide). Everything
 this module hands out counts images, never rows: queries see view-0 rows, deletes remove
 every row of an image, and a search keeps each image's best row.
 """
@@ -26,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
+from bogv.model.descriptor import VIEWS
 
 __all__ = ["MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record", "Store"]
 
@@ -135,7 +138,7 @@ def _quote_all(values: Sequence[str]) -> str:
 class Store:
     """Owns the Milvus connection and the collection's schema, ids and model stamp."""
 
-    def __init__(self, uri: str, *, model_id: str, dim: int, views: int = 1,
+    def __init__(self, uri: str, *, model_id: str, dim: int, views: int = VIEWS,
                  collection: str = "images", token: str = "", db_name: str = "",
                  index_type: str = "IVF_FLAT", nlist: int = 1024, nprobe: int = 64) -> None:
         self.uri, self.model_id, self.dim, self.name = uri, model_id, dim, collection
@@ -200,14 +203,14 @@ class Store:
         """Insert ``(key, filepath, sha256)`` images with their ``(n, views, dim)`` vectors
         and packed keypoints (kept on the whole-frame row). Returns the new image ids.
         """
-        if vectors.ndim == 2:
-            vectors = vectors[:, None, :]
+        if vectors.ndim == 2:  # one vector for every view (synthetic fills in tests, benches)
+            vectors = np.repeat(vectors[:, None, :], self.views, axis=1)
         if vectors.shape[1:] != (self.views, self.dim):
             raise ValueError(f"expected vectors of shape (n, {self.views}, {self.dim}), "
                              f"got {vectors.shape}")
         points = keypoints if keypoints is not None else [""] * len(rows)
-        ids = self.ids.take(len(rows) * self.views)[::self.views]
-        data = [{"id": i + v, "image": i, "view": v, "key": k, "filepath": f, "sha256": s,
+        ids = self.ids.take(len(rows))
+        data = [{"id": i + (v << 53), "image": i, "view": v, "key": k, "filepath": f, "sha256": s,
                  "keypoints": "" if v else kp, "embedding": vec}
                 for i, (k, f, s), kp, per_image in zip(ids, rows, points, vectors, strict=True)
                 for v, vec in enumerate(per_image)]

@@ -130,7 +130,7 @@ def test_add_search_delete_in_a_browser(served: Served, browser: Browser, tmp_pa
                            ".every(i => i.complete && i.naturalWidth > 0)")
     assert thumbnail_shown(page, "#results > li:first-child")
     scores = [float(s) for s in page.locator("#results .score").all_inner_texts()]
-    assert scores[0] > 0.75 and scores[1] < scores[0] - 0.3
+    assert scores[0] >= 0.5 > scores[1]  # calibrated: 0.5 and above is an edited copy
     shot(page, "03-search-results")
 
     # 4. Delete it, after a confirmation.
