@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_cost import measure
 from quality_edits import EDITS, distractor_variants
-from quality_methods import METHODS, Method, Runner
+from quality_methods import DEFAULT, METHODS, Method, Runner
 
 from bogv import imaging
 from bogv.model import geometry
@@ -441,7 +441,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache/quality"))
     parser.add_argument("--cost", type=int, default=1, help="1: also measure import, "
                         "search and size against the plain descriptor (0: skip)")
-    parser.add_argument("--methods", default=",".join(METHODS),
+    parser.add_argument("--methods", default=",".join(DEFAULT),
                         help=f"comma-separated, from: {', '.join(METHODS)}")
     args = parser.parse_args()
     methods = [METHODS[n] for n in args.methods.split(",")]

@@ -25,7 +25,7 @@ from bogv.model import descriptor, scoring
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import degrade, embed_tensor
 
-__all__ = ["METHODS", "Features", "Method", "Runner"]
+__all__ = ["DEFAULT", "METHODS", "Features", "Method", "Runner"]
 
 BATCH = 32
 View = tuple[int, str]
@@ -55,7 +55,6 @@ def _degraded(img: Image.Image) -> Image.Image:
 
 _VIEWS: dict[str, Callable[[Image.Image, int], np.ndarray]] = {
     "whole": embed_tensor,
-    "flip": lambda img, size: embed_tensor(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT), size),
     "degraded": lambda img, size: embed_tensor(_degraded(img), size),
     "bogv-degraded": lambda img, size: degrade(embed_tensor(img, size)[None])[0],
 }
@@ -130,14 +129,6 @@ def _multi(spans: list[tuple[float, float, float, float]], views: tuple[str, ...
     return index
 
 
-WINDOWS_5 = [(x / 7, y / 7, (x + 5) / 7, (y + 5) / 7) for y in range(3) for x in range(3)]
-
-
-def _windows(f: Features) -> list[np.ndarray]:
-    fm = f.fmap()
-    return list(np.concatenate([gem(fm)[:, None, :], boxes(fm, WINDOWS_5)], axis=1))
-
-
 _FC: list[np.ndarray] = []
 
 
@@ -182,6 +173,10 @@ def _bogv_index(f: Features) -> list[np.ndarray]:
                           descriptor.gem(f.fmap(224, "bogv-degraded"))], axis=1))
 
 
+DEFAULT = ("phash", "plain-avg", "gem3", "bogv", "bogv+geometry")
+"""What a plain run compares: the baselines and bogv as shipped. The other methods are the
+experiments the README reports (``--methods`` runs them)."""
+
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("phash", _one(lambda f: _phash(f.images)), _one(lambda f: _phash(f.images)),
            needs=(), pixels=True),
@@ -196,8 +191,6 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            needs=((224, "whole"), (224, "bogv-degraded")), threshold=scoring.COPY_SIMILARITY,
            geometric=service.CHECKED),
     Method("gem3+deg", _multi([], ("degraded",)), _one(lambda f: gem(f.fmap())),
-           needs=((224, "whole"), (224, "degraded"))),
-    Method("reg5+deg+qwin", _multi(CORNERS_5, ("degraded",)), _windows,
            needs=((224, "whole"), (224, "degraded"))),
     Method("gem3+sem", lambda f: _semantic(f, 0.7), lambda f: _semantic(f, 0.7)),
     Method("reg5+check", _multi(CORNERS_5), _one(lambda f: gem(f.fmap())),
