@@ -40,10 +40,16 @@ class Settings(BaseSettings):
     thumb_dir: Path | None = Field(None, description="Where record thumbnails are kept (shared "
                                    "by API replicas). Default: DATA_DIR/thumbs.")
     collection: str = Field("images", description="Milvus collection name.")
-    index_type: str = Field("IVF_FLAT", description="Vector index: IVF_FLAT, FLAT, HNSW, "
-                            "AUTOINDEX (HNSW needs a server).")
+    index_type: str = Field("", description="Vector index for new collections. Default: "
+                            "IVF_FLAT on Milvus Lite (which builds only FLAT, IVF_FLAT, "
+                            "AUTOINDEX), HNSW on a server (also FLAT, IVF_FLAT, IVF_SQ8, "
+                            "AUTOINDEX).")
     index_nlist: int = Field(1024, ge=1, description="IVF clusters per segment.")
     search_nprobe: int = Field(64, ge=1, description="IVF clusters probed per search.")
+    hnsw_m: int = Field(16, ge=2, le=2048, description="HNSW links per node (memory vs recall).")
+    hnsw_ef_construction: int = Field(200, ge=1, description="HNSW build breadth.")
+    search_ef: int = Field(128, ge=1, description="HNSW search breadth (raised to `limit` "
+                           "when a search asks for more hits).")
 
     image_inc_path: Path | None = Field(None, description="Incoming folder imported at start-up; "
                                         "indexed files move to IMAGE_POOL_PATH.")

@@ -19,6 +19,7 @@ from bogv import imaging, sources
 from bogv._types import Vectors
 from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
+from bogv.indexing import index_spec
 from bogv.metrics import Metrics
 from bogv.model.embedder import DIM, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
@@ -206,6 +207,5 @@ def build_service(settings: Settings) -> Service:
     embedder = Embedder(Path(settings.data_dir) / "models", threads=settings.intra_op_threads)
     store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
                   collection=settings.collection, token=settings.store_token,
-                  db_name=settings.milvus_db_name, index_type=settings.index_type,
-                  nlist=settings.index_nlist, nprobe=settings.search_nprobe)
+                  db_name=settings.milvus_db_name, index=index_spec(settings))
     return Service(settings, embedder, store)

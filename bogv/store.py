@@ -22,8 +22,10 @@ from typing import Any
 
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from bogv import catalog
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
+from bogv.indexing import METRIC, IndexSpec
 
 __all__ = ["MAX_BATCH", "Hit", "IdAllocator", "Page", "Record", "Store"]
 
@@ -111,10 +113,9 @@ class Store:
     """Owns the Milvus connection and the collection's schema, ids and model stamp."""
 
     def __init__(self, uri: str, *, model_id: str, dim: int, collection: str = "images",
-                 token: str = "", db_name: str = "", index_type: str = "IVF_FLAT",
-                 nlist: int = 1024, nprobe: int = 64) -> None:
-        self.uri, self.model_id, self.dim, self.name = uri, model_id, dim, collection
-        self.index_type, self.nlist, self.nprobe = index_type.upper(), nlist, nprobe
+                 token: str = "", db_name: str = "", index: IndexSpec | None = None) -> None:
+        self.uri, self.model_id, self.dim, self.alias = uri, model_id, dim, collection
+        self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _OWN_LITE_FILES.add(Path(uri).resolve())
@@ -128,25 +129,34 @@ class Store:
         self.ids = IdAllocator()
         self.page_window = 1024
         """Most ids ``newest`` reads at once: ~1k cost about one narrowing count query."""
-        self._open()
+        self.name = self._open()
 
     @property
     def backend(self) -> str:
         return "milvus-server" if "://" in self.uri else "milvus-lite"
 
-    def _open(self) -> None:
+    def _open(self) -> str:
+        """The physical collection behind ``self.alias``, created when missing, loaded.
+
+        The store keeps using the collection it opened even when ``bogv reembed`` later
+        moves the name to another model's collection, so one process never mixes models.
+        """
         with _milvus_errors("open the collection"):
-            if not self.client.has_collection(self.name):
-                self._create()
-            stamp = self.client.describe_collection(self.name).get("description", "")
+            name = catalog.resolve(self.client, self.uri, self.alias) or self._create()
+            stamp = self.client.describe_collection(name).get("description", "")
             if stamp != self.model_id:
                 raise ModelMismatch(
-                    f"collection '{self.name}' at {self.uri} holds vectors of model "
-                    f"'{stamp}', not '{self.model_id}'; mixing them would corrupt search. Import "
-                    "into a new collection instead, e.g. `COLLECTION=images_v2 bogv import DIR`")
-            self.client.load_collection(self.name)
+                    f"collection '{self.alias}' at {self.uri} holds vectors of model "
+                    f"'{stamp}', not '{self.model_id}'; mixing them would corrupt search. "
+                    "Re-embed it into a new collection with `bogv reembed`")
+            self.client.load_collection(name)
+        return name
 
-    def _create(self) -> None:
+    def _create(self) -> str:
+        """A new collection: on a server ``<alias>__<model>`` behind the alias, on Lite the
+        name itself (Lite has no aliases). Two replicas racing here end on one collection."""
+        server = "://" in self.uri
+        name = catalog.physical_name(self.alias, self.model_id) if server else self.alias
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("key", DataType.VARCHAR, max_length=64)
@@ -154,12 +164,19 @@ class Store:
         schema.add_field("sha256", DataType.VARCHAR, max_length=64)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self.client.prepare_index_params()
-        params = {"nlist": self.nlist} if self.index_type.startswith("IVF") else {}
-        index.add_index("embedding", index_type=self.index_type, metric_type="IP",
-                        params=params)
-        self.client.create_collection(self.name, schema=schema, index_params=index,
-                                      consistency_level="Strong")
-        log.info("created collection %s at %s for %s", self.name, self.uri, self.model_id)
+        index.add_index("embedding", index_type=self.index.type, metric_type=METRIC,
+                        params=dict(self.index.build))
+        try:
+            self.client.create_collection(name, schema=schema, index_params=index,
+                                          consistency_level="Strong")
+            if server:
+                catalog.point(self.client, self.uri, self.alias, name)
+        except MilvusException:
+            if catalog.resolve(self.client, self.uri, self.alias) != name:
+                raise
+        log.info("created collection %s (%s) at %s for %s", name, self.index.type, self.uri,
+                 self.model_id)
+        return name
 
     def close(self) -> None:
         self.client.close()
@@ -215,9 +232,7 @@ class Store:
         return self.query(f"sha256 in {_quote_all(unique)}") if unique else []
 
     def search(self, vectors: Vectors, limit: int) -> list[list[Hit]]:
-        params: dict[str, Any] = {"metric_type": "IP"}
-        if self.index_type.startswith("IVF"):
-            params["params"] = {"nprobe": self.nprobe}
+        params = self.index.search_params(limit)
         with _milvus_errors("search"):
             result = self.client.search(self.name, data=[v.tolist() for v in vectors],
                                         anns_field="embedding", limit=limit,
