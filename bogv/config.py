@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     image_inc_path: Path | None = Field(None, description="Incoming folder imported at start-up; "
                                         "indexed files move to IMAGE_POOL_PATH.")
     image_pool_path: Path | None = Field(None, description="Where imported images are moved to.")
+    import_lease_ttl: float = Field(60.0, gt=0, description="Seconds without a heartbeat "
+                                    "after which a dead replica's start-up import lease "
+                                    "(a file in IMAGE_INC_PATH) is taken over.")
     image_cache_path: Path = Field(Path("image_cache_path"), description="Scratch folder (seed).")
     image_allowed_roots: str = Field("", description="Comma-separated folders /add/path and "
                                      "/search/path may read. Default: the import folders.")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import pytest
 from pymilvus import MilvusClient
 
 from bogv.config import Settings
@@ -16,6 +18,7 @@ from bogv.service import Service
 from bogv.store import Store
 
 from .images import edited_copy, photo
+from .test_lease import two_replicas_import_once
 
 
 def test_server_collection_is_hnsw_behind_an_alias(server_settings: Settings,
@@ -75,3 +78,9 @@ def test_replicas_starting_together_share_one_collection(server_settings: Settin
             if c.startswith(server_settings.collection)] == [stores[0].name]
     for store in stores:
         store.close()
+
+
+def test_two_replicas_on_the_server_import_the_folder_once(
+        server_settings: Settings, tmp_path: Path, make_service: Callable[..., Service],
+        photos: dict[str, bytes], caplog: pytest.LogCaptureFixture) -> None:
+    two_replicas_import_once(server_settings, tmp_path, make_service, photos, caplog)
