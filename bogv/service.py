@@ -27,7 +27,7 @@ from bogv.netguard import GuardedTransport, Resolver, system_resolve
 from bogv.store import Hit, Page, Store
 from bogv.thumbs import Thumbs, make_thumbnail
 
-__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service"]
+__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service", "prepare"]
 
 MAX_KEY = 64
 MAX_FILEPATH = 512
@@ -75,6 +75,16 @@ def check_filepath(filepath: str, field: str = "imgPath") -> str:
     return filepath
 
 
+def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True) -> Prepared:
+    """Bytes to model input, identity and thumbnail; also run by bulk-import workers, which
+    have no store and so no ``Service``."""
+    img = imaging.decode(data, max_pixels=settings.max_pixels, max_frames=settings.max_frames,
+                         min_side=SIZE)
+    return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
+                    hashlib.sha256(data).hexdigest(),
+                    make_thumbnail(img) if thumbnail else None)
+
+
 def _score(hit: Hit) -> float:
     """Cosine similarity in [0, 1]: the descriptors are non-negative (ReLU6 activations)."""
     return min(max(hit.score, 0.0), 1.0)
@@ -112,11 +122,7 @@ class Service:
 
     def prepare(self, data: bytes, *, thumbnail: bool = True) -> Prepared:
         """Decode and preprocess (and thumbnail, for adds); safe in many threads at once."""
-        img = imaging.decode(data, max_pixels=self.settings.max_pixels,
-                             max_frames=self.settings.max_frames, min_side=SIZE)
-        return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
-                        hashlib.sha256(data).hexdigest(),
-                        make_thumbnail(img) if thumbnail else None)
+        return prepare(data, self.settings, thumbnail=thumbnail)
 
     def _embed(self, batch: np.ndarray) -> Vectors:
         start = time.perf_counter()
@@ -133,29 +139,37 @@ class Service:
     def add_prepared(self, items: Sequence[Prepared], keys: Sequence[str | None],
                      filepaths: Sequence[str | None]) -> list[Added]:
         """Embed a batch in one inference and insert what is not stored yet."""
-        keys = [check_key(k) if k else p.md5 for p, k in zip(items, keys, strict=True)]
-        paths = [check_filepath(f or "") for f in filepaths]
-        idents = [(k, p.sha256) for k, p in zip(keys, items, strict=True)]
         vectors = self._embed(np.stack([p.tensor for p in items]))
+        return self.add_vectors(vectors, [p.md5 for p in items], [p.sha256 for p in items],
+                                keys, filepaths, [p.thumbnail for p in items])
+
+    def add_vectors(self, vectors: Vectors, md5s: Sequence[str], sha256s: Sequence[str],
+                    keys: Sequence[str | None], filepaths: Sequence[str | None],
+                    thumbnails: Sequence[bytes | None]) -> list[Added]:
+        """Insert images embedded elsewhere (a bulk import's worker processes or Ray
+        workers) with the same idempotence as ``add``: one record per (key, bytes)."""
+        keys = [check_key(k) if k else md5 for md5, k in zip(md5s, keys, strict=True)]
+        paths = [check_filepath(f or "") for f in filepaths]
+        idents = list(zip(keys, sha256s, strict=True))
         with self._write_lock:
             stored = {(r.key, r.sha256): Added(r.id, created=False)
-                      for r in self.store.with_contents([p.sha256 for p in items])}
+                      for r in self.store.with_contents(sha256s)}
             fresh: dict[tuple[str, str], int] = {}  # new identity -> its first index
             for i, ident in enumerate(idents):
                 if ident not in stored:
                     fresh.setdefault(ident, i)
             if fresh:
-                rows = [(keys[i], paths[i], items[i].sha256) for i in fresh.values()]
+                rows = [(keys[i], paths[i], sha256s[i]) for i in fresh.values()]
                 ids = self.store.insert(rows, vectors[list(fresh.values())])
                 self.metrics.indexed.inc(len(ids))
                 stored.update((ident, Added(id_, created=True))
                               for ident, id_ in zip(fresh, ids, strict=True))
         added = [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
                  for i, ident in enumerate(idents)]
-        for item, a in zip(items, added, strict=True):
+        for thumbnail, a in zip(thumbnails, added, strict=True):
             # Records stored before thumbnails existed get theirs when added again.
-            if item.thumbnail is not None and (a.created or self.thumbs.find(a.id) is None):
-                self.thumbs.save(a.id, item.thumbnail)
+            if thumbnail is not None and (a.created or self.thumbs.find(a.id) is None):
+                self.thumbs.save(a.id, thumbnail)
         return added
 
     def check_limit(self, limit: int) -> int:
