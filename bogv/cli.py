@@ -228,6 +228,45 @@ def _print_summary(summary: Summary, seconds: float, as_json: bool) -> None:
 
 
 @app.command()
+def reembed(images: Annotated[list[Path] | None, typer.Option(
+                "--images", exists=True, file_okay=False,
+                help="Folder holding the original images (found by content); repeatable.")
+            ] = None,
+            source: Annotated[str | None, typer.Option(
+                "--from", help="Collection to copy from (default: what COLLECTION means now; "
+                "name the old one to copy writes that reached it after a switch).")] = None,
+            allow_missing: Annotated[bool, typer.Option(
+                "--allow-missing", help="Switch even if some images were not found (their "
+                "records are left behind).")] = False,
+            as_json: JsonOption = False) -> None:
+    """Re-embed COLLECTION with this version's model into a new collection, then switch."""
+    from bogv.model.embedder import Embedder
+    from bogv.reembed import reembed as run
+
+    settings = Settings()
+    if settings.is_embedded and lite_file_in_use(settings.store_uri):
+        raise BogvError(f"a running service owns {settings.store_uri}; Milvus Lite has one "
+                        "owner, so stop it first (on a Milvus server reembed runs alongside)")
+    embedder = Embedder(settings.data_dir / "models", threads=settings.intra_op_threads)
+    with _progress() as progress:
+        task = progress.add_task("re-embedding", total=None, rate="")
+        report = run(settings, embedder, images=images or [], source=source,
+                     allow_missing=allow_missing,
+                     on_copied=lambda n: progress.update(task, advance=n))
+    if as_json:
+        out.print_json(json.dumps(report.__dict__))
+    else:
+        for record_id, filepath in report.missing:
+            err.print(f"[yellow]image not found[/] id {record_id}: {filepath}")
+        out.print(f"{report.source} -> {report.target}: copied {report.copied}, removed "
+                  f"{report.removed}, missing {len(report.missing)}, "
+                  f"{'switched' if report.switched else 'not switched'}")
+    if report.missing and not report.switched:
+        raise BogvError(f"{len(report.missing)} images not found; not switched. Give the "
+                        "folders that hold them with --images, or --allow-missing")
+
+
+@app.command()
 def search(image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
            limit: Annotated[int, typer.Option(help="Number of hits.")] = 10,
            min_score: Annotated[float, typer.Option(help="Minimum score 0..1.")] = 0.0,

@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,13 +114,19 @@ class Store:
     """Owns the Milvus connection and the collection's schema, ids and model stamp."""
 
     def __init__(self, uri: str, *, model_id: str, dim: int, collection: str = "images",
-                 token: str = "", db_name: str = "", index: IndexSpec | None = None) -> None:
+                 token: str = "", db_name: str = "", index: IndexSpec | None = None,
+                 alias: bool = True) -> None:
+        """``collection`` is the name clients use (an alias on a server); ``alias=False``
+        opens or creates exactly that physical collection (``bogv reembed``'s target)."""
         self.uri, self.model_id, self.dim, self.alias = uri, model_id, dim, collection
         self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _OWN_LITE_FILES.add(Path(uri).resolve())
-        kwargs: dict[str, Any] = {"uri": uri}
+        # A connection of its own: pymilvus shares one per URI by default, and closing any
+        # client would cut off every other store of this process (replicas in tests, the
+        # two collections of a migration).
+        kwargs: dict[str, Any] = {"uri": uri, "alias": f"bogv-{uuid.uuid4().hex}"}
         if token:
             kwargs["token"] = token
         if db_name:
@@ -129,20 +136,24 @@ class Store:
         self.ids = IdAllocator()
         self.page_window = 1024
         """Most ids ``newest`` reads at once: ~1k cost about one narrowing count query."""
-        self.name = self._open()
+        self.name = self._open(alias)
 
     @property
     def backend(self) -> str:
         return "milvus-server" if "://" in self.uri else "milvus-lite"
 
-    def _open(self) -> str:
+    def _open(self, alias: bool) -> str:
         """The physical collection behind ``self.alias``, created when missing, loaded.
 
         The store keeps using the collection it opened even when ``bogv reembed`` later
         moves the name to another model's collection, so one process never mixes models.
         """
         with _milvus_errors("open the collection"):
-            name = catalog.resolve(self.client, self.uri, self.alias) or self._create()
+            if alias:
+                name = catalog.resolve(self.client, self.uri, self.alias) or self._create(True)
+            else:
+                exists = self.client.has_collection(self.alias)
+                name = self.alias if exists else self._create(False)
             stamp = self.client.describe_collection(name).get("description", "")
             if stamp != self.model_id:
                 raise ModelMismatch(
@@ -152,10 +163,10 @@ class Store:
             self.client.load_collection(name)
         return name
 
-    def _create(self) -> str:
+    def _create(self, alias: bool) -> str:
         """A new collection: on a server ``<alias>__<model>`` behind the alias, on Lite the
         name itself (Lite has no aliases). Two replicas racing here end on one collection."""
-        server = "://" in self.uri
+        server = alias and "://" in self.uri
         name = catalog.physical_name(self.alias, self.model_id) if server else self.alias
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
@@ -172,7 +183,9 @@ class Store:
             if server:
                 catalog.point(self.client, self.uri, self.alias, name)
         except MilvusException:
-            if catalog.resolve(self.client, self.uri, self.alias) != name:
+            ready = (catalog.resolve(self.client, self.uri, self.alias) if alias
+                     else name if self.client.has_collection(name) else None)
+            if ready != name:
                 raise
         log.info("created collection %s (%s) at %s for %s", name, self.index.type, self.uri,
                  self.model_id)
@@ -181,11 +194,26 @@ class Store:
     def close(self) -> None:
         self.client.close()
 
+    def locate(self, name: str) -> tuple[str, str] | None:
+        """The physical collection ``name`` means at this URI now, with its model stamp."""
+        with _milvus_errors("find a collection"):
+            physical = catalog.resolve(self.client, self.uri, name)
+            if physical is None:
+                return None
+            return physical, self.client.describe_collection(physical).get("description", "")
+
+    def take_name(self, name: str) -> None:
+        """Make ``name`` mean this store's collection from now on (a model migration)."""
+        with _milvus_errors("switch the collection name"):
+            catalog.point(self.client, self.uri, name, self.name)
+
     # --- writes -------------------------------------------------------------------------
 
-    def insert(self, rows: Sequence[tuple[str, str, str]], vectors: Vectors) -> list[int]:
-        """Insert ``(key, filepath, sha256)`` rows with their vectors; returns the new ids."""
-        ids = self.ids.take(len(rows))
+    def insert(self, rows: Sequence[tuple[str, str, str]], vectors: Vectors,
+               ids: Sequence[int] | None = None) -> list[int]:
+        """Insert ``(key, filepath, sha256)`` rows with their vectors; returns the new ids.
+        ``ids`` keeps existing ids (a re-embedded record stays the record clients know)."""
+        ids = list(ids) if ids is not None else self.ids.take(len(rows))
         data = [{"id": i, "key": k, "filepath": f, "sha256": s, "embedding": v.tolist()}
                 for i, (k, f, s), v in zip(ids, rows, vectors, strict=True)]
         with _milvus_errors("insert"):
@@ -225,6 +253,22 @@ class Store:
             rows = self.client.query(self.name, filter=expr, output_fields=_FIELDS,
                                      limit=limit, offset=offset, consistency_level="Strong")
         return [Record(int(r["id"]), r["key"], r["filepath"], r["sha256"]) for r in rows]
+
+    def scan(self, expr: str = "", batch: int = 1000) -> Iterator[list[Record]]:
+        """Every record matching ``expr``, page by page in id order (any size)."""
+        with _milvus_errors("scan"):
+            pages = self.client.query_iterator(self.name, batch_size=batch, filter=expr,
+                                               output_fields=_FIELDS)
+        try:
+            while True:
+                with _milvus_errors("scan"):
+                    page = pages.next()
+                if not page:
+                    return
+                yield [Record(int(r["id"]), r["key"], r["filepath"], r["sha256"])
+                       for r in page]
+        finally:
+            pages.close()
 
     def with_contents(self, digests: Sequence[str]) -> list[Record]:
         """Records whose bytes have one of these sha256 digests (idempotent adds, import)."""
