@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Where the Milvus Lite file and the "
                            "converted model live.")
+    model_dir: Path | None = Field(None, description="Where the converted model is cached "
+                                   "(the Docker image bakes it in). Default: DATA_DIR/models.")
     milvus_uri: str = Field("", description="Milvus Lite file path, or http://host:19530 for a "
                             "server; wins over MILVUS_HOST. Default: DATA_DIR/bogv.db.")
     milvus_host: str = Field("", description="Milvus server host (seed); unset means embedded.")
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="Logging level.")
     log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object "
                                                 "per log line, for log collectors.")
+
+    @property
+    def model_cache(self) -> Path:
+        return self.model_dir or Path(self.data_dir) / "models"
 
     @property
     def store_uri(self) -> str:

@@ -11,7 +11,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -218,7 +217,7 @@ class Service:
 
 def build_service(settings: Settings) -> Service:
     """The one way the API, the CLI and the benchmarks get a working service."""
-    embedder = Embedder(Path(settings.data_dir) / "models", threads=settings.intra_op_threads)
+    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
     store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
                   collection=settings.collection, token=settings.store_token,
                   db_name=settings.milvus_db_name, index=index_spec(settings))
