@@ -212,7 +212,7 @@ class Service:
 
     def stats(self) -> dict[str, object]:
         return {"count": self.store.count(), "model": self.embedder.model_id, "dim": DIM,
-                "store": self.store.backend, "collection": self.store.name}
+                "store": self.store.backend, "collection": self.store.alias}
 
 
 def build_service(settings: Settings) -> Service:

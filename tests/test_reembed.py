@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bogv.catalog import physical_name
 from bogv.cli import app
 from bogv.config import Settings
 from bogv.errors import ModelMismatch
@@ -127,3 +128,23 @@ def test_reembed_on_a_server_moves_the_alias(server_settings: Settings, tmp_path
     assert answers and set(answers) == {ids["astronaut"]}  # never an error, never wrong
     check_switched(server_settings, make_service, ids, gone=set())
     old.close()
+
+
+def test_reembed_on_a_server_moves_a_plain_collection_aside(
+        server_settings: Settings, embedder: Embedder, make_service: Callable[..., Service],
+        tmp_path: Path, photos: dict[str, bytes]) -> None:
+    name = server_settings.collection
+    plain = Store(server_settings.milvus_uri, model_id=OLD_MODEL, dim=DIM, collection=name,
+                  alias=False)  # what a bogv without aliases made: the name is a collection
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "rocket.jpg").write_bytes(photos["rocket"])
+    old_id = Service(server_settings, embedder, plain).add(
+        photos["rocket"], key="rocket", filepath=str(folder / "rocket.jpg")).id
+    plain.close()
+    assert reembed(server_settings, embedder).switched
+    service = make_service(server_settings)
+    assert service.search(photos["rocket"], limit=1)[0].id == old_id
+    assert service.store.name != name
+    aside = physical_name(name, OLD_MODEL)
+    assert service.store.client.describe_collection(aside)["description"] == OLD_MODEL
