@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,35 +40,42 @@ K = 10
 INSERT_BATCH = 1000
 
 
-def vectors_for(real: np.ndarray, size: int, seed: int = 11) -> np.ndarray:
-    """``size`` unit vectors: the real ones first, then interpolations of real pairs."""
-    if size <= len(real):
-        return np.ascontiguousarray(real[:size])
-    rng = np.random.default_rng(seed)
-    out = np.empty((size, real.shape[1]), np.float32)
-    out[:len(real)] = real
-    for start in range(len(real), size, 100_000):
-        n = min(100_000, size - start)
-        a = real[rng.integers(0, len(real), n)]
-        b = real[rng.integers(0, len(real), n)]
-        t = rng.uniform(0, 0.3, (n, 1)).astype(np.float32)
-        mix = (1 - t) * a + t * b
-        out[start:start + n] = mix / np.linalg.norm(mix, axis=1, keepdims=True)
-    return out
+CHUNK = 100_000
 
 
-def exact_top(base: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Ground truth: the K best ids (row numbers) by inner product, in chunks."""
-    best_s = np.full((len(queries), K), -np.inf, np.float32)
-    best_i = np.zeros((len(queries), K), np.int64)
-    for start in range(0, len(base), 200_000):
-        scores = queries @ base[start:start + 200_000].T
+def chunks_for(real: np.ndarray, size: int, seed: int = 11) -> Iterator[np.ndarray]:
+    """``size`` unit vectors in chunks (1M never sits in memory twice): the real ones
+    first, then interpolations of random real pairs, the same for every run."""
+    for start in range(0, size, CHUNK):
+        n = min(CHUNK, size - start)
+        out = np.empty((n, real.shape[1]), np.float32)
+        have = max(0, min(n, len(real) - start))
+        out[:have] = real[start:start + have]
+        if have < n:
+            rng = np.random.default_rng((seed, start))
+            a = real[rng.integers(0, len(real), n - have)]
+            b = real[rng.integers(0, len(real), n - have)]
+            t = rng.uniform(0, 0.3, (n - have, 1)).astype(np.float32)
+            mix = (1 - t) * a + t * b
+            out[have:] = mix / np.linalg.norm(mix, axis=1, keepdims=True)
+        yield out
+
+
+class ExactTop:
+    """Ground truth kept up to date chunk by chunk: the K best rows by inner product."""
+
+    def __init__(self, queries: np.ndarray) -> None:
+        self.queries = queries
+        self.scores = np.full((len(queries), K), -np.inf, np.float32)
+        self.rows = np.zeros((len(queries), K), np.int64)
+
+    def add(self, chunk: np.ndarray, offset: int) -> None:
+        scores = self.queries @ chunk.T
         top = np.argpartition(-scores, K, axis=1)[:, :K]
-        s = np.concatenate([best_s, np.take_along_axis(scores, top, 1)], 1)
-        i = np.concatenate([best_i, top + start], 1)
+        s = np.concatenate([self.scores, np.take_along_axis(scores, top, 1)], 1)
+        i = np.concatenate([self.rows, top + offset], 1)
         keep = np.argsort(-s, 1)[:, :K]
-        best_s, best_i = np.take_along_axis(s, keep, 1), np.take_along_axis(i, keep, 1)
-    return best_i
+        self.scores, self.rows = np.take_along_axis(s, keep, 1), np.take_along_axis(i, keep, 1)
 
 
 def engine_rss_mb() -> float:
@@ -100,8 +108,7 @@ def server_rss_mb(pid: int) -> float:
 def measure(size: int, real: np.ndarray, queries: np.ndarray, sweep: list[int],
             args: argparse.Namespace) -> list[dict[str, object]]:
     """One size: insert, wait for the index, then search at each breadth in ``sweep``."""
-    base = vectors_for(real, size)
-    truth = exact_top(base, queries)
+    truth = ExactTop(queries)
     folder = Path(tempfile.mkdtemp(prefix=f"bogv-scale-{size}-"))
     hnsw = args.server is not None
     knob = "ef" if hnsw else "nprobe"
@@ -113,15 +120,19 @@ def measure(size: int, real: np.ndarray, queries: np.ndarray, sweep: list[int],
 
     try:
         uri = args.server or str(folder / "bogv.db")
-        store = Store(uri, model_id="bench", dim=base.shape[1], index=spec(sweep[0]),
+        store = Store(uri, model_id="bench", dim=real.shape[1], index=spec(sweep[0]),
                       collection=f"bench_{size}")
         t0 = time.perf_counter()
         row_ids: list[int] = []
-        for start in range(0, size, INSERT_BATCH):
-            chunk = base[start:start + INSERT_BATCH]
-            rows = [(f"k{start + i}", f"/bench/{start + i}.jpg", f"{start + i:064x}")
-                    for i in range(len(chunk))]
-            row_ids.extend(store.insert(rows, chunk))
+        offset = 0
+        for chunk in chunks_for(real, size):
+            truth.add(chunk, offset)
+            for start in range(0, len(chunk), INSERT_BATCH):
+                part = chunk[start:start + INSERT_BATCH]
+                rows = [(f"k{offset + start + i}", f"/bench/{offset + start + i}.jpg",
+                         f"{offset + start + i:064x}") for i in range(len(part))]
+                row_ids.extend(store.insert(rows, part))
+            offset += len(chunk)
         insert_s = time.perf_counter() - t0
         store.client.flush(store.name)
         store.search(queries[:1], K)  # the first search waits for the index
@@ -131,7 +142,7 @@ def measure(size: int, real: np.ndarray, queries: np.ndarray, sweep: list[int],
         for breadth in sweep:
             store.index = spec(breadth)
             latencies, hits = [], 0
-            for q, want in zip(queries, truth, strict=True):
+            for q, want in zip(queries, truth.rows, strict=True):
                 t = time.perf_counter()
                 found = store.search(q[None], K)[0]
                 latencies.append((time.perf_counter() - t) * 1000)
@@ -162,19 +173,17 @@ def curve(args: argparse.Namespace) -> None:
              else f"IVF_FLAT nlist={args.nlist} on Milvus Lite")
     print(f"{len(real)} real descriptors from {args.vectors} (+{QUERIES} held-out queries); "
           f"{index}; {os.cpu_count()} cores", flush=True)
-    rows = []
-    for size in args.sizes:
-        rows.extend(measure(size, real, queries, args.sweep, args))
-        print(f"  measured {size:,}", file=sys.stderr, flush=True)
-    base_p50 = {r["knob"]: r["p50_ms"] for r in rows if r["size"] == args.sizes[0]}
     print("\n| vectors | real | search | insert/s | ready (s) | p50 ms | p99 ms | p50 x "
           f"{args.sizes[0]:,} | recall@10 | engine RSS MB | disk MB |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['size']:,} | {r['real']:,} | {r['knob']} | {r['insert_per_s']:,.0f} | "
-              f"{r['ready_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-              f"{r['p50_ms'] / base_p50[r['knob']]:.1f} | {r['recall']:.3f} | "
-              f"{r['rss_mb']:,.0f} | {r['disk_mb']:,.0f} |", flush=True)
+    print("|---|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    base_p50: dict[object, float] = {}
+    for size in args.sizes:
+        for r in measure(size, real, queries, args.sweep, args):
+            base_p50.setdefault(r["knob"], float(r["p50_ms"]))  # type: ignore[arg-type]
+            print(f"| {r['size']:,} | {r['real']:,} | {r['knob']} | {r['insert_per_s']:,.0f} | "
+                  f"{r['ready_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                  f"{r['p50_ms'] / base_p50[r['knob']]:.1f} | {r['recall']:.3f} | "
+                  f"{r['rss_mb']:,.0f} | {r['disk_mb']:,.0f} |", flush=True)
 
 
 def import_rates(args: argparse.Namespace) -> None:
