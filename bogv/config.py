@@ -48,6 +48,11 @@ class Settings(BaseSettings):
                             "AUTOINDEX).")
     index_nlist: int = Field(1024, ge=1, description="IVF clusters per segment.")
     search_nprobe: int = Field(64, ge=1, description="IVF clusters probed per search.")
+    search_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
+        "Strong", description="Milvus consistency of searches. Strong: a record added or "
+        "deleted through any replica is seen or gone in the next search (on a server each "
+        "search waits for the next time tick, ~0.2-0.4 s); Bounded: a few seconds stale, "
+        "faster. Lite answers at once either way.")
     hnsw_m: int = Field(16, ge=2, le=2048, description="HNSW links per node (memory vs recall).")
     hnsw_ef_construction: int = Field(200, ge=1, description="HNSW build breadth.")
     search_ef: int = Field(128, ge=1, description="HNSW search breadth (raised to `limit` "

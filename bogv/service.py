@@ -220,5 +220,6 @@ def build_service(settings: Settings) -> Service:
     embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
     store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
                   collection=settings.collection, token=settings.store_token,
-                  db_name=settings.milvus_db_name, index=index_spec(settings))
+                  db_name=settings.milvus_db_name, index=index_spec(settings),
+                  search_consistency=settings.search_consistency)
     return Service(settings, embedder, store)

@@ -115,11 +115,12 @@ class Store:
 
     def __init__(self, uri: str, *, model_id: str, dim: int, collection: str = "images",
                  token: str = "", db_name: str = "", index: IndexSpec | None = None,
-                 alias: bool = True) -> None:
+                 alias: bool = True, search_consistency: str = "Strong") -> None:
         """``collection`` is the name clients use (an alias on a server); ``alias=False``
         opens or creates exactly that physical collection (``bogv reembed``'s target)."""
         self.uri, self.model_id, self.dim, self.alias = uri, model_id, dim, collection
         self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
+        self.search_consistency = search_consistency
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _OWN_LITE_FILES.add(Path(uri).resolve())
@@ -281,7 +282,8 @@ class Store:
             result = self.client.search(self.name, data=[v.tolist() for v in vectors],
                                         anns_field="embedding", limit=limit,
                                         output_fields=["key", "filepath"],
-                                        search_params=params, consistency_level="Strong")
+                                        search_params=params,
+                                        consistency_level=self.search_consistency)
         return [[Hit(int(h["id"]), h["entity"]["key"], h["entity"]["filepath"],
                      float(h["distance"])) for h in hits] for hits in result]
 
