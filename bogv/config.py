@@ -46,8 +46,10 @@ class Settings(BaseSettings):
                             "IVF_FLAT on Milvus Lite (which builds only FLAT, IVF_FLAT, "
                             "AUTOINDEX), HNSW on a server (also FLAT, IVF_FLAT, IVF_SQ8, "
                             "AUTOINDEX).")
-    index_nlist: int = Field(1024, ge=1, description="IVF clusters per segment.")
-    search_nprobe: int = Field(64, ge=1, description="IVF clusters probed per search.")
+    index_nlist: int = Field(1024, ge=1, description="IVF clusters per segment (servers; "
+                             "Milvus Lite 2.5.1 ignores it).")
+    search_nprobe: int = Field(64, ge=1, description="IVF clusters probed per search "
+                               "(servers; Milvus Lite 2.5.1 ignores it).")
     search_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
         "Strong", description="Milvus consistency of searches. Strong: a record added or "
         "deleted through any replica is seen or gone in the next search (on a server each "

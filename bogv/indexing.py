@@ -1,10 +1,11 @@
 """Which vector index a collection gets, and how a search walks it, per Milvus backend.
 
-Milvus Lite 2.5.1 builds only FLAT, IVF_FLAT and AUTOINDEX; a server or cluster builds
-graph indexes too. The defaults follow the measured cost curve (docs/scaling.md): IVF_FLAT on
-Lite (exact enough with 64 of 1024 lists probed, and it builds in seconds), HNSW on a server
-(lower latency at millions of vectors, memory is no longer one process's problem). Every
-number is a setting, so an operator can trade recall for speed without a code change.
+Milvus Lite 2.5.1 accepts only FLAT, IVF_FLAT and AUTOINDEX; a server or cluster builds
+graph and quantised indexes too. The defaults follow the measured cost curve
+(docs/scaling.md): IVF_FLAT on Lite (Lite then searches through an index of its own, ~0.98
+recall@10 in 2-14 ms up to 1M vectors; FLAT would be exact but brute force; nlist and nprobe
+measurably change nothing there), HNSW on a server (lowest latency at millions of vectors).
+Every number is a setting, so an operator can trade recall for speed without a code change.
 """
 
 from __future__ import annotations
