@@ -160,8 +160,8 @@ def bulk_import(service: Service, files: Iterable[Path], *, executor: Executor,
         return summary
     run = _run_ray if executor == "ray" else _run_processes
     # Only what a worker needs: credentials never travel to Ray workers.
-    settings = service.settings.model_dump(mode="json", include={"data_dir", "model_dir",
-                                                                 "max_pixels"})
+    settings = service.settings.model_dump(mode="json", include={
+        "data_dir", "model_dir", "max_pixels", "max_frames"})
     for batch in run(settings, todo, workers, service.settings.batch_size):
         ok = np.flatnonzero(batch["error"] == "")
         for i in np.flatnonzero(batch["error"] != ""):
