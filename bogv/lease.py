@@ -6,10 +6,12 @@ compare-and-set, so a lease row there cannot exclude two writers, while creating
 with ``O_CREAT | O_EXCL`` is atomic on local disks and on NFS (v3+), and replicas that do
 not share a folder rightly import their own folders independently.
 
-The holder rewrites the file (its name and a beat counter) every ``ttl / 4`` seconds. A
+The holder rewrites the file (host, pid and a beat counter) every ``ttl / 4`` seconds. A
 replica that finds the file watches it with its own monotonic clock, so no two machines'
 clocks are ever compared: a beat within ``ttl`` means a live holder (it skips the import);
-no beat for ``ttl`` means the holder died, and the file is moved aside and taken over.
+no beat for ``ttl`` means the holder died, and the file is moved aside and taken over. A
+holder on the same host whose process is gone is taken over at once, so a single replica
+restarted after a crash does not wait ``ttl``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ __all__ = ["LEASE_FILE", "FolderLease"]
 log = logging.getLogger(__name__)
 
 LEASE_FILE = ".bogv-import.lease"
+_HELD: set[str] = set()
+"""Holders of leases in this process (several apps may share one, as in tests)."""
 
 
 class FolderLease:
@@ -46,6 +50,7 @@ class FolderLease:
         """True when this replica holds the lease; ``stop`` is set if it is ever lost."""
         while not stop.is_set():
             if self._create():
+                _HELD.add(self.holder)
                 self._thread = threading.Thread(target=self._beat, args=(stop,),
                                                 name="bogv-import-lease", daemon=True)
                 self._thread.start()
@@ -53,7 +58,7 @@ class FolderLease:
             seen = self._read()
             if seen is None:
                 continue  # released while we looked
-            if self._changes_within_ttl(seen, stop):
+            if not self._died_here(seen) and self._changes_within_ttl(seen, stop):
                 self.other = seen.rsplit(" ", 1)[0]
                 return False
             self._break(seen)
@@ -61,6 +66,7 @@ class FolderLease:
 
     def release(self) -> None:
         self._done.set()
+        _HELD.discard(self.holder)
         if self._thread is not None:
             self._thread.join()
             if self._is_ours():
@@ -86,6 +92,23 @@ class FolderLease:
 
     def _is_ours(self) -> bool:
         return (self._read() or "").startswith(f"{self.holder} ")
+
+    def _died_here(self, token: str) -> bool:
+        """A holder on this host whose process is gone (a crash, or this very process's
+        previous life in a restarted container) needs no ``ttl`` of watching."""
+        host, _, rest = token.partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit():
+            return False
+        if int(pid) == os.getpid():  # this process, or an earlier one that had our pid
+            return token.partition(" ")[0] not in _HELD
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, another user's
+        return False
 
     def _changes_within_ttl(self, seen: str, stop: threading.Event) -> bool:
         for _ in range(8):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -37,6 +40,18 @@ def test_a_dead_holders_lease_is_taken_over(tmp_path: Path) -> None:
     assert lease.acquire(threading.Event())
     assert (tmp_path / LEASE_FILE).read_text().startswith(lease.holder)
     assert sorted(p.name for p in tmp_path.iterdir()) == [LEASE_FILE]
+    lease.release()
+
+
+def test_a_crashed_holder_on_this_host_is_taken_over_at_once(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (tmp_path / LEASE_FILE).write_text(f"{socket.gethostname()}:{dead}:abcd1234 3")
+    lease, give_up = FolderLease(tmp_path, ttl=3600), threading.Event()
+    timer = threading.Timer(20, give_up.set)  # watching the file instead would end here
+    timer.start()
+    assert lease.acquire(give_up)  # no watching: the holder's process is gone
+    timer.cancel()
     lease.release()
 
 
