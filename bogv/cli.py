@@ -31,6 +31,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from bogv.bulk import bulk_import
 from bogv.client import Client
 from bogv.config import Settings
 from bogv.errors import BogvError
@@ -139,9 +140,18 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (API_HOST)
 def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)],
             move_to: Annotated[Path | None, typer.Option(
                 "--move-to", help="Move each indexed file here (direct import only).")] = None,
+            processes: Annotated[int, typer.Option(
+                "--processes", min=0, help="Decode and embed in this many worker processes "
+                "(or Ray workers with --ray); 0: threads in this process.")] = 0,
+            use_ray: Annotated[bool, typer.Option(
+                "--ray", help="Run the pipeline on Ray (RAY_ADDRESS, else a local Ray); "
+                "needs bogv[ray].")] = False,
             api: ApiOption = None, as_json: JsonOption = False) -> None:
     """Index every image below FOLDER (key = MD5 of the file, filepath = its path)."""
     settings = Settings()
+    bulk = use_ray or processes > 0
+    if bulk and move_to is not None:
+        raise typer.BadParameter("--move-to works with the default import only")
     logging.getLogger("bogv.ingest").setLevel(logging.ERROR)  # the summary lists failures
     files = find_files(folder)
     url = _remote_url(settings, api)
@@ -154,6 +164,9 @@ def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)
             speed = progress.tasks[task].speed
             progress.update(task, advance=1, rate=f"{speed:.1f} img/s" if speed else "")
 
+        if url and bulk:
+            raise BogvError(f"a running service at {url} owns the store; --processes and "
+                            "--ray write to the store directly: stop it, or use a Milvus server")
         if url:
             err.print(f"importing through the running service at {url} "
                       "(it owns the data file)")
@@ -167,8 +180,13 @@ def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)
             err.print(f"importing directly into {settings.store_uri}")
             service = build_service(settings)
             try:
-                summary = import_folder(service, folder, move_to=move_to, on_outcome=tick,
-                                        files=files)
+                if bulk:
+                    summary = bulk_import(service, files, executor="ray" if use_ray
+                                          else "processes", workers=processes or 2,
+                                          on_outcome=tick)
+                else:
+                    summary = import_folder(service, folder, move_to=move_to,
+                                            on_outcome=tick, files=files)
             finally:
                 service.close()
     _print_summary(summary, time.monotonic() - started, as_json)
@@ -207,6 +225,45 @@ def _print_summary(summary: Summary, seconds: float, as_json: bool) -> None:
     out.print(f"{total} files in {seconds:.1f} s{rate}: {summary.added} added, "
               f"{summary.skipped} skipped as already indexed, {summary.failed} failed"
               + (" (reasons above)" if summary.failed else ""), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def reembed(images: Annotated[list[Path] | None, typer.Option(
+                "--images", exists=True, file_okay=False,
+                help="Folder holding the original images (found by content); repeatable.")
+            ] = None,
+            source: Annotated[str | None, typer.Option(
+                "--from", help="Collection to copy from (default: what COLLECTION means now; "
+                "name the old one to copy writes that reached it after a switch).")] = None,
+            allow_missing: Annotated[bool, typer.Option(
+                "--allow-missing", help="Switch even if some images were not found (their "
+                "records are left behind).")] = False,
+            as_json: JsonOption = False) -> None:
+    """Re-embed COLLECTION with this version's model into a new collection, then switch."""
+    from bogv.model.embedder import Embedder
+    from bogv.reembed import reembed as run
+
+    settings = Settings()
+    if settings.is_embedded and lite_file_in_use(settings.store_uri):
+        raise BogvError(f"a running service owns {settings.store_uri}; Milvus Lite has one "
+                        "owner, so stop it first (on a Milvus server reembed runs alongside)")
+    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
+    with _progress() as progress:
+        task = progress.add_task("re-embedding", total=None, rate="")
+        report = run(settings, embedder, images=images or [], source=source,
+                     allow_missing=allow_missing,
+                     on_copied=lambda n: progress.update(task, advance=n))
+    if as_json:
+        out.print_json(json.dumps(report.__dict__))
+    else:
+        for record_id, filepath in report.missing:
+            err.print(f"[yellow]image not found[/] id {record_id}: {filepath}")
+        out.print(f"{report.source} -> {report.target}: copied {report.copied}, removed "
+                  f"{report.removed}, missing {len(report.missing)}, "
+                  f"{'switched' if report.switched else 'not switched'}")
+    if report.missing and not report.switched:
+        raise BogvError(f"{len(report.missing)} images not found; not switched. Give the "
+                        "folders that hold them with --images, or --allow-missing")
 
 
 @app.command()

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("data"), description="Where the Milvus Lite file and the "
                            "converted model live.")
+    model_dir: Path | None = Field(None, description="Where the converted model is cached "
+                                   "(the Docker image bakes it in). Default: DATA_DIR/models.")
     milvus_uri: str = Field("", description="Milvus Lite file path, or http://host:19530 for a "
                             "server; wins over MILVUS_HOST. Default: DATA_DIR/bogv.db.")
     milvus_host: str = Field("", description="Milvus server host (seed); unset means embedded.")
@@ -40,14 +42,30 @@ class Settings(BaseSettings):
     thumb_dir: Path | None = Field(None, description="Where record thumbnails are kept (shared "
                                    "by API replicas). Default: DATA_DIR/thumbs.")
     collection: str = Field("images", description="Milvus collection name.")
-    index_type: str = Field("IVF_FLAT", description="Vector index: IVF_FLAT, FLAT, HNSW, "
-                            "AUTOINDEX (HNSW needs a server).")
-    index_nlist: int = Field(1024, ge=1, description="IVF clusters per segment.")
-    search_nprobe: int = Field(64, ge=1, description="IVF clusters probed per search.")
+    index_type: str = Field("", description="Vector index for new collections. Default: "
+                            "IVF_FLAT on Milvus Lite (which builds only FLAT, IVF_FLAT, "
+                            "AUTOINDEX), HNSW on a server (also FLAT, IVF_FLAT, IVF_SQ8, "
+                            "AUTOINDEX).")
+    index_nlist: int = Field(1024, ge=1, description="IVF clusters per segment (servers; "
+                             "Milvus Lite 2.5.1 ignores it).")
+    search_nprobe: int = Field(64, ge=1, description="IVF clusters probed per search "
+                               "(servers; Milvus Lite 2.5.1 ignores it).")
+    search_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
+        "Strong", description="Milvus consistency of searches. Strong: a record added or "
+        "deleted through any replica is seen or gone in the next search (on a server each "
+        "search waits for the next time tick, ~0.2-0.4 s); Bounded: a few seconds stale, "
+        "faster. Lite answers at once either way.")
+    hnsw_m: int = Field(16, ge=2, le=2048, description="HNSW links per node (memory vs recall).")
+    hnsw_ef_construction: int = Field(200, ge=1, description="HNSW build breadth.")
+    search_ef: int = Field(128, ge=1, description="HNSW search breadth (raised to `limit` "
+                           "when a search asks for more hits).")
 
     image_inc_path: Path | None = Field(None, description="Incoming folder imported at start-up; "
                                         "indexed files move to IMAGE_POOL_PATH.")
     image_pool_path: Path | None = Field(None, description="Where imported images are moved to.")
+    import_lease_ttl: float = Field(60.0, gt=0, description="Seconds without a heartbeat "
+                                    "after which a dead replica's start-up import lease "
+                                    "(a file in IMAGE_INC_PATH) is taken over.")
     image_cache_path: Path = Field(Path("image_cache_path"), description="Scratch folder (seed).")
     image_allowed_roots: str = Field("", description="Comma-separated folders /add/path and "
                                      "/search/path may read. Default: the import folders.")
@@ -72,6 +90,10 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="Logging level.")
     log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object "
                                                 "per log line, for log collectors.")
+
+    @property
+    def model_cache(self) -> Path:
+        return self.model_dir or Path(self.data_dir) / "models"
 
     @property
     def store_uri(self) -> str:

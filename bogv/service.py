@@ -19,6 +19,7 @@ from bogv import imaging, sources
 from bogv._types import Vectors
 from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
+from bogv.indexing import index_spec
 from bogv.metrics import Metrics
 from bogv.model import geometry, scoring
 from bogv.model.embedder import DIM, VIEWS, Embedder
@@ -27,7 +28,7 @@ from bogv.netguard import GuardedTransport, Resolver, system_resolve
 from bogv.store import Hit, Page, Store
 from bogv.thumbs import Thumbs, make_thumbnail
 
-__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service"]
+__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service", "prepare"]
 
 MAX_KEY = 64
 MAX_FILEPATH = 512
@@ -81,6 +82,16 @@ def check_filepath(filepath: str, field: str = "imgPath") -> str:
     return filepath
 
 
+def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True) -> Prepared:
+    """Bytes to model input, keypoints, identity and thumbnail; also run by bulk-import
+    workers, which have no store and so no ``Service``."""
+    img = imaging.decode(data, max_pixels=settings.max_pixels, max_frames=settings.max_frames,
+                         min_side=max(SIZE, geometry.SIDE))
+    return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
+                    hashlib.sha256(data).hexdigest(),
+                    make_thumbnail(img) if thumbnail else None, geometry.keypoints(img))
+
+
 class Service:
     def __init__(self, settings: Settings, embedder: Embedder, store: Store, *,
                  resolve: Resolver = system_resolve) -> None:
@@ -113,12 +124,7 @@ class Service:
 
     def prepare(self, data: bytes, *, thumbnail: bool = True) -> Prepared:
         """Decode and preprocess (and thumbnail, for adds); safe in many threads at once."""
-        img = imaging.decode(data, max_pixels=self.settings.max_pixels,
-                             max_frames=self.settings.max_frames,
-                             min_side=max(SIZE, geometry.SIDE))
-        return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
-                        hashlib.sha256(data).hexdigest(),
-                        make_thumbnail(img) if thumbnail else None, geometry.keypoints(img))
+        return prepare(data, self.settings, thumbnail=thumbnail)
 
     def _embed(self, batch: np.ndarray, *, index: bool) -> Vectors:
         """Query vectors, or with ``index`` every stored vector of each image."""
@@ -139,30 +145,41 @@ class Service:
     def add_prepared(self, items: Sequence[Prepared], keys: Sequence[str | None],
                      filepaths: Sequence[str | None]) -> list[Added]:
         """Embed a batch in one inference and insert what is not stored yet."""
-        keys = [check_key(k) if k else p.md5 for p, k in zip(items, keys, strict=True)]
-        paths = [check_filepath(f or "") for f in filepaths]
-        idents = [(k, p.sha256) for k, p in zip(keys, items, strict=True)]
         vectors = self._embed(np.stack([p.tensor for p in items]), index=True)
+        return self.add_vectors(vectors, [p.md5 for p in items], [p.sha256 for p in items],
+                                keys, filepaths, [p.thumbnail for p in items],
+                                [p.keypoints for p in items])
+
+    def add_vectors(self, vectors: Vectors, md5s: Sequence[str], sha256s: Sequence[str],
+                    keys: Sequence[str | None], filepaths: Sequence[str | None],
+                    thumbnails: Sequence[bytes | None],
+                    keypoints: Sequence[str]) -> list[Added]:
+        """Insert images embedded elsewhere (``(n, VIEWS, dim)`` vectors from a bulk
+        import's worker processes or Ray workers) with the same idempotence as ``add``:
+        one record per (key, bytes)."""
+        keys = [check_key(k) if k else md5 for md5, k in zip(md5s, keys, strict=True)]
+        paths = [check_filepath(f or "") for f in filepaths]
+        idents = list(zip(keys, sha256s, strict=True))
         with self._write_lock:
             stored = {(r.key, r.sha256): Added(r.id, created=False)
-                      for r in self.store.with_contents([p.sha256 for p in items])}
+                      for r in self.store.with_contents(sha256s)}
             fresh: dict[tuple[str, str], int] = {}  # new identity -> its first index
             for i, ident in enumerate(idents):
                 if ident not in stored:
                     fresh.setdefault(ident, i)
             if fresh:
-                rows = [(keys[i], paths[i], items[i].sha256) for i in fresh.values()]
+                rows = [(keys[i], paths[i], sha256s[i]) for i in fresh.values()]
                 ids = self.store.insert(rows, vectors[list(fresh.values())],
-                                        [items[i].keypoints for i in fresh.values()])
+                                        [keypoints[i] for i in fresh.values()])
                 self.metrics.indexed.inc(len(ids))
                 stored.update((ident, Added(id_, created=True))
                               for ident, id_ in zip(fresh, ids, strict=True))
         added = [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
                  for i, ident in enumerate(idents)]
-        for item, a in zip(items, added, strict=True):
+        for thumbnail, a in zip(thumbnails, added, strict=True):
             # Records stored before thumbnails existed get theirs when added again.
-            if item.thumbnail is not None and (a.created or self.thumbs.find(a.id) is None):
-                self.thumbs.save(a.id, item.thumbnail)
+            if thumbnail is not None and (a.created or self.thumbs.find(a.id) is None):
+                self.thumbs.save(a.id, thumbnail)
         return added
 
     def check_limit(self, limit: int) -> int:
@@ -219,14 +236,14 @@ class Service:
 
     def stats(self) -> dict[str, object]:
         return {"count": self.store.count(), "model": self.embedder.model_id, "dim": DIM,
-                "store": self.store.backend, "collection": self.store.name}
+                "store": self.store.backend, "collection": self.store.alias}
 
 
 def build_service(settings: Settings) -> Service:
     """The one way the API, the CLI and the benchmarks get a working service."""
-    embedder = Embedder(Path(settings.data_dir) / "models", threads=settings.intra_op_threads)
+    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
     store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM, views=VIEWS,
                   collection=settings.collection, token=settings.store_token,
-                  db_name=settings.milvus_db_name, index_type=settings.index_type,
-                  nlist=settings.index_nlist, nprobe=settings.search_nprobe)
+                  db_name=settings.milvus_db_name, index=index_spec(settings),
+                  search_consistency=settings.search_consistency)
     return Service(settings, embedder, store)

@@ -21,6 +21,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ from typing import Any
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from bogv import catalog
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
+from bogv.indexing import METRIC, IndexSpec
 from bogv.model.descriptor import VIEWS
 
 __all__ = ["MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record", "Store"]
@@ -140,14 +143,21 @@ class Store:
 
     def __init__(self, uri: str, *, model_id: str, dim: int, views: int = VIEWS,
                  collection: str = "images", token: str = "", db_name: str = "",
-                 index_type: str = "IVF_FLAT", nlist: int = 1024, nprobe: int = 64) -> None:
-        self.uri, self.model_id, self.dim, self.name = uri, model_id, dim, collection
+                 index: IndexSpec | None = None, alias: bool = True,
+                 search_consistency: str = "Strong") -> None:
+        """``collection`` is the name clients use (an alias on a server); ``alias=False``
+        opens or creates exactly that physical collection (``bogv reembed``'s target)."""
+        self.uri, self.model_id, self.dim, self.alias = uri, model_id, dim, collection
         self.views = views
-        self.index_type, self.nlist, self.nprobe = index_type.upper(), nlist, nprobe
+        self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
+        self.search_consistency = search_consistency
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _OWN_LITE_FILES.add(Path(uri).resolve())
-        kwargs: dict[str, Any] = {"uri": uri}
+        # A connection of its own: pymilvus shares one per URI by default, and closing any
+        # client would cut off every other store of this process (replicas in tests, the
+        # two collections of a migration).
+        kwargs: dict[str, Any] = {"uri": uri, "alias": f"bogv-{uuid.uuid4().hex}"}
         if token:
             kwargs["token"] = token
         if db_name:
@@ -157,25 +167,38 @@ class Store:
         self.ids = IdAllocator()
         self.page_window = 1024
         """Most ids ``newest`` reads at once: ~1k cost about one narrowing count query."""
-        self._open()
+        self.name = self._open(alias)
 
     @property
     def backend(self) -> str:
         return "milvus-server" if "://" in self.uri else "milvus-lite"
 
-    def _open(self) -> None:
+    def _open(self, alias: bool) -> str:
+        """The physical collection behind ``self.alias``, created when missing, loaded.
+
+        The store keeps using the collection it opened even when ``bogv reembed`` later
+        moves the name to another model's collection, so one process never mixes models.
+        """
         with _milvus_errors("open the collection"):
-            if not self.client.has_collection(self.name):
-                self._create()
-            stamp = self.client.describe_collection(self.name).get("description", "")
+            if alias:
+                name = catalog.resolve(self.client, self.uri, self.alias) or self._create(True)
+            else:
+                exists = self.client.has_collection(self.alias)
+                name = self.alias if exists else self._create(False)
+            stamp = self.client.describe_collection(name).get("description", "")
             if stamp != self.model_id:
                 raise ModelMismatch(
-                    f"collection '{self.name}' at {self.uri} holds vectors of model "
-                    f"'{stamp}', not '{self.model_id}'; mixing them would corrupt search. Import "
-                    "into a new collection instead, e.g. `COLLECTION=images_v2 bogv import DIR`")
-            self.client.load_collection(self.name)
+                    f"collection '{self.alias}' at {self.uri} holds vectors of model "
+                    f"'{stamp}', not '{self.model_id}'; mixing them would corrupt search. "
+                    "Re-embed it into a new collection with `bogv reembed`")
+            self.client.load_collection(name)
+        return name
 
-    def _create(self) -> None:
+    def _create(self, alias: bool) -> str:
+        """A new collection: on a server ``<alias>__<model>`` behind the alias, on Lite the
+        name itself (Lite has no aliases). Two replicas racing here end on one collection."""
+        server = alias and "://" in self.uri
+        name = catalog.physical_name(self.alias, self.model_id) if server else self.alias
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("image", DataType.INT64)
@@ -186,22 +209,46 @@ class Store:
         schema.add_field("keypoints", DataType.VARCHAR, max_length=MAX_KEYPOINTS_TEXT)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self.client.prepare_index_params()
-        params = {"nlist": self.nlist} if self.index_type.startswith("IVF") else {}
-        index.add_index("embedding", index_type=self.index_type, metric_type="IP",
-                        params=params)
-        self.client.create_collection(self.name, schema=schema, index_params=index,
-                                      consistency_level="Strong")
-        log.info("created collection %s at %s for %s", self.name, self.uri, self.model_id)
+        index.add_index("embedding", index_type=self.index.type, metric_type=METRIC,
+                        params=dict(self.index.build))
+        try:
+            self.client.create_collection(name, schema=schema, index_params=index,
+                                          consistency_level="Strong")
+            if server:
+                catalog.point(self.client, self.uri, self.alias, name)
+        except MilvusException:
+            ready = (catalog.resolve(self.client, self.uri, self.alias) if alias
+                     else name if self.client.has_collection(name) else None)
+            if ready != name:
+                raise
+        log.info("created collection %s (%s) at %s for %s", name, self.index.type, self.uri,
+                 self.model_id)
+        return name
 
     def close(self) -> None:
         self.client.close()
 
+    def locate(self, name: str) -> tuple[str, str] | None:
+        """The physical collection ``name`` means at this URI now, with its model stamp."""
+        with _milvus_errors("find a collection"):
+            physical = catalog.resolve(self.client, self.uri, name)
+            if physical is None:
+                return None
+            return physical, self.client.describe_collection(physical).get("description", "")
+
+    def take_name(self, name: str) -> None:
+        """Make ``name`` mean this store's collection from now on (a model migration)."""
+        with _milvus_errors("switch the collection name"):
+            catalog.point(self.client, self.uri, name, self.name)
+
     # --- writes -------------------------------------------------------------------------
 
     def insert(self, rows: Sequence[tuple[str, str, str]], vectors: Vectors,
-               keypoints: Sequence[str] | None = None) -> list[int]:
+               keypoints: Sequence[str] | None = None,
+               ids: Sequence[int] | None = None) -> list[int]:
         """Insert ``(key, filepath, sha256)`` images with their ``(n, views, dim)`` vectors
-        and packed keypoints (kept on the whole-frame row). Returns the new image ids.
+        and packed keypoints (kept on the whole-frame row). Returns the image ids: new ones,
+        or ``ids`` (a re-embedded record stays the record clients know).
         """
         if vectors.ndim == 2:  # one vector for every view (synthetic fills in tests, benches)
             vectors = np.repeat(vectors[:, None, :], self.views, axis=1)
@@ -209,7 +256,7 @@ class Store:
             raise ValueError(f"expected vectors of shape (n, {self.views}, {self.dim}), "
                              f"got {vectors.shape}")
         points = keypoints if keypoints is not None else [""] * len(rows)
-        ids = self.ids.take(len(rows))
+        ids = list(ids) if ids is not None else self.ids.take(len(rows))
         data = [{"id": i + (v << 53), "image": i, "view": v, "key": k, "filepath": f, "sha256": s,
                  "keypoints": "" if v else kp, "embedding": vec}
                 for i, (k, f, s), kp, per_image in zip(ids, rows, points, vectors, strict=True)
@@ -257,6 +304,23 @@ class Store:
                                      limit=limit, offset=offset, consistency_level="Strong")
         return [Record(int(r["image"]), r["key"], r["filepath"], r["sha256"]) for r in rows]
 
+    def scan(self, expr: str = "", batch: int = 1000) -> Iterator[list[Record]]:
+        """Every record matching ``expr``, page by page in id order (any size)."""
+        expr = f"view == 0 and ({expr})" if expr else "view == 0"
+        with _milvus_errors("scan"):
+            pages = self.client.query_iterator(self.name, batch_size=batch, filter=expr,
+                                               output_fields=_FIELDS)
+        try:
+            while True:
+                with _milvus_errors("scan"):
+                    page = pages.next()
+                if not page:
+                    return
+                yield [Record(int(r["image"]), r["key"], r["filepath"], r["sha256"])
+                       for r in page]
+        finally:
+            pages.close()
+
     def with_contents(self, digests: Sequence[str]) -> list[Record]:
         """Records whose bytes have one of these sha256 digests (idempotent adds, import)."""
         unique = sorted(set(digests))
@@ -279,16 +343,14 @@ class Store:
         here rather than with Milvus's ``group_by_field``, which a Milvus 2.3 server lacks;
         the fetch widens until enough distinct images (or keys) are found.
         """
-        params: dict[str, Any] = {"metric_type": "IP"}
-        if self.index_type.startswith("IVF"):
-            params["params"] = {"nprobe": self.nprobe}
         fetch = min(limit * self.views, MAX_TOPK)
         while True:
             with _milvus_errors("search"):
                 rows = self.client.search(
                     self.name, data=[vector.tolist()], anns_field="embedding", limit=fetch,
-                    output_fields=["image", "view", *_FIELDS[1:]], search_params=params,
-                    consistency_level="Strong")[0]
+                    output_fields=["image", "view", *_FIELDS[1:]],
+                    search_params=self.index.search_params(fetch),
+                    consistency_level=self.search_consistency)[0]
             best: dict[object, Candidate] = {}
             for row in rows:
                 e = row["entity"]

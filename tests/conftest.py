@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 
 from bogv.api.app import create_app
 from bogv.config import Settings
+from bogv.indexing import index_spec
 from bogv.model.embedder import DIM, VIEWS, Embedder
 from bogv.service import Service
 from bogv.store import Store
@@ -81,7 +82,8 @@ def make_service(embedder: Embedder) -> Iterator[Callable[[Settings], Service]]:
 
     def make(settings: Settings) -> Service:
         store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM, views=VIEWS,
-                      index_type=settings.index_type)
+                      collection=settings.collection, token=settings.store_token,
+                      index=index_spec(settings))
         made.append(Service(settings, embedder, store))
         return made[-1]
 
@@ -182,3 +184,70 @@ def image_server() -> Iterator[tuple[str, dict[str, bytes]]]:
     yield f"http://127.0.0.1:{server.server_address[1]}", files
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URI of a real Milvus server: ``BOGV_TEST_MILVUS_URI`` or one started here.
+
+    Started from the PyPI package ``milvus`` (standalone 2.3.5 with bundled binaries, no
+    Docker) in a temp folder and stopped after the session. That server listens on every
+    interface and offers no option to bind loopback only; we advertise and connect on
+    127.0.0.1. The variable is not ``MILVUS_URI`` on purpose: these tests create and drop
+    collections, so they must never meet a production server by accident.
+    """
+    given = os.environ.get("BOGV_TEST_MILVUS_URI", "")
+    if given:
+        yield given
+        return
+    milvus = pytest.importorskip("milvus", reason="no Milvus server: pip install milvus==2.3.5 "
+                                 "or set BOGV_TEST_MILVUS_URI")
+    server = milvus.MilvusServer(milvus.MilvusServerConfig(
+        data_dir=str(tmp_path_factory.mktemp("milvus-server"))), wait_for_started=False)
+    for component in ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode",
+                      "dataCoord", "dataNode"):
+        server.config.set(f"{component}.ip", "127.0.0.1")
+    server.start()
+    uri = f"http://127.0.0.1:{server.listen_port}"
+    try:
+        _wait_for_milvus(server.server_proc, f"http://127.0.0.1:{server.webservice_port}",
+                         server.config.base_data_dir)
+        yield uri
+    finally:
+        server.stop()
+
+
+def _wait_for_milvus(proc: subprocess.Popen[bytes], health: str, base: str) -> None:
+    """Until /healthz answers OK; skip at once if the process died (the package itself
+    would keep polling a dead server for three minutes)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.skip(f"the Milvus server exited with {proc.returncode}; see {base}/logs "
+                        "(another Milvus on this machine holds etcd's port 2380?)")
+        try:
+            if httpx.get(f"{health}/healthz", timeout=2).text.strip() == "OK":
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    pytest.skip(f"the Milvus server did not answer in 120 s; see {base}/logs")
+
+
+@pytest.fixture
+def server_settings(milvus_server: str, tmp_path: Path,
+                    request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings for a collection of this test's own on the Milvus server, dropped after."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
+    yield Settings(data_dir=tmp_path / "data", milvus_uri=milvus_server, collection=name,
+                   image_allowed_roots=str(tmp_path / "allowed"))
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=milvus_server)
+    for alias in client.list_aliases().get("aliases", []):
+        if alias.startswith(name):
+            client.drop_alias(alias)
+    for collection in client.list_collections():
+        if collection.startswith(name):
+            client.drop_collection(collection)
+    client.close()

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from bogv.api.app import create_app
 from bogv.config import Settings
+from bogv.indexing import index_spec
 from bogv.model.embedder import DIM, Embedder
 from bogv.service import Service
 from bogv.store import Store
@@ -64,7 +65,7 @@ def target(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder,
               "max_upload_bytes": LIMIT, "url_timeout": 1.0}
     strict = Settings(**common)
     store = Store(strict.store_uri, model_id=embedder.model_id, dim=DIM,
-                  index_type=strict.index_type)
+                  index=index_spec(strict))
     service = Service(strict, embedder, store, resolve=offline_resolve)
     for name, data in photos.items():
         service.add(data, name, f"shop/{name}.jpg")

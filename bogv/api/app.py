@@ -72,13 +72,19 @@ def _start_import(app: FastAPI, service: Service) -> threading.Thread | None:
     if settings.image_inc_path is None:
         return None
     from bogv.ingest import import_folder
+    from bogv.lease import FolderLease
 
     def work() -> None:
+        folder = settings.image_inc_path
+        assert folder is not None
+        if not folder.is_dir():
+            log.warning("IMAGE_INC_PATH %s is not a folder; nothing imported", folder)
+            return
+        lease = FolderLease(folder, ttl=settings.import_lease_ttl)
         try:
-            folder = settings.image_inc_path
-            assert folder is not None
-            if not folder.is_dir():
-                log.warning("IMAGE_INC_PATH %s is not a folder; nothing imported", folder)
+            if not lease.acquire(app.state.stop):
+                log.info("start-up import of %s: another replica is importing it (%s); "
+                         "skipped here", folder, lease.other)
                 return
             summary = import_folder(service, folder, move_to=settings.image_pool_path,
                                     stop=app.state.stop)
@@ -86,6 +92,8 @@ def _start_import(app: FastAPI, service: Service) -> threading.Thread | None:
                      summary.added, summary.skipped, summary.failed)
         except Exception:
             log.exception("start-up import failed")
+        finally:
+            lease.release()
 
     thread = threading.Thread(target=work, name="bogv-startup-import", daemon=True)
     thread.start()

