@@ -29,7 +29,7 @@ def test_server_collection_is_hnsw_behind_an_alias(server_settings: Settings,
     for name, data in photos.items():
         service.add(data, key=name)
     hits = service.search(edited_copy(photo("camera")), limit=3)
-    assert hits[0].key == "camera" and hits[0].score > 0.8
+    assert hits[0].key == "camera" and hits[0].match == "copy" and hits[0].score >= 0.5
     client = MilvusClient(uri=server_settings.milvus_uri)
     alias = client.describe_alias(server_settings.collection)
     assert alias["collection_name"] == service.store.name != server_settings.collection
