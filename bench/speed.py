@@ -1,0 +1,306 @@
+"""Ingest and search speed of bogv against the seed's pipeline, measured in one run.
+
+    pip install -e ".[bench]"
+    python bench/speed.py            # the full run (first run also builds the cached inputs)
+    python bench/speed.py --quick    # smaller counts, for iterating
+
+Prints one table. The machine is shared and noisy, so every ingest figure is the best of
+``--rounds`` interleaved rounds and is reported as a ratio against baselines measured in the
+same run: the *seed pipeline* (OpenCV full decode, torch ResNet-50 one image at a time, one
+Milvus insert per image) and the *reference bound* (bogv's decode + preprocess + embed alone,
+no store, no HTTP, at the best batch size). HTTP figures come from a real ``bogv serve``
+subprocess on loopback. Inputs (1-3 MP JPEGs, 1 MP queries, real descriptors of augmented
+dev photos for the 10k/100k stores) are made once and cached under ``--cache``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from speed_corpus import jpegs, query_jpegs, stored_vectors
+from speed_server import API, RssPeak, bogv_command, bogv_env, load, serve
+
+from bogv import imaging
+from bogv.config import Settings
+from bogv.model.embedder import DIM, Embedder
+from bogv.model.preprocess import SIZE, embed_tensor
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Counts:
+    ingest: int
+    seed: int
+    add: int
+    queries: int
+    stores: tuple[int, ...]
+
+
+FULL = Counts(ingest=2000, seed=200, add=400, queries=300, stores=(10_000, 100_000))
+QUICK = Counts(ingest=400, seed=60, add=100, queries=80, stores=(10_000,))
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    note: str = ""
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+def reference_bound(datas: list[bytes], embedder: Embedder,
+                    batches: tuple[int, ...] = (8, 16, 32, 64)) -> tuple[float, int]:
+    """Images/s of decode + preprocess (all cores) then embed (best batch); no store, no I/O."""
+    settings = Settings()
+
+    def prepare(data: bytes) -> np.ndarray:
+        return embed_tensor(imaging.decode(data, max_pixels=settings.max_pixels, min_side=SIZE))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(settings.workers) as pool:
+        tensors = np.stack(list(pool.map(prepare, datas)))
+    decode = time.perf_counter() - start
+    best = (float("inf"), 0)
+    for batch in batches:
+        embedder.embed_tensors(tensors[:batch])  # warm the session for this shape
+        start = time.perf_counter()
+        for i in range(0, len(tensors), batch):
+            embedder.embed_tensors(tensors[i:i + batch])
+        best = min(best, (time.perf_counter() - start, batch))
+    return len(datas) / (decode + best[0]), best[1]
+
+
+def cli_import(folder: Path, data_dir: Path, models: Path) -> tuple[float, float, int, int]:
+    """``bogv import FOLDER`` in a subprocess: (import seconds, wall seconds, added, peak RSS)."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.copytree(models, data_dir / "models")  # the converted graph, as after a first run
+    start = time.perf_counter()
+    proc = subprocess.Popen(bogv_command("import", str(folder), "--json"),
+                            env=bogv_env(data_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    rss = RssPeak(proc.pid)
+    out, _ = proc.communicate(timeout=3600)
+    wall = time.perf_counter() - start
+    peak = rss.stop()
+    if proc.returncode:
+        raise RuntimeError(f"bogv import failed with {proc.returncode}")
+    summary = json.loads(out)
+    return summary["seconds"], wall, summary["added"], peak
+
+
+def measure_ingest(args: argparse.Namespace, counts: Counts, work: Path,
+                   embedder: Embedder, models: Path) -> list[Row]:
+    from speed_seed import SeedPipeline
+
+    paths = jpegs(args.cache, args.devdata, counts.ingest)
+    folder = work / "import"
+    folder.mkdir()
+    for p in paths:
+        (folder / p.name).symlink_to(p)
+    datas = [p.read_bytes() for p in paths]
+    megapixels = np.mean([imaging.decode(d, max_pixels=10**9).size for d in datas[:50]],
+                         axis=0).prod() / 1e6
+    seed = SeedPipeline(work / "seed.db")
+    seed_rates, refs, imports = [], [], []
+    for r in range(args.rounds):
+        print(f"  round {r + 1}/{args.rounds}: reference, seed, bogv import", file=sys.stderr)
+        refs.append(reference_bound(datas, embedder))
+        seed_paths = paths[r * counts.seed:(r + 1) * counts.seed]
+        seed_rates.append(len(seed_paths) / seed.ingest(seed_paths))
+        seconds, wall, added, rss = cli_import(folder, work / "import-data", models)
+        assert added == len(paths), f"bogv import added {added} of {len(paths)}"
+        imports.append((len(paths) / seconds, len(paths) / wall, rss))
+    seed.close()
+    ref, ref_batch = max(refs)
+    seed_rate = max(seed_rates)
+    rate, wall_rate, rss = max(imports)
+    return [
+        Row("ingest inputs", f"{len(paths)} JPEGs", f"mean {megapixels:.1f} MP; seed on "
+            f"{counts.seed} per round; best of {args.rounds} rounds"),
+        Row("seed pipeline", f"{seed_rate:.1f} img/s", "cv2 full decode + ResNet-50 (torch, "
+            "1 image) + 1 insert/image"),
+        Row("reference bound", f"{ref:.1f} img/s", f"decode+preprocess+embed only, "
+            f"best batch {ref_batch}"),
+        Row("bogv import", f"{rate:.1f} img/s", f"{rate / seed_rate:.1f}x seed (target >= 10), "
+            f"{rate / ref:.2f}x reference (target >= 0.8)"),
+        Row("bogv import incl. start-up", f"{wall_rate:.1f} img/s", "whole command, "
+            f"{len(paths)} images"),
+        Row("bogv import peak RSS", f"{rss / MB:.0f} MB", "process + Milvus Lite"),
+    ]
+
+
+def measure_add(counts: Counts, args: argparse.Namespace, work: Path, models: Path) -> list[Row]:
+    paths = jpegs(args.cache, args.devdata, counts.ingest + 2 * counts.add)[counts.ingest:]
+    bodies = [p.read_bytes() for p in paths]
+    data_dir = work / "add-data"
+    shutil.copytree(models, data_dir / "models")
+    rows = []
+    with serve(data_dir) as server:
+        for clients, chunk in ((1, bodies[:counts.add]), (4, bodies[counts.add:])):
+            result = load(server.url, "/add/file", chunk, clients)
+            rows.append(Row(f"/add/file, {clients} client{'s' * (clients > 1)}",
+                            f"{result.rate:.1f} img/s",
+                            f"p50 {result.percentile(50) * 1e3:.0f} ms, "
+                            f"{result.errors} errors"))
+    return rows
+
+
+# --- start-up and search --------------------------------------------------------------------
+
+def measure_startup(work: Path) -> list[Row]:
+    data_dir = work / "startup-data"
+    with serve(data_dir) as server:
+        cold = server.startup
+    with serve(data_dir) as server:
+        warm = server.startup
+    return [Row("start-up, cold", f"{cold:.2f} s", "empty DATA_DIR: converts the model, "
+                "creates the collection"),
+            Row("start-up, warm", f"{warm:.2f} s", "second start, empty store")]
+
+
+def fill(data_dir: Path, vectors_path: Path, count: int) -> None:
+    """(Subprocess) store ``count`` cached vectors through bogv's store, in big batches."""
+    from bogv.service import build_service
+
+    vectors = np.load(vectors_path, mmap_mode="r")[:count]
+    service = build_service(Settings(data_dir=data_dir))
+    ids = []
+    start = time.perf_counter()
+    for i in range(0, count, 4096):
+        chunk = np.ascontiguousarray(vectors[i:i + 4096])
+        rows = [(f"k{j}", f"/stored/{j}.jpg", f"{j:064x}") for j in range(i, i + len(chunk))]
+        ids.extend(service.store.insert(rows, chunk))
+    seconds = time.perf_counter() - start
+    service.close()
+    np.save(data_dir.parent / f"{data_dir.name}-ids.npy", np.array(ids, np.int64))
+    print(json.dumps({"seconds": seconds}))
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and "models" not in p.parts)
+
+
+def _recall(hits: list[list[int]], exact: list[list[int]]) -> float:
+    return float(np.mean([len(set(h) & set(e)) / len(e) for h, e in zip(hits, exact,
+                                                                         strict=True)]))
+
+
+def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: Path,
+                   embedder: Embedder, models: Path) -> list[Row]:
+    vectors = stored_vectors(args.cache, args.devdata, count, embedder)
+    vectors_path = work / f"vectors-{count}.npy"
+    np.save(vectors_path, vectors)
+    data_dir = work / f"store-{count}"
+    shutil.copytree(models, data_dir / "models")
+    out = subprocess.run([sys.executable, __file__, "--fill", str(data_dir), str(vectors_path),
+                          str(count)], env=bogv_env(data_dir), check=True, capture_output=True)
+    fill_seconds = json.loads(out.stdout.splitlines()[-1])["seconds"]
+    ids = np.load(work / f"store-{count}-ids.npy")
+
+    queries = [p.read_bytes() for p in query_jpegs(args.cache, args.devdata, counts.queries)]
+    settings = Settings()
+    qvec = embedder.embed([imaging.decode(q, max_pixels=settings.max_pixels, min_side=SIZE)
+                           for q in queries])
+    exact = [ids[np.argsort(-(vectors @ v))[:10]].tolist() for v in qvec]
+    tag = f"{count // 1000}k"
+    rows = [Row(f"[{tag}] batched insert", f"{count / fill_seconds:.0f} rows/s",
+                f"{count} rows through bogv's Store, 4096 per insert")]
+    with serve(data_dir) as server:
+        rows.append(Row(f"[{tag}] start-up, warm", f"{server.startup:.2f} s",
+                        f"{count} images stored"))
+        found: list[list[int]] = []
+        with httpx.Client(base_url=server.url, timeout=60) as http:  # also warms caches up
+            for q in queries:
+                data = http.post(f"{API}/search/file", files={"file": ("q.jpg", q)},
+                                 data={"limit": "10"}).json()["data"]
+                found.append([h["id"] for h in data])
+        single = load(server.url, "/search/file", queries, 1)
+        rows.append(Row(f"[{tag}] /search/file, 1 client",
+                        f"p50 {single.percentile(50) * 1e3:.1f} ms, "
+                        f"p99 {single.percentile(99) * 1e3:.1f} ms",
+                        f"{single.rate:.1f} req/s, 1 MP JPEG, {single.errors} errors"
+                        + ("; target p50 <= 20, p99 <= 60 ms" if count >= 100_000 else "")))
+        for clients in (4, 16):
+            many = load(server.url, "/search/file", queries * 2, clients)
+            rows.append(Row(f"[{tag}] /search/file, {clients} clients",
+                            f"{many.rate:.1f} req/s",
+                            f"{many.rate / single.rate:.2f}x 1 client; p50 "
+                            f"{many.percentile(50) * 1e3:.0f} ms, p99 "
+                            f"{many.percentile(99) * 1e3:.0f} ms, {many.errors} errors"))
+        rss = server.rss.peak
+    rows.append(Row(f"[{tag}] recall@10 vs exact", f"{_recall(found, exact):.3f}",
+                    f"{settings.index_type}, nlist {settings.index_nlist}, "
+                    f"nprobe {settings.search_nprobe}"))
+    rows.append(Row(f"[{tag}] serve peak RSS", f"{rss / MB:.0f} MB",
+                    "process + Milvus Lite" + ("; target <= 1536" if count >= 100_000 else "")))
+    rows.append(Row(f"[{tag}] index size on disk", f"{_du(data_dir) / MB:.0f} MB",
+                    f"{count * DIM * 4 / MB:.0f} MB of raw float32 vectors"))
+    return rows
+
+
+# --- the command ----------------------------------------------------------------------------
+
+def print_table(rows: list[Row]) -> None:
+    width = [max(len(getattr(r, f)) for r in rows) for f in ("figure", "value")]
+    print(f"| {'figure':<{width[0]}} | {'value':<{width[1]}} | note |")
+    print(f"|{'-' * (width[0] + 2)}|{'-' * (width[1] + 2)}|------|")
+    for r in rows:
+        print(f"| {r.figure:<{width[0]}} | {r.value:<{width[1]}} | {r.note} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, for iterating")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved ingest rounds")
+    parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
+        "BOGV_BENCH_CACHE", Path(tempfile.gettempdir()) / "bogv-bench")))
+    parser.add_argument("--devdata", type=Path, default=Path(os.environ.get(
+        "BOGV_DEVDATA", "/work/devdata")), help="fetch_dev_images.sh output folder")
+    parser.add_argument("--only", choices=("ingest", "add", "startup", "search"), nargs="*")
+    parser.add_argument("--fill", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fill:
+        fill(Path(args.fill[0]), Path(args.fill[1]), int(args.fill[2]))
+        return
+    counts = QUICK if args.quick else FULL
+    args.rounds = args.rounds or (2 if args.quick else 3)
+    parts = set(args.only or ("ingest", "add", "startup", "search"))
+    models = args.cache / "models"
+    embedder = Embedder(models)  # converts the graph into the cache once
+    rows = [Row("machine", f"{os.cpu_count()} cores", f"onnxruntime, {Settings().workers} "
+                "decode workers")]
+    with tempfile.TemporaryDirectory(prefix="bogv-speed-") as tmp:
+        work = Path(tmp)
+        steps: list[tuple[str, Callable[[], list[Row]]]] = [
+            ("ingest", lambda: measure_ingest(args, counts, work, embedder, models)),
+            ("add", lambda: measure_add(counts, args, work, models)),
+            ("startup", lambda: measure_startup(work)),
+            *(("search", lambda n=n: measure_search(n, counts, args, work, embedder, models))
+              for n in counts.stores)]
+        for name, step in steps:
+            if name in parts:
+                print(f"measuring {name} ...", file=sys.stderr)
+                rows.extend(step())
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
