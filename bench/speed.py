@@ -27,19 +27,25 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import numpy as np
+import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from speed_corpus import jpegs, query_jpegs, stored_vectors
-from speed_server import API, RssPeak, bogv_command, bogv_env, load, serve
+from speed_server import API, Watch, bogv_command, bogv_env, load, serve, tree_cpu
 
 from bogv import imaging
 from bogv.config import Settings
 from bogv.model.embedder import DIM, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
+from bogv.store import INSERT_ROWS
+
+if TYPE_CHECKING:
+    from speed_seed import SeedPipeline  # torch is imported only when ingest is measured
 
 MB = 1024 * 1024
 
@@ -66,44 +72,66 @@ class Row:
 
 # --- ingest ---------------------------------------------------------------------------------
 
+def own_cpu() -> float:
+    """CPU seconds of this process and its children so far (the seed's Milvus Lite)."""
+    return sum(tree_cpu(psutil.Process()).values())
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One ingest measurement: images per second of wall time, CPU seconds per image."""
+
+    per_s: float
+    cpu_ms: float
+    note: str = ""
+
+
 def reference_bound(datas: list[bytes], embedder: Embedder,
-                    batches: tuple[int, ...] = (8, 16, 32, 64)) -> tuple[float, int]:
-    """Images/s of decode + preprocess (all cores) then embed (best batch); no store, no I/O."""
+                    batches: tuple[int, ...] = (1, 2, 4, 8, 16, 32)) -> Rate:
+    """Decode + preprocess (all cores) then embed (best batch); no store, no file I/O."""
     settings = Settings()
 
     def prepare(data: bytes) -> np.ndarray:
         return embed_tensor(imaging.decode(data, max_pixels=settings.max_pixels, min_side=SIZE))
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), own_cpu()
     with ThreadPoolExecutor(settings.workers) as pool:
         tensors = np.stack(list(pool.map(prepare, datas)))
-    decode = time.perf_counter() - start
-    best = (float("inf"), 0)
+    decode, decode_cpu = time.perf_counter() - start, own_cpu() - cpu
+    best = (float("inf"), 0.0, 0)
     for batch in batches:
         embedder.embed_tensors(tensors[:batch])  # warm the session for this shape
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), own_cpu()
         for i in range(0, len(tensors), batch):
             embedder.embed_tensors(tensors[i:i + batch])
-        best = min(best, (time.perf_counter() - start, batch))
-    return len(datas) / (decode + best[0]), best[1]
+        best = min(best, (time.perf_counter() - start, own_cpu() - cpu, batch))
+    n = len(datas)
+    return Rate(n / (decode + best[0]), (decode_cpu + best[1]) / n * 1e3,
+                f"best batch {best[2]}")
 
 
-def cli_import(folder: Path, data_dir: Path, models: Path) -> tuple[float, float, int, int]:
-    """``bogv import FOLDER`` in a subprocess: (import seconds, wall seconds, added, peak RSS)."""
+def seed_rate(seed: SeedPipeline, paths: list[Path]) -> Rate:
+    cpu = own_cpu()
+    seconds = seed.ingest(paths)
+    return Rate(len(paths) / seconds, (own_cpu() - cpu) / len(paths) * 1e3)
+
+
+def cli_import(folder: Path, data_dir: Path, models: Path) -> tuple[dict[str, float], Watch]:
+    """``bogv import FOLDER --json`` in a subprocess: its summary and its process tree."""
     shutil.rmtree(data_dir, ignore_errors=True)
     shutil.copytree(models, data_dir / "models")  # the converted graph, as after a first run
     start = time.perf_counter()
     proc = subprocess.Popen(bogv_command("import", str(folder), "--json"),
                             env=bogv_env(data_dir), stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
-    rss = RssPeak(proc.pid)
+    watch = Watch(proc.pid)
     out, _ = proc.communicate(timeout=3600)
-    wall = time.perf_counter() - start
-    peak = rss.stop()
+    watch.stop()
     if proc.returncode:
         raise RuntimeError(f"bogv import failed with {proc.returncode}")
     summary = json.loads(out)
-    return summary["seconds"], wall, summary["added"], peak
+    summary["wall"] = time.perf_counter() - start
+    return summary, watch
 
 
 def measure_ingest(args: argparse.Namespace, counts: Counts, work: Path,
@@ -111,38 +139,50 @@ def measure_ingest(args: argparse.Namespace, counts: Counts, work: Path,
     from speed_seed import SeedPipeline
 
     paths = jpegs(args.cache, args.devdata, counts.ingest)
-    folder = work / "import"
+    folder, empty = work / "import", work / "empty"
     folder.mkdir()
+    empty.mkdir()
     for p in paths:
         (folder / p.name).symlink_to(p)
     datas = [p.read_bytes() for p in paths]
-    megapixels = np.mean([imaging.decode(d, max_pixels=10**9).size for d in datas[:50]],
-                         axis=0).prod() / 1e6
+    megapixels = np.mean([np.prod(imaging.decode(d, max_pixels=10**9).size)
+                          for d in datas[:100]]) / 1e6
     seed = SeedPipeline(work / "seed.db")
-    seed_rates, refs, imports = [], [], []
+    seeds, refs, imports, startups = [], [], [], []
     for r in range(args.rounds):
         print(f"  round {r + 1}/{args.rounds}: reference, seed, bogv import", file=sys.stderr)
         refs.append(reference_bound(datas, embedder))
-        seed_paths = paths[r * counts.seed:(r + 1) * counts.seed]
-        seed_rates.append(len(seed_paths) / seed.ingest(seed_paths))
-        seconds, wall, added, rss = cli_import(folder, work / "import-data", models)
-        assert added == len(paths), f"bogv import added {added} of {len(paths)}"
-        imports.append((len(paths) / seconds, len(paths) / wall, rss))
+        seeds.append(seed_rate(seed, paths[r * counts.seed:(r + 1) * counts.seed]))
+        idle, watch = cli_import(empty, work / "import-data", models)
+        startups.append((idle["wall"], watch.cpu_seconds))
+        summary, watch = cli_import(folder, work / "import-data", models)
+        assert summary["added"] == len(paths), f"bogv import added {summary['added']}"
+        cpu = (watch.cpu_seconds - startups[-1][1]) / len(paths) * 1e3
+        imports.append((Rate(len(paths) / summary["seconds"], cpu,
+                             f"{len(paths) / summary['wall']:.1f} img/s with start-up"),
+                        watch.peak))
     seed.close()
-    ref, ref_batch = max(refs)
-    seed_rate = max(seed_rates)
-    rate, wall_rate, rss = max(imports)
+    ref = max(refs, key=lambda x: x.per_s)
+    best_seed = max(seeds, key=lambda x: x.per_s)
+    rate, rss = max(imports, key=lambda x: x[0].per_s)
+    cpu_ref, cpu_seed = min(x.cpu_ms for x in refs), min(x.cpu_ms for x in seeds)
+    cpu_import = min(x[0].cpu_ms for x in imports)
+    startup = min(startups)
     return [
-        Row("ingest inputs", f"{len(paths)} JPEGs", f"mean {megapixels:.1f} MP; seed on "
-            f"{counts.seed} per round; best of {args.rounds} rounds"),
-        Row("seed pipeline", f"{seed_rate:.1f} img/s", "cv2 full decode + ResNet-50 (torch, "
-            "1 image) + 1 insert/image"),
-        Row("reference bound", f"{ref:.1f} img/s", f"decode+preprocess+embed only, "
-            f"best batch {ref_batch}"),
-        Row("bogv import", f"{rate:.1f} img/s", f"{rate / seed_rate:.1f}x seed (target >= 10), "
-            f"{rate / ref:.2f}x reference (target >= 0.8)"),
-        Row("bogv import incl. start-up", f"{wall_rate:.1f} img/s", "whole command, "
-            f"{len(paths)} images"),
+        Row("ingest inputs", f"{len(paths)} JPEGs", f"mean {megapixels:.1f} MP; seed: "
+            f"{counts.seed} per round; best of {args.rounds} interleaved rounds"),
+        Row("seed pipeline", f"{best_seed.per_s:.1f} img/s", f"{cpu_seed:.1f} CPU ms/img; "
+            "cv2 full decode + ResNet-50 (torch, 1 image) + 1 insert/image"),
+        Row("reference bound", f"{ref.per_s:.1f} img/s", f"{cpu_ref:.1f} CPU ms/img; "
+            f"decode+preprocess+embed only, {ref.note}"),
+        Row("bogv import", f"{rate.per_s:.1f} img/s", f"{cpu_import:.1f} CPU ms/img; "
+            f"{rate.note}"),
+        Row("  import / seed", f"{rate.per_s / best_seed.per_s:.1f}x",
+            f"target >= 10; per CPU ms: {cpu_seed / cpu_import:.1f}x"),
+        Row("  import / reference", f"{rate.per_s / ref.per_s:.2f}x",
+            f"target >= 0.8; per CPU ms: {cpu_ref / cpu_import:.2f}x"),
+        Row("bogv import start-up", f"{startup[0]:.2f} s", f"{startup[1]:.1f} CPU s; an empty "
+            "folder: model, Milvus Lite, collection"),
         Row("bogv import peak RSS", f"{rss / MB:.0f} MB", "process + Milvus Lite"),
     ]
 
@@ -184,8 +224,8 @@ def fill(data_dir: Path, vectors_path: Path, count: int) -> None:
     service = build_service(Settings(data_dir=data_dir))
     ids = []
     start = time.perf_counter()
-    for i in range(0, count, 4096):
-        chunk = np.ascontiguousarray(vectors[i:i + 4096])
+    for i in range(0, count, INSERT_ROWS):
+        chunk = np.ascontiguousarray(vectors[i:i + INSERT_ROWS])
         rows = [(f"k{j}", f"/stored/{j}.jpg", f"{j:064x}") for j in range(i, i + len(chunk))]
         ids.extend(service.store.insert(rows, chunk))
     seconds = time.perf_counter() - start
@@ -222,7 +262,7 @@ def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: P
     exact = [ids[np.argsort(-(vectors @ v))[:10]].tolist() for v in qvec]
     tag = f"{count // 1000}k"
     rows = [Row(f"[{tag}] batched insert", f"{count / fill_seconds:.0f} rows/s",
-                f"{count} rows through bogv's Store, 4096 per insert")]
+                f"{count} rows through bogv's Store, {INSERT_ROWS} per insert")]
     with serve(data_dir) as server:
         rows.append(Row(f"[{tag}] start-up, warm", f"{server.startup:.2f} s",
                         f"{count} images stored"))
@@ -245,7 +285,7 @@ def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: P
                             f"{many.rate / single.rate:.2f}x 1 client; p50 "
                             f"{many.percentile(50) * 1e3:.0f} ms, p99 "
                             f"{many.percentile(99) * 1e3:.0f} ms, {many.errors} errors"))
-        rss = server.rss.peak
+        rss = server.watch.peak
     rows.append(Row(f"[{tag}] recall@10 vs exact", f"{_recall(found, exact):.3f}",
                     f"{settings.index_type}, nlist {settings.index_nlist}, "
                     f"nprobe {settings.search_nprobe}"))

@@ -4,8 +4,8 @@ Every input is derived from the real dev photos (manifest.csv under the dev data
 - ``jpegs``: 1-3 megapixel JPEGs (what phones and shops upload), each a random crop/flip of a
   dev image scaled to a random size in that range and re-encoded at quality 80-95;
 - ``query_jpegs``: the same at 1 megapixel, from other crops, for search latency;
-- ``stored_vectors``: real descriptors of augmented dev images (crop, flip, rotation, colour,
-  JPEG re-encode), for filling a store with 10k/100k rows without importing 100k files.
+- ``stored_vectors``: real descriptors of augmented dev images (crop, flip, rotation, light,
+  colour), for filling a store with 10k/100k rows without importing 100k files.
 Everything is deterministic (seeded) and cached under the cache folder, so later runs only
 pay for what changed; the vector cache is named by the model id, so another descriptor never
 reuses stale vectors.
@@ -106,17 +106,13 @@ def query_jpegs(cache: Path, devdata: Path, count: int) -> list[Path]:
 
 
 def _augmented(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A crop (30-100% of the area), maybe mirrored or rotated, with other light and colour."""
     img = _crop(img, rng, 0.3)
-    side = rng.randint(256, 512)
-    img.thumbnail((side, side), Image.Resampling.BILINEAR)
     if rng.random() < 0.3:
         img = img.rotate(rng.uniform(-15, 15), Image.Resampling.BILINEAR,
                          fillcolor=(255, 255, 255))
-    for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
-        img = enhance(img).enhance(rng.uniform(0.7, 1.3))
-    buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=rng.randint(60, 95))
-    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    enhance = rng.choice((ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color))
+    return enhance(img).enhance(rng.uniform(0.7, 1.3))
 
 
 def _variants(sources: list[Path], per_source: int, indexes: range,
@@ -126,7 +122,7 @@ def _variants(sources: list[Path], per_source: int, indexes: range,
     @functools.lru_cache(maxsize=16)
     def base(s: int) -> Image.Image:
         img = _rgb(sources[s % len(sources)])
-        img.thumbnail((1024, 1024), Image.Resampling.BILINEAR)
+        img.thumbnail((400, 400), Image.Resampling.BILINEAR)
         return img
 
     def make(i: int) -> Image.Image:
@@ -144,6 +140,8 @@ def _variants(sources: list[Path], per_source: int, indexes: range,
             yield list(ahead)
 
 
+AUGMENT_VERSION = "aug2"
+"""Names the cache: changes whenever ``_augmented`` does."""
 PART = 10_000
 """Vectors are made and cached in parts of this many rows, so an interrupted run keeps them."""
 
@@ -155,7 +153,7 @@ def stored_vectors(cache: Path, devdata: Path, count: int, embedder: Embedder,
     Image ``i`` is variant ``i % 70`` of dev image ``i // 70``, so the first rows of a
     larger set are the same as a smaller one and parts are reused across counts.
     """
-    folder = cache / f"vectors-{embedder.model_id.replace(':', '_')}"
+    folder = cache / f"vectors-{AUGMENT_VERSION}-{embedder.model_id.replace(':', '_')}"
     folder.mkdir(parents=True, exist_ok=True)
     sources = dev_images(devdata)
     parts = []

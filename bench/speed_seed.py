@@ -9,9 +9,18 @@ and OpenCV come from the ``bench`` extra only; bogv itself never imports them.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+# Idle OpenMP threads sleep instead of spinning, as bogv's ONNX Runtime threads do: on a
+# shared 2-core box spinning threads made each ResNet-50 pass 5-10x slower (0.7-1.2 s
+# instead of 70-180 ms), which would flatter bogv. Read when torch loads its OpenMP.
+if "torch" in sys.modules:
+    raise RuntimeError("import speed_seed before torch: OMP_WAIT_POLICY must be set first")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import cv2
 import numpy as np
