@@ -60,6 +60,8 @@ class Watch:
 
     def __init__(self, pid: int, every: float = 0.05) -> None:
         self.proc, self.every, self.peak = psutil.Process(pid), every, 0
+        self.own_peak = 0  # the bogv process alone, without Milvus Lite
+        self.now = 0
         self.start = tree_cpu(self.proc)
         self.cpu: dict[int, float] = dict(self.start)
         self._stop = threading.Event()
@@ -75,10 +77,13 @@ class Watch:
             total = 0
             for p in procs:
                 with suppress(psutil.Error):
-                    total += p.memory_info().rss
+                    rss = p.memory_info().rss
+                    total += rss
+                    if p.pid == self.proc.pid:
+                        self.own_peak = max(self.own_peak, rss)
                     times = p.cpu_times()
                     self.cpu[p.pid] = times.user + times.system
-            self.peak = max(self.peak, total)
+            self.peak, self.now = max(self.peak, total), total
             self._stop.wait(self.every)
 
     @property
