@@ -41,6 +41,7 @@ from speed_server import API, Load, Watch, bogv_command, bogv_env, load, serve, 
 
 from bogv import imaging
 from bogv.config import Settings
+from bogv.indexing import index_spec
 from bogv.model.embedder import DIM, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.store import INSERT_ROWS
@@ -316,9 +317,9 @@ def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: P
                             f"{many.percentile(99) * 1e3:.0f} ms, {many.errors} errors"))
         watch = server.watch
         rss, own, steady = watch.peak, watch.own_peak, watch.now
+    spec = index_spec(settings, embedded=True)
     rows.append(Row(f"[{tag}] recall@10 vs exact", f"{_recall(found, exact):.3f}",
-                    f"{settings.index_type}, nlist {settings.index_nlist}, "
-                    f"nprobe {settings.search_nprobe}"))
+                    f"{spec.type} {spec.build}, search {spec.search}"))
     rows.append(Row(f"[{tag}] serve peak RSS", f"{rss / MB:.0f} MB",
                     f"process + Milvus Lite (bogv alone {own / MB:.0f} MB; both after the "
                     f"searches {steady / MB:.0f} MB)"
