@@ -86,7 +86,8 @@ class Settings(BaseSettings):
                          "and inference in the API.")
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per inference "
                                   "(0: all cores).")
-    batch_size: int = Field(16, ge=1, description="Images per inference batch during import.")
+    batch_size: int = Field(4, ge=1, description="Images per inference batch during import "
+                            "(small batches keep activations in the CPU cache).")
     log_level: str = Field("info", description="Logging level.")
     log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object "
                                                 "per log line, for log collectors.")

@@ -12,21 +12,30 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import shutil
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
+import numpy as np
+
+from bogv._types import Vectors
 from bogv.errors import BogvError
 from bogv.service import Prepared, Service, check_filepath
 
 __all__ = ["Outcome", "Summary", "find_files", "import_folder", "stored_name"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CHUNK = 32
+"""Files per round trip to the store (one skip query, one insert). A Milvus Lite insert
+costs 30-100 ms whatever its size, so chunks are larger than inference batches; they are
+small enough that the few chunks in flight hold little memory."""
 
 
 @dataclass(frozen=True)
@@ -76,28 +85,85 @@ def _pool_target(path: Path, folder: Path, pool: Path) -> Path:
 
 
 @dataclass
-class _Loaded:
-    path: Path
-    md5: str
-    sha256: str
-    prepared: Future[Prepared] | None = None
+class _Chunk:
+    """One inference batch on its way through the pipeline."""
+
+    todo: list[tuple[Path, Future[Prepared]]]
+    early: list[Outcome]
+    """Files settled before decoding: unreadable, or already stored."""
+    ready: list[tuple[Path, Prepared]] = field(default_factory=list)
+    vectors: Vectors | None = None
 
 
-def _read(path: Path) -> tuple[Path, bytes | OSError]:
+def _read(path: Path) -> tuple[Path, bytes, str, str] | Outcome:
+    """The file's bytes and their (md5, sha256), or its failure; runs in the worker pool."""
     try:
-        return path, path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
-        return path, exc
+        return Outcome(path, "failed", f"cannot read: {exc.strerror or exc}")
+    return path, data, hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+
+
+def _ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Run ``items`` in a thread, up to ``depth`` items ahead of the caller.
+
+    The producer's exceptions are re-raised in the caller. A caller that stops early (or
+    fails) ends the producer at its next item, which closes ``items`` in turn.
+    """
+    box: queue.Queue[tuple[bool, Any]] = queue.Queue(depth)
+    done = threading.Event()
+
+    def put(item: tuple[bool, Any]) -> bool:
+        while not done.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((True, item)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((False, exc))
+            return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+        put((False, None))
+
+    thread = threading.Thread(target=produce, name="bogv-import-stage", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, item = box.get()
+            if not ok:
+                if item is not None:
+                    raise item
+                return
+            yield item
+    finally:
+        done.set()
+        thread.join()
 
 
 def import_folder(service: Service, folder: Path, *, move_to: Path | None = None,
                   on_outcome: Callable[[Outcome], None] | None = None,
                   stop: threading.Event | None = None, workers: int | None = None,
                   files: Sequence[Path] | None = None) -> Summary:
-    """Index every file below ``folder`` (key = MD5, filepath = its path) and report."""
+    """Index every file below ``folder`` (key = MD5, filepath = its path) and report.
+
+    Three stages overlap, so the model never waits for the disk, the decoder or Milvus:
+    a feeder thread reads, hashes and skips stored files and hands the rest to the
+    worker pool to decode; this thread's helper embeds one batch at a time; and the
+    calling thread stores each embedded batch and reports its outcomes.
+    """
     folder = folder.resolve()
     paths = [p.resolve() for p in files] if files is not None else find_files(folder)
-    batch = service.settings.batch_size
     summary = Summary()
 
     def stored_path(path: Path) -> Path:
@@ -117,68 +183,82 @@ def import_folder(service: Service, folder: Path, *, move_to: Path | None = None
             on_outcome(outcome)
 
     with ThreadPoolExecutor(workers or service.settings.workers) as pool:
-        for chunk, early in _pipeline(service, pool, paths, batch, stop):
-            for outcome in early:
+        fed = _ahead(_feed(service, pool, paths, stop), 1)
+        for chunk in _ahead(_embedded(service, fed), 1):
+            for outcome in chunk.early:
                 emit(outcome, stored_path(outcome.path))
-            for outcome, target in _embed_chunk(service, chunk, stored_path):
+            for outcome, target in _store_chunk(service, chunk, stored_path):
                 emit(outcome, target)
     return summary
 
 
-def _pipeline(service: Service, pool: ThreadPoolExecutor, paths: Sequence[Path], batch: int,
-              stop: threading.Event | None) -> Iterator[tuple[list[_Loaded], list[Outcome]]]:
-    """Yield chunks whose decoding was started one chunk ahead of the model."""
-    ahead: deque[tuple[list[_Loaded], list[Outcome]]] = deque()
-    for start in range(0, len(paths), batch):
+def _feed(service: Service, pool: ThreadPoolExecutor, paths: Sequence[Path],
+          stop: threading.Event | None) -> Iterator[_Chunk]:
+    """Chunks whose stored files are settled and whose decoding has been started."""
+    for first in range(0, len(paths), CHUNK):
         if stop is not None and stop.is_set():
-            break
-        loaded, early = [], []
-        for path, data in pool.map(_read, paths[start:start + batch]):
-            if isinstance(data, OSError):
-                early.append(Outcome(path, "failed", f"cannot read: {data.strerror or data}"))
-                continue
-            loaded.append((path, data, hashlib.md5(data).hexdigest(),
-                           hashlib.sha256(data).hexdigest()))
+            return
+        early: list[Outcome] = []
+        loaded = []
+        for item in pool.map(_read, paths[first:first + CHUNK]):
+            (early if isinstance(item, Outcome) else loaded).append(item)
         try:
             stored = {(r.key, r.sha256): r.id for r in
-                      service.store.with_contents([item[3] for item in loaded])}
+                      service.store.with_contents([sha for *_, sha in loaded])}
         except BogvError as exc:
             early.extend(Outcome(p, "failed", exc.message) for p, *_ in loaded)
-            loaded = []
-            stored = {}
+            loaded, stored = [], {}
         todo = []
         for path, data, md5, sha in loaded:
             if (md5, sha) in stored:
                 early.append(Outcome(path, "skipped", "already indexed", stored[(md5, sha)]))
             else:
-                todo.append(_Loaded(path, md5, sha, pool.submit(service.prepare, data)))
-        ahead.append((todo, early))
-        if len(ahead) > 1:
-            yield ahead.popleft()
-    yield from ahead
+                todo.append((path, pool.submit(service.prepare, data, digests=(md5, sha))))
+        yield _Chunk(todo, early)
 
 
-def _embed_chunk(service: Service, chunk: list[_Loaded],
+def _embedded(service: Service, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
+    """Each chunk with its decoded images embedded, ``BATCH_SIZE`` images per inference."""
+    batch = service.settings.batch_size
+    for chunk in chunks:
+        for path, future in chunk.todo:
+            try:
+                chunk.ready.append((path, future.result()))
+            except BogvError as exc:
+                chunk.early.append(Outcome(path, "failed", exc.message))
+        if chunk.ready:
+            prepared = [p for _, p in chunk.ready]
+            chunk.vectors = np.concatenate([service.embed_prepared(prepared[i:i + batch])
+                                            for i in range(0, len(prepared), batch)])
+        yield chunk
+
+
+def _store_chunk(service: Service, chunk: _Chunk,
                  stored_path: Callable[[Path], Path]) -> list[tuple[Outcome, Path]]:
-    ready: list[tuple[_Loaded, Prepared, Path]] = []
-    outcomes = []
-    for item in chunk:
-        assert item.prepared is not None
-        try:  # a path the store cannot hold fails its own file, not the whole batch
-            target = stored_path(item.path)
-            check_filepath(stored_name(target), "filepath")
-            ready.append((item, item.prepared.result(), target))
+    """Insert the chunk's new images; a path the store cannot hold fails only its file."""
+    outcomes: list[tuple[Outcome, Path]] = []
+    keep, names, targets = [], [], []
+    for i, (path, _) in enumerate(chunk.ready):
+        target = stored_path(path)
+        try:
+            names.append(check_filepath(stored_name(target), "filepath"))
         except BogvError as exc:
-            outcomes.append((Outcome(item.path, "failed", exc.message), item.path))
-    if not ready:
+            outcomes.append((Outcome(path, "failed", exc.message), path))
+            continue
+        keep.append(i)
+        targets.append(target)
+    if not keep:
         return outcomes
+    assert chunk.vectors is not None
+    ready = [chunk.ready[i] for i in keep]
     try:
-        added = service.add_prepared([p for _, p, _ in ready], [None] * len(ready),
-                                     [stored_name(target) for _, _, target in ready])
+        added = service.add_vectors(chunk.vectors[keep], [p.md5 for _, p in ready],
+                                    [p.sha256 for _, p in ready], [None] * len(ready), names,
+                                    [p.thumbnail for _, p in ready],
+                                    [p.keypoints for _, p in ready])
     except BogvError as exc:
-        return outcomes + [(Outcome(item.path, "failed", exc.message), item.path)
-                           for item, _, _ in ready]
+        return outcomes + [(Outcome(path, "failed", exc.message), path) for path, _ in ready]
     return outcomes + [
-        (Outcome(item.path, "added" if a.created else "skipped",
+        (Outcome(path, "added" if a.created else "skipped",
                  "" if a.created else "already indexed", a.id), target)
-        for (item, _, target), a in zip(ready, added, strict=True)]
+        for (path, _), target, a in zip(ready, targets, added, strict=True)]

@@ -82,14 +82,17 @@ def check_filepath(filepath: str, field: str = "imgPath") -> str:
     return filepath
 
 
-def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True) -> Prepared:
+def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
+            digests: tuple[str, str] | None = None) -> Prepared:
     """Bytes to model input, keypoints, identity and thumbnail; also run by bulk-import
-    workers, which have no store and so no ``Service``."""
+    workers, which have no store and so no ``Service``. ``digests`` is ``(md5, sha256)``
+    when the caller hashed the bytes already (import does, to skip stored files before
+    decoding them)."""
     img = imaging.decode(data, max_pixels=settings.max_pixels, max_frames=settings.max_frames,
                          min_side=max(SIZE, geometry.SIDE))
-    return Prepared(embed_tensor(img), hashlib.md5(data).hexdigest(),
-                    hashlib.sha256(data).hexdigest(),
-                    make_thumbnail(img) if thumbnail else None, geometry.keypoints(img))
+    md5, sha256 = digests or (hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
+    return Prepared(embed_tensor(img), md5, sha256, make_thumbnail(img) if thumbnail else None,
+                    geometry.keypoints(img))
 
 
 class Service:
@@ -122,9 +125,10 @@ class Service:
 
     # --- the use cases ------------------------------------------------------------------
 
-    def prepare(self, data: bytes, *, thumbnail: bool = True) -> Prepared:
+    def prepare(self, data: bytes, *, thumbnail: bool = True,
+                digests: tuple[str, str] | None = None) -> Prepared:
         """Decode and preprocess (and thumbnail, for adds); safe in many threads at once."""
-        return prepare(data, self.settings, thumbnail=thumbnail)
+        return prepare(data, self.settings, thumbnail=thumbnail, digests=digests)
 
     def _embed(self, batch: np.ndarray, *, index: bool) -> Vectors:
         """Query vectors, or with ``index`` every stored vector of each image."""
@@ -137,6 +141,11 @@ class Service:
         self.metrics.embedded.inc(len(batch))
         return vectors
 
+    def embed_prepared(self, items: Sequence[Prepared]) -> Vectors:
+        """The stored descriptors of prepared images, in one inference (the import pipeline
+        embeds a batch while the previous one is being inserted)."""
+        return self._embed(np.stack([p.tensor for p in items]), index=True)
+
     def add(self, data: bytes, key: str | None = None, filepath: str | None = None) -> Added:
         """Store one image. The same bytes under the same key again change nothing."""
         prepared = self.prepare(data)
@@ -145,7 +154,7 @@ class Service:
     def add_prepared(self, items: Sequence[Prepared], keys: Sequence[str | None],
                      filepaths: Sequence[str | None]) -> list[Added]:
         """Embed a batch in one inference and insert what is not stored yet."""
-        vectors = self._embed(np.stack([p.tensor for p in items]), index=True)
+        vectors = self.embed_prepared(items)
         return self.add_vectors(vectors, [p.md5 for p in items], [p.sha256 for p in items],
                                 keys, filepaths, [p.thumbnail for p in items],
                                 [p.keypoints for p in items])

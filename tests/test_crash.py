@@ -84,9 +84,9 @@ def prepared(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     prepare = Service.prepare
 
-    def counting(self: Service, data: bytes) -> object:
+    def counting(self: Service, data: bytes, **options: object) -> object:
         calls.append(len(data))
-        return prepare(self, data)
+        return prepare(self, data, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Service, "prepare", counting)
     return calls

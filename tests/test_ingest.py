@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,10 +11,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from bogv import ingest
 from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.errors import ModelMismatch
-from bogv.ingest import import_folder
+from bogv.ingest import Outcome, find_files, import_folder
 from bogv.model.embedder import DIM
 from bogv.service import Service
 from bogv.store import Store
@@ -95,3 +97,49 @@ def test_ids_are_unique_increasing_and_javascript_safe(service: Service) -> None
     ids = service.store.ids.take(10_000) + service.store.ids.take(5)
     assert len(set(ids)) == len(ids) and ids == sorted(ids)
     assert max(ids) < 2**53
+
+
+def test_import_across_chunks_and_batches_reports_every_file(
+        tmp_path: Path, service: Service, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 3 files embedded 2 at a time: failures and duplicates land mid-chunk."""
+    monkeypatch.setattr(ingest, "CHUNK", 3)
+    service.settings.batch_size = 2
+    folder = tmp_path / "in"
+    paths = write_folder(folder, photos)
+    (folder / "dup.jpg").write_bytes(photos["coffee"])
+    seen: list[Outcome] = []
+    summary = import_folder(service, folder, on_outcome=seen.append)
+    assert sorted(o.path.name for o in seen) == sorted(p.name for p in find_files(folder))
+    assert (summary.added, summary.skipped, summary.failed) == (len(PHOTOS), 1, 2)
+    for name, path in paths.items():  # every image stored with its own descriptor
+        hit = service.search(photos[name], limit=1)[0]
+        assert hit.filepath == str(path.resolve()) and hit.score == pytest.approx(1, abs=1e-4)
+
+
+def test_import_stops_when_asked_and_leaves_no_threads(
+        tmp_path: Path, service: Service, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "CHUNK", 1)
+    folder = tmp_path / "in"
+    write_folder(folder, photos)
+    stop = threading.Event()
+    summary = import_folder(service, folder, stop=stop, on_outcome=lambda _: stop.set())
+    done = summary.added + summary.skipped + summary.failed
+    assert 1 <= done < len(find_files(folder))  # at most the chunks already under way
+    assert not [t for t in threading.enumerate() if t.name == "bogv-import-stage"]
+
+
+def test_import_raises_the_callers_error_and_leaves_no_threads(
+        tmp_path: Path, service: Service, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ingest, "CHUNK", 1)
+    folder = tmp_path / "in"
+    write_folder(folder, photos)
+
+    def fail(_: Outcome) -> None:
+        raise RuntimeError("progress bar broke")
+
+    with pytest.raises(RuntimeError, match="progress bar broke"):
+        import_folder(service, folder, on_outcome=fail)
+    assert not [t for t in threading.enumerate() if t.name == "bogv-import-stage"]

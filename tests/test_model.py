@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +102,39 @@ def test_similar_photos_score_higher_than_unrelated(embedder: Embedder) -> None:
                                              photo("rocket")])
     assert float(cat @ cat_small) > 0.9
     assert float(cat @ rocket) < 0.5
+
+
+class _Counting:
+    """The real session, counting how many runs are inside it at once."""
+
+    def __init__(self, session: object, meet: threading.Barrier) -> None:
+        self.session, self.meet, self.inside, self.peak = session, meet, 0, 0
+        self.lock = threading.Lock()
+
+    def run(self, *args: object) -> object:
+        with self.lock:
+            self.inside += 1
+            self.peak = max(self.peak, self.inside)
+        try:
+            self.meet.wait()  # passes only when two runs are inside at the same time
+            return self.session.run(*args)  # type: ignore[attr-defined]
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+
+def test_concurrent_inferences_run_side_by_side_up_to_the_cores(
+        embedder: Embedder, model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    counting = _Counting(embedder.session, threading.Barrier(2, timeout=20))
+    shared = Embedder(model_cache, session=counting)  # type: ignore[arg-type]
+    batch = embed_tensor(photo("coffee"))[None]
+    results: list[np.ndarray] = []
+    threads = [threading.Thread(target=lambda: results.append(shared.embed_tensors(batch)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert counting.peak == 2 and len(results) == 2
+    np.testing.assert_allclose(results[0], results[1], atol=1e-5)

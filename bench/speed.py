@@ -1,0 +1,379 @@
+"""Ingest and search speed of bogv against the seed's pipeline, measured in one run.
+
+    pip install -e ".[bench]"
+    python bench/speed.py            # the full run (first run also builds the cached inputs)
+    python bench/speed.py --quick    # smaller counts, for iterating
+
+Prints one table. The machine is shared and noisy, so every ingest figure is the best of
+``--rounds`` interleaved rounds and is reported as a ratio against baselines measured in the
+same run: the *seed pipeline* (OpenCV full decode, torch ResNet-50 one image at a time, one
+Milvus insert per image) and the *reference bound* (bogv's decode + preprocess + embed alone,
+no store, no HTTP, at the best batch size). HTTP figures come from a real ``bogv serve``
+subprocess on loopback. Inputs (1-3 MP JPEGs, 1 MP queries, real descriptors of augmented
+dev photos for the 10k/100k stores) are made once and cached under ``--cache``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from speed_corpus import jpegs, query_jpegs, stored_vectors
+from speed_server import API, Load, Watch, bogv_command, bogv_env, load, serve, tree_cpu
+
+from bogv import imaging
+from bogv.config import Settings
+from bogv.indexing import index_spec
+from bogv.model.embedder import DIM, Embedder
+from bogv.model.preprocess import SIZE, embed_tensor
+from bogv.store import INSERT_ROWS
+
+if TYPE_CHECKING:
+    from speed_seed import SeedPipeline  # torch is imported only when ingest is measured
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Counts:
+    ingest: int
+    seed: int
+    add: int
+    queries: int
+    stores: tuple[int, ...]
+
+
+FULL = Counts(ingest=2000, seed=200, add=400, queries=300, stores=(10_000, 100_000))
+QUICK = Counts(ingest=400, seed=60, add=100, queries=80, stores=(10_000,))
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    note: str = ""
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+def own_cpu() -> float:
+    """CPU seconds of this process and its children so far (the seed's Milvus Lite)."""
+    return sum(tree_cpu(psutil.Process()).values())
+
+
+@dataclass(frozen=True)
+class Rate:
+    """One ingest measurement: images per second of wall time, CPU seconds per image."""
+
+    per_s: float
+    cpu_ms: float
+    note: str = ""
+
+
+def reference_bound(datas: list[bytes], embedder: Embedder,
+                    batches: tuple[int, ...] = (1, 2, 4, 8, 16, 32)) -> Rate:
+    """Decode + preprocess in a thread pool overlapped with embedding at the best batch size.
+
+    No file I/O, no hashing, no store, no process start: what a pipeline that only turns
+    JPEG bytes into descriptors achieves here. The batch size is the one that embeds 256
+    images fastest.
+    """
+    settings = Settings()
+
+    def prepare(data: bytes) -> np.ndarray:
+        return embed_tensor(imaging.decode(data, max_pixels=settings.max_pixels, min_side=SIZE))
+
+    with ThreadPoolExecutor(settings.workers) as pool:
+        sample = np.stack(list(pool.map(prepare, datas[:256])))
+        timings = []
+        for batch in batches:
+            embedder.embed_tensors(sample[:batch])  # warm the session for this shape
+            start = time.perf_counter()
+            for i in range(0, len(sample), batch):
+                embedder.embed_tensors(sample[i:i + batch])
+            timings.append((time.perf_counter() - start, batch))
+        batch = min(timings)[1]
+        start, cpu = time.perf_counter(), own_cpu()
+        ahead: deque[list[Future[np.ndarray]]] = deque()
+        for i in range(0, len(datas), batch):
+            ahead.append([pool.submit(prepare, d) for d in datas[i:i + batch]])
+            if len(ahead) * batch > max(2 * batch, 32):  # decoding runs well ahead
+                embedder.embed_tensors(np.stack([f.result() for f in ahead.popleft()]))
+        while ahead:
+            embedder.embed_tensors(np.stack([f.result() for f in ahead.popleft()]))
+    seconds, cpu = time.perf_counter() - start, own_cpu() - cpu
+    return Rate(len(datas) / seconds, cpu / len(datas) * 1e3, f"batch {batch}")
+
+
+def seed_rate(seed: SeedPipeline, paths: list[Path]) -> Rate:
+    cpu = own_cpu()
+    seconds = seed.ingest(paths)
+    return Rate(len(paths) / seconds, (own_cpu() - cpu) / len(paths) * 1e3)
+
+
+def cli_import(folder: Path, data_dir: Path, models: Path) -> tuple[dict[str, float], Watch]:
+    """``bogv import FOLDER --json`` in a subprocess: its summary and its process tree."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    shutil.copytree(models, data_dir / "models")  # the converted graph, as after a first run
+    start = time.perf_counter()
+    proc = subprocess.Popen(bogv_command("import", str(folder), "--json"),
+                            env=bogv_env(data_dir), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    watch = Watch(proc.pid)
+    out, _ = proc.communicate(timeout=3600)
+    watch.stop()
+    if proc.returncode:
+        raise RuntimeError(f"bogv import failed with {proc.returncode}")
+    summary = json.loads(out)
+    summary["wall"] = time.perf_counter() - start
+    return summary, watch
+
+
+def measure_ingest(args: argparse.Namespace, counts: Counts, work: Path,
+                   embedder: Embedder, models: Path) -> list[Row]:
+    from speed_seed import SeedPipeline
+
+    paths = jpegs(args.cache, args.devdata, counts.ingest)
+    folder, empty = work / "import", work / "empty"
+    folder.mkdir()
+    empty.mkdir()
+    for p in paths:
+        (folder / p.name).symlink_to(p)
+    datas = [p.read_bytes() for p in paths]
+    megapixels = np.mean([np.prod(imaging.decode(d, max_pixels=10**9).size)
+                          for d in datas[:100]]) / 1e6
+    seed = SeedPipeline(work / "seed.db")
+    seeds, refs, imports, startups = [], [], [], []
+    for r in range(args.rounds):
+        print(f"  round {r + 1}/{args.rounds}: reference, seed, bogv import", file=sys.stderr)
+        refs.append(reference_bound(datas, embedder))
+        seeds.append(seed_rate(seed, paths[r * counts.seed:(r + 1) * counts.seed]))
+        idle, watch = cli_import(empty, work / "import-data", models)
+        startups.append((idle["wall"], watch.cpu_seconds))
+        summary, watch = cli_import(folder, work / "import-data", models)
+        assert summary["added"] == len(paths), f"bogv import added {summary['added']}"
+        cpu = (watch.cpu_seconds - startups[-1][1]) / len(paths) * 1e3
+        # bogv import's seconds run from before the model and store open; an empty folder's
+        # import in the same round is that start-up alone.
+        seconds = summary["seconds"] - idle["seconds"]
+        imports.append((Rate(len(paths) / seconds, cpu,
+                             f"{len(paths) / summary['wall']:.1f} img/s with start-up"),
+                        (watch.peak, watch.own_peak)))
+    seed.close()
+    ref = max(refs, key=lambda x: x.per_s)
+    best_seed = max(seeds, key=lambda x: x.per_s)
+    rate, rss = max(imports, key=lambda x: x[0].per_s)
+    cpu_ref, cpu_seed = min(x.cpu_ms for x in refs), min(x.cpu_ms for x in seeds)
+    cpu_import = min(x[0].cpu_ms for x in imports)
+    startup = min(startups)
+    return [
+        Row("ingest inputs", f"{len(paths)} JPEGs", f"mean {megapixels:.1f} MP; seed: "
+            f"{counts.seed} per round; best of {args.rounds} interleaved rounds"),
+        Row("seed pipeline", f"{best_seed.per_s:.1f} img/s", f"{cpu_seed:.1f} CPU ms/img; "
+            "cv2 full decode + ResNet-50 (torch, 1 image) + 1 insert/image"),
+        Row("reference bound", f"{ref.per_s:.1f} img/s", f"{cpu_ref:.1f} CPU ms/img; "
+            f"decode+preprocess overlapped with embed, in-process, {ref.note}"),
+        Row("bogv import", f"{rate.per_s:.1f} img/s", f"{cpu_import:.1f} CPU ms/img; "
+            f"{rate.note}"),
+        Row("  import / seed", f"{rate.per_s / best_seed.per_s:.1f}x",
+            f"target >= 10; per CPU ms: {cpu_seed / cpu_import:.1f}x"),
+        Row("  import / reference", f"{rate.per_s / ref.per_s:.2f}x",
+            f"target >= 0.8; per CPU ms: {cpu_ref / cpu_import:.2f}x"),
+        Row("CPU bound", f"{os.cpu_count() * 1e3 / cpu_ref:.1f} img/s", "every core busy "
+            "with the reference's CPU work; bogv import reaches "
+            f"{rate.per_s * cpu_ref / (os.cpu_count() * 1e3):.2f}x"),
+        Row("bogv import start-up", f"{startup[0]:.2f} s", f"{startup[1]:.1f} CPU s; an empty "
+            "folder: model, Milvus Lite, collection"),
+        Row("bogv import peak RSS", f"{rss[0] / MB:.0f} MB", f"process + Milvus Lite; "
+            f"the bogv process alone {rss[1] / MB:.0f} MB"),
+    ]
+
+
+def measure_add(counts: Counts, args: argparse.Namespace, work: Path, models: Path) -> list[Row]:
+    paths = jpegs(args.cache, args.devdata, counts.ingest + 2 * counts.add)[counts.ingest:]
+    bodies = [p.read_bytes() for p in paths]
+    data_dir = work / "add-data"
+    shutil.copytree(models, data_dir / "models")
+    rows = []
+    with serve(data_dir) as server:
+        for clients, chunk in ((1, bodies[:counts.add]), (4, bodies[counts.add:])):
+            result = load(server.url, "/add/file", chunk, clients)
+            rows.append(Row(f"/add/file, {clients} client{'s' * (clients > 1)}",
+                            f"{result.rate:.1f} img/s",
+                            f"p50 {result.percentile(50) * 1e3:.0f} ms, "
+                            f"{result.errors} errors"))
+    return rows
+
+
+# --- start-up and search --------------------------------------------------------------------
+
+def measure_startup(work: Path) -> list[Row]:
+    data_dir = work / "startup-data"
+    with serve(data_dir) as server:
+        cold = server.startup
+    with serve(data_dir) as server:
+        warm = server.startup
+    return [Row("start-up, cold", f"{cold:.2f} s", "empty DATA_DIR: converts the model, "
+                "creates the collection"),
+            Row("start-up, warm", f"{warm:.2f} s", "second start, empty store")]
+
+
+def fill(data_dir: Path, vectors_path: Path, count: int) -> None:
+    """(Subprocess) store ``count`` cached vectors through bogv's store, in big batches."""
+    from bogv.service import build_service
+
+    vectors = np.load(vectors_path, mmap_mode="r")[:count]
+    service = build_service(Settings(data_dir=data_dir))
+    ids = []
+    start = time.perf_counter()
+    for i in range(0, count, INSERT_ROWS):
+        chunk = np.ascontiguousarray(vectors[i:i + INSERT_ROWS])
+        rows = [(f"k{j}", f"/stored/{j}.jpg", f"{j:064x}") for j in range(i, i + len(chunk))]
+        ids.extend(service.store.insert(rows, chunk))
+    seconds = time.perf_counter() - start
+    service.close()
+    np.save(data_dir.parent / f"{data_dir.name}-ids.npy", np.array(ids, np.int64))
+    print(json.dumps({"seconds": seconds}))
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and "models" not in p.parts)
+
+
+def _recall(hits: list[list[int]], exact: list[list[int]]) -> float:
+    return float(np.mean([len(set(h) & set(e)) / len(e) for h, e in zip(hits, exact,
+                                                                         strict=True)]))
+
+
+def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: Path,
+                   embedder: Embedder, models: Path) -> list[Row]:
+    vectors = stored_vectors(args.cache, args.devdata, count, embedder)
+    vectors_path = work / f"vectors-{count}.npy"
+    np.save(vectors_path, vectors)
+    data_dir = work / f"store-{count}"
+    shutil.copytree(models, data_dir / "models")
+    out = subprocess.run([sys.executable, __file__, "--fill", str(data_dir), str(vectors_path),
+                          str(count)], env=bogv_env(data_dir), check=True, capture_output=True)
+    fill_seconds = json.loads(out.stdout.splitlines()[-1])["seconds"]
+    ids = np.load(work / f"store-{count}-ids.npy")
+
+    queries = [p.read_bytes() for p in query_jpegs(args.cache, args.devdata, counts.queries)]
+    settings = Settings()
+    qvec = embedder.embed([imaging.decode(q, max_pixels=settings.max_pixels, min_side=SIZE)
+                           for q in queries])
+    exact = [ids[np.argsort(-(vectors @ v))[:10]].tolist() for v in qvec]
+    tag = f"{count // 1000}k"
+    rows = [Row(f"[{tag}] batched insert", f"{count / fill_seconds:.0f} rows/s",
+                f"{count} rows through bogv's Store, {INSERT_ROWS} per insert")]
+    with serve(data_dir) as server:
+        rows.append(Row(f"[{tag}] start-up, warm", f"{server.startup:.2f} s",
+                        f"{count} images stored"))
+        found: list[list[int]] = []
+        with httpx.Client(base_url=server.url, timeout=60) as http:  # also warms caches up
+            for q in queries:
+                data = http.post(f"{API}/search/file", files={"file": ("q.jpg", q)},
+                                 data={"limit": "10"}).json()["data"]
+                found.append([h["id"] for h in data])
+        def measured(clients: int, bodies: list[bytes]) -> tuple[Load, float, float]:
+            """The load, the server's CPU ms per request and its share of all cores."""
+            cpu = server.watch.cpu_seconds
+            result = load(server.url, "/search/file", bodies, clients)
+            used = server.watch.cpu_seconds - cpu
+            return (result, used / max(len(result.latencies), 1) * 1e3,
+                    used / result.seconds / (os.cpu_count() or 1))
+
+        single, cpu_ms, share = measured(1, queries)
+        rows.append(Row(f"[{tag}] /search/file, 1 client",
+                        f"p50 {single.percentile(50) * 1e3:.1f} ms, "
+                        f"p99 {single.percentile(99) * 1e3:.1f} ms",
+                        f"{single.rate:.1f} req/s, {cpu_ms:.1f} server CPU ms/req, server "
+                        f"used {share:.0%} of the cores; 1 MP JPEG, {single.errors} errors"
+                        + ("; target p50 <= 20, p99 <= 60 ms" if count >= 100_000 else "")))
+        for clients in (4, 16):
+            many, cpu_ms, share = measured(clients, queries * 2)
+            rows.append(Row(f"[{tag}] /search/file, {clients} clients",
+                            f"{many.rate:.1f} req/s",
+                            f"{many.rate / single.rate:.2f}x 1 client; server used {share:.0%} "
+                            f"of the cores (the clients share them); p50 "
+                            f"{many.percentile(50) * 1e3:.0f} ms, p99 "
+                            f"{many.percentile(99) * 1e3:.0f} ms, {many.errors} errors"))
+        watch = server.watch
+        rss, own, steady = watch.peak, watch.own_peak, watch.now
+    spec = index_spec(settings, embedded=True)
+    rows.append(Row(f"[{tag}] recall@10 vs exact", f"{_recall(found, exact):.3f}",
+                    f"{spec.type} {spec.build}, search {spec.search}"))
+    rows.append(Row(f"[{tag}] serve peak RSS", f"{rss / MB:.0f} MB",
+                    f"process + Milvus Lite (bogv alone {own / MB:.0f} MB; both after the "
+                    f"searches {steady / MB:.0f} MB)"
+                    + ("; target <= 1536" if count >= 100_000 else "")))
+    rows.append(Row(f"[{tag}] index size on disk", f"{_du(data_dir) / MB:.0f} MB",
+                    f"{count * DIM * 4 / MB:.0f} MB of raw float32 vectors"))
+    return rows
+
+
+# --- the command ----------------------------------------------------------------------------
+
+def print_table(rows: list[Row]) -> None:
+    width = [max(len(getattr(r, f)) for r in rows) for f in ("figure", "value")]
+    print(f"| {'figure':<{width[0]}} | {'value':<{width[1]}} | note |")
+    print(f"|{'-' * (width[0] + 2)}|{'-' * (width[1] + 2)}|------|")
+    for r in rows:
+        print(f"| {r.figure:<{width[0]}} | {r.value:<{width[1]}} | {r.note} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small counts, for iterating")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved ingest rounds")
+    parser.add_argument("--cache", type=Path, default=Path(os.environ.get(
+        "BOGV_BENCH_CACHE", Path(tempfile.gettempdir()) / "bogv-bench")))
+    parser.add_argument("--devdata", type=Path, default=Path(os.environ.get(
+        "BOGV_DEVDATA", "/work/devdata")), help="fetch_dev_images.sh output folder")
+    parser.add_argument("--only", choices=("ingest", "add", "startup", "search"), nargs="*")
+    parser.add_argument("--fill", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.fill:
+        fill(Path(args.fill[0]), Path(args.fill[1]), int(args.fill[2]))
+        return
+    counts = QUICK if args.quick else FULL
+    args.rounds = args.rounds or (2 if args.quick else 3)
+    parts = set(args.only or ("ingest", "add", "startup", "search"))
+    models = args.cache / "models"
+    embedder = Embedder(models)  # converts the graph into the cache once
+    rows = [Row("machine", f"{os.cpu_count()} cores", f"onnxruntime, {Settings().workers} "
+                "decode workers")]
+    with tempfile.TemporaryDirectory(prefix="bogv-speed-") as tmp:
+        work = Path(tmp)
+        steps: list[tuple[str, Callable[[], list[Row]]]] = [
+            ("ingest", lambda: measure_ingest(args, counts, work, embedder, models)),
+            ("add", lambda: measure_add(counts, args, work, models)),
+            ("startup", lambda: measure_startup(work)),
+            *(("search", lambda n=n: measure_search(n, counts, args, work, embedder, models))
+              for n in counts.stores)]
+        for name, step in steps:
+            if name in parts:
+                print(f"measuring {name} ...", file=sys.stderr)
+                rows.extend(step())
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()
