@@ -30,3 +30,11 @@ def edited_copy(img: Image.Image) -> bytes:
     """Downscaled to 40% and recompressed at JPEG quality 40."""
     small = img.resize((int(img.width * 0.4), int(img.height * 0.4)), Image.Resampling.LANCZOS)
     return encode(small, quality=40)
+
+
+def write_photos(folder: Path, photos: dict[str, bytes]) -> Path:
+    """Each photo as ``folder/<name>.jpg`` (the folder is created); returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in photos.items():
+        (folder / f"{name}.jpg").write_bytes(data)
+    return folder

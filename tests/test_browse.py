@@ -16,6 +16,7 @@ from bogv.config import Settings
 from bogv.ingest import import_folder
 from bogv.service import Service
 
+from .images import write_photos
 from .test_api import API, add, fails, ok, search
 
 
@@ -101,10 +102,7 @@ def test_adding_again_restores_a_missing_thumbnail(client: TestClient, service: 
 
 def test_folder_import_makes_thumbnails(tmp_path: Path, service: Service,
                                         photos: dict[str, bytes]) -> None:
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for name, data in photos.items():
-        (folder / f"{name}.jpg").write_bytes(data)
+    folder = write_photos(tmp_path / "in", photos)
     assert import_folder(service, folder).added == len(photos)
     page = service.newest(100)
     assert len(page.records) == len(photos)

@@ -16,17 +16,14 @@ from typer.testing import CliRunner
 from bogv.cli import app
 
 from .conftest import Served
-from .images import PHOTOS, edited_copy, photo
+from .images import PHOTOS, edited_copy, photo, write_photos
 
 runner = CliRunner()
 
 
 @pytest.fixture
 def folder(tmp_path: Path, photos: dict[str, bytes]) -> Path:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for name, data in photos.items():
-        (folder / f"{name}.jpg").write_bytes(data)
+    folder = write_photos(tmp_path / "photos", photos)
     (folder / "notes.txt").write_text("hello")
     return folder
 

@@ -13,15 +13,12 @@ from bogv.ingest import import_folder
 from bogv.service import Service
 
 from .conftest import Served
-from .images import PHOTOS, edited_copy, photo
+from .images import PHOTOS, edited_copy, photo, write_photos
 
 
 def test_odd_file_names_fail_or_pass_alone(tmp_path: Path, service: Service,
                                            photos: dict[str, bytes]) -> None:
-    folder = tmp_path / "in"
-    folder.mkdir()
-    for name, data in photos.items():
-        (folder / f"{name}.jpg").write_bytes(data)
+    folder = write_photos(tmp_path / "in", photos)
     not_utf8 = os.fsencode(folder) + b"/caf\xe9.jpg"  # a Latin-1 name from an old disk
     with open(not_utf8, "wb") as f:
         f.write(edited_copy(photo("coffee")))

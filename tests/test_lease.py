@@ -20,7 +20,7 @@ from bogv.config import Settings
 from bogv.lease import LEASE_FILE, FolderLease
 from bogv.service import Service
 
-from .images import PHOTOS
+from .images import PHOTOS, write_photos
 
 
 def test_a_live_holder_excludes_others_until_it_releases(tmp_path: Path) -> None:
@@ -69,9 +69,7 @@ def two_replicas_import_once(store_settings: Settings, tmp_path: Path,
                              caplog: pytest.LogCaptureFixture) -> None:
     """Two app instances on one store and one incoming folder: each file imported once."""
     inc, pool = tmp_path / "inc", tmp_path / "pool"
-    inc.mkdir()
-    for name, data in photos.items():
-        (inc / f"{name}.jpg").write_bytes(data)
+    write_photos(inc, photos)
     settings = store_settings.model_copy(update={
         "image_inc_path": inc, "image_pool_path": pool, "import_lease_ttl": 2.0})
     services = [make_service(settings), make_service(settings)]  # two replicas, one store
