@@ -20,6 +20,7 @@ only computes what changed.
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import hashlib
 import io
@@ -154,17 +155,16 @@ class Cache:
 
 
 def keypoints_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image]
-                  ) -> list[str]:
-    """bogv's stored keypoints of every image of a set, cached."""
+                  ) -> list[bytes]:
+    """bogv's stored keypoints of every image of a set, cached (as base64 in JSON)."""
     path = folder / f"keypoints-{geometry.VERSION}-{what}-{key}.json"
     if not path.exists():
         t0 = time.perf_counter()
-        found = [geometry.keypoints(img) for img in images]
+        found = [base64.b64encode(geometry.keypoints(img)).decode() for img in images]
         path.write_text(json.dumps(found))
         print(f"  {what}: keypoints of {len(found)} images in {time.perf_counter() - t0:.0f} s",
               file=sys.stderr)
-    result: list[str] = json.loads(path.read_text())
-    return result
+    return [base64.b64decode(text) for text in json.loads(path.read_text())]
 
 
 def vectors_for(runner: Runner, cache: Cache, methods: list[Method], what: str,
@@ -261,7 +261,7 @@ def _mean(values: list[bool] | list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def inlier_counts(queries: list[str], index: list[str], ids: np.ndarray) -> np.ndarray:
+def inlier_counts(queries: list[bytes], index: list[bytes], ids: np.ndarray) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates."""
     return np.array([[geometry.inliers(queries[q], index[c]) for c in ids[q]]
                      for q in range(len(ids))])
@@ -292,7 +292,7 @@ def inlier_threshold(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray,
 
 def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
              split: Split, threshold: float | None,
-             keypoints: dict[str, list[str]]) -> Result:
+             keypoints: dict[str, list[bytes]]) -> Result:
     rows, counts = vec["index-index"][method.name]
     owners = index_owners(split)
     target_pos = {p: i for i, p in enumerate(owners[:len(split.test) + len(split.calib)])}
@@ -477,7 +477,7 @@ def main() -> None:
         if side == "query" and layouts:
             vec[name].update(vectors_for(runner, cache, layouts, what, _Lazy(images), n,
                                          "index"))
-    keypoints: dict[str, list[str]] = {}
+    keypoints: dict[str, list[bytes]] = {}
     if any(m.geometric for m in methods):
         for name, (images, _) in sets.items():
             what = name.split("-")[0]

@@ -52,8 +52,7 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
     with tempfile.TemporaryDirectory() as tmp:
         service: Service = build_service(Settings(data_dir=Path(tmp) / "bogv"))
         embedder = service.embedder
-        plain = Store(str(Path(tmp) / "plain" / "plain.db"), model_id="plain-avg", dim=DIM,
-                      views=1)
+        plain = Store(str(Path(tmp) / "plain" / "plain.db"), model_id="plain-avg", dim=DIM)
 
         def import_bogv() -> None:
             for a in range(0, len(blobs), batch):

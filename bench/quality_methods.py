@@ -23,7 +23,7 @@ from PIL import Image
 from bogv import service
 from bogv.model import descriptor, scoring
 from bogv.model.embedder import Embedder
-from bogv.model.preprocess import degrade, embed_tensor
+from bogv.model.preprocess import embed_tensor
 
 __all__ = ["DEFAULT", "METHODS", "Features", "Method", "Runner"]
 
@@ -56,7 +56,6 @@ def _degraded(img: Image.Image) -> Image.Image:
 _VIEWS: dict[str, Callable[[Image.Image, int], np.ndarray]] = {
     "whole": embed_tensor,
     "degraded": lambda img, size: embed_tensor(_degraded(img), size),
-    "bogv-degraded": lambda img, size: degrade(embed_tensor(img, size)[None])[0],
 }
 
 
@@ -167,10 +166,9 @@ def _verify_blend(lq: np.ndarray, rows: np.ndarray, first: float) -> float:
     return max(0.5 * (whole + _aligned(lq, rows)), float(np.max(rows[1:] @ lq[0])))
 
 
-def _bogv_index(f: Features) -> list[np.ndarray]:
-    """What bogv stores (``Embedder.index_tensors``), from the cached maps."""
-    return list(np.stack([descriptor.gem(f.fmap()),
-                          descriptor.gem(f.fmap(224, "bogv-degraded"))], axis=1))
+def _bogv(f: Features) -> list[np.ndarray]:
+    """What bogv stores and queries with (``Embedder.embed_tensors``), from the cached maps."""
+    return list(descriptor.gem(f.fmap())[:, None, :])
 
 
 DEFAULT = ("phash", "plain-avg", "gem3", "bogv", "bogv+geometry")
@@ -185,10 +183,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("gem3-regions5", _multi(CORNERS_5), _one(lambda f: gem(f.fmap()))),
     Method("reg5+deg", _multi(CORNERS_5, ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),
-    Method("bogv", _bogv_index, _one(lambda f: descriptor.gem(f.fmap())),
-           needs=((224, "whole"), (224, "bogv-degraded")), threshold=scoring.COPY_SIMILARITY),
-    Method("bogv+geometry", _bogv_index, _one(lambda f: descriptor.gem(f.fmap())),
-           needs=((224, "whole"), (224, "bogv-degraded")), threshold=scoring.COPY_SIMILARITY,
+    Method("bogv", _bogv, _bogv, threshold=scoring.COPY_SIMILARITY),
+    Method("bogv+geometry", _bogv, _bogv, threshold=scoring.COPY_SIMILARITY,
            geometric=service.CHECKED),
     Method("gem3+deg", _multi([], ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),

@@ -122,8 +122,7 @@ def measure(size: int, real: np.ndarray, queries: np.ndarray, sweep: list[int],
 
     try:
         uri = args.server or str(folder / "bogv.db")
-        # One vector per record: the curve is per stored vector (bogv keeps VIEWS per image).
-        store = Store(uri, model_id="bench", dim=real.shape[1], views=1, index=spec(sweep[0]),
+        store = Store(uri, model_id="bench", dim=real.shape[1], index=spec(sweep[0]),
                       search_consistency=args.consistency,
                       collection=f"bench_{size}")
         t0 = time.perf_counter()

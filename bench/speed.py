@@ -94,7 +94,7 @@ def reference_bound(datas: list[bytes], embedder: Embedder,
     """Decode + preprocess in a thread pool overlapped with embedding at the best batch size.
 
     No file I/O, no store, no thumbnail, no process start: what a pipeline that only turns
-    JPEG bytes into bogv's stored descriptors (every view, and the keypoints its copy check
+    JPEG bytes into bogv's stored descriptor (the vector, and the keypoints its copy check
     needs) achieves here. The batch size is the one that embeds 256 images fastest.
     """
     settings = Settings()
@@ -106,10 +106,10 @@ def reference_bound(datas: list[bytes], embedder: Embedder,
         sample = np.stack(list(pool.map(prepare, datas[:256])))
         timings = []
         for batch in batches:
-            embedder.index_tensors(sample[:batch])  # warm the session for this shape
+            embedder.embed_tensors(sample[:batch])  # warm the session for this shape
             start = time.perf_counter()
             for i in range(0, len(sample), batch):
-                embedder.index_tensors(sample[i:i + batch])
+                embedder.embed_tensors(sample[i:i + batch])
             timings.append((time.perf_counter() - start, batch))
         batch = min(timings)[1]
         start, cpu = time.perf_counter(), own_cpu()
@@ -117,9 +117,9 @@ def reference_bound(datas: list[bytes], embedder: Embedder,
         for i in range(0, len(datas), batch):
             ahead.append([pool.submit(prepare, d) for d in datas[i:i + batch]])
             if len(ahead) * batch > max(2 * batch, 32):  # decoding runs well ahead
-                embedder.index_tensors(np.stack([f.result() for f in ahead.popleft()]))
+                embedder.embed_tensors(np.stack([f.result() for f in ahead.popleft()]))
         while ahead:
-            embedder.index_tensors(np.stack([f.result() for f in ahead.popleft()]))
+            embedder.embed_tensors(np.stack([f.result() for f in ahead.popleft()]))
     seconds, cpu = time.perf_counter() - start, own_cpu() - cpu
     return Rate(len(datas) / seconds, cpu / len(datas) * 1e3, f"batch {batch}")
 

@@ -29,7 +29,7 @@ import numpy as np
 from bogv.config import Settings
 from bogv.errors import BogvError, InvalidParameter
 from bogv.ingest import Outcome, Summary
-from bogv.model.embedder import DIM, VIEWS, Embedder
+from bogv.model.embedder import DIM, Embedder
 from bogv.service import Service, prepare
 
 __all__ = ["EmbedBatch", "Executor", "bulk_import"]
@@ -59,9 +59,9 @@ class EmbedBatch:
                       "md5": np.full(len(paths), "", dtype=object),
                       "sha256": np.full(len(paths), "", dtype=object),
                       "thumbnail": np.full(len(paths), None, dtype=object),
-                      "keypoints": np.full(len(paths), "", dtype=object),
+                      "keypoints": np.full(len(paths), b"", dtype=object),
                       "error": np.full(len(paths), "", dtype=object),
-                      "vector": np.zeros((len(paths), VIEWS, DIM), np.float32)}
+                      "vector": np.zeros((len(paths), DIM), np.float32)}
         tensors, rows = [], []
         for i, path in enumerate(paths):
             try:
@@ -79,7 +79,7 @@ class EmbedBatch:
             tensors.append(prepared.tensor)
             rows.append(i)
         if tensors:
-            out["vector"][rows] = self.embedder.index_tensors(np.stack(tensors))
+            out["vector"][rows] = self.embedder.embed_tensors(np.stack(tensors))
         return out
 
 

@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     milvus_password: SecretStr = Field(SecretStr(""), description="Milvus password.")
     milvus_host_token: SecretStr = Field(SecretStr(""), description="Milvus token (seed name).")
     milvus_db_name: str = Field("", description="Milvus database (servers only).")
-    thumb_dir: Path | None = Field(None, description="Where record thumbnails are kept (shared "
-                                   "by API replicas). Default: DATA_DIR/thumbs.")
+    record_dir: Path | None = Field(None, description="Where each record's thumbnail and "
+                                    "keypoints are kept (shared by API replicas). Default: "
+                                    "DATA_DIR/records.")
     collection: str = Field("images", description="Milvus collection name.")
     index_type: str = Field("", description="Vector index for new collections. Default: "
                             "IVF_FLAT on Milvus Lite (which builds only FLAT, IVF_FLAT, "
@@ -105,8 +106,8 @@ class Settings(BaseSettings):
         return str(self.data_dir / "bogv.db")
 
     @property
-    def thumb_path(self) -> Path:
-        return self.thumb_dir if self.thumb_dir is not None else self.data_dir / "thumbs"
+    def record_path(self) -> Path:
+        return self.record_dir if self.record_dir is not None else self.data_dir / "records"
 
     @property
     def store_token(self) -> str:

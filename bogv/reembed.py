@@ -33,7 +33,8 @@ from bogv.errors import BogvError
 from bogv.indexing import index_spec
 from bogv.ingest import find_files
 from bogv.model.embedder import DIM, Embedder
-from bogv.service import Prepared, prepare
+from bogv.service import KEYPOINTS, Prepared, prepare
+from bogv.sidecar import Sidecar
 from bogv.store import Record, Store
 
 __all__ = ["Report", "reembed"]
@@ -82,6 +83,7 @@ class _Migration:
                  by_hash: dict[str, Path], on_copied: Callable[[int], None] | None) -> None:
         self.old, self.new, self.embedder, self.settings = old, new, embedder, settings
         self.by_hash, self.on_copied = by_hash, on_copied
+        self.files = Sidecar(settings.record_path)
         self.missing: dict[int, str] = {}
 
     def copy_pass(self) -> int:
@@ -100,7 +102,8 @@ class _Migration:
         for record in records:
             data = _bytes_of(record, self.by_hash)
             try:
-                prepared = prepare(data, self.settings) if data is not None else None
+                prepared = (prepare(data, self.settings, thumbnail=False)
+                            if data is not None else None)
             except BogvError:  # the stored bytes no longer decode (e.g. a newer size limit)
                 prepared = None
             if prepared is None:
@@ -109,9 +112,11 @@ class _Migration:
             ready.append((record, prepared))
         if not ready:
             return 0
-        vectors = self.embedder.index_tensors(np.stack([p.tensor for _, p in ready]))
+        vectors = self.embedder.embed_tensors(np.stack([p.tensor for _, p in ready]))
+        for record, prepared in ready:  # before the rows: a searchable row has its points
+            self.files.save(record.id, KEYPOINTS, prepared.keypoints)
         self.new.insert([(r.key, r.filepath, r.sha256) for r, _ in ready], vectors,
-                        [p.keypoints for _, p in ready], ids=[r.id for r, _ in ready])
+                        ids=[r.id for r, _ in ready])
         if self.on_copied is not None:
             self.on_copied(len(ready))
         return len(ready)

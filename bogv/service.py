@@ -22,11 +22,12 @@ from bogv.errors import InvalidParameter, NotFound
 from bogv.indexing import index_spec
 from bogv.metrics import Metrics
 from bogv.model import geometry, scoring
-from bogv.model.embedder import DIM, VIEWS, Embedder
+from bogv.model.embedder import DIM, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
+from bogv.sidecar import Sidecar
 from bogv.store import Hit, Page, Store
-from bogv.thumbs import Thumbs, make_thumbnail
+from bogv.thumbs import make_thumbnail
 
 __all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service", "prepare"]
 
@@ -36,6 +37,10 @@ MAX_FILEPATH = 512
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search."""
+THUMBNAIL = "jpg"
+KEYPOINTS = f"{geometry.VERSION}.kp"
+"""Kinds of record files (``bogv.sidecar``). Keypoints are named by their version, so during
+a model migration neither model matches a query against the other's points."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ class Prepared:
     md5: str
     sha256: str
     thumbnail: bytes | None = None
-    keypoints: str = ""
+    keypoints: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class Service:
                  resolve: Resolver = system_resolve) -> None:
         self.settings, self.embedder, self.store = settings, embedder, store
         self.resolve = resolve  # how URL hosts are looked up (a lying DNS server in tests)
-        self.thumbs = Thumbs(settings.thumb_path)
+        self.files = Sidecar(settings.record_path)
         self.metrics = Metrics(store.count)
         self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
 
@@ -130,21 +135,18 @@ class Service:
         """Decode and preprocess (and thumbnail, for adds); safe in many threads at once."""
         return prepare(data, self.settings, thumbnail=thumbnail, digests=digests)
 
-    def _embed(self, batch: np.ndarray, *, index: bool) -> Vectors:
-        """Query vectors, or with ``index`` every stored vector of each image."""
+    def _embed(self, batch: np.ndarray) -> Vectors:
+        """Vectors of a batch, timed and counted for /metrics."""
         start = time.perf_counter()
-        if index:
-            vectors = self.embedder.index_tensors(batch)
-        else:
-            vectors = self.embedder.embed_tensors(batch)
+        vectors = self.embedder.embed_tensors(batch)
         self.metrics.embedding.observe(time.perf_counter() - start)
         self.metrics.embedded.inc(len(batch))
         return vectors
 
     def embed_prepared(self, items: Sequence[Prepared]) -> Vectors:
-        """The stored descriptors of prepared images, in one inference (the import pipeline
+        """The descriptors of prepared images, in one inference (the import pipeline
         embeds a batch while the previous one is being inserted)."""
-        return self._embed(np.stack([p.tensor for p in items]), index=True)
+        return self._embed(np.stack([p.tensor for p in items]))
 
     def add(self, data: bytes, key: str | None = None, filepath: str | None = None) -> Added:
         """Store one image. The same bytes under the same key again change nothing."""
@@ -162,8 +164,8 @@ class Service:
     def add_vectors(self, vectors: Vectors, md5s: Sequence[str], sha256s: Sequence[str],
                     keys: Sequence[str | None], filepaths: Sequence[str | None],
                     thumbnails: Sequence[bytes | None],
-                    keypoints: Sequence[str]) -> list[Added]:
-        """Insert images embedded elsewhere (``(n, VIEWS, dim)`` vectors from a bulk
+                    keypoints: Sequence[bytes]) -> list[Added]:
+        """Insert images embedded elsewhere (``(n, dim)`` vectors from a bulk
         import's worker processes or Ray workers) with the same idempotence as ``add``:
         one record per (key, bytes)."""
         keys = [check_key(k) if k else md5 for md5, k in zip(md5s, keys, strict=True)]
@@ -178,17 +180,17 @@ class Service:
                     fresh.setdefault(ident, i)
             if fresh:
                 rows = [(keys[i], paths[i], sha256s[i]) for i in fresh.values()]
-                ids = self.store.insert(rows, vectors[list(fresh.values())],
-                                        [keypoints[i] for i in fresh.values()])
+                ids = self.store.insert(rows, vectors[list(fresh.values())])
                 self.metrics.indexed.inc(len(ids))
                 stored.update((ident, Added(id_, created=True))
                               for ident, id_ in zip(fresh, ids, strict=True))
         added = [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
                  for i, ident in enumerate(idents)]
-        for thumbnail, a in zip(thumbnails, added, strict=True):
-            # Records stored before thumbnails existed get theirs when added again.
-            if thumbnail is not None and (a.created or self.thumbs.find(a.id) is None):
-                self.thumbs.save(a.id, thumbnail)
+        for a, thumbnail, points in zip(added, thumbnails, keypoints, strict=True):
+            # A record whose files were lost (or predate them) gets them when added again.
+            for kind, data in ((THUMBNAIL, thumbnail), (KEYPOINTS, points)):
+                if data is not None and (a.created or self.files.find(a.id, kind) is None):
+                    self.files.save(a.id, kind, data)
         return added
 
     def check_limit(self, limit: int) -> int:
@@ -206,27 +208,27 @@ class Service:
         """
         self.check_limit(limit)
         prepared = self.prepare(data, thumbnail=False)
-        vector = self._embed(prepared.tensor[None], index=False)[0]
+        vector = self._embed(prepared.tensor[None])[0]
         found = self.store.search(vector, max(limit, CHECKED),
                                   per="key" if unique_key else "image")
-        stored = self.store.keypoints([c.id for c in found[:CHECKED]])
         hits = []
-        for c in found:
-            inliers = geometry.inliers(prepared.keypoints, stored.get(c.id, ""))
+        for rank, c in enumerate(found):
+            stored = self.files.read(c.id, KEYPOINTS) if rank < CHECKED else None
+            inliers = geometry.inliers(prepared.keypoints, stored or b"")
             hits.append(Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, inliers),
-                            scoring.match(c.similarity, view=c.view, inliers=inliers,
+                            scoring.match(c.similarity, inliers=inliers,
                                           same_bytes=c.sha256 == prepared.sha256)))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)
-        self.thumbs.delete(deleted)
+        self.files.delete(deleted)
         return len(deleted)
 
     def delete_keys(self, keys: Sequence[str]) -> int:
         deleted = self.store.delete_keys(keys)
-        self.thumbs.delete(deleted)
+        self.files.delete(deleted)
         return len(deleted)
 
     def newest(self, limit: int, before: int | None = None, key: str | None = None) -> Page:
@@ -238,7 +240,7 @@ class Service:
 
     def thumbnail(self, id_: int) -> Path:
         """The thumbnail file of a record, made when it was added."""
-        path = self.thumbs.find(id_)
+        path = self.files.find(id_, THUMBNAIL)
         if path is None:
             raise NotFound(f"no thumbnail for id {id_}", field="id")
         return path
@@ -251,7 +253,7 @@ class Service:
 def build_service(settings: Settings) -> Service:
     """The one way the API, the CLI and the benchmarks get a working service."""
     embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
-    store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM, views=VIEWS,
+    store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
                   collection=settings.collection, token=settings.store_token,
                   db_name=settings.milvus_db_name, index=index_spec(settings),
                   search_consistency=settings.search_consistency)

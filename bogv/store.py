@@ -6,12 +6,8 @@ returns the ids really deleted, a server echoes the request), so counts are take
 a query finds first, never from a delete's answer. Every pymilvus failure is translated to a
 bogv error in ``_milvus_errors`` and nowhere else.
 
-An image is stored as several rows, one per descriptor vector (``view`` 0 is the whole
-frame, the others regions of it; see ``bogv.model.descriptor``), which share the image's id
-in ``image``: row ``view`` has id ``image + view * 2**53`` (image ids stay below 2**53, so
-the whole-frame row's id is the image's id and no two rows collide). Everything
-this module hands out counts images, never rows: queries see view-0 rows, deletes remove
-every row of an image, and a search keeps each image's best row.
+One row per image: its id, key, filepath, content digest and descriptor. The thumbnail and
+keypoints live in files (``bogv.sidecar``): Milvus would hold them all in memory.
 """
 
 from __future__ import annotations
@@ -28,14 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
 from bogv import catalog
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
 from bogv.indexing import METRIC, IndexSpec
-from bogv.model.descriptor import VIEWS
 
 __all__ = ["INSERT_ROWS", "MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record",
            "Store"]
@@ -47,11 +41,9 @@ MAX_BATCH = 16_384
 INSERT_ROWS = 512
 """Rows per insert call. Milvus Lite 2.5.1 takes 20-30 s of CPU for one insert of 2,048
 rows of 1280-d vectors but 0.2 s for four of 512 (measured, bench/speed.py)."""
-MAX_KEYPOINTS_TEXT = 16_384
-"""Room for ``bogv.model.geometry.keypoints`` (250 points: 12,000 characters)."""
 MAX_TOPK = 16_384
 """Milvus returns at most this many rows per search."""
-_FIELDS = ["image", "key", "filepath", "sha256"]
+_FIELDS = ["id", "key", "filepath", "sha256"]
 _EPOCH_MS = 1_704_067_200_000  # 2024-01-01
 _OWN_LITE_FILES: set[Path] = set()
 """Milvus Lite files this process has opened (see ``lite_file_in_use``)."""
@@ -75,13 +67,12 @@ class Page:
 
 @dataclass(frozen=True)
 class Candidate:
-    """An image found by a search: its best-matching row and that row's inner product."""
+    """An image found by a search, with its vector's inner product with the query."""
 
     id: int
     key: str
     filepath: str
     sha256: str
-    view: int
     similarity: float
 
 
@@ -145,14 +136,13 @@ def _quote_all(values: Sequence[str]) -> str:
 class Store:
     """Owns the Milvus connection and the collection's schema, ids and model stamp."""
 
-    def __init__(self, uri: str, *, model_id: str, dim: int, views: int = VIEWS,
-                 collection: str = "images", token: str = "", db_name: str = "",
+    def __init__(self, uri: str, *, model_id: str, dim: int, collection: str = "images",
+                 token: str = "", db_name: str = "",
                  index: IndexSpec | None = None, alias: bool = True,
                  search_consistency: str = "Strong") -> None:
         """``collection`` is the name clients use (an alias on a server); ``alias=False``
         opens or creates exactly that physical collection (``bogv reembed``'s target)."""
         self.uri, self.model_id, self.dim, self.alias = uri, model_id, dim, collection
-        self.views = views
         self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
         self.search_consistency = search_consistency
         if "://" not in uri:
@@ -205,12 +195,9 @@ class Store:
         name = catalog.physical_name(self.alias, self.model_id) if server else self.alias
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("image", DataType.INT64)
-        schema.add_field("view", DataType.INT8)
         schema.add_field("key", DataType.VARCHAR, max_length=64)
         schema.add_field("filepath", DataType.VARCHAR, max_length=512)
         schema.add_field("sha256", DataType.VARCHAR, max_length=64)
-        schema.add_field("keypoints", DataType.VARCHAR, max_length=MAX_KEYPOINTS_TEXT)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self.client.prepare_index_params()
         index.add_index("embedding", index_type=self.index.type, metric_type=METRIC,
@@ -248,31 +235,24 @@ class Store:
     # --- writes -------------------------------------------------------------------------
 
     def insert(self, rows: Sequence[tuple[str, str, str]], vectors: Vectors,
-               keypoints: Sequence[str] | None = None,
                ids: Sequence[int] | None = None) -> list[int]:
-        """Insert ``(key, filepath, sha256)`` images with their ``(n, views, dim)`` vectors
-        and packed keypoints (kept on the whole-frame row). Returns the image ids: new ones,
-        or ``ids`` (a re-embedded record stays the record clients know).
+        """Insert ``(key, filepath, sha256)`` images with their ``(n, dim)`` vectors. Returns
+        their ids: new ones, or ``ids`` (a re-embedded record stays the record clients know).
         """
-        if vectors.ndim == 2:  # one vector for every view (synthetic fills in tests, benches)
-            vectors = np.repeat(vectors[:, None, :], self.views, axis=1)
-        if vectors.shape[1:] != (self.views, self.dim):
-            raise ValueError(f"expected vectors of shape (n, {self.views}, {self.dim}), "
+        if vectors.shape != (len(rows), self.dim):
+            raise ValueError(f"expected vectors of shape ({len(rows)}, {self.dim}), "
                              f"got {vectors.shape}")
-        points = keypoints if keypoints is not None else [""] * len(rows)
         ids = list(ids) if ids is not None else self.ids.take(len(rows))
-        data = [{"id": i + (v << 53), "image": i, "view": v, "key": k, "filepath": f, "sha256": s,
-                 "keypoints": "" if v else kp, "embedding": vec}
-                for i, (k, f, s), kp, per_image in zip(ids, rows, points, vectors, strict=True)
-                for v, vec in enumerate(per_image)]
+        data = [{"id": i, "key": k, "filepath": f, "sha256": s, "embedding": vec}
+                for i, (k, f, s), vec in zip(ids, rows, vectors, strict=True)]
         with _milvus_errors("insert"):
             for first in range(0, len(data), INSERT_ROWS):
                 self.client.insert(self.name, data[first:first + INSERT_ROWS])
         return ids
 
     def delete_ids(self, ids: Sequence[int]) -> list[int]:
-        """Delete these images (every row of each); returns those that existed."""
-        found = self._ids_where(f"image in {list(ids)}") if ids else []
+        """Delete these images; returns those that existed."""
+        found = self._ids_where(f"id in {list(ids)}") if ids else []
         self._delete(found)
         return found
 
@@ -284,36 +264,33 @@ class Store:
             deleted += found
         return deleted
 
-    def _delete(self, images: list[int]) -> None:
-        """Remove every row of these images."""
-        if images:
+    def _delete(self, ids: list[int]) -> None:
+        if ids:
             with _milvus_errors("delete"):
-                self.client.delete(self.name, filter=f"image in {images}")
+                self.client.delete(self.name, ids=ids)
 
     # --- reads --------------------------------------------------------------------------
 
     def _ids_where(self, expr: str) -> list[int]:
-        """Image ids only (at most ``MAX_BATCH``): cheaper than whole records. An image's
-        whole-frame row has the image's id."""
+        """Ids only (at most ``MAX_BATCH``): cheaper than whole records."""
         with _milvus_errors("query"):
-            rows = self.client.query(self.name, filter=f"view == 0 and ({expr})",
-                                     output_fields=["id"],
+            rows = self.client.query(self.name, filter=expr, output_fields=["id"],
                                      limit=MAX_BATCH, consistency_level="Strong")
         return [int(r["id"]) for r in rows]
 
     def query(self, expr: str, *, limit: int = MAX_BATCH, offset: int = 0) -> list[Record]:
-        """Images (not rows) matching a filter on ``image``, ``key``, ``filepath``, ``sha256``."""
-        expr = f"view == 0 and ({expr})" if expr else "view == 0"
+        """Images matching a filter on ``id``, ``key``, ``filepath``, ``sha256``."""
         with _milvus_errors("query"):
-            rows = self.client.query(self.name, filter=expr, output_fields=_FIELDS,
-                                     limit=limit, offset=offset, consistency_level="Strong")
-        return [Record(int(r["image"]), r["key"], r["filepath"], r["sha256"]) for r in rows]
+            rows = self.client.query(self.name, filter=expr or "id >= 0",
+                                     output_fields=_FIELDS, limit=limit, offset=offset,
+                                     consistency_level="Strong")
+        return [_record(r) for r in rows]
 
     def scan(self, expr: str = "", batch: int = 1000) -> Iterator[list[Record]]:
         """Every record matching ``expr``, page by page in id order (any size)."""
-        expr = f"view == 0 and ({expr})" if expr else "view == 0"
         with _milvus_errors("scan"):
-            pages = self.client.query_iterator(self.name, batch_size=batch, filter=expr,
+            pages = self.client.query_iterator(self.name, batch_size=batch,
+                                               filter=expr or "id >= 0",
                                                output_fields=_FIELDS)
         try:
             while True:
@@ -321,8 +298,7 @@ class Store:
                     page = pages.next()
                 if not page:
                     return
-                yield [Record(int(r["image"]), r["key"], r["filepath"], r["sha256"])
-                       for r in page]
+                yield [_record(r) for r in page]
         finally:
             pages.close()
 
@@ -331,47 +307,33 @@ class Store:
         unique = sorted(set(digests))
         return self.query(f"sha256 in {_quote_all(unique)}") if unique else []
 
-    def keypoints(self, images: Sequence[int]) -> dict[int, str]:
-        """The stored keypoints of these images (the second stage of a search)."""
-        if not images:
-            return {}
-        with _milvus_errors("query"):
-            rows = self.client.query(self.name, filter=f"view == 0 and image in {list(images)}",
-                                     output_fields=["image", "keypoints"],
-                                     consistency_level="Strong")
-        return {int(r["image"]): r["keypoints"] for r in rows}
-
     def search(self, vector: Vectors, limit: int, *, per: str = "image") -> list[Candidate]:
-        """The ``limit`` best images for one query vector, each by its best row.
+        """The ``limit`` best images for one query vector.
 
-        ``per="key"`` keeps one image per key instead. Rows are over-fetched and deduplicated
-        here rather than with Milvus's ``group_by_field``, which a Milvus 2.3 server lacks;
-        the fetch widens until enough distinct images (or keys) are found.
+        ``per="key"`` keeps only the best image of each key. Rows are over-fetched and
+        deduplicated here rather than with Milvus's ``group_by_field``, which a Milvus 2.3
+        server lacks; the fetch widens until enough distinct keys are found.
         """
-        fetch = min(limit * self.views, MAX_TOPK)
+        fetch = min(limit, MAX_TOPK)
         while True:
             with _milvus_errors("search"):
                 rows = self.client.search(
                     self.name, data=[vector.tolist()], anns_field="embedding", limit=fetch,
-                    output_fields=["image", "view", *_FIELDS[1:]],
-                    search_params=self.index.search_params(fetch),
+                    output_fields=_FIELDS[1:], search_params=self.index.search_params(fetch),
                     consistency_level=self.search_consistency)[0]
             best: dict[object, Candidate] = {}
-            for row in rows:
+            for row in rows:  # best first
                 e = row["entity"]
-                found = Candidate(int(e["image"]), e["key"], e["filepath"], e["sha256"],
-                                  int(e["view"]), float(row["distance"]))
-                group = found.id if per == "image" else found.key
-                if group not in best or found.similarity > best[group].similarity:
-                    best[group] = found
+                found = Candidate(int(row["id"]), e["key"], e["filepath"], e["sha256"],
+                                  float(row["distance"]))
+                best.setdefault(found.id if per == "image" else found.key, found)
             if len(best) >= limit or len(rows) < fetch or fetch == MAX_TOPK:
                 break
             fetch = min(fetch * 4, MAX_TOPK)
         return sorted(best.values(), key=lambda c: -c.similarity)[:limit]
 
     def count(self, expr: str = "") -> int:
-        """How many images (not rows) match ``expr``."""
-        expr = f"view == 0 and ({expr})" if expr else "view == 0"
+        """How many images match ``expr``."""
         with _milvus_errors("count"):
             rows = self.client.query(self.name, filter=expr, output_fields=["count(*)"],
                                      consistency_level="Strong")
@@ -425,6 +387,10 @@ class Store:
             else:
                 lo, n = mid, m
         return lo
+
+
+def _record(row: dict[str, Any]) -> Record:
+    return Record(int(row["id"]), row["key"], row["filepath"], row["sha256"])
 
 
 def lite_file_in_use(uri: str) -> bool:

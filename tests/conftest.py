@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.indexing import index_spec
-from bogv.model.embedder import DIM, VIEWS, Embedder
+from bogv.model.embedder import DIM, Embedder
 from bogv.service import Service
 from bogv.store import Store
 
@@ -81,7 +81,7 @@ def make_service(embedder: Embedder) -> Iterator[Callable[[Settings], Service]]:
     made: list[Service] = []
 
     def make(settings: Settings) -> Service:
-        store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM, views=VIEWS,
+        store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
                       collection=settings.collection, token=settings.store_token,
                       index=index_spec(settings))
         made.append(Service(settings, embedder, store))

@@ -205,7 +205,7 @@ def test_delete_by_key_has_no_cap(client: TestClient, service: Service,
                                   photos: dict[str, bytes]) -> None:
     prepared = service.prepare(photos["coffee"])
     service.store.insert([("bulk", f"f{i}", f"sha{i}") for i in range(2500)],
-                         service.embedder.index_tensors(prepared.tensor[None]).repeat(2500, 0))
+                         service.embedder.embed_tensors(prepared.tensor[None]).repeat(2500, 0))
     assert ok(client.post(f"{API}/del/key", json={"key": "bulk"})) == 2500
     assert count(client) == 0
 

@@ -14,7 +14,7 @@ from PIL import Image
 from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.ingest import import_folder
-from bogv.service import Service
+from bogv.service import THUMBNAIL, Service
 
 from .images import write_photos
 from .test_api import API, add, fails, ok, search
@@ -73,7 +73,7 @@ def test_deletes_remove_thumbnails(client: TestClient, service: Service,
     for name in ("coffee", "chelsea", "rocket"):
         by_name[name] = int(add(client, photos[name], key="shop" if name != "coffee" else name)
                             .headers["X-Bogv-Id"])
-    files = {name: service.thumbs.path(id_) for name, id_ in by_name.items()}
+    files = {name: service.files.path(id_, THUMBNAIL) for name, id_ in by_name.items()}
     assert all(f.is_file() for f in files.values())
     assert ok(client.post(f"{API}/del/id", json={"id": by_name["coffee"]})) == 1
     assert ok(client.post(f"{API}/del/key", json={"key": "shop"})) == 2
@@ -94,7 +94,7 @@ def test_add_outcome_headers(client: TestClient, photos: dict[str, bytes]) -> No
 def test_adding_again_restores_a_missing_thumbnail(client: TestClient, service: Service,
                                                    photos: dict[str, bytes]) -> None:
     id_ = int(add(client, photos["rocket"], key="r").headers["X-Bogv-Id"])
-    service.thumbs.path(id_).unlink()  # as for a record stored before thumbnails existed
+    service.files.path(id_, THUMBNAIL).unlink()  # as for a record stored before thumbnails existed
     fails(client.get(f"{API}/thumb/{id_}"), 404)
     assert add(client, photos["rocket"], key="r").headers["X-Bogv-Created"] == "false"
     assert client.get(f"{API}/thumb/{id_}").status_code == 200
@@ -106,7 +106,7 @@ def test_folder_import_makes_thumbnails(tmp_path: Path, service: Service,
     assert import_folder(service, folder).added == len(photos)
     page = service.newest(100)
     assert len(page.records) == len(photos)
-    assert all(service.thumbs.find(r.id) for r in page.records)
+    assert all(service.files.find(r.id, THUMBNAIL) for r in page.records)
 
 
 def test_browsing_needs_the_token(tmp_path: Path, make_service: Callable[..., Service],

@@ -1,6 +1,5 @@
-"""Retrieval behaviour on real photos: copies found and labelled, scores calibrated, and an
-image's several stored vectors never showing through the API (hits, limits and deletes count
-images)."""
+"""Retrieval behaviour on real photos: copies found and labelled, scores calibrated, one
+vector per image, keypoints kept in files beside the record."""
 
 from __future__ import annotations
 
@@ -8,13 +7,13 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from bogv.model import scoring
-from bogv.model.descriptor import VIEWS
+from bogv.model.descriptor import gem
 from bogv.model.embedder import Embedder
-from bogv.model.preprocess import degrade, embed_tensor
-from bogv.service import Service
+from bogv.model.preprocess import embed_tensor
+from bogv.service import KEYPOINTS, THUMBNAIL, Service
 
 from .images import PHOTOS, encode, photo
 
@@ -35,32 +34,13 @@ def stocked(service: Service, photos: dict[str, bytes]) -> Service:
 
 # --- the descriptor -------------------------------------------------------------------------
 
-def test_index_vectors_are_the_whole_frame_then_its_degraded_copy(embedder: Embedder) -> None:
+def test_a_vector_is_the_unit_gem_of_the_whole_frame(embedder: Embedder) -> None:
     batch = np.stack([embed_tensor(photo("coffee")), embed_tensor(photo("rocket"))])
-    stored = embedder.index_tensors(batch)
-    assert stored.shape == (2, VIEWS, 1280) and VIEWS == 2
-    np.testing.assert_allclose(np.linalg.norm(stored, axis=2), 1.0, atol=1e-5)
-    np.testing.assert_allclose(stored[:, 0], embedder.embed_tensors(batch), atol=1e-5)
-    np.testing.assert_allclose(stored[:, 1], embedder.embed_tensors(degrade(batch)), atol=1e-5)
-
-
-def test_degrade_is_grey_and_half_resolution() -> None:
-    rgb = np.zeros((1, 3, 4, 4), np.float32)
-    rgb[0, 0] = 1.0  # pure red
-    out = degrade(rgb)
-    assert out.shape == rgb.shape
-    np.testing.assert_allclose(out, 0.299, atol=1e-6)  # luma of red, in every channel
-    stripes = np.zeros((1, 3, 4, 4), np.float32)
-    stripes[..., ::2] = 1.0  # one-pixel stripes vanish at half resolution
-    np.testing.assert_allclose(degrade(stripes), 0.5, atol=1e-6)
-
-
-def test_a_grey_blurred_copy_is_nearer_the_degraded_vector(embedder: Embedder) -> None:
-    img = photo("astronaut")
-    stored = embedder.index_tensors(embed_tensor(img)[None])[0]
-    grey = img.convert("L").filter(ImageFilter.GaussianBlur(3)).convert("RGB")
-    sims = stored @ embedder.embed([grey])[0]
-    assert sims[1] > sims[0] + 0.02
+    vectors = embedder.embed_tensors(batch)
+    assert vectors.shape == (2, 1280) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(vectors, gem(embedder.run(batch, "fmap")), atol=1e-6)
+    np.testing.assert_allclose(embedder.embed([photo("coffee")])[0], vectors[0], atol=1e-6)
 
 
 # --- scores and labels ----------------------------------------------------------------------
@@ -102,7 +82,7 @@ def test_same_bytes_and_same_pixels_are_exact(stocked: Service,
     assert stocked.search(rescaled)[0].match == "copy"
 
 
-# --- several vectors per image, one hit per image --------------------------------------------
+# --- one hit per image or per key; deletes ---------------------------------------------------
 
 def test_limit_counts_images_and_unique_key_keeps_one_per_key(service: Service,
                                                               photos: dict[str, bytes]) -> None:
@@ -121,14 +101,17 @@ def test_limit_counts_images_and_unique_key_keeps_one_per_key(service: Service,
     assert unique[0].id == hits[0].id  # the key's best image
 
 
-def test_deletes_count_images_and_remove_every_vector(service: Service,
-                                                      photos: dict[str, bytes]) -> None:
+def test_deletes_remove_the_vector_and_the_record_files(service: Service,
+                                                        photos: dict[str, bytes]) -> None:
     ids = [service.add(photos[name], key=name).id for name in ("coffee", "rocket", "camera")]
     assert service.store.count() == 3
+    assert all(service.files.find(i, kind) for i in ids for kind in (THUMBNAIL, KEYPOINTS))
     assert service.delete_ids([ids[0], 12345]) == 1
     assert service.delete_keys(["rocket", "nothing"]) == 1
     rows = service.store.client.query(service.store.name, filter="", output_fields=["count(*)"],
                                       consistency_level="Strong")
-    assert rows[0]["count(*)"] == VIEWS  # only camera's vectors are left
+    assert rows[0]["count(*)"] == 1  # only camera's vector is left
+    left = {p for p in service.files.root.rglob("*") if p.is_file()}
+    assert left == {service.files.path(ids[2], kind) for kind in (THUMBNAIL, KEYPOINTS)}
     assert [h.key for h in service.search(photos["coffee"], limit=10)] == ["camera"]
     assert service.add(photos["camera"], key="camera").created is False  # still idempotent

@@ -19,15 +19,15 @@ from PIL import Image
 
 from bogv._types import Vectors
 from bogv.model import geometry
-from bogv.model.descriptor import VIEWS, gem
+from bogv.model.descriptor import gem
 from bogv.model.graph import build_graph
-from bogv.model.preprocess import degrade, embed_tensor
+from bogv.model.preprocess import embed_tensor
 from bogv.model.weights import load_legacy_state_dict, sha256_file
 
-__all__ = ["DIM", "PREPROCESS_VERSION", "VIEWS", "Embedder", "weights_path"]
+__all__ = ["DIM", "PREPROCESS_VERSION", "Embedder", "weights_path"]
 
 DIM = 1280
-PREPROCESS_VERSION = "full224-gem3-degraded-v2"
+PREPROCESS_VERSION = "full224-gem3-v3"
 """Changes whenever preprocessing or pooling change: vectors from two versions don't mix."""
 
 
@@ -80,18 +80,12 @@ class Embedder:
             return self.session.run([output], {"image": batch})[0]
 
     def embed(self, images: Sequence[Image.Image]) -> Vectors:
-        """Query vectors: ``(n, 1280)`` float32, unit length, one row per image."""
+        """``(n, 1280)`` float32 unit vectors, one row per image."""
         if not images:
             return np.zeros((0, DIM), np.float32)
         return self.embed_tensors(np.stack([embed_tensor(img) for img in images]))
 
     def embed_tensors(self, batch: np.ndarray) -> Vectors:
-        """Query vectors of an NCHW batch (``embed_tensor`` of each image): whole-frame GeM."""
+        """The vectors of an NCHW batch (``embed_tensor`` of each image): whole-frame GeM,
+        the same for stored images and queries."""
         return gem(self.run(batch.astype(np.float32, copy=False), "fmap"))
-
-    def index_tensors(self, batch: np.ndarray) -> Vectors:
-        """The vectors stored for each image, ``(n, VIEWS, 1280)``: the whole frame and its
-        degraded copy, run as one batch."""
-        batch = batch.astype(np.float32, copy=False)
-        vectors = gem(self.run(np.concatenate([batch, degrade(batch)]), "fmap"))
-        return np.stack([vectors[:len(batch)], vectors[len(batch):]], axis=1)

@@ -4,7 +4,8 @@ A global CNN vector cannot tell an edited copy from another photo of a similar s
 on the benchmark, 1% of pictures that are not in the index still find a look-alike (two
 star clusters, two drawings in one style) above 0.94, while blurred, cropped or captioned
 copies often score less. Local features settle it. Each stored image keeps up to
-``MAX_POINTS`` ORB keypoints (position + 32-byte binary descriptor, ~9 KB); at search time
+``MAX_POINTS`` ORB keypoints (position + 32-byte binary descriptor, ~9 KB, in a file beside
+its thumbnail: ``bogv.sidecar``); at search time
 the query's keypoints are matched against the few best candidates' (ratio test), and RANSAC
 fits one similarity transform (shift, scale, rotation: what crops, resizes, screenshots
 and small rotations do). A copy keeps dozens to hundreds of consistent matches through
@@ -12,8 +13,6 @@ recompression, blur, captions and colour changes; different pictures keep a hand
 """
 
 from __future__ import annotations
-
-import base64
 
 import cv2
 import numpy as np
@@ -35,29 +34,29 @@ _orb_params = {"nfeatures": MAX_POINTS, "fastThreshold": 10, "edgeThreshold": 15
 _POINT = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
 
 
-def keypoints(img: Image.Image) -> str:
-    """ORB keypoints of an RGB image, packed as base64 text for a VARCHAR field."""
+def keypoints(img: Image.Image) -> bytes:
+    """ORB keypoints of an RGB image, packed: 36 bytes a point."""
     # Only shrunk, never enlarged: enlarging small images to SIDE was measured to find
     # fewer blurred, cropped and screenshotted copies (it moves their keypoints' scales).
     small = img.convert("L")
     small.thumbnail((SIDE, SIDE), Image.Resampling.BILINEAR)
     points, desc = cv2.ORB_create(**_orb_params).detectAndCompute(np.asarray(small), None)
     if desc is None:
-        return ""
+        return b""
     packed = np.zeros(len(points), _POINT)
     packed["x"] = [round(p.pt[0] * 8) for p in points]  # 1/8 pixel steps fit in uint16
     packed["y"] = [round(p.pt[1] * 8) for p in points]
     packed["d"] = desc
-    return base64.b64encode(packed.tobytes()).decode("ascii")
+    return packed.tobytes()
 
 
-def _unpack(text: str) -> tuple[np.ndarray, np.ndarray]:
-    packed = np.frombuffer(base64.b64decode(text), _POINT)
+def _unpack(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    packed = np.frombuffer(data, _POINT)
     xy = np.stack([packed["x"], packed["y"]], axis=1).astype(np.float32) / 8
     return xy, np.ascontiguousarray(packed["d"])
 
 
-def inliers(query: str, stored: str) -> int:
+def inliers(query: bytes, stored: bytes) -> int:
     """How many keypoint matches one similarity transform explains (0 when unsure)."""
     if not query or not stored:
         return 0

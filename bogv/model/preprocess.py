@@ -4,8 +4,7 @@ The network was trained on ``(x - 127) / 128`` RGB pixels. Two geometries:
 ``classify_tensor`` reproduces training (shorter side 256, centre crop 224) and is what the
 weight-check test uses; ``embed_tensor`` squeezes the *whole* frame to 224x224 for retrieval,
 because a centre crop throws away up to half of a wide photo, and the edges are exactly what
-tells two crops or two wallpapers apart. ``degrade`` turns embed tensors into the
-greyscale, half-resolution copies bogv also indexes (see ``bogv.model.descriptor``).
+tells two crops or two wallpapers apart.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-__all__ = ["SIZE", "classify_tensor", "degrade", "embed_tensor", "normalise"]
+__all__ = ["SIZE", "classify_tensor", "embed_tensor", "normalise"]
 
 SIZE = 224
 _MEAN, _STD = 127.0, 128.0
@@ -41,22 +40,3 @@ def classify_tensor(img: Image.Image, size: int = SIZE) -> npt.NDArray[np.float3
     left, top = (img.width - size) // 2, (img.height - size) // 2
     return normalise(img.crop((left, top, left + size, top + size)))
 
-
-def _upsample2(x: npt.NDArray[np.float32], axis: int) -> npt.NDArray[np.float32]:
-    """Bilinear 2x along ``axis`` with pixel-centre alignment (as Pillow), edges clamped."""
-    n = x.shape[axis]
-    prev = np.take(x, np.r_[0, np.arange(n - 1)], axis=axis)
-    nxt = np.take(x, np.r_[np.arange(1, n), n - 1], axis=axis)
-    even, odd = 0.75 * x + 0.25 * prev, 0.75 * x + 0.25 * nxt
-    out = np.stack([even, odd], axis=axis + 1)
-    return out.reshape(*x.shape[:axis], 2 * n, *x.shape[axis + 1:])
-
-
-def degrade(batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Greyscale at half resolution, brought back to size: what heavy edits leave of an
-    image (recompression, downscaling, blur, desaturation). ``(n, 3, h, w)``, h and w even."""
-    grey = np.tensordot(np.array([0.299, 0.587, 0.114], np.float32), batch, axes=([0], [1]))
-    n, h, w = grey.shape
-    small = grey.reshape(n, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
-    full = _upsample2(_upsample2(small, 1), 2)
-    return np.repeat(full[:, None], 3, axis=1).astype(np.float32)

@@ -1,7 +1,7 @@
 """From a raw similarity to what users see: a calibrated ``score`` and a ``match`` label.
 
-The similarity of a hit is the inner product of the query's vector and the image's
-best-matching stored vector (``bogv.model.descriptor``). Raw cosines are hard to threshold:
+The similarity of a hit is the cosine of the query's vector and the stored image's
+(``bogv.model.descriptor``). Raw cosines are hard to threshold:
 an edited copy and a different photo of the same subject can both reach 0.9. So one number,
 ``COPY_SIMILARITY``, was chosen on the calibration split of ``bench/quality.py`` (images
 never used for the test figures): the lowest similarity at which at most 1% of searches
@@ -27,11 +27,11 @@ __all__ = ["COPY_INLIERS", "COPY_SIMILARITY", "EXACT_SIMILARITY", "Match", "matc
 Match = Literal["exact", "copy", "similar"]
 
 COPY_SIMILARITY = 0.943
-"""Best-vector similarity from which a hit counts as an edited copy (score 0.5)."""
+"""Similarity from which a hit counts as an edited copy (score 0.5)."""
 COPY_INLIERS = 76
 """Keypoint matches one transform must explain for the second stage to call a copy."""
 EXACT_SIMILARITY = 0.9999
-"""Whole-frame similarity of the same pixels in another file (float noise only)."""
+"""Similarity of the same pixels in another file (float noise only)."""
 
 
 def score(similarity: float, inliers: int = 0) -> float:
@@ -50,10 +50,10 @@ def score(similarity: float, inliers: int = 0) -> float:
     return by_look
 
 
-def match(similarity: float, *, view: int, same_bytes: bool, inliers: int = 0) -> Match:
-    """``exact``: the same bytes, or the same pixels (whole frame to whole frame);
+def match(similarity: float, *, same_bytes: bool, inliers: int = 0) -> Match:
+    """``exact``: the same bytes, or the same pixels;
     ``copy``: at or over the copy threshold, or verified by keypoints; else ``similar``."""
-    if same_bytes or (view == 0 and similarity >= EXACT_SIMILARITY):
+    if same_bytes or similarity >= EXACT_SIMILARITY:
         return "exact"
     if similarity >= COPY_SIMILARITY or inliers >= COPY_INLIERS:
         return "copy"

@@ -1,0 +1,71 @@
+"""Per-record files beside the vectors, under ``RECORD_DIR``: thumbnail and keypoints.
+
+Why files and not Milvus fields: Milvus keeps every scalar field of a loaded collection in
+memory, so the ~8 KB thumbnail and ~9 KB of keypoints of 100k records would cost ~1.7 GB
+of RAM (more as base64 in a VARCHAR; Milvus 2.5 has no binary scalar type) for bytes that
+are only read a few at a time, by id: one thumbnail for the page, the keypoints of a
+search's five best candidates. Files cost disk only. Ids are never reused, so a file never
+changes and clients may cache a thumbnail for good. With several API replicas on one Milvus
+server, point ``RECORD_DIR`` at a shared volume.
+
+A failed write is logged, never fatal: the record is already stored. A missing thumbnail
+shows as a placeholder; missing keypoints only mean a candidate's copy label rests on its
+similarity alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from contextlib import suppress
+from pathlib import Path
+
+__all__ = ["Sidecar"]
+
+log = logging.getLogger(__name__)
+
+
+class Sidecar:
+    """Files named ``<id>.<kind>``, spread over 256 folders by id to keep each small."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, id_: int, kind: str) -> Path:
+        return self.root / f"{id_ & 0xFF:02x}" / f"{id_}.{kind}"
+
+    def save(self, id_: int, kind: str, data: bytes) -> None:
+        path = self.path(id_, kind)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            tmp.replace(path)  # readers never see half a file
+        except OSError as exc:
+            log.warning("%s of record %d not saved: %s", kind, id_, exc)
+            with suppress(OSError):
+                tmp.unlink(missing_ok=True)
+
+    def find(self, id_: int, kind: str) -> Path | None:
+        path = self.path(id_, kind)
+        return path if path.is_file() else None
+
+    def read(self, id_: int, kind: str) -> bytes | None:
+        try:
+            return self.path(id_, kind).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            log.warning("%s of record %d not read: %s", kind, id_, exc)
+            return None
+
+    def delete(self, ids: Iterable[int]) -> None:
+        """Remove every file of these records, whatever its kind (or version)."""
+        for id_ in ids:
+            folder = self.path(id_, "").parent
+            try:
+                for path in folder.glob(f"{id_}.*"):
+                    path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("files of record %d not removed: %s", id_, exc)
