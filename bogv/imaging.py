@@ -49,12 +49,13 @@ def _pillow_errors(max_pixels: int) -> Iterator[None]:
 
 
 def decode(data: bytes, *, max_pixels: int, max_frames: int = 1000,
-           min_side: int = 0) -> Image.Image:
+           min_side: int = 0, min_long: int = 0) -> Image.Image:
     """Decode the first frame of ``data`` to an upright RGB image.
 
     ``min_side`` > 0 lets JPEG decoding drop resolution while both sides stay at least
-    that large. EXIF orientation is applied; transparency is composited onto white, since
-    transparent pixels often hide arbitrary colours.
+    that large, and the longer side at least ``min_long``. EXIF orientation is applied;
+    transparency is composited onto white, since transparent pixels often hide arbitrary
+    colours.
     """
     # The size is checked from the header, before any pixel is decoded. Pillow's own bomb
     # check (a global) stays at its default and only matters for MAX_PIXELS above it.
@@ -69,7 +70,8 @@ def decode(data: bytes, *, max_pixels: int, max_frames: int = 1000,
             raise TooLarge(f"image has more than {max_frames} frames (MAX_FRAMES)",
                            field="file")
         if min_side and img.format in ("JPEG", "MPO"):
-            img.draft("RGB", (min_side, min_side))
+            long = max(min_long, min_side)
+            img.draft("RGB", (long, min_side) if img.width >= img.height else (min_side, long))
         img.load()
         img = ImageOps.exif_transpose(img)
         return _to_rgb(img)

@@ -94,7 +94,7 @@ def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
     when the caller hashed the bytes already (import does, to skip stored files before
     decoding them)."""
     img = imaging.decode(data, max_pixels=settings.max_pixels, max_frames=settings.max_frames,
-                         min_side=max(SIZE, geometry.SIDE))
+                         min_side=SIZE, min_long=geometry.SIDE)
     md5, sha256 = digests or (hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
     return Prepared(embed_tensor(img), md5, sha256, make_thumbnail(img) if thumbnail else None,
                     geometry.keypoints(img))

@@ -77,3 +77,13 @@ def test_jpeg_draft_shrinks_but_keeps_min_side() -> None:
     big = photo("astronaut").resize((2048, 2048))
     img = decode(encode(big, quality=90), max_pixels=LIMIT, min_side=224)
     assert 224 <= min(img.size) < 2048 / 4
+
+
+def test_jpeg_draft_keeps_the_longer_side_for_keypoints() -> None:
+    wide = encode(photo("astronaut").resize((2048, 1200)), quality=90)
+    # keypoints need the longer side at 320, the model both sides at 224: a quarter suffices,
+    # where asking for 320 on both sides would decode at half the size
+    assert decode(wide, max_pixels=LIMIT, min_side=224, min_long=320).size == (512, 300)
+    assert decode(wide, max_pixels=LIMIT, min_side=320).size == (1024, 600)
+    tall = encode(photo("astronaut").resize((1200, 2048)), quality=90)
+    assert decode(tall, max_pixels=LIMIT, min_side=224, min_long=320).size == (300, 512)
