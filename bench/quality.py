@@ -42,6 +42,7 @@ from quality_methods import DEFAULT, METHODS, Method, Runner
 
 from bogv import imaging
 from bogv.model import geometry
+from bogv.model.content import query_views
 from bogv.model.embedder import Embedder
 
 SEED = 3
@@ -154,17 +155,19 @@ class Cache:
         tmp.replace(path)
 
 
-def keypoints_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image]
-                  ) -> list[bytes]:
-    """bogv's stored keypoints of every image of a set, cached (as base64 in JSON)."""
-    path = folder / f"keypoints-{geometry.VERSION}-{what}-{key}.json"
+def keypoints_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
+                  side: str) -> list[list[bytes]]:
+    """bogv's keypoints of every image of a set, cached (as base64 in JSON): a stored
+    image's, or a query's for each of its views (``bogv.model.content.query_views``)."""
+    path = folder / f"keypoints-{geometry.VERSION}-{side}-{what}-{key}.json"
     if not path.exists():
         t0 = time.perf_counter()
-        found = [base64.b64encode(geometry.keypoints(img)).decode() for img in images]
+        found = [[base64.b64encode(geometry.keypoints(v)).decode()
+                  for v in ([img] if side == "index" else query_views(img))] for img in images]
         path.write_text(json.dumps(found))
         print(f"  {what}: keypoints of {len(found)} images in {time.perf_counter() - t0:.0f} s",
               file=sys.stderr)
-    return [base64.b64decode(text) for text in json.loads(path.read_text())]
+    return [[base64.b64decode(t) for t in views] for views in json.loads(path.read_text())]
 
 
 def vectors_for(runner: Runner, cache: Cache, methods: list[Method], what: str,
@@ -261,10 +264,11 @@ def _mean(values: list[bool] | list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def inlier_counts(queries: list[bytes], index: list[bytes], ids: np.ndarray) -> np.ndarray:
-    """Inliers of each query's first ``ids.shape[1]`` candidates."""
-    return np.array([[geometry.inliers(queries[q], index[c]) for c in ids[q]]
-                     for q in range(len(ids))])
+def inlier_counts(queries: list[list[bytes]], index: list[list[bytes]], ids: np.ndarray
+                  ) -> np.ndarray:
+    """Inliers of each query's first ``ids.shape[1]`` candidates (its best view's)."""
+    return np.array([[max(geometry.inliers(view, index[c][0]) for view in queries[q])
+                      for c in ids[q]] for q in range(len(ids))])
 
 
 def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int
@@ -292,7 +296,7 @@ def inlier_threshold(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray,
 
 def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
              split: Split, threshold: float | None,
-             keypoints: dict[str, list[bytes]]) -> Result:
+             keypoints: dict[str, list[list[bytes]]]) -> Result:
     rows, counts = vec["index-index"][method.name]
     owners = index_owners(split)
     target_pos = {p: i for i, p in enumerate(owners[:len(split.test) + len(split.calib)])}
@@ -477,12 +481,13 @@ def main() -> None:
         if side == "query" and layouts:
             vec[name].update(vectors_for(runner, cache, layouts, what, _Lazy(images), n,
                                          "index"))
-    keypoints: dict[str, list[bytes]] = {}
+    keypoints: dict[str, list[list[bytes]]] = {}
     if any(m.geometric for m in methods):
         for name, (images, _) in sets.items():
             what = name.split("-")[0]
             if what not in keypoints and what != "labelled":
-                keypoints[what] = keypoints_for(args.cache, key, what, _Lazy(images))
+                keypoints[what] = keypoints_for(args.cache, key, what, _Lazy(images),
+                                                name.split("-")[1])
     results = {m.name: evaluate(m, vec, split, m.threshold, keypoints) for m in methods}
     print_tables(methods, results, split)
     if args.cost:

@@ -70,8 +70,8 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
 
         t_plain, t_bogv = _timed(import_plain), _timed(import_bogv)
         service.search(queries[0])  # warm both paths up
-        plain.search(_plain_vector(embedder, queries[0])[0], 10)
-        lat_plain = [_timed(lambda q=q: plain.search(_plain_vector(embedder, q)[0], 10))
+        plain.search(_plain_vector(embedder, queries[0]), 10)
+        lat_plain = [_timed(lambda q=q: plain.search(_plain_vector(embedder, q), 10))
                      for q in queries]
         lat_bogv = [_timed(lambda q=q: service.search(q, 10)) for q in queries]
         service.close()
@@ -89,6 +89,6 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
          f"{1000 * med_b:.1f}", f"{med_b / med_p:.2f}x"),
         ("Milvus Lite files, KB per image", f"{size_plain / 1024:.1f}",
          f"{size_bogv / 1024:.1f}", f"{size_bogv / size_plain:.2f}x"),
-        ("record files (thumbnail, keypoints), KB per image", "0.0",
+        ("record files (thumb, keypoints), KB/image", "0.0",
          f"{files_bogv / 1024:.1f}", "-"),
     ]

@@ -22,6 +22,7 @@ from PIL import Image
 
 from bogv import service
 from bogv.model import descriptor, scoring
+from bogv.model.content import query_views
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
 
@@ -56,6 +57,7 @@ def _degraded(img: Image.Image) -> Image.Image:
 _VIEWS: dict[str, Callable[[Image.Image, int], np.ndarray]] = {
     "whole": embed_tensor,
     "degraded": lambda img, size: embed_tensor(_degraded(img), size),
+    "content": lambda img, size: embed_tensor(query_views(img)[-1], size),
 }
 
 
@@ -96,7 +98,9 @@ class Method:
     index: Callable[[Features], list[np.ndarray]]
     query: Callable[[Features], list[np.ndarray]]
     needs: tuple[View, ...] = ((224, "whole"),)
-    """Feature maps ``index`` reads; ``query`` reads only the whole frame at 224."""
+    """Feature maps ``index`` reads."""
+    query_needs: tuple[View, ...] = ((224, "whole"),)
+    """Feature maps ``query`` reads."""
     pixels: bool = False
     threshold: float | None = None
     """A fixed copy threshold (the product's); None: choose on the calibration split."""
@@ -167,9 +171,18 @@ def _verify_blend(lq: np.ndarray, rows: np.ndarray, first: float) -> float:
 
 
 def _bogv(f: Features) -> list[np.ndarray]:
-    """What bogv stores and queries with (``Embedder.embed_tensors``), from the cached maps."""
+    """What bogv stores (``Embedder.embed_tensors``), from the cached maps."""
     return list(descriptor.gem(f.fmap())[:, None, :])
 
+
+def _bogv_query(f: Features) -> list[np.ndarray]:
+    """What bogv searches with: the whole frame and the picture inside it (the same vector
+    twice when the picture is the whole frame: the best pair is unchanged)."""
+    return list(np.stack([descriptor.gem(f.fmap()), descriptor.gem(f.fmap(224, "content"))],
+                         axis=1))
+
+
+_BOGV_QUERY = ((224, "whole"), (224, "content"))
 
 DEFAULT = ("phash", "plain-avg", "gem3", "bogv", "bogv+geometry")
 """What a plain run compares: the baselines and bogv as shipped. The other methods are the
@@ -183,9 +196,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("gem3-regions5", _multi(CORNERS_5), _one(lambda f: gem(f.fmap()))),
     Method("reg5+deg", _multi(CORNERS_5, ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),
-    Method("bogv", _bogv, _bogv, threshold=scoring.COPY_SIMILARITY),
-    Method("bogv+geometry", _bogv, _bogv, threshold=scoring.COPY_SIMILARITY,
-           geometric=service.CHECKED),
+    Method("bogv", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
+           threshold=scoring.COPY_SIMILARITY),
+    Method("bogv+geometry", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
+           threshold=scoring.COPY_SIMILARITY, geometric=service.CHECKED),
     Method("gem3+deg", _multi([], ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),
     Method("gem3+sem", lambda f: _semantic(f, 0.7), lambda f: _semantic(f, 0.7)),
@@ -207,8 +221,8 @@ class Runner:
 
     def run(self, methods: list[Method], what: str, images: Iterable[Image.Image], n: int,
             side: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        views = sorted({v for m in methods for v in m.needs} if side == "index"
-                       else {(224, "whole")} if any(not m.pixels for m in methods) else set())
+        views = sorted({v for m in methods if not m.pixels
+                        for v in (m.needs if side == "index" else m.query_needs)})
         missing = [v for v in views if not self._map_path(what, v).exists()]
         out: dict[str, _Acc] = {m.name: _Acc() for m in methods}
         pixel_methods = [m for m in methods if m.pixels]

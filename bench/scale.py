@@ -138,7 +138,7 @@ def measure(size: int, real: np.ndarray, queries: np.ndarray, sweep: list[int],
             offset += len(chunk)
         insert_s = time.perf_counter() - t0
         store.client.flush(store.name)
-        store.search(queries[0], K)  # the first search waits for the index
+        store.search(queries[:1], K)  # the first search waits for the index
         ready_s = time.perf_counter() - t0
         ids = np.array(row_ids)
         results = []
@@ -147,7 +147,7 @@ def measure(size: int, real: np.ndarray, queries: np.ndarray, sweep: list[int],
             latencies, hits, tied = [], 0, 0
             for q, want, kth in zip(queries, truth.rows, truth.scores[:, -1], strict=True):
                 t = time.perf_counter()
-                found = store.search(q, K)
+                found = store.search(q[None], K)
                 latencies.append((time.perf_counter() - t) * 1000)
                 hits += len({h.id for h in found} & set(ids[want].tolist()))
                 # With near-duplicates, another row of the same score is as right as the

@@ -22,6 +22,7 @@ from bogv.errors import InvalidParameter, NotFound
 from bogv.indexing import index_spec
 from bogv.metrics import Metrics
 from bogv.model import geometry, scoring
+from bogv.model.content import query_views
 from bogv.model.embedder import DIM, Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
@@ -29,7 +30,8 @@ from bogv.sidecar import Sidecar
 from bogv.store import Hit, Page, Store
 from bogv.thumbs import make_thumbnail
 
-__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Service", "build_service", "prepare"]
+__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Query", "Service", "build_service", "prepare",
+           "prepare_query"]
 
 MAX_KEY = 64
 MAX_FILEPATH = 512
@@ -53,6 +55,16 @@ class Prepared:
     sha256: str
     thumbnail: bytes | None = None
     keypoints: bytes = b""
+
+
+@dataclass(frozen=True)
+class Query:
+    """A search image ready for the model: one row of ``tensors`` and of ``keypoints`` per
+    view (``bogv.model.content.query_views``), and the digest of its bytes."""
+
+    tensors: np.ndarray
+    keypoints: list[bytes]
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -93,11 +105,23 @@ def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
     workers, which have no store and so no ``Service``. ``digests`` is ``(md5, sha256)``
     when the caller hashed the bytes already (import does, to skip stored files before
     decoding them)."""
-    img = imaging.decode(data, max_pixels=settings.max_pixels, max_frames=settings.max_frames,
-                         min_side=SIZE, min_long=geometry.SIDE)
+    img = _decode(data, settings)
     md5, sha256 = digests or (hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
     return Prepared(embed_tensor(img), md5, sha256, make_thumbnail(img) if thumbnail else None,
                     geometry.keypoints(img))
+
+
+def prepare_query(data: bytes, settings: Settings) -> Query:
+    """Bytes to what a search needs: the tensors and keypoints of every view."""
+    views = query_views(_decode(data, settings))
+    return Query(np.stack([embed_tensor(v) for v in views]),
+                 [geometry.keypoints(v) for v in views], hashlib.sha256(data).hexdigest())
+
+
+def _decode(data: bytes, settings: Settings) -> imaging.Image.Image:
+    """Decoded just large enough for the model (224 px) and the keypoints (320 px)."""
+    return imaging.decode(data, max_pixels=settings.max_pixels, max_frames=settings.max_frames,
+                          min_side=SIZE, min_long=geometry.SIDE)
 
 
 class Service:
@@ -207,17 +231,16 @@ class Service:
         ``limit`` counts images; ``unique_key`` keeps only the best image of each key.
         """
         self.check_limit(limit)
-        prepared = self.prepare(data, thumbnail=False)
-        vector = self._embed(prepared.tensor[None])[0]
-        found = self.store.search(vector, max(limit, CHECKED),
+        query = prepare_query(data, self.settings)
+        found = self.store.search(self._embed(query.tensors), max(limit, CHECKED),
                                   per="key" if unique_key else "image")
         hits = []
         for rank, c in enumerate(found):
             stored = self.files.read(c.id, KEYPOINTS) if rank < CHECKED else None
-            inliers = geometry.inliers(prepared.keypoints, stored or b"")
+            inliers = max(geometry.inliers(points, stored or b"") for points in query.keypoints)
             hits.append(Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, inliers),
                             scoring.match(c.similarity, inliers=inliers,
-                                          same_bytes=c.sha256 == prepared.sha256)))
+                                          same_bytes=c.sha256 == query.sha256)))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 

@@ -307,8 +307,9 @@ class Store:
         unique = sorted(set(digests))
         return self.query(f"sha256 in {_quote_all(unique)}") if unique else []
 
-    def search(self, vector: Vectors, limit: int, *, per: str = "image") -> list[Candidate]:
-        """The ``limit`` best images for one query vector.
+    def search(self, vectors: Vectors, limit: int, *, per: str = "image") -> list[Candidate]:
+        """The ``limit`` best images for the query's ``(n, dim)`` vectors (its views), each
+        image scored by its best similarity to any of them.
 
         ``per="key"`` keeps only the best image of each key. Rows are over-fetched and
         deduplicated here rather than with Milvus's ``group_by_field``, which a Milvus 2.3
@@ -317,17 +318,20 @@ class Store:
         fetch = min(limit, MAX_TOPK)
         while True:
             with _milvus_errors("search"):
-                rows = self.client.search(
-                    self.name, data=[vector.tolist()], anns_field="embedding", limit=fetch,
+                results = self.client.search(
+                    self.name, data=vectors.tolist(), anns_field="embedding", limit=fetch,
                     output_fields=_FIELDS[1:], search_params=self.index.search_params(fetch),
-                    consistency_level=self.search_consistency)[0]
+                    consistency_level=self.search_consistency)
             best: dict[object, Candidate] = {}
-            for row in rows:  # best first
+            for row in (row for rows in results for row in rows):
                 e = row["entity"]
                 found = Candidate(int(row["id"]), e["key"], e["filepath"], e["sha256"],
                                   float(row["distance"]))
-                best.setdefault(found.id if per == "image" else found.key, found)
-            if len(best) >= limit or len(rows) < fetch or fetch == MAX_TOPK:
+                group = found.id if per == "image" else found.key
+                if group not in best or found.similarity > best[group].similarity:
+                    best[group] = found
+            if (len(best) >= limit or max(map(len, results)) < fetch
+                    or fetch == MAX_TOPK):
                 break
             fetch = min(fetch * 4, MAX_TOPK)
         return sorted(best.values(), key=lambda c: -c.similarity)[:limit]

@@ -50,7 +50,7 @@ class Target:
     query: Any
 
     def snapshot(self) -> tuple[int, list[int]]:
-        hits = self.service.store.search(self.query[0], 50)
+        hits = self.service.store.search(self.query, 50)
         return self.service.store.count(), [h.id for h in hits]
 
 

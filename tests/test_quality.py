@@ -7,9 +7,10 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from bogv.model import scoring
+from bogv.model.content import content_box, query_views
 from bogv.model.descriptor import gem
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
@@ -23,6 +24,22 @@ def crop_area(img: Image.Image, area: float) -> Image.Image:
     w, h = round(img.width * area ** 0.5), round(img.height * area ** 0.5)
     x, y = (img.width - w) // 2, (img.height - h) // 2
     return img.crop((x, y, x + w, y + h))
+
+
+def screenshot(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """``img`` shown in an app window (title bar, side panel with labels, margins), and
+    where it is."""
+    canvas = Image.new("RGB", (1366, 768), (240, 240, 240))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, 1366, 46), fill=(53, 132, 228))
+    draw.text((12, 23), "Image Viewer - photo.jpg", fill=(255, 255, 255), anchor="lm")
+    draw.rectangle((0, 46, 220, 768), fill=(222, 222, 222))
+    for i in range(6):
+        draw.text((14, 66 + 34 * i), f"Item {i + 1}", fill=(128, 128, 128))
+    scale = min(1000 / img.width, 620 / img.height)
+    shown = img.resize((round(img.width * scale), round(img.height * scale)))
+    canvas.paste(shown, (260, 80))
+    return canvas, (260, 80, 260 + shown.width, 80 + shown.height)
 
 
 @pytest.fixture
@@ -41,6 +58,38 @@ def test_a_vector_is_the_unit_gem_of_the_whole_frame(embedder: Embedder) -> None
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(vectors, gem(embedder.run(batch, "fmap")), atol=1e-6)
     np.testing.assert_allclose(embedder.embed([photo("coffee")])[0], vectors[0], atol=1e-6)
+
+
+# --- the picture inside a query -----------------------------------------------------------
+
+def test_the_picture_inside_a_screenshot_is_found() -> None:
+    for name in PHOTOS:
+        shot, where = screenshot(photo(name))
+        box = content_box(shot)
+        assert box is not None, name
+        # none of the window, most of the photo (a flat sky at its edge may be left out)
+        assert box[0] >= where[0] - 16 and box[1] >= where[1] - 16, (name, box, where)
+        assert box[2] <= where[2] + 16 and box[3] <= where[3] + 16, (name, box, where)
+        inside = ((min(box[2], where[2]) - max(box[0], where[0]))
+                  * (min(box[3], where[3]) - max(box[1], where[1])))
+        assert inside >= 0.85 * (where[2] - where[0]) * (where[3] - where[1]), name
+        views = query_views(shot)
+        assert len(views) == 2 and views[1].size == (box[2] - box[0], box[3] - box[1])
+
+
+def test_a_photo_or_a_flat_image_is_searched_whole() -> None:
+    for name in PHOTOS:
+        assert content_box(photo(name)) is None, name
+        assert query_views(photo(name)) == [photo(name)]
+    assert content_box(Image.new("RGB", (640, 480), (30, 30, 30))) is None
+
+
+def test_a_screenshot_finds_the_photo_labelled_copy(stocked: Service) -> None:
+    # The whole frame alone calls half of these "similar": the window outweighs the photo.
+    for name in PHOTOS:
+        hits = stocked.search(encode(screenshot(photo(name))[0], "PNG"), limit=3)
+        assert (hits[0].key, hits[0].match) == (name, "copy"), (name, hits[0])
+        assert all(h.match == "similar" for h in hits[1:])
 
 
 # --- scores and labels ----------------------------------------------------------------------
