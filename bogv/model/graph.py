@@ -4,7 +4,8 @@ Architecture from the reference implementation (efficientnet-lite-pytorch 0.1.0)
 seven MBConv stages without squeeze-excite, a 1x1 head to 1280 channels, ReLU6 everywhere.
 Convolutions use TensorFlow "SAME" padding (the odd pixel at bottom/right), which ONNX spells
 ``auto_pad="SAME_UPPER"``; symmetric padding would shift every feature by half a pixel.
-The graph accepts any input height and width.
+The graph accepts any input height and width. Nodes are named after the layer they compute
+(``_blocks.3._expand_conv``), so ``bogv.model.int8`` can keep chosen layers in float.
 
 Outputs:
   ``fmap``   (N, 1280, h, w) the head's activations, for pooling into retrieval descriptors;
@@ -73,12 +74,13 @@ class _Builder:
         b_name = self.const(f"{conv}.b", bias)
         y = self.fresh(conv)
         self.nodes.append(helper.make_node(
-            "Conv", [x, w_name, b_name], [y], auto_pad="SAME_UPPER", group=group,
+            "Conv", [x, w_name, b_name], [y], name=conv, auto_pad="SAME_UPPER", group=group,
             strides=[stride, stride], kernel_shape=list(kernel.shape[2:])))
         if not relu6:
             return y
         z = self.fresh(f"{conv}.relu6")
-        self.nodes.append(helper.make_node("Clip", [y, self.zero, self.six], [z]))
+        self.nodes.append(helper.make_node("Clip", [y, self.zero, self.six], [z],
+                                           name=f"{conv}.relu6"))
         return z
 
     def block(self, x: str, idx: int, in_ch: int, out_ch: int, stride: int, expand: int) -> str:
@@ -91,7 +93,7 @@ class _Builder:
         y = self.conv_bn(y, f"{p}._project_conv", f"{p}._bn2", relu6=False)
         if stride == 1 and in_ch == out_ch:
             s = self.fresh(f"{p}.skip")
-            self.nodes.append(helper.make_node("Add", [y, x], [s]))
+            self.nodes.append(helper.make_node("Add", [y, x], [s], name=f"{p}.skip"))
             y = s
         return y
 
@@ -106,15 +108,15 @@ def build_graph(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
             x = b.block(x, idx, in_ch, stage.out, stage.stride if r == 0 else 1, stage.expand)
             in_ch, idx = stage.out, idx + 1
     fmap = b.conv_bn(x, "_conv_head", "_bn1")
-    b.nodes.append(helper.make_node("Identity", [fmap], ["fmap"]))
+    b.nodes.append(helper.make_node("Identity", [fmap], ["fmap"], name="_fmap"))
 
     pooled = b.fresh("pool")
     flat = b.fresh("flat")
-    b.nodes.append(helper.make_node("GlobalAveragePool", ["fmap"], [pooled]))
-    b.nodes.append(helper.make_node("Flatten", [pooled], [flat], axis=1))
+    b.nodes.append(helper.make_node("GlobalAveragePool", ["fmap"], [pooled], name="_pool"))
+    b.nodes.append(helper.make_node("Flatten", [pooled], [flat], name="_flatten", axis=1))
     fc_w = b.const("_fc.w", weights["_fc.weight"].T.astype(np.float32).copy())
     fc_b = b.const("_fc.b", weights["_fc.bias"].astype(np.float32))
-    b.nodes.append(helper.make_node("Gemm", [flat, fc_w, fc_b], ["logits"]))
+    b.nodes.append(helper.make_node("Gemm", [flat, fc_w, fc_b], ["logits"], name="_fc"))
 
     graph = helper.make_graph(
         b.nodes, "efficientnet_lite0",
