@@ -237,8 +237,10 @@ def measure_startup(work: Path) -> list[Row]:
             Row("start-up, warm", f"{warm:.2f} s", "second start, empty store")]
 
 
-def fill(data_dir: Path, vectors_path: Path, count: int) -> None:
-    """(Subprocess) store ``count`` cached vectors through bogv's store, in big batches."""
+def fill(data_dir: Path, vectors_path: Path, count: int, queries_path: Path) -> None:
+    """(Subprocess) store ``count`` cached vectors through bogv's store, in big batches, then
+    search the index with each query vector (the index's own recall, before the server owns
+    the Milvus Lite file)."""
     from bogv.service import build_service
 
     vectors = np.load(vectors_path, mmap_mode="r")[:count]
@@ -250,8 +252,10 @@ def fill(data_dir: Path, vectors_path: Path, count: int) -> None:
         rows = [(f"k{j}", f"/stored/{j}.jpg", f"{j:064x}") for j in range(i, i + len(chunk))]
         ids.extend(service.store.insert(rows, chunk))
     seconds = time.perf_counter() - start
+    found = [[c.id for c in service.store.search(q[None], 10)] for q in np.load(queries_path)]
     service.close()
     np.save(data_dir.parent / f"{data_dir.name}-ids.npy", np.array(ids, np.int64))
+    np.save(data_dir.parent / f"{data_dir.name}-found.npy", np.array(found, np.int64))
     print(json.dumps({"seconds": seconds}))
 
 
@@ -269,17 +273,19 @@ def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: P
     vectors = stored_vectors(args.cache, args.devdata, count, embedder)
     vectors_path = work / f"vectors-{count}.npy"
     np.save(vectors_path, vectors)
-    data_dir = work / f"store-{count}"
-    shutil.copytree(models, data_dir / "models")
-    out = subprocess.run([sys.executable, __file__, "--fill", str(data_dir), str(vectors_path),
-                          str(count)], env=bogv_env(data_dir), check=True, capture_output=True)
-    fill_seconds = json.loads(out.stdout.splitlines()[-1])["seconds"]
-    ids = np.load(work / f"store-{count}-ids.npy")
-
     queries = [p.read_bytes() for p in query_jpegs(args.cache, args.devdata, counts.queries)]
     settings = Settings()
     qvec = embedder.embed([imaging.decode(q, max_pixels=settings.max_pixels, min_side=SIZE)
                            for q in queries])
+    np.save(work / f"queries-{count}.npy", qvec)
+    data_dir = work / f"store-{count}"
+    shutil.copytree(models, data_dir / "models")
+    out = subprocess.run([sys.executable, __file__, "--fill", str(data_dir), str(vectors_path),
+                          str(count), str(work / f"queries-{count}.npy")],
+                         env=bogv_env(data_dir), check=True, capture_output=True)
+    fill_seconds = json.loads(out.stdout.splitlines()[-1])["seconds"]
+    ids = np.load(work / f"store-{count}-ids.npy")
+    found = np.load(work / f"store-{count}-found.npy").tolist()
     exact = [ids[np.argsort(-(vectors @ v))[:10]].tolist() for v in qvec]
     tag = f"{count // 1000}k"
     rows = [Row(f"[{tag}] batched insert", f"{count / fill_seconds:.0f} rows/s",
@@ -287,12 +293,10 @@ def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: P
     with serve(data_dir) as server:
         rows.append(Row(f"[{tag}] start-up, warm", f"{server.startup:.2f} s",
                         f"{count} images stored"))
-        found: list[list[int]] = []
-        with httpx.Client(base_url=server.url, timeout=60) as http:  # also warms caches up
+        with httpx.Client(base_url=server.url, timeout=60) as http:  # warms caches up
             for q in queries:
-                data = http.post(f"{API}/search/file", files={"file": ("q.jpg", q)},
-                                 data={"limit": "10"}).json()["data"]
-                found.append([h["id"] for h in data])
+                http.post(f"{API}/search/file", files={"file": ("q.jpg", q)},
+                          data={"limit": "10"}).raise_for_status()
         def measured(clients: int, bodies: list[bytes]) -> tuple[Load, float, float]:
             """The load, the server's CPU ms per request and its share of all cores."""
             cpu = server.watch.cpu_seconds
@@ -320,6 +324,7 @@ def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: P
         rss, own, steady = watch.peak, watch.own_peak, watch.now
     spec = index_spec(settings, embedded=True)
     rows.append(Row(f"[{tag}] recall@10 vs exact", f"{_recall(found, exact):.3f}",
+                    f"the index's top 10 for a query vector against exact inner products; "
                     f"{spec.type} {spec.build}, search {spec.search}"))
     rows.append(Row(f"[{tag}] serve peak RSS", f"{rss / MB:.0f} MB",
                     f"process + Milvus Lite (bogv alone {own / MB:.0f} MB; both after the "
@@ -349,10 +354,10 @@ def main() -> None:
     parser.add_argument("--devdata", type=Path, default=Path(os.environ.get(
         "BOGV_DEVDATA", "/work/devdata")), help="fetch_dev_images.sh output folder")
     parser.add_argument("--only", choices=("ingest", "add", "startup", "search"), nargs="*")
-    parser.add_argument("--fill", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--fill", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fill:
-        fill(Path(args.fill[0]), Path(args.fill[1]), int(args.fill[2]))
+        fill(Path(args.fill[0]), Path(args.fill[1]), int(args.fill[2]), Path(args.fill[3]))
         return
     counts = QUICK if args.quick else FULL
     args.rounds = args.rounds or (2 if args.quick else 3)
