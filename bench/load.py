@@ -19,23 +19,18 @@ import asyncio
 import functools
 import io
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import numpy as np
 import skimage.data
+from launch import API, launched
 from PIL import Image
 
-API = "/api/image/sim"
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "camera", "motorcycle_left")
 
 
@@ -142,41 +137,6 @@ async def delete(http: httpx.AsyncClient, tally: Tally, victim: tuple[str, int],
     await search(http, tally, pics[pic])  # at once: the deleted key must be gone
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def served(data_dir: Path) -> Iterator[str]:
-    """``python -m bogv serve`` on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MILVUS_", "IMAGE_", "TOKEN", "API_"))}
-    env.update(DATA_DIR=str(data_dir), API_HOST="127.0.0.1", API_PORT=str(port),
-               LOG_LEVEL="warning")
-    log = (data_dir.parent / "serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "bogv", "serve"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}{API}/stats").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            raise SystemExit("bogv serve did not start")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(60)
-        log.close()
-
-
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q) * 1000) if values else 0.0
 
@@ -225,8 +185,8 @@ def main() -> None:
         result = asyncio.run(run(args.url, args.clients, args.duration))
     else:
         with tempfile.TemporaryDirectory(prefix="bogv-load-") as tmp, \
-                served(Path(tmp) / "data") as base:
-            result = asyncio.run(run(base, args.clients, args.duration))
+                launched(Path(tmp) / "data", timeout=180) as server:
+            result = asyncio.run(run(server.url, args.clients, args.duration))
     print(json.dumps(result) if args.json else table(result))
     clean = not (result["errors"] or result["server_errors"] or result["stale_deletes"]
                  or result["missing_adds"])

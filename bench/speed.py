@@ -36,8 +36,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from launch import API, bogv_command, bogv_env
 from speed_corpus import jpegs, query_jpegs, stored_vectors
-from speed_server import API, Load, Watch, bogv_command, bogv_env, load, serve, tree_cpu
+from speed_server import Load, Watch, load, serve, tree_cpu
 
 from bogv import imaging
 from bogv.config import Settings

@@ -7,11 +7,8 @@ bounded in request count and time and only ever target 127.0.0.1.
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -21,25 +18,9 @@ from pathlib import Path
 
 import httpx
 import psutil
+from launch import API, launched
 
-__all__ = ["Load", "Server", "Watch", "bogv_env", "load", "serve", "tree_cpu"]
-
-API = "/api/image/sim"
-
-
-def bogv_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment for a bogv subprocess: this one's, minus stray bogv settings."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.upper().startswith(("MILVUS_", "IMAGE_", "TOKEN", "COLLECTION", "DATA_DIR",
-                                        "API_", "INDEX_", "SEARCH_", "BATCH_SIZE", "WORKERS"))}
-    env.update(DATA_DIR=str(data_dir), LOG_LEVEL="warning", **extra)
-    return env
-
-
-def bogv_command(*args: str) -> list[str]:
-    """``bogv ARGS`` with this interpreter, so the bench measures the installed checkout."""
-    return [sys.executable, "-m", "bogv", *args]
-
+__all__ = ["Load", "Server", "Watch", "load", "serve", "tree_cpu"]
 
 def tree_cpu(proc: psutil.Process) -> dict[int, float]:
     """CPU seconds (user + system) of a process and each of its live descendants, by pid."""
@@ -104,44 +85,18 @@ class Server:
     watch: Watch
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve(data_dir: Path, *, timeout: float = 300.0, **env: str) -> Iterator[Server]:
-    """``bogv serve`` on a free loopback port; yields once ``/stats`` answers."""
-    port = _free_port()
-    log = (data_dir.parent / f"{data_dir.name}-serve.log").open("wb")
-    start = time.perf_counter()
-    proc = subprocess.Popen(bogv_command("serve", "--host", "127.0.0.1", "--port", str(port)),
-                            env=bogv_env(data_dir, **env), stdout=log, stderr=subprocess.STDOUT)
-    watch = Watch(proc.pid)
-    url = f"http://127.0.0.1:{port}"
+    """``bogv serve`` (``launch.launched``) watched from its first moment; yields once
+    ``/stats`` answers."""
+    watches: list[Watch] = []
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"bogv serve exited with {proc.returncode}; see {log.name}")
-            try:
-                if httpx.get(f"{url}{API}/stats", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.perf_counter() - start > timeout:
-                raise TimeoutError(f"bogv serve did not answer within {timeout} s")
-            time.sleep(0.02)
-        yield Server(url, proc, time.perf_counter() - start, watch)
+        with launched(data_dir, timeout=timeout,
+                      on_start=lambda proc: watches.append(Watch(proc.pid)), **env) as up:
+            yield Server(up.url, up.process, up.startup, watches[0])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        watch.stop()
-        log.close()
+        for watch in watches:
+            watch.stop()
 
 
 @dataclass
