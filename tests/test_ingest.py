@@ -117,29 +117,35 @@ def test_import_across_chunks_and_batches_reports_every_file(
         assert hit.filepath == str(path.resolve()) and hit.score == pytest.approx(1, abs=1e-4)
 
 
-def test_import_stops_when_asked_and_leaves_no_threads(
-        tmp_path: Path, service: Service, photos: dict[str, bytes],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def file_per_chunk(tmp_path: Path, photos: dict[str, bytes],
+                   monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder of the photos, imported one file per chunk (so an import can stop midway)."""
     monkeypatch.setattr(ingest, "CHUNK", 1)
     folder = tmp_path / "in"
     write_folder(folder, photos)
+    return folder
+
+
+def no_stage_threads() -> bool:
+    return not [t for t in threading.enumerate() if t.name == "bogv-import-stage"]
+
+
+def test_import_stops_when_asked_and_leaves_no_threads(service: Service,
+                                                       file_per_chunk: Path) -> None:
+    folder = file_per_chunk
     stop = threading.Event()
     summary = import_folder(service, folder, stop=stop, on_outcome=lambda _: stop.set())
     done = summary.added + summary.skipped + summary.failed
     assert 1 <= done < len(find_files(folder))  # at most the chunks already under way
-    assert not [t for t in threading.enumerate() if t.name == "bogv-import-stage"]
+    assert no_stage_threads()
 
 
-def test_import_raises_the_callers_error_and_leaves_no_threads(
-        tmp_path: Path, service: Service, photos: dict[str, bytes],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ingest, "CHUNK", 1)
-    folder = tmp_path / "in"
-    write_folder(folder, photos)
-
+def test_import_raises_the_callers_error_and_leaves_no_threads(service: Service,
+                                                               file_per_chunk: Path) -> None:
     def fail(_: Outcome) -> None:
         raise RuntimeError("progress bar broke")
 
     with pytest.raises(RuntimeError, match="progress bar broke"):
-        import_folder(service, folder, on_outcome=fail)
-    assert not [t for t in threading.enumerate() if t.name == "bogv-import-stage"]
+        import_folder(service, file_per_chunk, on_outcome=fail)
+    assert no_stage_threads()
