@@ -32,8 +32,11 @@ class Sidecar:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    def _folder(self, id_: int) -> Path:
+        return self.root / f"{id_ & 0xFF:02x}"
+
     def path(self, id_: int, kind: str) -> Path:
-        return self.root / f"{id_ & 0xFF:02x}" / f"{id_}.{kind}"
+        return self._folder(id_) / f"{id_}.{kind}"
 
     def save(self, id_: int, kind: str, data: bytes) -> None:
         path = self.path(id_, kind)
@@ -63,9 +66,8 @@ class Sidecar:
     def delete(self, ids: Iterable[int]) -> None:
         """Remove every file of these records, whatever its kind (or version)."""
         for id_ in ids:
-            folder = self.path(id_, "").parent
             try:
-                for path in folder.glob(f"{id_}.*"):
+                for path in self._folder(id_).glob(f"{id_}.*"):
                     path.unlink(missing_ok=True)
             except OSError as exc:
                 log.warning("files of record %d not removed: %s", id_, exc)
