@@ -84,6 +84,13 @@ def make_split(data: Path) -> Split:
                  sorted((i for i in items if i.source == "pysiogame"), key=lambda i: i.path))
 
 
+def fmap_key(embedder: Embedder) -> str:
+    """Names cached feature maps: they depend on the network, not on pooling or projection,
+    so the key is the graph's part of the model id."""
+    graph = embedder.model_id.rsplit(":", 1)[0]
+    return hashlib.sha256(f"{graph}|{VERSION}|{SEED}".encode()).hexdigest()[:12]
+
+
 def load(data: Path, item: Item) -> imaging.Image.Image:
     img = imaging.decode((data / item.path).read_bytes(), max_pixels=1 << 30,
                          min_side=MAX_SIDE)
@@ -451,9 +458,7 @@ def main() -> None:
     methods = [METHODS[n] for n in args.methods.split(",")]
     split = make_split(args.data)
     embedder = Embedder(args.cache / "models")
-    # Feature maps depend on the network, not on pooling: key them by the graph's weights.
-    graph = embedder.model_id.rsplit(":", 1)[0]
-    key = hashlib.sha256(f"{graph}|{VERSION}|{SEED}".encode()).hexdigest()[:12]
+    key = fmap_key(embedder)
     cache = Cache(args.cache, key)
     runner = Runner(embedder, args.cache, key)
     t0 = time.perf_counter()

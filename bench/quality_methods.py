@@ -172,14 +172,14 @@ def _verify_blend(lq: np.ndarray, rows: np.ndarray, first: float) -> float:
 
 def _bogv(f: Features) -> list[np.ndarray]:
     """What bogv stores (``Embedder.embed_tensors``), from the cached maps."""
-    return list(descriptor.gem(f.fmap())[:, None, :])
+    return list(descriptor.describe(f.fmap())[:, None, :])
 
 
 def _bogv_query(f: Features) -> list[np.ndarray]:
     """What bogv searches with: the whole frame and the picture inside it (the same vector
     twice when the picture is the whole frame: the best pair is unchanged)."""
-    return list(np.stack([descriptor.gem(f.fmap()), descriptor.gem(f.fmap(224, "content"))],
-                         axis=1))
+    return list(np.stack([descriptor.describe(f.fmap()),
+                          descriptor.describe(f.fmap(224, "content"))], axis=1))
 
 
 _BOGV_QUERY = ((224, "whole"), (224, "content"))

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
+from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 
@@ -90,7 +91,7 @@ def main() -> None:
     sources = load_sources(args.devdata)
     embedder = Embedder(args.models)
     out = np.lib.format.open_memmap(args.out.with_suffix(".partial.npy"), mode="w+",
-                                    dtype=np.float32, shape=(args.count, 1280))
+                                    dtype=np.float32, shape=(args.count, DIM))
     t0, done = time.perf_counter(), 0
     for batch in tensors(sources, args.count, args.batch, args.seed):
         out[done:done + len(batch)] = embedder.embed_tensors(batch)

@@ -43,7 +43,8 @@ from speed_server import Load, Watch, load, serve, tree_cpu
 from bogv import imaging
 from bogv.config import Settings
 from bogv.indexing import index_spec
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.descriptor import DIM
+from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE
 from bogv.service import prepare as prepare_image
 from bogv.store import INSERT_ROWS

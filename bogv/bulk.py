@@ -29,7 +29,8 @@ import numpy as np
 from bogv.config import Settings
 from bogv.errors import BogvError, InvalidParameter
 from bogv.ingest import Outcome, Summary
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.descriptor import DIM
+from bogv.model.embedder import Embedder
 from bogv.service import Service, prepare
 
 __all__ = ["EmbedBatch", "Executor", "bulk_import"]

@@ -32,7 +32,8 @@ from bogv.config import Settings
 from bogv.errors import BogvError
 from bogv.indexing import index_spec
 from bogv.ingest import find_files
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.descriptor import DIM
+from bogv.model.embedder import Embedder
 from bogv.service import KEYPOINTS, Prepared, prepare
 from bogv.sidecar import Sidecar
 from bogv.store import Record, Store

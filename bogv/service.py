@@ -23,7 +23,8 @@ from bogv.indexing import index_spec
 from bogv.metrics import Metrics
 from bogv.model import geometry, scoring
 from bogv.model.content import query_views
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.descriptor import DIM
+from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
 from bogv.sidecar import Sidecar

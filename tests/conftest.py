@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.indexing import index_spec
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.descriptor import DIM
+from bogv.model.embedder import Embedder
 from bogv.service import Service
 from bogv.store import Store
 

@@ -27,7 +27,8 @@ from schemathesis.specs.openapi.checks import (
 
 from bogv.api.app import create_app
 from bogv.config import Settings
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.descriptor import DIM
+from bogv.model.embedder import Embedder
 from bogv.service import Service
 from bogv.store import Store
 

