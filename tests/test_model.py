@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -144,3 +147,24 @@ def test_concurrent_inferences_run_side_by_side_up_to_the_cores(
         t.join(30)
     assert counting.peak == 2 and len(results) == 2
     np.testing.assert_allclose(results[0], results[1], atol=1e-5)
+
+
+def test_projecting_vectors_leaves_no_thread_spinning() -> None:
+    """numpy's OpenBLAS answers a matrix product with threads that spin for milliseconds
+    afterwards: one product per batch burnt a core for the whole import. Measured in a fresh
+    process: ~0.2 s of CPU for these 20 calls with ``@``, ~0.01 s without."""
+    code = textwrap.dedent("""
+        import time
+        import numpy as np
+        from bogv.model.descriptor import projection
+        project, x = projection(), np.ones((8, 1280), np.float32)
+        project(x)
+        start = time.process_time()
+        for _ in range(20):
+            project(x)
+            time.sleep(0.01)
+        print(time.process_time() - start)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert float(out.stdout) < 0.1

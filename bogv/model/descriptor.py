@@ -66,7 +66,10 @@ class Projection:
         """Names the projection in the model id: vectors of two projections never mix."""
 
     def __call__(self, vectors: np.ndarray) -> Vectors:
-        return _l2((vectors - self.mean) @ self.matrix)
+        # Not ``@``: numpy's OpenBLAS answers a matrix product with threads that then spin
+        # for milliseconds, a core burnt after every batch (import went from 10 to 16 CPU ms
+        # per image). einsum's own loop costs ~0.08 ms per image and wakes nobody.
+        return _l2(np.einsum("ij,jk->ik", vectors - self.mean, self.matrix, optimize=False))
 
     def save(self, path: Path) -> None:
         np.savez(path, mean=self.mean, matrix=self.matrix.astype(np.float16))
