@@ -43,10 +43,9 @@ def keypoints(img: Image.Image) -> bytes:
     points, desc = cv2.ORB_create(**_orb_params).detectAndCompute(np.asarray(small), None)
     if desc is None:
         return b""
+    xy = np.rint(cv2.KeyPoint_convert(points) * 8)  # 1/8 pixel steps fit in uint16
     packed = np.zeros(len(points), _POINT)
-    packed["x"] = [round(p.pt[0] * 8) for p in points]  # 1/8 pixel steps fit in uint16
-    packed["y"] = [round(p.pt[1] * 8) for p in points]
-    packed["d"] = desc
+    packed["x"], packed["y"], packed["d"] = xy[:, 0], xy[:, 1], desc
     return packed.tobytes()
 
 
