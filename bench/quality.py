@@ -34,13 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality_cost import measure
 from quality_edits import EDITS, distractor_variants
 from quality_methods import DEFAULT, METHODS, Method, Runner
 
-from bogv import imaging
+from bogv import imaging, service
 from bogv.model import geometry
 from bogv.model.content import query_views
 from bogv.model.embedder import Embedder
@@ -165,12 +166,15 @@ class Cache:
 def keypoints_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
                   side: str) -> list[list[bytes]]:
     """bogv's keypoints of every image of a set, cached (as base64 in JSON): a stored
-    image's, or a query's for each of its views (``bogv.model.content.query_views``)."""
+    image's, a query's for each of its views (``bogv.model.content.query_views``), or its
+    mirror image's (side ``mirror``)."""
+    views = {"index": lambda img: [img], "query": query_views,
+             "mirror": lambda img: [ImageOps.mirror(img)]}[side]
     path = folder / f"keypoints-{geometry.VERSION}-{side}-{what}-{key}.json"
     if not path.exists():
         t0 = time.perf_counter()
-        found = [[base64.b64encode(geometry.keypoints(v)).decode()
-                  for v in ([img] if side == "index" else query_views(img))] for img in images]
+        found = [[base64.b64encode(geometry.keypoints(v)).decode() for v in views(img)]
+                 for img in images]
         path.write_text(json.dumps(found))
         print(f"  {what}: keypoints of {len(found)} images in {time.perf_counter() - t0:.0f} s",
               file=sys.stderr)
@@ -271,11 +275,13 @@ def _mean(values: list[bool] | list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def inlier_counts(queries: list[list[bytes]], index: list[list[bytes]], ids: np.ndarray
-                  ) -> np.ndarray:
-    """Inliers of each query's first ``ids.shape[1]`` candidates (its best view's)."""
-    return np.array([[max(geometry.inliers(view, index[c][0]) for view in queries[q])
-                      for c in ids[q]] for q in range(len(ids))])
+def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
+                  index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray) -> np.ndarray:
+    """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
+    (``service.count_inliers``: the best view's, or the mirror image's when it asks)."""
+    return np.array([service.count_inliers(queries[q], [index[c][0] for c in ids[q]],
+                                           list(sims[q]), lambda q=q: mirrors[q][0])
+                     for q in range(len(ids))])
 
 
 def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int
@@ -319,8 +325,9 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                                          "negtest-query")}
     if method.geometric:
         assert threshold is not None
-        inl = {what: inlier_counts(keypoints[what.split("-")[0]], keypoints["index"],
-                                   r[0][:, :method.geometric])
+        inl = {what: inlier_counts(keypoints[what.split("-")[0]],
+                                   keypoints[f"{what.split('-')[0]}-mirror"], keypoints["index"],
+                                   r[0][:, :method.geometric], r[1])
                for what, r in runs.items()}
         t_in = inlier_threshold(*runs["negcalib-query"], inl["negcalib-query"], threshold)
         print(f"  {method.name}: a copy needs >= {t_in} inliers", file=sys.stderr)
@@ -491,8 +498,11 @@ def main() -> None:
         for name, (images, _) in sets.items():
             what = name.split("-")[0]
             if what not in keypoints and what != "labelled":
-                keypoints[what] = keypoints_for(args.cache, key, what, _Lazy(images),
-                                                name.split("-")[1])
+                side = name.split("-")[1]
+                keypoints[what] = keypoints_for(args.cache, key, what, _Lazy(images), side)
+                if side == "query":
+                    keypoints[f"{what}-mirror"] = keypoints_for(args.cache, key, what,
+                                                                _Lazy(images), "mirror")
     results = {m.name: evaluate(m, vec, split, m.threshold, keypoints) for m in methods}
     print_tables(methods, results, split)
     if args.cost:

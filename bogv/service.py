@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import ImageOps
 
 from bogv import imaging, sources
 from bogv._types import Vectors
@@ -61,10 +62,12 @@ class Prepared:
 @dataclass(frozen=True)
 class Query:
     """A search image ready for the model: one row of ``tensors`` and of ``keypoints`` per
-    view (``bogv.model.content.query_views``), and the digest of its bytes."""
+    view (``bogv.model.content.query_views``), the decoded image (its mirror's keypoints are
+    found only when a search needs them) and the digest of its bytes."""
 
     tensors: np.ndarray
     keypoints: list[bytes]
+    image: imaging.Image.Image
     sha256: str
 
 
@@ -114,9 +117,22 @@ def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
 
 def prepare_query(data: bytes, settings: Settings) -> Query:
     """Bytes to what a search needs: the tensors and keypoints of every view."""
-    views = query_views(_decode(data, settings))
+    img = _decode(data, settings)
+    views = query_views(img)
     return Query(np.stack([embed_tensor(v) for v in views]),
-                 [geometry.keypoints(v) for v in views], hashlib.sha256(data).hexdigest())
+                 [geometry.keypoints(v) for v in views], img, hashlib.sha256(data).hexdigest())
+
+
+def count_inliers(views: Sequence[bytes], stored: Sequence[bytes],
+                  similarities: Sequence[float], mirrored: Callable[[], bytes]) -> list[int]:
+    """Keypoint matches of each checked candidate (``stored``: their keypoints): the best of
+    the query's views, and of its mirror image when ``scoring.check_mirror`` asks for it
+    (only then does ``mirrored`` find those keypoints). ``bench/quality.py`` runs this too."""
+    counts = [max(geometry.inliers(v, s) for v in views) for s in stored]
+    if scoring.check_mirror(similarities, counts):
+        points = mirrored()
+        counts = [max(n, geometry.inliers(points, s)) for n, s in zip(counts, stored, strict=True)]
+    return counts
 
 
 def _decode(data: bytes, settings: Settings) -> imaging.Image.Image:
@@ -235,13 +251,14 @@ class Service:
         query = prepare_query(data, self.settings)
         found = self.store.search(self._embed(query.tensors), max(limit, CHECKED),
                                   per="key" if unique_key else "image")
-        hits = []
-        for rank, c in enumerate(found):
-            stored = self.files.read(c.id, KEYPOINTS) if rank < CHECKED else None
-            inliers = max(geometry.inliers(points, stored or b"") for points in query.keypoints)
-            hits.append(Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, inliers),
-                            scoring.match(c.similarity, inliers=inliers,
-                                          same_bytes=c.sha256 == query.sha256)))
+        inliers = count_inliers(
+            query.keypoints, [self.files.read(c.id, KEYPOINTS) or b"" for c in found[:CHECKED]],
+            [c.similarity for c in found],
+            lambda: geometry.keypoints(ImageOps.mirror(query.image)))
+        inliers += [0] * (len(found) - len(inliers))
+        hits = [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n),
+                    scoring.match(c.similarity, inliers=n, same_bytes=c.sha256 == query.sha256))
+                for c, n in zip(found, inliers, strict=True)]
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from bogv.model import scoring
 from bogv.model.content import content_box, query_views
@@ -113,6 +113,25 @@ def test_a_screenshot_finds_the_photo_labelled_copy(stocked: Service) -> None:
         hits = stocked.search(encode(screenshot(photo(name))[0], "PNG"), limit=3)
         assert (hits[0].key, hits[0].match) == (name, "copy"), (name, hits[0])
         assert all(h.match == "similar" for h in hits[1:])
+
+
+def test_a_mirrored_grey_copy_is_verified_by_its_mirror_keypoints(stocked: Service) -> None:
+    """Keypoints do not survive a mirror and greyscale lowers the similarity below the copy
+    threshold: without the mirror check these were all "similar" (scores 0.43-0.50)."""
+    for name in ("coffee", "chelsea", "astronaut", "rocket"):
+        query = encode(ImageOps.grayscale(ImageOps.mirror(photo(name))).convert("RGB"))
+        hits = stocked.search(query, limit=3)
+        assert (hits[0].key, hits[0].match) == (name, "copy"), (name, hits[0])
+        assert all(h.match == "similar" for h in hits[1:])
+
+
+def test_only_a_close_search_without_a_verified_copy_checks_its_mirror() -> None:
+    close = (scoring.MIRROR_SIMILARITY + scoring.COPY_SIMILARITY) / 2
+    assert scoring.check_mirror([close, 0.5], [10, 3])
+    assert not scoring.check_mirror([close, 0.5], [scoring.COPY_INLIERS, 3])  # verified
+    assert not scoring.check_mirror([scoring.COPY_SIMILARITY, 0.5], [0, 0])  # a copy already
+    assert not scoring.check_mirror([scoring.MIRROR_SIMILARITY - 0.01], [0])  # unrelated
+    assert not scoring.check_mirror([], [])
 
 
 # --- scores and labels ----------------------------------------------------------------------
