@@ -73,7 +73,7 @@ def check_mirror(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
     candidates: its best hit looks close but is not yet a copy by either test.
 
     ORB keypoints do not survive a mirror, so a flipped copy is otherwise a copy only when
-    its similarity alone reaches ``COPY_SIMILARITY`` (0.76 of flips on the benchmark; 1.00
+    its similarity alone reaches ``COPY_SIMILARITY`` (0.76 of flips on the benchmark; 0.98
     with this check). Most searches skip it: a copy is already verified, an unrelated
     picture scores lower.
     """
