@@ -202,6 +202,14 @@ class Store:
         index = self.client.prepare_index_params()
         index.add_index("embedding", index_type=self.index.type, metric_type=METRIC,
                         params=dict(self.index.build))
+        if "://" in self.uri:
+            # Adds, imports and deletes look rows up by key and by digest. Without an index a
+            # server scans every row for that: 5.5 ms at 200k rows on Milvus 2.3.5, growing
+            # with the collection; 1.5 ms with one. The server picks the kind (a trie on 2.3,
+            # inverted from 2.4). Milvus Lite keeps all rows in one growing segment, which
+            # no scalar index serves.
+            for field in ("key", "sha256"):
+                index.add_index(field)
         try:
             self.client.create_collection(name, schema=schema, index_params=index,
                                           consistency_level="Strong")

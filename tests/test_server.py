@@ -36,6 +36,8 @@ def test_server_collection_is_hnsw_behind_an_alias(server_settings: Settings,
     assert alias["collection_name"] == service.store.name != server_settings.collection
     index = client.describe_index(service.store.name, "embedding")
     assert index["index_type"] == "HNSW" and int(index["M"]) == server_settings.hnsw_m
+    # lookups by key and by digest use an index instead of scanning every row
+    assert {"key", "sha256"} <= set(client.list_indexes(service.store.name))
     client.close()
 
 
