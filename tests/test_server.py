@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from pymilvus import MilvusClient
 
+from bogv import ingest
 from bogv.config import Settings
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.service import Service
 from bogv.store import Store
 
-from .images import edited_copy, photo
+from .images import edited_copy, photo, write_photos
 from .test_lease import two_replicas_import_once
 
 
@@ -87,3 +88,20 @@ def test_two_replicas_on_the_server_import_the_folder_once(
         server_settings: Settings, tmp_path: Path, make_service: Callable[..., Service],
         photos: dict[str, bytes], caplog: pytest.LogCaptureFixture) -> None:
     two_replicas_import_once(server_settings, tmp_path, make_service, photos, caplog)
+
+
+def test_server_imports_go_in_larger_chunks(server_settings: Settings,
+                                            make_service: Callable[..., Service],
+                                            photos: dict[str, bytes], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each round trip to a server waits for Strong consistency: fewer, larger ones."""
+    monkeypatch.setattr(ingest, "CHUNK", 1)
+    monkeypatch.setattr(ingest, "SERVER_CHUNK", 3)
+    service = make_service(server_settings)
+    lookups: list[int] = []
+    real = service.store.with_contents
+    monkeypatch.setattr(service.store, "with_contents",
+                        lambda digests: lookups.append(len(digests)) or real(digests))
+    summary = ingest.import_folder(service, write_photos(tmp_path / "in", photos))
+    assert summary.added == len(photos) == 6
+    assert lookups == [3, 3, 3, 3]  # a skip check and an insert per chunk of 3
