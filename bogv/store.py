@@ -191,7 +191,8 @@ class Store:
     def _create(self, alias: bool) -> str:
         """A new collection: on a server ``<alias>__<model>`` behind the alias, on Lite the
         name itself (Lite has no aliases). Two replicas racing here end on one collection."""
-        server = alias and "://" in self.uri
+        on_server = "://" in self.uri
+        server = alias and on_server
         name = catalog.physical_name(self.alias, self.model_id) if server else self.alias
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
@@ -202,7 +203,7 @@ class Store:
         index = self.client.prepare_index_params()
         index.add_index("embedding", index_type=self.index.type, metric_type=METRIC,
                         params=dict(self.index.build))
-        if "://" in self.uri:
+        if on_server:
             # Adds, imports and deletes look rows up by key and by digest. Without an index a
             # server scans every row for that: 5.5 ms at 200k rows on Milvus 2.3.5, growing
             # with the collection; 1.5 ms with one. The server picks the kind (a trie on 2.3,
