@@ -163,22 +163,32 @@ class Cache:
         tmp.replace(path)
 
 
+_KEYPOINT_VIEWS = {"index": lambda img: [img], "query": query_views,
+                   "mirror": lambda img: [ImageOps.mirror(img)]}
+"""What bogv keypoints: a stored image, a query's views (``bogv.model.content.query_views``),
+a query's mirror image."""
+
+
 def keypoints_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
-                  side: str) -> list[list[bytes]]:
-    """bogv's keypoints of every image of a set, cached (as base64 in JSON): a stored
-    image's, a query's for each of its views (``bogv.model.content.query_views``), or its
-    mirror image's (side ``mirror``)."""
-    views = {"index": lambda img: [img], "query": query_views,
-             "mirror": lambda img: [ImageOps.mirror(img)]}[side]
-    path = folder / f"keypoints-{geometry.VERSION}-{side}-{what}-{key}.json"
-    if not path.exists():
+                  sides: tuple[str, ...]) -> dict[str, list[list[bytes]]]:
+    """bogv's keypoints of every image of a set for each of ``sides`` (``_KEYPOINT_VIEWS``),
+    cached as base64 in JSON, one file a side. Missing sides are found in one pass over the
+    images, which are slow to make (decoded and edited)."""
+    paths = {s: folder / f"keypoints-{geometry.VERSION}-{s}-{what}-{key}.json" for s in sides}
+    missing = [s for s in sides if not paths[s].exists()]
+    if missing:
         t0 = time.perf_counter()
-        found = [[base64.b64encode(geometry.keypoints(v)).decode() for v in views(img)]
-                 for img in images]
-        path.write_text(json.dumps(found))
-        print(f"  {what}: keypoints of {len(found)} images in {time.perf_counter() - t0:.0f} s",
-              file=sys.stderr)
-    return [[base64.b64decode(t) for t in views] for views in json.loads(path.read_text())]
+        found: dict[str, list[list[str]]] = {s: [] for s in missing}
+        for img in images:
+            for s in missing:
+                found[s].append([base64.b64encode(geometry.keypoints(v)).decode()
+                                 for v in _KEYPOINT_VIEWS[s](img)])
+        for s in missing:
+            paths[s].write_text(json.dumps(found[s]))
+        print(f"  {what}: keypoints of {len(found[missing[0]])} images in "
+              f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return {s: [[base64.b64decode(t) for t in views] for views in json.loads(paths[s].read_text())]
+            for s in sides}
 
 
 def vectors_for(runner: Runner, cache: Cache, methods: list[Method], what: str,
@@ -499,10 +509,11 @@ def main() -> None:
             what = name.split("-")[0]
             if what not in keypoints and what != "labelled":
                 side = name.split("-")[1]
-                keypoints[what] = keypoints_for(args.cache, key, what, _Lazy(images), side)
+                sides = ("query", "mirror") if side == "query" else (side,)
+                found = keypoints_for(args.cache, key, what, _Lazy(images), sides)
+                keypoints[what] = found[side]
                 if side == "query":
-                    keypoints[f"{what}-mirror"] = keypoints_for(args.cache, key, what,
-                                                                _Lazy(images), "mirror")
+                    keypoints[f"{what}-mirror"] = found["mirror"]
     results = {m.name: evaluate(m, vec, split, m.threshold, keypoints) for m in methods}
     print_tables(methods, results, split)
     if args.cost:
