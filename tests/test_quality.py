@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-from bogv.model import scoring
+from bogv.model import geometry, scoring
 from bogv.model.content import content_box, query_views
 from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
@@ -123,6 +123,23 @@ def test_a_mirrored_grey_copy_is_verified_by_its_mirror_keypoints(stocked: Servi
         hits = stocked.search(query, limit=3)
         assert (hits[0].key, hits[0].match) == (name, "copy"), (name, hits[0])
         assert all(h.match == "similar" for h in hits[1:])
+
+
+@pytest.mark.parametrize(("query", "stored"), [("chessboard_GRAY", "moon"), ("cell", "color")])
+def test_matches_piled_onto_one_keypoint_verify_nothing(query: str, stored: str) -> None:
+    """Unrelated pictures whose matches all land on one stored keypoint: RANSAC's transform
+    shrinks the query to that point and counted 142 and 83 inliers."""
+    assert geometry.inliers(geometry.keypoints(photo(query)),
+                            geometry.keypoints(photo(stored))) == 0
+
+
+def test_a_shrunk_copy_is_still_verified() -> None:
+    """The degenerate-transform guard leaves real scale changes alone (here 1.6x between
+    the two sets of keypoints)."""
+    img = photo("astronaut")
+    small = img.resize((img.width * 4 // 10, img.height * 4 // 10), Image.Resampling.LANCZOS)
+    assert geometry.inliers(geometry.keypoints(small),
+                            geometry.keypoints(img)) >= scoring.COPY_INLIERS
 
 
 def test_only_a_close_search_without_a_verified_copy_checks_its_mirror() -> None:

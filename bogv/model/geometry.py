@@ -14,6 +14,8 @@ recompression, blur, captions and colour changes; different pictures keep a hand
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from PIL import Image
@@ -28,6 +30,13 @@ SIDE = 320
 MAX_POINTS = 250
 _RATIO = 0.8
 _MIN_MATCHES = 6
+_SCALES = (1 / 8, 8)
+"""How far a copy's keypoints may be shrunk or enlarged against the original's (both are
+found at most ``SIDE`` px, so a wider span needs a picture under 40 px). Outside it lies
+RANSAC's degenerate answer: when many query points match one stored keypoint (a stored
+image with a handful of keypoints, a chessboard's repeated corners), a transform that
+shrinks the query to that point "explains" them all: 142 inliers between skimage's
+chessboard and moon, where copies need ``scoring.COPY_INLIERS``."""
 
 _orb_params = {"nfeatures": MAX_POINTS, "fastThreshold": 10, "edgeThreshold": 15,
                "patchSize": 15}
@@ -69,6 +78,8 @@ def inliers(query: bytes, stored: bytes) -> int:
     cv2.setRNGSeed(7)  # RANSAC samples at random: the same pair always gets the same count
     src = qxy[[m.queryIdx for m in good]]
     dst = sxy[[m.trainIdx for m in good]]
-    _, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
-                                          ransacReprojThreshold=4.0)
-    return int(mask.sum()) if mask is not None else 0
+    matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
+                                               ransacReprojThreshold=4.0)
+    if mask is None or not _SCALES[0] <= math.hypot(matrix[0, 0], matrix[1, 0]) <= _SCALES[1]:
+        return 0
+    return int(mask.sum())
