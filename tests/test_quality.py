@@ -166,10 +166,8 @@ def test_a_70_percent_crop_finds_the_photo_first_labelled_copy(stocked: Service)
         hits = stocked.search(encode(crop_area(photo(name), 0.7), quality=90))
         assert hits[0].key == name, name
         assert all(h.match == "similar" for h in hits[1:])
-        if name == "rocket":  # mostly flat sky: too few keypoints survive the crop to verify
-            assert hits[0].match == "similar" and hits[0].score > 0.45
-        else:
-            assert hits[0].match == "copy" and hits[0].score >= 0.5, (name, hits[0])
+        # rocket (mostly flat sky) was "similar" while a copy needed 76 inliers
+        assert hits[0].match == "copy" and hits[0].score >= 0.5, (name, hits[0])
 
 
 def test_an_unrelated_photo_is_similar_at_most(stocked: Service) -> None:
