@@ -32,7 +32,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,9 +45,10 @@ from quality_edits import EDITS, distractor_variants
 from quality_methods import DEFAULT, METHODS, Method, Runner
 
 from bogv import imaging, service
-from bogv.model import geometry
+from bogv.model import geometry, pixels
 from bogv.model.content import query_views
 from bogv.model.embedder import Embedder
+from bogv.thumbs import make_thumbnail
 
 SEED = 3
 VERSION = "q1"  # bump when the split, the edits or the variants change
@@ -184,29 +185,47 @@ class Cache:
         tmp.replace(path)
 
 
-_KEYPOINT_VIEWS = {"index": lambda img: [img], "query": query_views,
-                   "mirror": lambda img: [ImageOps.mirror(img)]}
-"""What bogv keypoints: a stored image, a query's views (``bogv.model.content.query_views``),
-a query's mirror image."""
+def _pattern_bytes(pattern: pixels.Pattern) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, coarse=pattern.coarse, fine=pattern.fine)
+    return buf.getvalue()
 
 
-def keypoints_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
-                  sides: tuple[str, ...]) -> dict[str, list[list[bytes]]]:
-    """bogv's keypoints of every image of a set for each of ``sides`` (``_KEYPOINT_VIEWS``),
-    cached as base64 in JSON, one file a side. Missing sides are found in one pass over the
-    images, which are slow to make (decoded and edited)."""
-    paths = {s: folder / f"keypoints-{geometry.VERSION}-{s}-{what}-{key}.json" for s in sides}
+def _pattern(data: bytes) -> pixels.Pattern:
+    with np.load(io.BytesIO(data)) as z:
+        return pixels.Pattern(z["coarse"], z["fine"])
+
+
+_RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = {
+    "index": (f"keypoints-{geometry.VERSION}-index", lambda img: [geometry.keypoints(img)]),
+    "query": (f"keypoints-{geometry.VERSION}-query",
+              lambda img: [geometry.keypoints(v) for v in query_views(img)]),
+    "mirror": (f"keypoints-{geometry.VERSION}-mirror",
+               lambda img: [geometry.keypoints(ImageOps.mirror(img))]),
+    "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
+    "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}",
+               lambda img: [_pattern_bytes(pixels.pattern(img))]),
+}
+"""What bogv keeps of a stored image (its keypoints, its thumbnail) and finds for a query
+(its views' keypoints, its mirror image's, its pixel pattern), by file name prefix."""
+
+
+def records_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
+                sides: tuple[str, ...]) -> dict[str, list[list[bytes]]]:
+    """``_RECORDS`` of every image of a set for each of ``sides``, cached as base64 in JSON,
+    one file a side. Missing sides are found in one pass over the images, which are slow to
+    make (decoded and edited)."""
+    paths = {s: folder / f"{_RECORDS[s][0]}-{what}-{key}.json" for s in sides}
     missing = [s for s in sides if not paths[s].exists()]
     if missing:
         t0 = time.perf_counter()
         found: dict[str, list[list[str]]] = {s: [] for s in missing}
         for img in images:
             for s in missing:
-                found[s].append([base64.b64encode(geometry.keypoints(v)).decode()
-                                 for v in _KEYPOINT_VIEWS[s](img)])
+                found[s].append([base64.b64encode(b).decode() for b in _RECORDS[s][1](img)])
         for s in missing:
             paths[s].write_text(json.dumps(found[s]))
-        print(f"  {what}: keypoints of {len(found[missing[0]])} images in "
+        print(f"  {what}: {', '.join(missing)} of {len(found[missing[0]])} images in "
               f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return {s: [[base64.b64decode(t) for t in views] for views in json.loads(paths[s].read_text())]
             for s in sides}
@@ -315,32 +334,47 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                      for q in range(len(ids))])
 
 
-def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int
+def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
+                   ids: np.ndarray, sims: np.ndarray, inl: np.ndarray) -> np.ndarray:
+    """Pixel likeness of each query's best candidate, as bogv finds it
+    (``service.compare_pixels``: only when no candidate is verified yet)."""
+    return np.array([service.compare_pixels(list(sims[q]), list(inl[q]),
+                                            lambda q=q: _pattern(patterns[q][0]),
+                                            lambda q=q: thumbnails[ids[q][0]][0])
+                     for q in range(len(ids))])
+
+
+def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int,
+                  px: np.ndarray | None = None, t_px: float = np.inf
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Verified candidates (>= t_in inliers) first, by inliers, scored 2; then the rest."""
+    """Verified candidates (>= t_in inliers; the first one also by >= t_px pixel likeness)
+    first, by inliers, scored 2; then the rest."""
     key = sims.copy()
     k = inl.shape[1]
     key[:, :k] = np.where(inl >= t_in, 2.0 + inl, sims[:, :k])
+    if px is not None:
+        key[:, 0] = np.where(px >= t_px, np.maximum(key[:, 0], 2.0), key[:, 0])
     order = np.argsort(-key, axis=1, kind="stable")
     return (np.take_along_axis(ids, order, axis=1),
             np.minimum(np.take_along_axis(key, order, axis=1), 2.0))
 
 
-def inlier_threshold(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray,
-                     threshold: float) -> int:
-    """Fewest inliers that keep the calibration negatives' false copies within budget."""
+def lowest_within_budget(flagged: Callable[[float], np.ndarray], steps: Iterable[float]
+                         ) -> float:
+    """The first of ``steps`` (ascending) at which the calibration negatives' false copies
+    keep within budget; ``flagged(t)``: which of them call their first hit a copy."""
     stride = len(EDITS) + 1
-    for t_in in range(6, 500):
-        flagged = with_geometry(ids, sims, inl, t_in)[1][:, 0] >= threshold
-        if (flagged.mean() <= CALIB_FALSE_COPY
-                and flagged[::stride].sum() <= int(CALIB_FALSE_COPY * len(flagged[::stride]))):
-            return t_in
-    return 500
+    for t in steps:
+        f = flagged(t)
+        if (f.mean() <= CALIB_FALSE_COPY
+                and f[::stride].sum() <= int(CALIB_FALSE_COPY * len(f[::stride]))):
+            return t
+    return np.inf
 
 
 def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
              split: Split, threshold: float | None,
-             keypoints: dict[str, list[list[bytes]]]) -> Result:
+             records: dict[str, list[list[bytes]]]) -> Result:
     rows, counts = vec["index-index"][method.name]
     owners = index_owners(split)
     target_pos = {p: i for i, p in enumerate(owners[:len(split.test) + len(split.calib)])}
@@ -357,14 +391,29 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
     counted = split.unrelated(split.neg_calib)  # calibrate on pictures the index lacks
     if method.geometric:
         assert threshold is not None
-        inl = {what: inlier_counts(keypoints[what.split("-")[0]],
-                                   keypoints[f"{what.split('-')[0]}-mirror"], keypoints["index"],
-                                   r[0][:, :method.geometric], r[1])
+        inl = {what: inlier_counts(records[f"{what.split('-')[0]}-query"],
+                                   records[f"{what.split('-')[0]}-mirror"],
+                                   records["index-index"], r[0][:, :method.geometric], r[1])
                for what, r in runs.items()}
-        t_in = inlier_threshold(*(a[counted] for a in runs["negcalib-query"]),
-                                inl["negcalib-query"][counted], threshold)
+        neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
+        t_in = int(lowest_within_budget(
+            lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t)[1][:, 0] >= threshold,
+            range(6, 500)))
         print(f"  {method.name}: a copy needs >= {t_in} inliers", file=sys.stderr)
-        runs = {what: with_geometry(*r, inl[what], t_in) for what, r in runs.items()}
+        px = {what: None for what in runs}
+        t_px = np.inf
+        if method.pixel_check:
+            px = {what: pixel_likeness(records[f"{what.split('-')[0]}-pixels"],
+                                       records["index-thumbnail"], *r, inl[what])
+                  for what, r in runs.items()}
+            negpx = px["negcalib-query"][counted]
+            t_px = lowest_within_budget(
+                lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t_in, negpx,
+                                        t)[1][:, 0] >= threshold,
+                np.arange(0.8, 1.0005, 0.001))
+            print(f"  {method.name}: ... or a pixel likeness >= {t_px:.3f}", file=sys.stderr)
+        runs = {what: with_geometry(*r, inl[what], t_in, px[what], t_px)
+                for what, r in runs.items()}
     calib_i, calib_s = runs["calib-query"]
     negc_s = runs["negcalib-query"][1][counted]
     if threshold is None:  # at most 1% of the not-indexed originals, and of all negatives
@@ -534,18 +583,18 @@ def main() -> None:
         if side == "query" and layouts:
             vec[name].update(vectors_for(runner, cache, layouts, what, _Lazy(images), n,
                                          "index"))
-    keypoints: dict[str, list[list[bytes]]] = {}
+    records: dict[str, list[list[bytes]]] = {}  # by set and _RECORDS side
     if any(m.geometric for m in methods):
+        pixel = any(m.pixel_check for m in methods)
         for name, (images, _) in sets.items():
-            what = name.split("-")[0]
-            if what not in keypoints and what != "labelled":
-                side = name.split("-")[1]
-                sides = ("query", "mirror") if side == "query" else (side,)
-                found = keypoints_for(args.cache, key, what, _Lazy(images), sides)
-                keypoints[what] = found[side]
-                if side == "query":
-                    keypoints[f"{what}-mirror"] = found["mirror"]
-    results = {m.name: evaluate(m, vec, split, m.threshold, keypoints) for m in methods}
+            what, side = name.split("-")
+            if f"{what}-{side}" in records or what == "labelled":
+                continue
+            sides = (("query", "mirror") if side == "query" else (side,)) + (
+                (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ())
+            found = records_for(args.cache, key, what, _Lazy(images), sides)
+            records.update((f"{what}-{s}", v) for s, v in found.items())
+    results = {m.name: evaluate(m, vec, split, m.threshold, records) for m in methods}
     print_tables(methods, results, split)
     if args.cost:
         print_cost(data, split)

@@ -111,6 +111,8 @@ class Method:
     geometric: int = 0
     """Second stage: bogv's keypoint check (``bogv.model.geometry``) on this many of the
     best candidates."""
+    pixel_check: bool = False
+    """Third stage: bogv's pixel check (``bogv.model.pixels``) of the best candidate."""
 
 
 def _one(fn: Callable[[Features], np.ndarray]) -> Callable[[Features], list[np.ndarray]]:
@@ -184,7 +186,7 @@ def _bogv_query(f: Features) -> list[np.ndarray]:
 
 _BOGV_QUERY = ((224, "whole"), (224, "content"))
 
-DEFAULT = ("phash", "plain-avg", "gem3", "bogv", "bogv+geometry")
+DEFAULT = ("phash", "plain-avg", "gem3", "bogv", "bogv+keypoints", "bogv+geometry")
 """What a plain run compares: the baselines and bogv as shipped. The other methods are the
 experiments the README reports (``--methods`` runs them)."""
 
@@ -198,8 +200,10 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            needs=((224, "whole"), (224, "degraded"))),
     Method("bogv", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
            threshold=scoring.COPY_SIMILARITY),
-    Method("bogv+geometry", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
+    Method("bogv+keypoints", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
            threshold=scoring.COPY_SIMILARITY, geometric=service.CHECKED),
+    Method("bogv+geometry", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
+           threshold=scoring.COPY_SIMILARITY, geometric=service.CHECKED, pixel_check=True),
     Method("gem3+deg", _multi([], ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),
     Method("gem3+sem", lambda f: _semantic(f, 0.7), lambda f: _semantic(f, 0.7)),

@@ -22,7 +22,7 @@ from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
 from bogv.indexing import index_spec
 from bogv.metrics import Metrics
-from bogv.model import geometry, scoring
+from bogv.model import geometry, pixels, scoring
 from bogv.model.content import query_views
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
@@ -32,8 +32,8 @@ from bogv.sidecar import Sidecar
 from bogv.store import Hit, Page, Store
 from bogv.thumbs import make_thumbnail
 
-__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Query", "Service", "build_service", "prepare",
-           "prepare_query"]
+__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Query", "Service", "build_service",
+           "compare_pixels", "count_inliers", "prepare", "prepare_query"]
 
 MAX_KEY = 64
 MAX_FILEPATH = 512
@@ -62,8 +62,9 @@ class Prepared:
 @dataclass(frozen=True)
 class Query:
     """A search image ready for the model: one row of ``tensors`` and of ``keypoints`` per
-    view (``bogv.model.content.query_views``), the decoded image (its mirror's keypoints are
-    found only when a search needs them) and the digest of its bytes."""
+    view (``bogv.model.content.query_views``), the decoded image (its mirror's keypoints
+    and its pixel pattern are found only when a search needs them) and the digest of its
+    bytes."""
 
     tensors: np.ndarray
     keypoints: list[bytes]
@@ -133,6 +134,16 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[bytes],
         points = mirrored()
         counts = [max(n, geometry.inliers(points, s)) for n, s in zip(counts, stored, strict=True)]
     return counts
+
+
+def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
+                   query: Callable[[], pixels.Pattern], thumbnail: Callable[[], bytes]) -> float:
+    """Pixel likeness of the best candidate (``bogv.model.pixels``; ``query`` gives the
+    query's pattern, ``thumbnail`` the candidate's) when
+    ``scoring.check_pixels`` asks for it, else 0. ``bench/quality.py`` runs this too."""
+    if not scoring.check_pixels(similarities, inliers):
+        return 0.0
+    return pixels.likeness(query(), thumbnail())
 
 
 def _decode(data: bytes, settings: Settings) -> imaging.Image.Image:
@@ -256,9 +267,15 @@ class Service:
             [c.similarity for c in found],
             lambda: geometry.keypoints(ImageOps.mirror(query.image)))
         inliers += [0] * (len(found) - len(inliers))
-        hits = [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n),
-                    scoring.match(c.similarity, inliers=n, same_bytes=c.sha256 == query.sha256))
-                for c, n in zip(found, inliers, strict=True)]
+        likeness = [0.0] * len(found)
+        if found:
+            likeness[0] = compare_pixels(
+                [c.similarity for c in found], inliers, lambda: pixels.pattern(query.image),
+                lambda: self.files.read(found[0].id, THUMBNAIL) or b"")
+        hits = [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
+                    scoring.match(c.similarity, inliers=n, pixels=p,
+                                  same_bytes=c.sha256 == query.sha256))
+                for c, n, p in zip(found, inliers, likeness, strict=True)]
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageOps
 
-from bogv.model import geometry, scoring
+from bogv.model import geometry, pixels, scoring
 from bogv.model.content import content_box, query_views
 from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
 from bogv.service import KEYPOINTS, THUMBNAIL, Service
+from bogv.thumbs import make_thumbnail
 
 from .images import PHOTOS, encode, photo
 
@@ -151,6 +152,52 @@ def test_only_a_close_search_without_a_verified_copy_checks_its_mirror() -> None
     assert not scoring.check_mirror([], [])
 
 
+def shrunk(img: Image.Image, factor: float) -> Image.Image:
+    size = (round(img.width * factor), round(img.height * factor))
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def test_a_thumbnail_size_copy_is_verified_by_its_pixels(stocked: Service) -> None:
+    """Shrunk to 15% (45-111 px wide) a copy keeps 0-26 keypoints, too few to verify, and
+    its vector drifts; its pixels still agree with the stored thumbnail's."""
+    for name in PHOTOS:
+        hits = stocked.search(encode(shrunk(photo(name), 0.15), quality=90), limit=3)
+        assert (hits[0].key, hits[0].match) == (name, "copy"), (name, hits[0])
+        assert hits[0].score >= 0.5
+        assert all(h.match == "similar" for h in hits[1:])
+
+
+def test_pixel_likeness_tells_copies_from_other_pictures() -> None:
+    stored = make_thumbnail(photo("astronaut"))
+    for copy in (shrunk(photo("astronaut"), 0.1), ImageOps.mirror(photo("astronaut")),
+                 crop_area(photo("astronaut"), 0.6),
+                 ImageOps.autocontrast(photo("astronaut").convert("L"), cutoff=5)):
+        assert pixels.likeness(pixels.pattern(copy), stored) >= scoring.COPY_PIXELS
+    for other in ("coffee", "camera", "moon", "coins"):
+        assert pixels.likeness(pixels.pattern(photo(other)), stored) < 0.7, other
+    # a stereo pair: the same scene a few centimetres apart is another photo
+    pair = pixels.likeness(pixels.pattern(photo("motorcycle_right")),
+                           make_thumbnail(photo("motorcycle_left")))
+    assert pair < scoring.COPY_PIXELS
+
+
+def test_a_flat_picture_or_an_unreadable_thumbnail_has_no_pixel_likeness() -> None:
+    flat = Image.new("RGB", (200, 100), (90, 90, 90))
+    stored = make_thumbnail(photo("camera"))
+    assert pixels.likeness(pixels.pattern(flat), stored) == 0.0
+    assert pixels.likeness(pixels.pattern(photo("camera")), make_thumbnail(flat)) == 0.0
+    assert pixels.likeness(pixels.pattern(photo("camera")), b"not a jpeg") == 0.0
+    assert pixels.likeness(pixels.pattern(photo("camera")), b"") == 0.0
+
+
+def test_only_a_search_without_a_verified_copy_checks_pixels() -> None:
+    assert scoring.check_pixels([0.5, 0.4], [10, 3])
+    assert not scoring.check_pixels([0.5, 0.4], [3, scoring.COPY_INLIERS])
+    assert not scoring.check_pixels([scoring.COPY_SIMILARITY, 0.4], [0, 0])
+    assert not scoring.check_pixels([scoring.PIXELS_SIMILARITY - 0.01], [0])  # too far off
+    assert not scoring.check_pixels([], [])
+
+
 # --- scores and labels ----------------------------------------------------------------------
 
 def test_score_puts_the_copy_threshold_at_one_half() -> None:
@@ -159,6 +206,14 @@ def test_score_puts_the_copy_threshold_at_one_half() -> None:
     assert scoring.score(-0.2) == 0.0 and scoring.score(1.3) == 1.0
     grid = np.linspace(0, 1, 101)
     assert np.all(np.diff([scoring.score(s) for s in grid]) > 0)
+
+
+def test_a_copy_verified_by_pixels_scores_from_one_half_up() -> None:
+    assert scoring.score(0.3, pixels=scoring.COPY_PIXELS) == pytest.approx(0.5)
+    assert scoring.score(0.3, pixels=1.0) == 1.0
+    assert scoring.score(0.3, pixels=scoring.COPY_PIXELS - 0.01) == scoring.score(0.3)
+    assert scoring.match(0.3, same_bytes=False, pixels=scoring.COPY_PIXELS) == "copy"
+    assert scoring.match(0.3, same_bytes=False, pixels=scoring.COPY_PIXELS - 0.01) == "similar"
 
 
 def test_a_70_percent_crop_finds_the_photo_first_labelled_copy(stocked: Service) -> None:

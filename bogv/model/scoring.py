@@ -23,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-__all__ = ["COPY_INLIERS", "COPY_SIMILARITY", "EXACT_SIMILARITY", "MIRROR_SIMILARITY", "Match",
-           "check_mirror", "match", "score"]
+__all__ = ["COPY_INLIERS", "COPY_PIXELS", "COPY_SIMILARITY", "EXACT_SIMILARITY",
+           "MIRROR_SIMILARITY", "PIXELS_SIMILARITY", "Match", "check_mirror", "check_pixels",
+           "match", "score"]
 
 Match = Literal["exact", "copy", "similar"]
 
@@ -36,6 +37,14 @@ COPY_INLIERS = 60
 """Keypoint matches one transform must explain for the second stage to call a copy. (76
 while the calibration split counted derivatives of the index's own pictures, such as a
 drawing recoloured with an arrow added, as false copies: ``bench/related.csv``.)"""
+COPY_PIXELS = 0.918
+"""Pixel likeness (``bogv.model.pixels``) from which the best candidate counts as a copy
+when neither its similarity nor its keypoints made it one; chosen after ``COPY_INLIERS`` on
+the same calibration split, so that all three tests together keep the 1% budget."""
+PIXELS_SIMILARITY = 0.35
+"""Lowest best similarity at which a search compares pixels (``check_pixels``): 1% of the
+copies the pixel check verified on the benchmark were below it, and half of the searches
+for pictures that are not indexed, which it spares the check."""
 EXACT_SIMILARITY = 0.9999
 """Similarity of the same pixels in another file (float noise only)."""
 MIRROR_SIMILARITY = 0.75
@@ -44,11 +53,13 @@ MIRROR_SIMILARITY = 0.75
 searches for pictures not in the index reach 0.75 and so pay for the extra check."""
 
 
-def score(similarity: float, inliers: int = 0) -> float:
+def score(similarity: float, inliers: int = 0, pixels: float = 0.0) -> float:
     """The calibrated score in [0, 1]; 0.5 is the copy threshold.
 
     A candidate the keypoint check verified (``inliers >= COPY_INLIERS``) scores at least
-    ``1 - 0.5 * COPY_INLIERS / inliers``: 0.5 at the threshold, rising towards 1.
+    ``1 - 0.5 * COPY_INLIERS / inliers``: 0.5 at the threshold, rising towards 1. One the
+    pixel check verified (``pixels >= COPY_PIXELS``) scores at least 0.5, rising linearly
+    to 1 at identical pixels.
     """
     s = min(max(similarity, 0.0), 1.0)
     if s < COPY_SIMILARITY:
@@ -56,16 +67,20 @@ def score(similarity: float, inliers: int = 0) -> float:
     else:
         by_look = 0.5 + 0.5 * (s - COPY_SIMILARITY) / (1.0 - COPY_SIMILARITY)
     if inliers >= COPY_INLIERS:
-        return max(by_look, 1.0 - 0.5 * COPY_INLIERS / inliers)
+        by_look = max(by_look, 1.0 - 0.5 * COPY_INLIERS / inliers)
+    if pixels >= COPY_PIXELS:
+        by_look = max(by_look, 0.5 + 0.5 * (min(pixels, 1.0) - COPY_PIXELS) / (1.0 - COPY_PIXELS))
     return by_look
 
 
-def match(similarity: float, *, same_bytes: bool, inliers: int = 0) -> Match:
+def match(similarity: float, *, same_bytes: bool, inliers: int = 0, pixels: float = 0.0
+          ) -> Match:
     """``exact``: the same bytes, or the same pixels;
-    ``copy``: at or over the copy threshold, or verified by keypoints; else ``similar``."""
+    ``copy``: at or over the copy threshold, or verified by keypoints or pixels; else
+    ``similar``."""
     if same_bytes or similarity >= EXACT_SIMILARITY:
         return "exact"
-    if similarity >= COPY_SIMILARITY or inliers >= COPY_INLIERS:
+    if similarity >= COPY_SIMILARITY or inliers >= COPY_INLIERS or pixels >= COPY_PIXELS:
         return "copy"
     return "similar"
 
@@ -80,4 +95,16 @@ def check_mirror(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
     picture scores lower.
     """
     return (bool(similarities) and MIRROR_SIMILARITY <= similarities[0] < COPY_SIMILARITY
+            and max(inliers, default=0) < COPY_INLIERS)
+
+
+def check_pixels(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
+    """Whether a search should compare its pixels with its best candidate's thumbnail
+    (``bogv.model.pixels``): no candidate is a copy by similarity or keypoints yet.
+
+    It is the last resort of copies that keep too few keypoints (small or plain ones); a
+    search whose copy is already verified skips it, and so does one whose best hit is
+    too far off to be a copy (``PIXELS_SIMILARITY``).
+    """
+    return (bool(similarities) and PIXELS_SIMILARITY <= similarities[0] < COPY_SIMILARITY
             and max(inliers, default=0) < COPY_INLIERS)
