@@ -19,7 +19,8 @@ compared with the query in grey, in two steps:
    their stars are not (0.93), while a shrunk copy keeps 0.99.
 
 The likeness is the fine step's normalised cross-correlation: brightness and contrast do
-not move it, blur and recompression barely do at this size.
+not move it, blur and recompression barely do at this size. Under ``FINE`` px both sides
+are softened by a pixel first (``_SOFTEN``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ _SHIFT = 3
 """Fine pixels the fine step looks around the coarse answer (half a coarse pixel is 1)."""
 _ZOOM = (0.96, 0.98, 1.0, 1.02, 1.04)
 """Sizes the fine step tries around the coarse answer: coarse sizes are 4% apart."""
+_SOFTEN = 1.0
+"""Gaussian sigma, in pixels, both sides get when the fine step runs under ``FINE`` px:
+there a picture's lines are a pixel or two wide and half a pixel of misalignment between a
+small copy and its original costs more likeness than a different picture would (combined
+edits: 0.75 -> 0.90 accepted, false copies unchanged)."""
 _FLAT = 1.0
 """Grey levels a picture must vary by: a blank picture matches anything."""
 
@@ -101,13 +107,16 @@ def likeness(query: Pattern, thumbnail: bytes) -> float:
         return best
     if fine < template.shape[0]:
         template = _resize(template, (fine, fine))
-    return max(_fine(stored, box, zoom, template) for zoom in _ZOOM)
+    soften = fine < FINE
+    if soften:
+        template = cv2.GaussianBlur(template, (0, 0), _SOFTEN)
+    return max(_fine(stored, box, zoom, template, soften) for zoom in _ZOOM)
 
 
 def _fine(stored: np.ndarray, box: tuple[float, float, float, float], zoom: float,
-          template: np.ndarray) -> float:
+          template: np.ndarray, soften: bool) -> float:
     """``template`` against the part of ``stored`` in ``box`` (grown by ``zoom``) and a
-    margin of ``_SHIFT`` of its pixels, at the template's scale."""
+    margin of ``_SHIFT`` of its pixels, at the template's scale (softened like it)."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     half_w, half_h = (box[2] - box[0]) * zoom / 2, (box[3] - box[1]) * zoom / 2
     side = template.shape[0]
@@ -117,4 +126,5 @@ def _fine(stored: np.ndarray, box: tuple[float, float, float, float], zoom: floa
     y0, y1 = max(0, int(cy - half_h - _SHIFT / sy)), min(h, int(np.ceil(cy + half_h + _SHIFT / sy)))
     part = stored[y0:y1, x0:x1]
     size = (max(side, round(part.shape[1] * sx)), max(side, round(part.shape[0] * sy)))
-    return _ncc(_resize(part, size), template)[0]
+    part = _resize(part, size)
+    return _ncc(cv2.GaussianBlur(part, (0, 0), _SOFTEN) if soften else part, template)[0]
