@@ -329,7 +329,7 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                   index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
     (``service.count_inliers``: the best view's, or the mirror image's when it asks)."""
-    return np.array([service.count_inliers(queries[q], [index[c][0] for c in ids[q]],
+    return np.array([service.count_inliers(queries[q], [lambda c=c: index[c][0] for c in ids[q]],
                                            list(sims[q]), lambda q=q: mirrors[q][0])
                      for q in range(len(ids))])
 

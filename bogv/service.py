@@ -124,15 +124,19 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
                  [geometry.keypoints(v) for v in views], img, hashlib.sha256(data).hexdigest())
 
 
-def count_inliers(views: Sequence[bytes], stored: Sequence[bytes],
+def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
                   similarities: Sequence[float], mirrored: Callable[[], bytes]) -> list[int]:
-    """Keypoint matches of each checked candidate (``stored``: their keypoints): the best of
-    the query's views, and of its mirror image when ``scoring.check_mirror`` asks for it
-    (only then does ``mirrored`` find those keypoints). ``bench/quality.py`` runs this too."""
-    counts = [max(geometry.inliers(v, s) for v in views) for s in stored]
+    """Keypoint matches of each checked candidate (``stored`` reads their keypoints): the
+    best of the query's views, and of its mirror image when ``scoring.check_mirror`` asks
+    for it (only then does ``mirrored`` find those keypoints). A candidate too far off
+    (``scoring.MATCH_SIMILARITY``) is neither read nor matched. ``bench/quality.py`` runs
+    this too."""
+    points = [read() if similarity >= scoring.MATCH_SIMILARITY else b""
+              for read, similarity in zip(stored, similarities, strict=False)]
+    counts = [max(geometry.inliers(v, s) for v in views) for s in points]
     if scoring.check_mirror(similarities, counts):
-        points = mirrored()
-        counts = [max(n, geometry.inliers(points, s)) for n, s in zip(counts, stored, strict=True)]
+        mirror = mirrored()
+        counts = [max(n, geometry.inliers(mirror, s)) for n, s in zip(counts, points, strict=True)]
     return counts
 
 
@@ -263,7 +267,8 @@ class Service:
         found = self.store.search(self._embed(query.tensors), max(limit, CHECKED),
                                   per="key" if unique_key else "image")
         inliers = count_inliers(
-            query.keypoints, [self.files.read(c.id, KEYPOINTS) or b"" for c in found[:CHECKED]],
+            query.keypoints,
+            [lambda c=c: self.files.read(c.id, KEYPOINTS) or b"" for c in found[:CHECKED]],
             [c.similarity for c in found],
             lambda: geometry.keypoints(ImageOps.mirror(query.image)))
         inliers += [0] * (len(found) - len(inliers))

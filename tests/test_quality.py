@@ -4,6 +4,7 @@ vector per image, keypoints kept in files beside the record."""
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from bogv.model.content import content_box, query_views
 from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
-from bogv.service import KEYPOINTS, THUMBNAIL, Service
+from bogv.service import KEYPOINTS, THUMBNAIL, Service, count_inliers
 from bogv.thumbs import make_thumbnail
 
 from .images import PHOTOS, encode, photo
@@ -207,6 +208,19 @@ def test_a_flat_picture_or_an_unreadable_thumbnail_has_no_pixel_likeness() -> No
     assert pixels.likeness(pixels.pattern(photo("camera")), make_thumbnail(flat)) == 0.0
     assert pixels.likeness(pixels.pattern(photo("camera")), b"not a jpeg") == 0.0
     assert pixels.likeness(pixels.pattern(photo("camera")), b"") == 0.0
+
+
+def test_a_candidate_too_far_off_is_neither_read_nor_matched() -> None:
+    points = geometry.keypoints(photo("coffee"))
+    read: list[int] = []
+
+    def reader(i: int) -> Callable[[], bytes]:
+        return lambda: read.append(i) or points
+
+    counts = count_inliers([points], [reader(0), reader(1)],
+                           [0.9, scoring.MATCH_SIMILARITY - 0.01], lambda: b"")
+    assert read == [0]
+    assert counts[0] >= scoring.COPY_INLIERS and counts[1] == 0
 
 
 def test_only_a_search_without_a_verified_copy_checks_pixels() -> None:

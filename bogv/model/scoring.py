@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 __all__ = ["COPY_INLIERS", "COPY_PIXELS", "COPY_SIMILARITY", "EXACT_SIMILARITY",
-           "MIRROR_SIMILARITY", "PIXELS_SIMILARITY", "Match", "check_mirror", "check_pixels",
-           "match", "score"]
+           "MATCH_SIMILARITY", "MIRROR_SIMILARITY", "PIXELS_SIMILARITY", "Match",
+           "check_mirror", "check_pixels", "match", "score"]
 
 Match = Literal["exact", "copy", "similar"]
 
@@ -41,6 +41,10 @@ COPY_PIXELS = 0.918
 """Pixel likeness (``bogv.model.pixels``) from which the best candidate counts as a copy
 when neither its similarity nor its keypoints made it one; chosen after ``COPY_INLIERS`` on
 the same calibration split, so that all three tests together keep the 1% budget."""
+MATCH_SIMILARITY = 0.3
+"""Lowest similarity at which a candidate's keypoints are matched at all: 0.5% of the
+candidates the keypoint check verified on the benchmark were below 0.33, and half of the
+candidates of searches for pictures that are not indexed are below 0.3."""
 PIXELS_SIMILARITY = 0.35
 """Lowest best similarity at which a search compares pixels (``check_pixels``): 1% of the
 copies the pixel check verified on the benchmark were below it, and half of the searches
