@@ -147,7 +147,8 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
     ``scoring.check_pixels`` asks for it, else 0. ``bench/quality.py`` runs this too."""
     if not scoring.check_pixels(similarities, inliers):
         return 0.0
-    return pixels.likeness(query(), thumbnail())
+    stored = thumbnail()
+    return pixels.likeness(query(), stored) if stored else 0.0
 
 
 def _decode(data: bytes, settings: Settings) -> imaging.Image.Image:

@@ -16,7 +16,7 @@ from bogv.model.content import content_box, query_views
 from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
-from bogv.service import KEYPOINTS, THUMBNAIL, Service, count_inliers
+from bogv.service import KEYPOINTS, THUMBNAIL, Service, compare_pixels, count_inliers
 from bogv.thumbs import make_thumbnail
 
 from .images import PHOTOS, encode, photo
@@ -221,6 +221,14 @@ def test_a_candidate_too_far_off_is_neither_read_nor_matched() -> None:
                            [0.9, scoring.MATCH_SIMILARITY - 0.01], lambda: b"")
     assert read == [0]
     assert counts[0] >= scoring.COPY_INLIERS and counts[1] == 0
+
+
+def test_a_candidate_without_a_thumbnail_costs_no_pixel_pattern() -> None:
+    """Records whose thumbnail is lost (or was never written) skip the check outright."""
+    def pattern() -> pixels.Pattern:
+        raise AssertionError("the query's pattern was computed")
+
+    assert compare_pixels([0.5], [0], pattern, lambda: b"") == 0.0
 
 
 def test_only_a_search_without_a_verified_copy_checks_pixels() -> None:
