@@ -15,7 +15,9 @@ so ``min_score=0.5`` keeps only copies whatever the model's raw scale, and the c
 changes with the model id when the descriptor does. The few best candidates also go through
 a keypoint check (``bogv.model.geometry``); one it verifies is a copy whatever its
 similarity, and its score rises above 0.5 with the number of consistent keypoint matches
-(``COPY_INLIERS``, chosen on the same calibration split with the same 1% budget).
+(``COPY_INLIERS``, chosen on the same calibration split with the same 1% budget). When
+neither verifies anything, the best candidate's thumbnail is compared with the query pixel
+by pixel (``bogv.model.pixels``, ``COPY_PIXELS``): copies too small for keypoints.
 """
 
 from __future__ import annotations
