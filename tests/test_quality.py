@@ -102,6 +102,46 @@ def test_the_picture_inside_a_screenshot_is_found() -> None:
         assert len(views) == 2 and views[1].size == (box[2] - box[0], box[3] - box[1])
 
 
+def on_black(name: str) -> Image.Image:
+    """A product shot: the photo small in the middle of a black 600 px square."""
+    pic = Image.new("RGB", (600, 600), (0, 0, 0))
+    subject = photo(name)
+    subject.thumbnail((150, 150))
+    pic.paste(subject, ((600 - subject.width) // 2, (600 - subject.height) // 2))
+    return pic
+
+
+def dark_window(picture: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """``picture`` shown in a dark-themed app window, and where it is."""
+    canvas = Image.new("RGB", (1366, 768), (36, 36, 36))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, 1366, 46), fill=(98, 160, 234))
+    draw.rectangle((0, 46, 220, 768), fill=(18, 18, 18))
+    for i in range(6):
+        draw.text((14, 66 + 34 * i), f"Item {i + 1}", fill=(128, 128, 128))
+    canvas.paste(picture, (300, 90))
+    return canvas, (300, 90, 300 + picture.width, 90 + picture.height)
+
+
+@pytest.mark.parametrize("name", ["coffee", "rocket", "chelsea"])
+def test_a_dark_picture_in_a_dark_window_is_found(name: str) -> None:
+    """Black around a small subject is as flat as the window: the busy part alone is the
+    subject, under 5% of the frame (no box before); the window's flat colours reach only up
+    to the picture's edge."""
+    shot, where = dark_window(on_black(name))
+    box = content_box(shot)
+    assert box is not None
+    assert all(abs(b - w) <= 16 for b, w in zip(box, where, strict=True)), (box, where)
+
+
+def test_a_dark_picture_in_a_dark_window_finds_its_original(service: Service) -> None:
+    for name in ("coffee", "rocket", "chelsea"):
+        service.add(encode(on_black(name), "PNG"), key=name)
+    for name in ("coffee", "rocket", "chelsea"):
+        hits = service.search(encode(dark_window(on_black(name))[0], "PNG"), limit=3)
+        assert (hits[0].key, hits[0].match) == (name, "copy"), (name, hits[0])
+
+
 def test_a_photo_or_a_flat_image_is_searched_whole() -> None:
     for name in PHOTOS:
         assert content_box(photo(name)) is None, name

@@ -30,22 +30,46 @@ _KEEP = 0.8
 
 def content_box(img: Image.Image) -> tuple[int, int, int, int] | None:
     """The box ``(left, top, right, bottom)`` of the picture inside ``img``, or None when
-    that is (nearly) the whole frame."""
+    that is (nearly) the whole frame.
+
+    The picture is the largest busy region; failing that, whatever the flat UI around it
+    leaves: a dark photo shown in a dark window is flat (black sky) except for a small
+    bright core, yet the window's own flat colours reach it only up to its edge.
+    """
     small = img.convert("L")
     small.thumbnail((_SIDE, _SIDE), Image.Resampling.BILINEAR)
     grey = np.asarray(small)
     k3 = np.ones((3, 3), np.uint8)
-    span = cv2.dilate(grey, k3).astype(np.int16) - cv2.erode(grey, k3)
-    busy = cv2.morphologyEx((span > _BUSY).astype(np.uint8), cv2.MORPH_OPEN, _OPEN)
-    busy = cv2.morphologyEx(busy, cv2.MORPH_CLOSE, _CLOSE)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(busy, connectivity=8)
+    flat = (cv2.dilate(grey, k3).astype(np.int16) - cv2.erode(grey, k3)) <= _BUSY
+    box = _largest(~flat, grey.size)
+    if box is None:
+        box = _largest(~_reaching_the_frame(flat), grey.size)
+    if box is None:
+        return None
+    x, y, w, h = box
+    sx, sy = img.width / grey.shape[1], img.height / grey.shape[0]
+    return (round(x * sx), round(y * sy), round((x + w) * sx), round((y + h) * sy))
+
+
+def _reaching_the_frame(flat: np.ndarray) -> np.ndarray:
+    """The flat pixels connected to the frame's edge through flat pixels: the UI."""
+    _, labels = cv2.connectedComponents(flat.astype(np.uint8), connectivity=4)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return np.isin(labels, edge[edge > 0])
+
+
+def _largest(mask: np.ndarray, size: int) -> tuple[int, int, int, int] | None:
+    """The box ``(x, y, w, h)`` of the largest region of ``mask`` once thin lines and text
+    are opened away and gaps closed; None when it is (nearly) the whole frame or tiny."""
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, _OPEN)
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _CLOSE)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count < 2:
         return None
     x, y, w, h, area = stats[1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))]
-    if w * h >= _KEEP * grey.size or area < 0.05 * grey.size:
+    if w * h >= _KEEP * size or area < 0.05 * size:
         return None
-    sx, sy = img.width / grey.shape[1], img.height / grey.shape[0]
-    return (round(x * sx), round(y * sy), round((x + w) * sx), round((y + h) * sy))
+    return int(x), int(y), int(w), int(h)
 
 
 def query_views(img: Image.Image) -> list[Image.Image]:
