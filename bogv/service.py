@@ -143,8 +143,8 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
 def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
                    query: Callable[[], pixels.Pattern], thumbnail: Callable[[], bytes]) -> float:
     """Pixel likeness of the best candidate (``bogv.model.pixels``; ``query`` gives the
-    query's pattern, ``thumbnail`` the candidate's) when
-    ``scoring.check_pixels`` asks for it, else 0. ``bench/quality.py`` runs this too."""
+    query's pattern, ``thumbnail`` the candidate's) when ``scoring.check_pixels`` asks for
+    it, else 0. ``bench/quality.py`` runs this too."""
     if not scoring.check_pixels(similarities, inliers):
         return 0.0
     stored = thumbnail()
@@ -267,16 +267,16 @@ class Service:
         query = prepare_query(data, self.settings)
         found = self.store.search(self._embed(query.tensors), max(limit, CHECKED),
                                   per="key" if unique_key else "image")
+        similarities = [c.similarity for c in found]
         inliers = count_inliers(
             query.keypoints,
             [lambda c=c: self.files.read(c.id, KEYPOINTS) or b"" for c in found[:CHECKED]],
-            [c.similarity for c in found],
-            lambda: geometry.keypoints(ImageOps.mirror(query.image)))
+            similarities, lambda: geometry.keypoints(ImageOps.mirror(query.image)))
         inliers += [0] * (len(found) - len(inliers))
         likeness = [0.0] * len(found)
         if found:
             likeness[0] = compare_pixels(
-                [c.similarity for c in found], inliers, lambda: pixels.pattern(query.image),
+                similarities, inliers, lambda: pixels.pattern(query.image),
                 lambda: self.files.read(found[0].id, THUMBNAIL) or b"")
         hits = [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
                     scoring.match(c.similarity, inliers=n, pixels=p,

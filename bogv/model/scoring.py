@@ -100,8 +100,7 @@ def check_mirror(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
     with this check). Most searches skip it: a copy is already verified, an unrelated
     picture scores lower.
     """
-    return (bool(similarities) and MIRROR_SIMILARITY <= similarities[0] < COPY_SIMILARITY
-            and max(inliers, default=0) < COPY_INLIERS)
+    return _close_but_unverified(similarities, inliers, MIRROR_SIMILARITY)
 
 
 def check_pixels(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
@@ -112,5 +111,12 @@ def check_pixels(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
     search whose copy is already verified skips it, and so does one whose best hit is
     too far off to be a copy (``PIXELS_SIMILARITY``).
     """
-    return (bool(similarities) and PIXELS_SIMILARITY <= similarities[0] < COPY_SIMILARITY
+    return _close_but_unverified(similarities, inliers, PIXELS_SIMILARITY)
+
+
+def _close_but_unverified(similarities: Sequence[float], inliers: Sequence[int],
+                          lowest: float) -> bool:
+    """The best hit is at least ``lowest`` similar, yet no candidate is a copy by its
+    similarity or by its keypoints: what both extra checks wait for."""
+    return (bool(similarities) and lowest <= similarities[0] < COPY_SIMILARITY
             and max(inliers, default=0) < COPY_INLIERS)
