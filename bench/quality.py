@@ -92,10 +92,15 @@ def related_pairs(path: Path = RELATED) -> list[tuple[str, str]]:
         return [(r["a"], r["b"]) for r in csv.DictReader(f)]
 
 
-def make_split(data: Path) -> Split:
+def read_manifest(data: Path) -> list[Item]:
+    """The dev images ``fetch_dev_images.sh`` listed, by path."""
     with (data / "manifest.csv").open() as f:
         items = [Item(r["path"], r["source"], r["category"]) for r in csv.DictReader(f)]
-    items.sort(key=lambda i: i.path)
+    return sorted(items, key=lambda i: i.path)
+
+
+def make_split(data: Path) -> Split:
+    items = read_manifest(data)
     random.Random(SEED).shuffle(items)
     n1, n2 = TEST_TARGETS, TEST_TARGETS + CALIB_TARGETS
     n3, n4 = n2 + TEST_NEGATIVES, n2 + TEST_NEGATIVES + CALIB_NEGATIVES

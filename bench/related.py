@@ -3,19 +3,20 @@
     python bench/related.py --data DIR [--sheets OUT]
 
 The dev images are separate files, but some are edits of one another: pysiogame draws
-"pedal" as its "bicycle" recoloured with an arrow, kalzium ships a screenshot and the same
-screenshot annotated, a mosaic's tiles overlap. ``bench/quality.py`` must not count a search
-that calls such a pair a copy as a *false* copy. This script lists every pair whose vectors
-are close or whose keypoints agree (bogv's own tests, set loose so that they find more than
-bogv would call a copy), and with ``--sheets`` draws each pair side by side. Which of them
-really share pixels is decided by eye, by the rule in ``related.csv``'s header, and
-written there; a script cannot be the judge of the method it grades.
+"pedal" as its "bicycle" recoloured with an arrow, ``mvtb-data/mosaic`` is one aerial photo
+cut into rotated tiles. ``bench/quality.py`` must not count a search that calls such a pair
+a copy as a *false* copy. This script lists every pair whose vectors are close or whose
+keypoints agree (bogv's own tests, set loose so that they find more than bogv would call a
+copy), and with ``--sheets`` draws each pair side by side. Which of them are related is
+decided by eye and written to ``related.csv`` (a script cannot be the judge of the method
+it grades), by one rule: the two share the pixels of one picture, one being an edit of the
+other or both edits of a third (crop, recolour, overlay, mirror). Two captures of one scene
+(a stereo pair, two shots of a building, two screenshots of one dialog) are not related.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import Item, load
+from quality import Item, load, read_manifest
 
 from bogv.model import geometry
 from bogv.model.embedder import Embedder
@@ -75,10 +76,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache/quality"))
     parser.add_argument("--sheets", type=Path, help="draw each pair into this folder")
     args = parser.parse_args()
-    with (args.data / "manifest.csv").open() as f:
-        items = sorted((Item(r["path"], r["source"], r["category"]) for r in csv.DictReader(f)),
-                       key=lambda i: i.path)
-    found = candidates(args.data, items, Embedder(args.cache / "models"))
+    found = candidates(args.data, read_manifest(args.data), Embedder(args.cache / "models"))
     if args.sheets:
         args.sheets.mkdir(parents=True, exist_ok=True)
     for k, pair in enumerate(found):
