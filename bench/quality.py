@@ -333,32 +333,40 @@ def _mean(values: list[bool] | list[float]) -> float:
 def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                   index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
-    (``service.count_inliers``: the best view's, or the mirror image's when it asks)."""
-    return np.array([service.count_inliers(queries[q], [lambda c=c: index[c][0] for c in ids[q]],
-                                           list(sims[q]), lambda q=q: mirrors[q][0])
-                     for q in range(len(ids))])
+    (``service.count_inliers``: the best view's, or the mirror image's when it asks; 0 for
+    candidates it does not check)."""
+    k = ids.shape[1]
+    rows = [service.count_inliers(queries[q], [lambda c=c: index[c][0] for c in ids[q]],
+                                  list(sims[q]), lambda q=q: mirrors[q][0])
+            for q in range(len(ids))]
+    return np.array([r + [0] * (k - len(r)) for r in rows])
 
 
 def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
                    ids: np.ndarray, sims: np.ndarray, inl: np.ndarray) -> np.ndarray:
-    """Pixel likeness of each query's best candidate, as bogv finds it
-    (``service.compare_pixels``: only when no candidate is verified yet)."""
+    """Pixel likeness of each query's first ``inl.shape[1]`` candidates, as bogv finds it
+    (``service.compare_pixels``: of the best-scoring one, when no candidate is verified
+    yet)."""
+    k = inl.shape[1]
     return np.array([service.compare_pixels(list(sims[q]), list(inl[q]),
                                             lambda q=q: _pattern(patterns[q][0]),
-                                            lambda q=q: thumbnails[ids[q][0]][0])
+                                            [lambda c=c: thumbnails[c][0] for c in ids[q][:k]])
                      for q in range(len(ids))])
 
 
-def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int,
+def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int, t_sim: float,
                   px: np.ndarray | None = None, t_px: float = np.inf
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Verified candidates (>= t_in inliers; the first one also by >= t_px pixel likeness)
-    first, by inliers, scored 2; then the rest."""
+    """bogv's order (``scoring.score``) under the calibration's thresholds: verified
+    candidates (>= t_in inliers or >= t_px pixel likeness) first, by inliers, scored 2; then
+    the rest by similarity or, where higher, ``t_sim * inliers / t_in``: fewer inliers than
+    a copy needs earn that share of a copy's score."""
     key = sims.copy()
     k = inl.shape[1]
-    key[:, :k] = np.where(inl >= t_in, 2.0 + inl, sims[:, :k])
+    evidence = np.maximum(sims[:, :k], t_sim * inl / t_in)
+    key[:, :k] = np.where(inl >= t_in, 2.0 + inl, evidence)
     if px is not None:
-        key[:, 0] = np.where(px >= t_px, np.maximum(key[:, 0], 2.0), key[:, 0])
+        key[:, :k] = np.where(px >= t_px, np.maximum(key[:, :k], 2.0), key[:, :k])
     order = np.argsort(-key, axis=1, kind="stable")
     return (np.take_along_axis(ids, order, axis=1),
             np.minimum(np.take_along_axis(key, order, axis=1), 2.0))
@@ -402,7 +410,8 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                for what, r in runs.items()}
         neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
         t_in = int(lowest_within_budget(
-            lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t)[1][:, 0] >= threshold,
+            lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t,
+                                    threshold)[1][:, 0] >= threshold,
             range(6, 500)))
         print(f"  {method.name}: a copy needs >= {t_in} inliers", file=sys.stderr)
         px = {what: None for what in runs}
@@ -413,11 +422,11 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                   for what, r in runs.items()}
             negpx = px["negcalib-query"][counted]
             t_px = lowest_within_budget(
-                lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t_in, negpx,
-                                        t)[1][:, 0] >= threshold,
+                lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t_in, threshold,
+                                        negpx, t)[1][:, 0] >= threshold,
                 np.arange(0.8, 1.0005, 0.001))
             print(f"  {method.name}: ... or a pixel likeness >= {t_px:.3f}", file=sys.stderr)
-        runs = {what: with_geometry(*r, inl[what], t_in, px[what], t_px)
+        runs = {what: with_geometry(*r, inl[what], t_in, threshold, px[what], t_px)
                 for what, r in runs.items()}
     calib_i, calib_s = runs["calib-query"]
     negc_s = runs["negcalib-query"][1][counted]

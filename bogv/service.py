@@ -40,7 +40,9 @@ MAX_FILEPATH = 512
 
 
 CHECKED = 5
-"""Candidates the keypoint check looks at per search."""
+"""Candidates the keypoint check looks at per search..."""
+MORE_CHECKED = 10
+"""... and how many when none of those is verified (``scoring.check_more``)."""
 THUMBNAIL = "jpg"
 KEYPOINTS = f"{geometry.VERSION}.kp"
 """Kinds of record files (``bogv.sidecar``). Keypoints are named by their version, so during
@@ -127,13 +129,21 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
 def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
                   similarities: Sequence[float], mirrored: Callable[[], bytes]) -> list[int]:
     """Keypoint matches of each checked candidate (``stored`` reads their keypoints): the
-    best of the query's views, and of its mirror image when ``scoring.check_mirror`` asks
-    for it (only then does ``mirrored`` find those keypoints). A candidate too far off
+    first ``CHECKED``, the rest of ``stored`` only when ``scoring.check_more`` asks; the best
+    of the query's views, and of its mirror image when ``scoring.check_mirror`` asks for it
+    (only then does ``mirrored`` find those keypoints). A candidate too far off
     (``scoring.MATCH_SIMILARITY``) is neither read nor matched. ``bench/quality.py`` runs
     this too."""
-    points = [read() if similarity >= scoring.MATCH_SIMILARITY else b""
-              for read, similarity in zip(stored, similarities, strict=False)]
-    counts = [max(geometry.inliers(v, s) for v in views) for s in points]
+    def match(start: int, stop: int) -> tuple[list[bytes], list[int]]:
+        points = [read() if similarity >= scoring.MATCH_SIMILARITY else b""
+                  for read, similarity in zip(stored[start:stop], similarities[start:stop],
+                                              strict=False)]
+        return points, [max(geometry.inliers(v, s) for v in views) for s in points]
+
+    points, counts = match(0, CHECKED)
+    if scoring.check_more(similarities, counts):
+        more_points, more_counts = match(CHECKED, len(stored))
+        points, counts = points + more_points, counts + more_counts
     if scoring.check_mirror(similarities, counts):
         mirror = mirrored()
         counts = [max(n, geometry.inliers(mirror, s)) for n, s in zip(counts, points, strict=True)]
@@ -141,14 +151,21 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
 
 
 def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
-                   query: Callable[[], pixels.Pattern], thumbnail: Callable[[], bytes]) -> float:
-    """Pixel likeness of the best candidate (``bogv.model.pixels``; ``query`` gives the
-    query's pattern, ``thumbnail`` the candidate's) when ``scoring.check_pixels`` asks for
-    it, else 0. ``bench/quality.py`` runs this too."""
+                   query: Callable[[], pixels.Pattern],
+                   thumbnails: Sequence[Callable[[], bytes]]) -> list[float]:
+    """Pixel likeness of each candidate: that of the one scoring best so far
+    (``bogv.model.pixels``; ``query`` gives the query's pattern, ``thumbnails`` read the
+    candidates') when ``scoring.check_pixels`` asks for it, 0 for the rest. The best by
+    score, not by similarity: keypoint matches may have lifted a copy above a look-alike.
+    ``bench/quality.py`` runs this too."""
+    likeness = [0.0] * len(thumbnails)
     if not scoring.check_pixels(similarities, inliers):
-        return 0.0
-    stored = thumbnail()
-    return pixels.likeness(query(), stored) if stored else 0.0
+        return likeness
+    best = max(range(len(thumbnails)),
+               key=lambda i: scoring.score(similarities[i], inliers[i]))
+    stored = thumbnails[best]()
+    likeness[best] = pixels.likeness(query(), stored) if stored else 0.0
+    return likeness
 
 
 def _decode(data: bytes, settings: Settings) -> imaging.Image.Image:
@@ -265,19 +282,17 @@ class Service:
         """
         self.check_limit(limit)
         query = prepare_query(data, self.settings)
-        found = self.store.search(self._embed(query.tensors), max(limit, CHECKED),
+        found = self.store.search(self._embed(query.tensors), max(limit, MORE_CHECKED),
                                   per="key" if unique_key else "image")
         similarities = [c.similarity for c in found]
         inliers = count_inliers(
             query.keypoints,
-            [lambda c=c: self.files.read(c.id, KEYPOINTS) or b"" for c in found[:CHECKED]],
+            [lambda c=c: self.files.read(c.id, KEYPOINTS) or b"" for c in found[:MORE_CHECKED]],
             similarities, lambda: geometry.keypoints(ImageOps.mirror(query.image)))
         inliers += [0] * (len(found) - len(inliers))
-        likeness = [0.0] * len(found)
-        if found:
-            likeness[0] = compare_pixels(
-                similarities, inliers, lambda: pixels.pattern(query.image),
-                lambda: self.files.read(found[0].id, THUMBNAIL) or b"")
+        likeness = compare_pixels(
+            similarities, inliers, lambda: pixels.pattern(query.image),
+            [lambda c=c: self.files.read(c.id, THUMBNAIL) or b"" for c in found])
         hits = [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
                     scoring.match(c.similarity, inliers=n, pixels=p,
                                   same_bytes=c.sha256 == query.sha256))

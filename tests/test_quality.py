@@ -16,7 +16,15 @@ from bogv.model.content import content_box, query_views
 from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
-from bogv.service import KEYPOINTS, THUMBNAIL, Service, compare_pixels, count_inliers
+from bogv.service import (
+    CHECKED,
+    KEYPOINTS,
+    MORE_CHECKED,
+    THUMBNAIL,
+    Service,
+    compare_pixels,
+    count_inliers,
+)
 from bogv.thumbs import make_thumbnail
 
 from .images import PHOTOS, encode, photo
@@ -263,12 +271,58 @@ def test_a_candidate_too_far_off_is_neither_read_nor_matched() -> None:
     assert counts[0] >= scoring.COPY_INLIERS and counts[1] == 0
 
 
+def test_the_next_candidates_are_matched_only_while_nothing_is_verified() -> None:
+    points = geometry.keypoints(photo("coffee"))
+    read: list[int] = []
+
+    def reader(i: int) -> Callable[[], bytes]:
+        return lambda: read.append(i) or (points if i == 7 else b"")
+
+    sims = [0.5] * MORE_CHECKED
+    counts = count_inliers([points], [reader(i) for i in range(MORE_CHECKED)], sims,
+                           lambda: b"")
+    assert read == list(range(MORE_CHECKED))
+    assert counts[7] >= scoring.COPY_INLIERS and counts[:7] == [0] * 7
+    read.clear()
+
+    def first_verified(i: int) -> Callable[[], bytes]:
+        return lambda: read.append(i) or (points if i == 0 else b"")
+
+    counts = count_inliers([points], [first_verified(i) for i in range(MORE_CHECKED)], sims,
+                           lambda: b"")
+    assert read == list(range(CHECKED)) and len(counts) == CHECKED
+
+
 def test_a_candidate_without_a_thumbnail_costs_no_pixel_pattern() -> None:
     """Records whose thumbnail is lost (or was never written) skip the check outright."""
     def pattern() -> pixels.Pattern:
         raise AssertionError("the query's pattern was computed")
 
-    assert compare_pixels([0.5], [0], pattern, lambda: b"") == 0.0
+    assert compare_pixels([0.5], [0], pattern, [lambda: b""]) == [0.0]
+
+
+def test_pixels_are_compared_with_the_best_scoring_candidate() -> None:
+    """Keypoint matches short of a copy can lift a candidate above a closer look-alike; the
+    pixel check then looks at that one."""
+    stored = make_thumbnail(photo("astronaut"))
+    read: list[int] = []
+
+    def reader(i: int) -> Callable[[], bytes]:
+        return lambda: read.append(i) or stored
+
+    likeness = compare_pixels([0.5, 0.4, 0.3], [0, scoring.COPY_INLIERS * 2 // 3, 0],
+                              lambda: pixels.pattern(photo("astronaut")),
+                              [reader(i) for i in range(3)])
+    assert read == [1]
+    assert likeness[0] == likeness[2] == 0.0 and likeness[1] >= scoring.COPY_PIXELS
+
+
+def test_only_a_search_without_a_verified_copy_checks_more_candidates() -> None:
+    assert scoring.check_more([0.5, 0.4], [10, 3])
+    assert not scoring.check_more([0.5, 0.4], [3, scoring.COPY_INLIERS])
+    assert not scoring.check_more([scoring.COPY_SIMILARITY, 0.4], [0, 0])
+    assert not scoring.check_more([scoring.MATCH_SIMILARITY - 0.01], [0])  # none is read
+    assert not scoring.check_more([], [])
 
 
 def test_only_a_search_without_a_verified_copy_checks_pixels() -> None:
@@ -287,6 +341,19 @@ def test_score_puts_the_copy_threshold_at_one_half() -> None:
     assert scoring.score(-0.2) == 0.0 and scoring.score(1.3) == 1.0
     grid = np.linspace(0, 1, 101)
     assert np.all(np.diff([scoring.score(s) for s in grid]) > 0)
+
+
+def test_keypoint_matches_short_of_a_copy_raise_the_score_below_one_half() -> None:
+    """A star field that kept 40 matches outranks a look-alike with none, and the score
+    does not jump at the copy threshold."""
+    c = scoring.COPY_INLIERS
+    assert scoring.score(0.1, inliers=c // 2) == pytest.approx(0.25)
+    assert scoring.score(0.4, inliers=c * 2 // 3) > scoring.score(0.5, inliers=3)
+    assert scoring.score(0.9 * scoring.COPY_SIMILARITY, inliers=3) == scoring.score(
+        0.9 * scoring.COPY_SIMILARITY)  # a few stray matches change nothing
+    below, at = scoring.score(0.1, inliers=c - 1), scoring.score(0.1, inliers=c)
+    assert below < 0.5 <= at and at - below < 0.01
+    assert scoring.match(0.1, same_bytes=False, inliers=c - 1) == "similar"
 
 
 def test_a_copy_verified_by_pixels_scores_from_one_half_up() -> None:

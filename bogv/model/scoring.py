@@ -27,7 +27,7 @@ from typing import Literal
 
 __all__ = ["COPY_INLIERS", "COPY_PIXELS", "COPY_SIMILARITY", "EXACT_SIMILARITY",
            "MATCH_SIMILARITY", "MIRROR_SIMILARITY", "PIXELS_SIMILARITY", "Match",
-           "check_mirror", "check_pixels", "match", "score"]
+           "check_mirror", "check_more", "check_pixels", "match", "score"]
 
 Match = Literal["exact", "copy", "similar"]
 
@@ -63,9 +63,12 @@ def score(similarity: float, inliers: int = 0, pixels: float = 0.0) -> float:
     """The calibrated score in [0, 1]; 0.5 is the copy threshold.
 
     A candidate the keypoint check verified (``inliers >= COPY_INLIERS``) scores at least
-    ``1 - 0.5 * COPY_INLIERS / inliers``: 0.5 at the threshold, rising towards 1. One the
-    pixel check verified (``pixels >= COPY_PIXELS``) scores at least 0.5, rising linearly
-    to 1 at identical pixels.
+    ``1 - 0.5 * COPY_INLIERS / inliers``: 0.5 at the threshold, rising towards 1. Fewer
+    keypoint matches still count as evidence of shared pixels, ``0.5 * inliers /
+    COPY_INLIERS``, so a copy that kept 40 matches but looks further off than a look-alike
+    (a star field among star fields) is ranked above it. One the pixel check verified
+    (``pixels >= COPY_PIXELS``) scores at least 0.5, rising linearly to 1 at identical
+    pixels.
     """
     s = min(max(similarity, 0.0), 1.0)
     if s < COPY_SIMILARITY:
@@ -74,6 +77,8 @@ def score(similarity: float, inliers: int = 0, pixels: float = 0.0) -> float:
         by_look = 0.5 + 0.5 * (s - COPY_SIMILARITY) / (1.0 - COPY_SIMILARITY)
     if inliers >= COPY_INLIERS:
         by_look = max(by_look, 1.0 - 0.5 * COPY_INLIERS / inliers)
+    else:
+        by_look = max(by_look, 0.5 * max(inliers, 0) / COPY_INLIERS)
     if pixels >= COPY_PIXELS:
         by_look = max(by_look, 0.5 + 0.5 * (min(pixels, 1.0) - COPY_PIXELS) / (1.0 - COPY_PIXELS))
     return by_look
@@ -101,6 +106,16 @@ def check_mirror(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
     picture scores lower.
     """
     return _close_but_unverified(similarities, inliers, MIRROR_SIMILARITY)
+
+
+def check_more(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
+    """Whether a search should match the keypoints of its next candidates too
+    (``service.MORE_CHECKED``): none of the first is a copy by similarity or keypoints.
+
+    Among thousands of look-alikes (star fields, drawings in one style) an edited copy can
+    rank sixth to tenth by its vector; a search whose copy is already verified skips them.
+    """
+    return _close_but_unverified(similarities, inliers, MATCH_SIMILARITY)
 
 
 def check_pixels(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
