@@ -81,8 +81,9 @@ class HitOut(BaseModel):
     key: str
     filepath: str
     id: int = Field(description="Record id; always below 2**53, safe as a JavaScript Number.")
-    score: float = Field(description="Calibrated similarity 0..1: 0.5 and above is judged an "
-                         "edited copy, 1 the same picture (see the README).")
+    score: float = Field(description="Calibrated score 0..1: 0.5 and above is an edited copy "
+                         "verified by keypoints or pixels, 1 the same picture; below 0.5 it "
+                         "ranks how alike the hit looks (see the README).")
     match: Literal["exact", "copy", "similar"] = Field(
         description="exact: the same pixels; copy: an edited copy of the query (score >= "
         "0.5); similar: anything else.")
