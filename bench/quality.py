@@ -474,9 +474,15 @@ def category_precision(method: Method, vec: dict[str, dict[str, tuple[np.ndarray
                        split: Split) -> tuple[float, dict[str, float]]:
     """Precision@10 by class: each labelled image against the other labelled images."""
     sims = similarities(*vec["labelled-query"][method.name], *vec["labelled-index"][method.name])
+    return class_precision(sims, np.array([i.category for i in split.labelled]))
+
+
+def class_precision(sims: np.ndarray, classes: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Precision@10 of each image of a square similarity matrix against the others: the
+    mean over classes of their images' mean, and each class's."""
+    sims = sims.copy()
     np.fill_diagonal(sims, -np.inf)
     top = np.argsort(-sims, axis=1)[:, :10]
-    classes = np.array([i.category for i in split.labelled])
     hits = (classes[top] == classes[:, None]).mean(axis=1)
     per_class = {c: float(hits[classes == c].mean()) for c in sorted(set(classes))}
     return float(np.mean(list(per_class.values()))), per_class
