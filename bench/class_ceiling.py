@@ -20,18 +20,15 @@ from pathlib import Path
 
 import numpy as np
 from quality import class_precision, load, make_split
+from quality_methods import avg, l2
 
-from bogv.model.descriptor import describe
+from bogv.model.descriptor import describe, gem
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
 
 HALVINGS = 5
 REGULARISATIONS = (1e-3, 1e-2, 1e-1, 1.0)
 """Ridge added to the within-class scatter, as a share of its mean eigenvalue."""
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def lda(train: np.ndarray, labels: np.ndarray, ridge: float) -> np.ndarray:
@@ -69,8 +66,8 @@ def main() -> None:
         logits.append(embedder.run(batch, "logits"))
     fmap = np.concatenate(fmaps)
     features = {
-        "average-pooled (seed)": fmap.mean(axis=(2, 3)),
-        "GeM": np.cbrt(np.mean(fmap ** 3, axis=(2, 3))),
+        "average-pooled (seed)": avg(fmap),
+        "GeM": gem(fmap),
         "ImageNet logits": np.concatenate(logits),
         "bogv descriptor": describe(fmap),
     }
@@ -83,12 +80,12 @@ def main() -> None:
             members = rng.permutation(np.flatnonzero(labels == c))
             fit[members[:len(members) // 2]] = True
         for name, x in features.items():
-            x = _unit(x - x[fit].mean(axis=0))
+            x = l2(x - x[fit].mean(axis=0))
             held, held_labels = x[~fit], labels[~fit]
-            plain[name].append(class_precision(_unit(held) @ _unit(held).T, held_labels)[0])
+            plain[name].append(class_precision(held @ held.T, held_labels)[0])
             best = 0.0
             for ridge in REGULARISATIONS:
-                y = _unit(held @ lda(x[fit], labels[fit], ridge))
+                y = l2(held @ lda(x[fit], labels[fit], ridge))
                 best = max(best, class_precision(y @ y.T, held_labels)[0])
             learned[name].append(best)
     print(f"Class precision@10 on held-out halves of {len(items)} pysiogame drawings "

@@ -110,10 +110,10 @@ class Method:
     verify: Callable[[np.ndarray, np.ndarray, float], float] | None = None
     """Second stage: (query layout, a candidate's vectors, first-stage score) -> score."""
     geometric: int = 0
-    """Second stage: bogv's keypoint check (``bogv.model.geometry``) on this many of the
-    best candidates."""
+    """Second stage: bogv's keypoint check (``bogv.model.geometry``) on up to this many of
+    the best candidates (``service.count_inliers`` decides how many)."""
     pixel_check: bool = False
-    """Third stage: bogv's pixel check (``bogv.model.pixels``) of the best candidate."""
+    """Third stage: bogv's pixel check (``bogv.model.pixels``) of the best-scoring candidate."""
 
 
 def _one(fn: Callable[[Features], np.ndarray]) -> Callable[[Features], list[np.ndarray]]:
