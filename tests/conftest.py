@@ -239,7 +239,9 @@ def _wait_for_milvus(proc: subprocess.Popen[bytes], health: str, base: str) -> N
 def server_settings(milvus_server: str, tmp_path: Path,
                     request: pytest.FixtureRequest) -> Iterator[Settings]:
     """Settings for a collection of this test's own on the Milvus server, dropped after."""
-    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
+    # The process id keeps two test runs that share one server (BOGV_TEST_MILVUS_URI) apart.
+    name = ("t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:52]
+            + f"_{os.getpid()}")
     yield Settings(data_dir=tmp_path / "data", milvus_uri=milvus_server, collection=name,
                    image_allowed_roots=str(tmp_path / "allowed"))
     from pymilvus import MilvusClient
