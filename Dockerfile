@@ -29,6 +29,7 @@ USER bogv
 WORKDIR /home/bogv
 VOLUME ["/data"]
 EXPOSE 7000
+# Liveness over HTTP on the port the server really uses (API_PORT may be changed).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["python", "-c", "import socket; socket.create_connection(('127.0.0.1', 7000), 3)"]
+  CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('API_PORT', '7000'), timeout=4)"
 CMD ["bogv", "serve"]

@@ -16,9 +16,10 @@
 #    BOGV_TEST_MILVUS_URI (default http://127.0.0.1:19530; a scratch server: the check uses
 #    its own collection and drops it), reached through slirp4netns's host loopback.
 # 4. compose: docker-compose.yml under podman-compose with bench/container/compose.override.yml
-#    (the stand-in instead of etcd/MinIO/milvusdb/Attu, in the compose network), two bogv
-#    replicas sharing the record volume and the image folder: one picture left in the
-#    start-up import folder, add through one replica, search through both.
+#    (the stand-in instead of etcd/MinIO/milvusdb/Attu, in the compose network) and its
+#    two bogv replicas (profile `replicas`), which share the record volume and the image
+#    folder: one picture left in the start-up import folder, add through one replica,
+#    search through both.
 # Every check is bench/container/check.py: HTTP only, exit 1 on the first wrong answer.
 #
 # Needs root, `apt-get install podman runc debootstrap` and `pip install podman-compose`
@@ -36,7 +37,7 @@ MILVUS_IMAGE=localhost/bogv-milvus-pypi:2.3.5
 MILVUS_URI=${BOGV_TEST_MILVUS_URI:-http://127.0.0.1:19530}
 COMPOSE=${PODMAN_COMPOSE:-podman-compose}
 RUN_ID=ct$$
-CHECK=(-v "$REPO/bench/container:/check:ro" "$IMAGE" python /check/check.py)
+CHECK=(--no-healthcheck -v "$REPO/bench/container:/check:ro" "$IMAGE" python /check/check.py)
 
 mkdir -p "$STATE"
 export CONTAINERS_CONF=$STATE/containers.conf
@@ -86,8 +87,8 @@ step_build() {
 
 single_cleanup() {
   podman rm -f -v "bogv-$RUN_ID" > /dev/null 2>&1 || true
-  podman run --rm --network host -v "$REPO/bench/container:/check:ro" "$IMAGE" \
-    python /check/drop.py "$MILVUS_URI" "$RUN_ID" 2>/dev/null | sed 's/^/   /' || true
+  podman run --rm --network host --no-healthcheck -v "$REPO/bench/container:/check:ro" \
+    "$IMAGE" python /check/drop.py "$MILVUS_URI" "$RUN_ID" 2>/dev/null | sed 's/^/   /' || true
 }
 
 step_single() {
@@ -114,9 +115,9 @@ step_compose() {
   [[ $port1 != "$port2" ]] || port2=$(free_port)
   say "compose: standalone stand-in + bogv (127.0.0.1:$port1) + bogv-2 (127.0.0.1:$port2)"
   command -v "$COMPOSE" > /dev/null || { echo "no $COMPOSE: pip install podman-compose" >&2; return 1; }
-  export API_PORT=$port1 BOGV_PORT_2=$port2 DOCKER_VOLUME_DIRECTORY=$dir IMAGES_DIR=$dir/images
+  export API_PORT=$port1 API_PORT_2=$port2 DOCKER_VOLUME_DIRECTORY=$dir IMAGES_DIR=$dir/images
   local compose=("$COMPOSE" -p "$project" -f "$REPO/docker-compose.yml"
-                 -f "$REPO/bench/container/compose.override.yml")
+                 -f "$REPO/bench/container/compose.override.yml" --profile replicas)
   # shellcheck disable=SC2064  # expand now: the trap must clean this run's project and folder
   trap "${compose[*]} down -v > /dev/null 2>&1; rm -rf '$dir'" EXIT
   # As the README asks of users: the folder of the start-up import, writable by uid 10001.
