@@ -49,7 +49,6 @@ runtime = "runc"
 EOF
 
 say() { printf '\n== %s (load %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)"; }
-timed() { local what=$1 t=$SECONDS; shift; "$@"; echo "   $what: $((SECONDS - t)) s" >&2; }
 # podman 4.3 without systemd cannot time health checks and says so for each container that
 # has one; `podman healthcheck run` still works, and the script uses that.
 no_timer_noise() { grep -v 'unable to get systemd connection' >&2 || true; }
@@ -66,12 +65,13 @@ host_ca_bundle() {
 
 step_base() {
   say "base: $BASE"
-  if podman image exists "$BASE"; then echo "   made before: kept"; return; fi
+  if podman image exists "$BASE"; then echo "   present (made before, or pulled): kept"; return; fi
   local root=$STATE/rootfs ca t=$SECONDS
   ca=$(host_ca_bundle)
   rm -rf "$root"
   debootstrap --variant=minbase --include=python3,python3-venv,python-is-python3,ca-certificates \
-    bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" > "$STATE/debootstrap.log"
+    bookworm "$root" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" > "$STATE/debootstrap.log" \
+    || { tail -20 "$STATE/debootstrap.log" >&2; return 1; }
   cp "$ca" "$root/etc/ssl/certs/host-ca-bundle.crt"
   rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin
   tar -C "$root" -c . | podman import -q --change 'ENV=LANG=C.UTF-8' \
@@ -81,12 +81,20 @@ step_base() {
   echo "   base: $((SECONDS - t)) s"
 }
 
+build_image() {  # TAG LOG ARGS...: podman build as users would, its output in LOG
+  local tag=$1 log=$2 t=$SECONDS
+  shift 2
+  # --format docker keeps the HEALTHCHECK (OCI images have none), as `docker build` does.
+  podman build --pull=never --format docker -t "$tag" "$@" > "$log" 2>&1 \
+    || { tail -30 "$log" >&2; return 1; }
+  echo "   $tag: $((SECONDS - t)) s"
+}
+
 step_build() {
   say "build: $IMAGE from the Dockerfile, $MILVUS_IMAGE from bench/container/milvus.Dockerfile"
-  # --format docker keeps the HEALTHCHECK (OCI images have none), as `docker build` does.
-  timed "$IMAGE" podman build --pull=never --format docker -t "$IMAGE" "$REPO" > "$STATE/build.log"
-  timed "$MILVUS_IMAGE" podman build --pull=never --format docker -t "$MILVUS_IMAGE" \
-    -f "$REPO/bench/container/milvus.Dockerfile" "$REPO/bench/container" > "$STATE/build-milvus.log"
+  build_image "$IMAGE" "$STATE/build.log" "$REPO"
+  build_image "$MILVUS_IMAGE" "$STATE/build-milvus.log" \
+    -f "$REPO/bench/container/milvus.Dockerfile" "$REPO/bench/container"
   podman image ls --format '   {{.Repository}}:{{.Tag}} {{.Size}}' "$IMAGE"
 }
 
