@@ -119,6 +119,9 @@ step_single() {
       --add "http://127.0.0.1:$port" --search "http://127.0.0.1:$port" | sed 's/^/   /'; then
     podman logs --tail 30 "bogv-$RUN_ID" >&2; return 1
   fi
+  podman healthcheck run "bogv-$RUN_ID" > /dev/null \
+    || { echo "the image's HEALTHCHECK failed on a serving container" >&2; return 1; }
+  echo "   HEALTHCHECK: healthy"
   single_cleanup; trap - EXIT
   echo "   single: $((SECONDS - t)) s"
 }
