@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pymilvus import DataType, MilvusClient, MilvusException
-
 from bogv import catalog
+from bogv._pymilvus import DataType, MilvusClient, MilvusException
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
 from bogv.indexing import METRIC, IndexSpec
