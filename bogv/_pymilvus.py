@@ -21,4 +21,15 @@ try:
 finally:
     os.environ.update(_saved)
 
-__all__ = ["DataType", "MilvusClient", "MilvusException"]
+__all__ = ["DataType", "MilvusClient", "MilvusException", "last_write_ts"]
+
+
+def last_write_ts(collection: str) -> int:
+    """The server timestamp of this process's latest acknowledged write to ``collection``.
+
+    pymilvus keeps it (per process and collection name) for its own ``Session`` level; bogv
+    tracks it per store instead (``bogv.session``), so it reads it right after each write.
+    """
+    from pymilvus.client import ts_utils
+
+    return int(ts_utils.get_collection_ts(collection) or 0)
