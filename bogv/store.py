@@ -300,13 +300,17 @@ class Store:
             return {"consistency_level": "Strong"}
         return self.session.read() if level == "Session" else {"consistency_level": level}
 
+    def _hidden(self) -> set[int]:
+        """Ids this replica deleted that the server may still return (never on Lite)."""
+        return self.session.hidden() if self.backend == "milvus-server" else set()
+
     def _ids_where(self, expr: str, *, strong: bool = False) -> list[int]:
         """Ids only (at most ``MAX_BATCH``): cheaper than whole records."""
         with _milvus_errors("query"):
             rows = self.client.query(self.name, filter=expr, output_fields=["id"],
                                      limit=MAX_BATCH,
                                      **self._reads("Strong" if strong else "Session"))
-        hidden = set() if strong else self.session.hidden()
+        hidden = set() if strong else self._hidden()
         return [int(r["id"]) for r in rows if int(r["id"]) not in hidden]
 
     def query(self, expr: str, *, limit: int = MAX_BATCH, offset: int = 0,
@@ -316,7 +320,7 @@ class Store:
             rows = self.client.query(self.name, filter=expr or "id >= 0",
                                      output_fields=_FIELDS, limit=limit, offset=offset,
                                      **(reads or self._reads()))
-        hidden = set() if reads else self.session.hidden()
+        hidden = set() if reads else self._hidden()
         return [_record(r) for r in rows if int(r["id"]) not in hidden]
 
     def scan(self, expr: str = "", batch: int = 1000) -> Iterator[list[Record]]:
@@ -365,7 +369,7 @@ class Store:
         deduplicated here rather than with Milvus's ``group_by_field``, which a Milvus 2.3
         server lacks; the fetch widens until enough distinct keys are found.
         """
-        hidden = self.session.hidden() if self.search_consistency == "Session" else set()
+        hidden = self._hidden() if self.search_consistency == "Session" else set()
         fetch = min(limit + len(hidden), MAX_TOPK)
         while True:
             with _milvus_errors("search"):
@@ -391,7 +395,7 @@ class Store:
 
     def count(self, expr: str = "") -> int:
         """How many images match ``expr``."""
-        hidden = sorted(self.session.hidden())
+        hidden = sorted(self._hidden())
         if hidden:
             return (self._count(expr) - self._count(f"({expr}) and id in {hidden}" if expr
                                                     else f"id in {hidden}"))

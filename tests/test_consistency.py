@@ -15,7 +15,7 @@ import pytest
 
 from bogv.config import Settings
 from bogv.service import Added, Service
-from bogv.session import FRESH
+from bogv.session import FRESH, Session
 
 from .images import edited_copy, photo
 
@@ -139,3 +139,18 @@ def test_adds_and_searches_never_read_strong(server_settings: Settings,
     assert levels and "Strong" not in levels
     service.settle()  # the duplicate check reads at the add's own timestamp
     assert "Strong" not in levels
+
+
+def test_a_session_waits_only_for_its_own_recent_writes() -> None:
+    session = Session(fresh=0.2)
+    assert session.read() == {"consistency_level": "Bounded"}  # nothing written: no wait
+    session.wrote(42)
+    assert session.read() == {"consistency_level": "Customized", "guarantee_timestamp": 42}
+    session.added([(7, "k", "/a.jpg", "d1")])
+    session.deleted([5])
+    rows = session.overlay([(5, "k", "/b.jpg", "d1"), (6, "k2", "/c.jpg", "d1")], ["d1"])
+    assert sorted(rows) == [(6, "k2", "/c.jpg", "d1"), (7, "k", "/a.jpg", "d1")]
+    assert session.hidden() == {5}
+    time.sleep(0.25)  # older than a Bounded read's staleness: the server has it all
+    assert session.read() == {"consistency_level": "Bounded"}
+    assert session.hidden() == set() and session.overlay([], ["d1"]) == []
