@@ -77,7 +77,7 @@ class Session:
     def read(self) -> dict[str, Any]:
         """pymilvus arguments for a read that sees this replica's own writes."""
         with self._lock:
-            if time.monotonic() - self._at < self.fresh:
+            if self._ts and time.monotonic() - self._at < self.fresh:
                 return {"consistency_level": "Customized", "guarantee_timestamp": self._ts}
         return dict(_BOUNDED)
 
