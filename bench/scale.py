@@ -241,8 +241,8 @@ def main() -> None:
     parser.add_argument("--server-index", default="HNSW", choices=["HNSW", "IVF_SQ8",
                                                                     "IVF_FLAT"])
     parser.add_argument("--hnsw-m", type=int, default=16)
-    parser.add_argument("--consistency", default="Strong",
-                        help="search consistency level (Strong is bogv's default)")
+    parser.add_argument("--consistency", default="Session",
+                        help="search consistency level (Session is bogv's default)")
     parser.add_argument("--import-images", type=int, default=0,
                         help="instead of the curve, time `bogv import` on this many images")
     parser.add_argument("--devdata", type=Path, default=Path("/work/devdata"))

@@ -16,6 +16,7 @@ dev photos for the 10k/100k stores) are made once and cached under ``--cache``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -132,7 +133,8 @@ def seed_rate(seed: SeedPipeline, paths: list[Path]) -> Rate:
     return Rate(len(paths) / seconds, (own_cpu() - cpu) / len(paths) * 1e3)
 
 
-def cli_import(folder: Path, data_dir: Path, models: Path) -> tuple[dict[str, float], Watch]:
+def cli_import(folder: Path, data_dir: Path, models: Path,
+               **env: str) -> tuple[dict[str, float], Watch]:
     """``bogv import FOLDER --json`` in a subprocess: its summary and its process tree.
 
     ``data_dir`` must be new. Each import gets its own, and all are removed at the end of the
@@ -143,7 +145,7 @@ def cli_import(folder: Path, data_dir: Path, models: Path) -> tuple[dict[str, fl
     shutil.copytree(models, data_dir / "models")  # the converted graph, as after a first run
     start = time.perf_counter()
     proc = subprocess.Popen(bogv_command("import", str(folder), "--json"),
-                            env=bogv_env(data_dir), stdout=subprocess.PIPE,
+                            env=bogv_env(data_dir, **env), stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
     watch = Watch(proc.pid)
     out, _ = proc.communicate(timeout=3600)
@@ -361,12 +363,27 @@ def main() -> None:
     parser.add_argument("--devdata", type=Path, default=Path(os.environ.get(
         "BOGV_DEVDATA", "/work/devdata")), help="fetch_dev_images.sh output folder")
     parser.add_argument("--only", choices=("ingest", "add", "startup", "search"), nargs="*")
+    parser.add_argument("--server", nargs="?", const=True, default=None, metavar="URI",
+                        help="Milvus Lite and a Milvus server side by side (bench/"
+                        "speed_backends.py): the server at URI (or BOGV_BENCH_MILVUS_URI), "
+                        "else one started from the PyPI milvus package")
+    parser.add_argument("--stores", type=int, nargs="+", help="store sizes to search "
+                        "(default 10000 100000; --quick: 10000)")
     parser.add_argument("--fill", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.fill:
         fill(Path(args.fill[0]), Path(args.fill[1]), int(args.fill[2]), Path(args.fill[3]))
         return
     counts = QUICK if args.quick else FULL
+    if args.stores:
+        counts = dataclasses.replace(counts, stores=tuple(args.stores))
+    if args.server:
+        from speed_backends import compare
+
+        with tempfile.TemporaryDirectory(prefix="bogv-speed-") as tmp:
+            compare(args, counts.stores, counts.queries, counts.add, counts.ingest // 5,
+                    Path(tmp), Embedder(args.cache / "models"), args.cache / "models")
+        return
     args.rounds = args.rounds or (2 if args.quick else 3)
     parts = set(args.only or ("ingest", "add", "startup", "search"))
     models = args.cache / "models"

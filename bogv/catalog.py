@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from pymilvus import MilvusClient, MilvusException
+from bogv._pymilvus import MilvusClient, MilvusException
 
 __all__ = ["physical_name", "point", "resolve"]
 

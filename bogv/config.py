@@ -51,11 +51,12 @@ class Settings(BaseSettings):
                              "Milvus Lite 2.5.1 ignores it).")
     search_nprobe: int = Field(64, ge=1, description="IVF clusters probed per search "
                                "(servers; Milvus Lite 2.5.1 ignores it).")
-    search_consistency: Literal["Strong", "Bounded", "Session", "Eventually"] = Field(
-        "Strong", description="Milvus consistency of searches. Strong: a record added or "
-        "deleted through any replica is seen or gone in the next search (on a server each "
-        "search waits for the next time tick, ~0.2-0.4 s); Bounded: a few seconds stale, "
-        "faster. Lite answers at once either way.")
+    search_consistency: Literal["Session", "Strong", "Bounded", "Eventually"] = Field(
+        "Session", description="Milvus consistency of searches on a server. Session: a "
+        "replica sees its own adds and deletes in its next search, and those of other "
+        "replicas within ~0.4 s (at most 5 s, Milvus's common.gracefulTime), without waiting "
+        "on each search; Strong: every search waits for the server's next time tick "
+        "(~0.2-0.6 s) to see every replica's writes. Lite answers at once either way.")
     hnsw_m: int = Field(16, ge=2, le=2048, description="HNSW links per node (memory vs recall).")
     hnsw_ef_construction: int = Field(200, ge=1, description="HNSW build breadth.")
     search_ef: int = Field(128, ge=1, description="HNSW search breadth (raised to `limit` "

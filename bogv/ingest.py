@@ -37,9 +37,9 @@ CHUNK = 32
 costs 30-100 ms whatever its size, so chunks are larger than inference batches; they are
 small enough that the few chunks in flight hold little memory."""
 SERVER_CHUNK = 128
-"""The same against a Milvus server, where each round trip also waits for Strong
-consistency (~300 ms on 2.3.5): 128-file chunks imported 115 images/s from the bench's
-JPEGs into the test server, 32-file ones 53, for ~170 MB more decoded images in flight."""
+"""The same against a Milvus server, where a round trip crosses the network. Chosen when
+each skip check waited ~300 ms for Strong consistency (128-file chunks: 115 images/s into
+the test server, 32-file ones 53); the checks no longer wait (``bogv.session``)."""
 
 
 @dataclass(frozen=True)

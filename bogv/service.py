@@ -28,6 +28,7 @@ from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
+from bogv.settle import Settler
 from bogv.sidecar import Sidecar
 from bogv.store import Hit, Page, Store
 from bogv.thumbs import make_thumbnail
@@ -182,8 +183,18 @@ class Service:
         self.files = Sidecar(settings.record_path)
         self.metrics = Metrics(store.count)
         self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
+        # On a server, adds racing through other replicas are reconciled after the fact.
+        self.settler = (Settler(store, self.files.delete) if store.backend == "milvus-server"
+                        else None)
+
+    def settle(self) -> None:
+        """Until the duplicate checks of this replica's adds so far are done (tests)."""
+        if self.settler is not None:
+            self.settler.wait()
 
     def close(self) -> None:
+        if self.settler is not None:
+            self.settler.close()
         self.store.close()
 
     # --- getting bytes ------------------------------------------------------------------
@@ -256,6 +267,8 @@ class Service:
                 rows = [(keys[i], paths[i], sha256s[i]) for i in fresh.values()]
                 ids = self.store.insert(rows, vectors[list(fresh.values())])
                 self.metrics.indexed.inc(len(ids))
+                if self.settler is not None:
+                    self.settler.check([row[2] for row in rows], self.store.session.last)
                 stored.update((ident, Added(id_, created=True))
                               for ident, id_ in zip(fresh, ids, strict=True))
         added = [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)

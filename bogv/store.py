@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pymilvus import DataType, MilvusClient, MilvusException
-
 from bogv import catalog
+from bogv._pymilvus import DataType, MilvusClient, MilvusException, last_write_ts
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
 from bogv.indexing import METRIC, IndexSpec
+from bogv.session import Session
 
 __all__ = ["INSERT_ROWS", "MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record",
            "Store"]
@@ -139,12 +139,18 @@ class Store:
     def __init__(self, uri: str, *, model_id: str, dim: int, collection: str = "images",
                  token: str = "", db_name: str = "",
                  index: IndexSpec | None = None, alias: bool = True,
-                 search_consistency: str = "Strong") -> None:
+                 search_consistency: str = "Session") -> None:
         """``collection`` is the name clients use (an alias on a server); ``alias=False``
-        opens or creates exactly that physical collection (``bogv reembed``'s target)."""
+        opens or creates exactly that physical collection (``bogv reembed``'s target).
+
+        ``search_consistency`` ``Session`` (the default) reads as ``bogv.session`` says;
+        another Milvus level is used as it is for searches. Milvus Lite answers every read
+        at once, so it is always read ``Strong``.
+        """
         self.uri, self.model_id, self.dim, self.alias = uri, model_id, dim, collection
         self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
         self.search_consistency = search_consistency
+        self.session = Session()
         if "://" not in uri:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _OWN_LITE_FILES.add(Path(uri).resolve())
@@ -257,18 +263,24 @@ class Store:
         with _milvus_errors("insert"):
             for first in range(0, len(data), INSERT_ROWS):
                 self.client.insert(self.name, data[first:first + INSERT_ROWS])
+                self.session.wrote(last_write_ts(self.name))
+        self.session.added((i, k, f, s) for i, (k, f, s) in zip(ids, rows, strict=True))
         return ids
 
     def delete_ids(self, ids: Sequence[int]) -> list[int]:
-        """Delete these images; returns those that existed."""
-        found = self._ids_where(f"id in {list(ids)}") if ids else []
+        """Delete these images; returns those that existed.
+
+        Deletes read ``Strong`` (they are rare): the count is what really existed, written
+        through any replica, and everything of a key goes.
+        """
+        found = self._ids_where(f"id in {list(ids)}", strong=True) if ids else []
         self._delete(found)
         return found
 
     def delete_keys(self, keys: Sequence[str]) -> list[int]:
         """Delete every image of these keys, however many; returns their ids."""
         deleted: list[int] = []
-        while keys and (found := self._ids_where(f"key in {_quote_all(keys)}")):
+        while keys and (found := self._ids_where(f"key in {_quote_all(keys)}", strong=True)):
             self._delete(found)
             deleted += found
         return deleted
@@ -277,23 +289,38 @@ class Store:
         if ids:
             with _milvus_errors("delete"):
                 self.client.delete(self.name, ids=ids)
+            self.session.deleted(ids)  # a 2.3 server answers a delete without its timestamp
 
     # --- reads --------------------------------------------------------------------------
 
-    def _ids_where(self, expr: str) -> list[int]:
+    def _reads(self, level: str = "Session") -> dict[str, Any]:
+        """How a read waits for writes (``bogv.session``); Lite never waits."""
+        if self.backend == "milvus-lite":
+            return {"consistency_level": "Strong"}
+        return self.session.read() if level == "Session" else {"consistency_level": level}
+
+    def _hidden(self) -> set[int]:
+        """Ids this replica deleted that the server may still return (never on Lite)."""
+        return self.session.hidden() if self.backend == "milvus-server" else set()
+
+    def _ids_where(self, expr: str, *, strong: bool = False) -> list[int]:
         """Ids only (at most ``MAX_BATCH``): cheaper than whole records."""
         with _milvus_errors("query"):
             rows = self.client.query(self.name, filter=expr, output_fields=["id"],
-                                     limit=MAX_BATCH, consistency_level="Strong")
-        return [int(r["id"]) for r in rows]
+                                     limit=MAX_BATCH,
+                                     **self._reads("Strong" if strong else "Session"))
+        hidden = set() if strong else self._hidden()
+        return [int(r["id"]) for r in rows if int(r["id"]) not in hidden]
 
-    def query(self, expr: str, *, limit: int = MAX_BATCH, offset: int = 0) -> list[Record]:
+    def query(self, expr: str, *, limit: int = MAX_BATCH, offset: int = 0,
+              reads: dict[str, Any] | None = None) -> list[Record]:
         """Images matching a filter on ``id``, ``key``, ``filepath``, ``sha256``."""
         with _milvus_errors("query"):
             rows = self.client.query(self.name, filter=expr or "id >= 0",
                                      output_fields=_FIELDS, limit=limit, offset=offset,
-                                     consistency_level="Strong")
-        return [_record(r) for r in rows]
+                                     **(reads or self._reads()))
+        hidden = set() if reads else self._hidden()
+        return [_record(r) for r in rows if int(r["id"]) not in hidden]
 
     def scan(self, expr: str = "", batch: int = 1000) -> Iterator[list[Record]]:
         """Every record matching ``expr``, page by page in id order (any size)."""
@@ -311,10 +338,27 @@ class Store:
         finally:
             pages.close()
 
-    def with_contents(self, digests: Sequence[str]) -> list[Record]:
-        """Records whose bytes have one of these sha256 digests (idempotent adds, import)."""
+    def with_contents(self, digests: Sequence[str], *, seen_at: int | None = None
+                      ) -> list[Record]:
+        """Records whose bytes have one of these sha256 digests (idempotent adds, import).
+
+        Never waits for the server: what it finds plus this replica's recent adds, minus its
+        recent deletes (``bogv.session``). ``seen_at``: instead, everything written up to
+        that server timestamp, through any replica (waits until the server has it).
+        """
         unique = sorted(set(digests))
-        return self.query(f"sha256 in {_quote_all(unique)}") if unique else []
+        if not unique:
+            return []
+        expr = f"sha256 in {_quote_all(unique)}"
+        if self.backend == "milvus-lite":
+            return self.query(expr)
+        if seen_at is not None:
+            return self.query(expr, reads={"consistency_level": "Customized",
+                                           "guarantee_timestamp": seen_at})
+        found = self.query(expr, reads=self.session.lookup())
+        rows = self.session.overlay(((r.id, r.key, r.filepath, r.sha256) for r in found),
+                                    unique)
+        return [Record(*row) for row in rows]
 
     def search(self, vectors: Vectors, limit: int, *, per: str = "image") -> list[Candidate]:
         """The ``limit`` best images for the query's ``(n, dim)`` vectors (its views), each
@@ -324,15 +368,18 @@ class Store:
         deduplicated here rather than with Milvus's ``group_by_field``, which a Milvus 2.3
         server lacks; the fetch widens until enough distinct keys are found.
         """
-        fetch = min(limit, MAX_TOPK)
+        hidden = self._hidden() if self.search_consistency == "Session" else set()
+        fetch = min(limit + len(hidden), MAX_TOPK)
         while True:
             with _milvus_errors("search"):
                 results = self.client.search(
                     self.name, data=vectors.tolist(), anns_field="embedding", limit=fetch,
                     output_fields=_FIELDS[1:], search_params=self.index.search_params(fetch),
-                    consistency_level=self.search_consistency)
+                    **self._reads(self.search_consistency))
             best: dict[object, Candidate] = {}
             for row in (row for rows in results for row in rows):
+                if int(row["id"]) in hidden:
+                    continue
                 e = row["entity"]
                 found = Candidate(int(row["id"]), e["key"], e["filepath"], e["sha256"],
                                   float(row["distance"]))
@@ -347,9 +394,16 @@ class Store:
 
     def count(self, expr: str = "") -> int:
         """How many images match ``expr``."""
+        hidden = sorted(self._hidden())
+        if hidden:
+            return (self._count(expr) - self._count(f"({expr}) and id in {hidden}" if expr
+                                                    else f"id in {hidden}"))
+        return self._count(expr)
+
+    def _count(self, expr: str) -> int:
         with _milvus_errors("count"):
             rows = self.client.query(self.name, filter=expr, output_fields=["count(*)"],
-                                     consistency_level="Strong")
+                                     **self._reads())
         return int(rows[0]["count(*)"])
 
     def newest(self, limit: int, *, before: int | None = None, key: str | None = None) -> Page:
