@@ -25,7 +25,7 @@ import numpy as np
 
 from bogv._types import Vectors
 from bogv.errors import BogvError
-from bogv.service import Prepared, Service, check_filepath
+from bogv.service import Prepared, Service
 
 __all__ = ["Outcome", "Summary", "find_files", "import_folder", "stored_name"]
 
@@ -246,7 +246,7 @@ def _store_chunk(service: Service, chunk: _Chunk,
     for i, (path, _) in enumerate(chunk.ready):
         target = stored_path(path)
         try:
-            names.append(check_filepath(stored_name(target), "filepath"))
+            names.append(service.check_filepath(stored_name(target), "filepath"))
         except BogvError as exc:
             outcomes.append((Outcome(path, "failed", exc.message), path))
             continue

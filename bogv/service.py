@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ImageOps
 
-from bogv import imaging, sources
+from bogv import fields, imaging, sources
 from bogv._types import Vectors
 from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
@@ -32,12 +32,8 @@ from bogv.sidecar import Sidecar
 from bogv.store import Hit, Page, Store
 from bogv.thumbs import make_thumbnail
 
-__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Query", "Service", "build_service",
+__all__ = ["Prepared", "Query", "Service", "build_service",
            "compare_pixels", "count_inliers", "prepare", "prepare_query"]
-
-MAX_KEY = 64
-MAX_FILEPATH = 512
-
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search..."""
@@ -78,32 +74,6 @@ class Query:
 class Added:
     id: int
     created: bool
-
-
-def _check_text(value: str, field: str) -> None:
-    """Milvus stores UTF-8: a lone surrogate (valid in JSON, not in UTF-8) cannot be stored."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidParameter(f"{field} is not valid Unicode text", field=field) from None
-
-
-def check_key(key: str) -> str:
-    if len(key) > MAX_KEY:
-        raise InvalidParameter(f"key is {len(key)} characters, over {MAX_KEY}", field="key")
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise InvalidParameter("key contains control characters", field="key")
-    _check_text(key, "key")
-    return key
-
-
-def check_filepath(filepath: str, field: str = "imgPath") -> str:
-    """``field`` names where the stored filepath came from (imgPath, or the URL it defaults to)."""
-    if len(filepath) > MAX_FILEPATH:
-        raise InvalidParameter(f"{field} is {len(filepath)} characters, over {MAX_FILEPATH} "
-                               "(the stored filepath)", field=field)
-    _check_text(filepath, field)
-    return filepath
 
 
 def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
@@ -186,6 +156,15 @@ class Service:
     def close(self) -> None:
         self.store.close()
 
+    # --- checking input ----------------------------------------------------------------
+
+    def check_key(self, key: str) -> str:
+        """Within the limit (``bogv.fields``) and within what this collection holds."""
+        return fields.check_key(key, self.store.text_bytes.get("key"))
+
+    def check_filepath(self, filepath: str, field: str = "imgPath") -> str:
+        return fields.check_filepath(filepath, field, self.store.text_bytes.get("filepath"))
+
     # --- getting bytes ------------------------------------------------------------------
 
     def bytes_from_url(self, url: str) -> bytes:
@@ -242,8 +221,8 @@ class Service:
         """Insert images embedded elsewhere (``(n, dim)`` vectors from a bulk
         import's worker processes or Ray workers) with the same idempotence as ``add``:
         one record per (key, bytes)."""
-        keys = [check_key(k) if k else md5 for md5, k in zip(md5s, keys, strict=True)]
-        paths = [check_filepath(f or "") for f in filepaths]
+        keys = [self.check_key(k) if k else md5 for md5, k in zip(md5s, keys, strict=True)]
+        paths = [self.check_filepath(f or "") for f in filepaths]
         idents = list(zip(keys, sha256s, strict=True))
         with self._write_lock:
             stored = {(r.key, r.sha256): Added(r.id, created=False)
@@ -315,7 +294,7 @@ class Service:
         ``next``)."""
         self.check_limit(limit)
         return self.store.newest(limit, before=before,
-                                 key=check_key(key) if key is not None else None)
+                                 key=fields.check_key(key) if key is not None else None)
 
     def thumbnail(self, id_: int) -> Path:
         """The thumbnail file of a record, made when it was added."""

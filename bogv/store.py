@@ -29,6 +29,7 @@ from pymilvus import DataType, MilvusClient, MilvusException
 from bogv import catalog
 from bogv._types import Vectors
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
+from bogv.fields import MAX_FILEPATH, MAX_KEY, UTF8_BYTES
 from bogv.indexing import METRIC, IndexSpec
 
 __all__ = ["INSERT_ROWS", "MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record",
@@ -44,6 +45,8 @@ rows of 1280-d vectors but 0.2 s for four of 512 (measured, bench/speed.py)."""
 MAX_TOPK = 16_384
 """Milvus returns at most this many rows per search."""
 _FIELDS = ["id", "key", "filepath", "sha256"]
+_TEXT_BYTES = {"key": MAX_KEY * UTF8_BYTES, "filepath": MAX_FILEPATH * UTF8_BYTES}
+"""VARCHAR sizes of new collections: a server counts bytes, the limits count characters."""
 _EPOCH_MS = 1_704_067_200_000  # 2024-01-01
 _OWN_LITE_FILES: set[Path] = set()
 """Milvus Lite files this process has opened (see ``lite_file_in_use``)."""
@@ -159,6 +162,9 @@ class Store:
         with _milvus_errors("connect"):
             self.client = MilvusClient(**kwargs)
         self.ids = IdAllocator()
+        self.text_bytes: dict[str, int] = {}
+        """Bytes the collection's ``key`` and ``filepath`` hold where the backend enforces
+        them (a server); collections older than ``_TEXT_BYTES`` hold fewer."""
         self.page_window = 1024
         """Most ids ``newest`` reads at once: ~1k cost about one narrowing count query."""
         self.name = self._open(alias)
@@ -179,13 +185,18 @@ class Store:
             else:
                 exists = self.client.has_collection(self.alias)
                 name = self.alias if exists else self._create(False)
-            stamp = self.client.describe_collection(name).get("description", "")
+            described = self.client.describe_collection(name)
+            stamp = described.get("description", "")
             if stamp != self.model_id:
                 raise ModelMismatch(
                     f"collection '{self.alias}' at {self.uri} holds vectors of model "
                     f"'{stamp}', not '{self.model_id}'; mixing them would corrupt search. "
                     "Re-embed it into a new collection with `bogv reembed`")
             self.client.load_collection(name)
+        if self.backend == "milvus-server":
+            self.text_bytes = {f["name"]: int(f["params"]["max_length"])
+                               for f in described.get("fields", [])
+                               if f["name"] in _TEXT_BYTES and "max_length" in f.get("params", {})}
         return name
 
     def _create(self, alias: bool) -> str:
@@ -196,8 +207,8 @@ class Store:
         name = catalog.physical_name(self.alias, self.model_id) if server else self.alias
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("key", DataType.VARCHAR, max_length=64)
-        schema.add_field("filepath", DataType.VARCHAR, max_length=512)
+        schema.add_field("key", DataType.VARCHAR, max_length=_TEXT_BYTES["key"])
+        schema.add_field("filepath", DataType.VARCHAR, max_length=_TEXT_BYTES["filepath"])
         schema.add_field("sha256", DataType.VARCHAR, max_length=64)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self.client.prepare_index_params()
