@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     url_total_timeout: float = Field(30.0, gt=0, description="Seconds a whole URL fetch "
                                      "(redirects and body) may take.")
     url_max_redirects: int = Field(3, ge=0, description="Redirects followed per URL fetch.")
+    url_fetches: int = Field(16, ge=1, description="URL downloads the API runs at once. They "
+                             "wait on remote hosts, not the CPU, so they have a bound of their "
+                             "own: slow sites never hold the WORKERS that decode, search and "
+                             "answer /readyz.")
     url_allow_private: bool = Field(False, description="Allow URLs on loopback/private networks.")
     max_limit: int = Field(1000, ge=1, description="Largest `limit` a search accepts.")
 

@@ -45,9 +45,16 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-async def run_blocking(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run decoding/inference/store calls in the bounded pool, never on the event loop."""
-    return await anyio.to_thread.run_sync(fn, *args, limiter=request.app.state.limiter)
+async def run_blocking(request: Request, fn: Callable[..., T], *args: Any,
+                       network: bool = False) -> T:
+    """Run decoding/inference/store calls in the bounded pool, never on the event loop.
+
+    ``network``: ``fn`` waits on a remote host (a URL fetch, up to URL_TOTAL_TIMEOUT), so it
+    takes a slot of its own bound (URL_FETCHES), never one of the WORKERS.
+    """
+    state = request.app.state
+    return await anyio.to_thread.run_sync(
+        fn, *args, limiter=state.fetch_limiter if network else state.limiter)
 
 
 def get_service(request: Request) -> Service:
@@ -109,6 +116,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         svc = service or await anyio.to_thread.run_sync(build_service, settings)
         app.state.service = svc
         app.state.limiter = anyio.CapacityLimiter(settings.workers)
+        app.state.fetch_limiter = anyio.CapacityLimiter(settings.url_fetches)
         app.state.stop = threading.Event()
         app.state.import_thread = _start_import(app, svc)
         try:

@@ -110,7 +110,8 @@ async def add_file(request: Request, file: Annotated[UploadFile, File()],
              responses={**FETCHED, **_ADD_HEADERS})
 async def add_url(request: Request, body: AddUrl) -> JSONResponse:
     key, path = _checked(request, body.key, body.imgPath, body.url, "url")
-    data = await run_blocking(request, _service(request).bytes_from_url, body.url)
+    data = await run_blocking(request, _service(request).bytes_from_url, body.url,
+                              network=True)
     return await _add(request, data, key, path)
 
 
@@ -141,7 +142,8 @@ async def search_file(request: Request, file: Annotated[UploadFile, File()],
              responses=FETCHED)
 async def search_url(request: Request, body: SearchUrl) -> JSONResponse:
     _service(request).check_limit(body.limit)
-    data = await run_blocking(request, _service(request).bytes_from_url, body.url)
+    data = await run_blocking(request, _service(request).bytes_from_url, body.url,
+                              network=True)
     return await _search(request, data, body.limit, body.min_score, body.unique_key)
 
 
