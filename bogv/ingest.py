@@ -25,9 +25,10 @@ import numpy as np
 
 from bogv._types import Vectors
 from bogv.errors import BogvError
+from bogv.lease import FolderLease
 from bogv.service import Prepared, Service
 
-__all__ = ["Outcome", "Summary", "find_files", "import_folder", "stored_name"]
+__all__ = ["Outcome", "Summary", "find_files", "import_folder", "start_import", "stored_name"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -267,3 +268,36 @@ def _store_chunk(service: Service, chunk: _Chunk,
         (Outcome(path, "added" if a.created else "skipped",
                  "" if a.created else "already indexed", a.id), target)
         for (path, _), target, a in zip(ready, targets, added, strict=True)]
+
+
+def start_import(service: Service, stop: threading.Event) -> threading.Thread | None:
+    """The API's start-up import of IMAGE_INC_PATH into IMAGE_POOL_PATH, in a thread of
+    its own; replicas sharing the folder take turns by its lease (``bogv.lease``). ``stop``
+    ends it early when the app shuts down."""
+    settings = service.settings
+    folder = settings.image_inc_path
+    if folder is None:
+        return None
+
+    def work() -> None:
+        if not folder.is_dir():
+            log.warning("IMAGE_INC_PATH %s is not a folder; nothing imported", folder)
+            return
+        lease = FolderLease(folder, ttl=settings.import_lease_ttl)
+        try:
+            if not lease.acquire(stop):
+                log.info("start-up import of %s: another replica is importing it (%s); "
+                         "skipped here", folder, lease.other)
+                return
+            summary = import_folder(service, folder, move_to=settings.image_pool_path,
+                                    stop=stop)
+            log.info("start-up import of %s: %d added, %d skipped, %d failed", folder,
+                     summary.added, summary.skipped, summary.failed)
+        except Exception:
+            log.exception("start-up import failed")
+        finally:
+            lease.release()
+
+    thread = threading.Thread(target=work, name="bogv-startup-import", daemon=True)
+    thread.start()
+    return thread

@@ -14,7 +14,6 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
 from bogv import sources
-from bogv.api.app import envelope, get_service, run_blocking
 from bogv.api.schemas import (
     IMG_PATH_HELP,
     KEY_HELP,
@@ -35,6 +34,7 @@ from bogv.api.schemas import (
     StatsOut,
     errors,
 )
+from bogv.api.shared import envelope, get_service, run_blocking
 from bogv.fields import MAX_FILEPATH, MAX_KEY
 from bogv.store import IdAllocator
 
