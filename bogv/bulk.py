@@ -16,7 +16,6 @@ file stored under another path is skipped by content when its vector arrives.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -138,8 +137,7 @@ def _run_ray(settings: dict[str, Any], paths: list[str], workers: int,
 def _stored_paths(service: Service, paths: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(paths, 1000):
-        found.update(r.filepath for r in service.store.query(
-            f"filepath in {json.dumps(chunk, ensure_ascii=False)}", limit=len(chunk) * 4))
+        found.update(r.filepath for r in service.store.with_filepaths(chunk))
     return found
 
 

@@ -15,7 +15,13 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "is_server"]
+
+
+def is_server(uri: str) -> bool:
+    """The one test of which Milvus a URI means: ``http://host:19530`` (any scheme) is a
+    server or cluster, anything else a Milvus Lite file."""
+    return "://" in uri
 
 
 class Settings(BaseSettings):
@@ -129,7 +135,7 @@ class Settings(BaseSettings):
 
     @property
     def is_embedded(self) -> bool:
-        return "://" not in self.store_uri
+        return not is_server(self.store_uri)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(ENV NAME, current value with secrets redacted, help) for every setting."""

@@ -20,7 +20,6 @@ from bogv import fields, imaging, sources
 from bogv._types import Vectors
 from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
-from bogv.indexing import index_spec
 from bogv.metrics import Metrics
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import query_views
@@ -311,8 +310,5 @@ class Service:
 def build_service(settings: Settings) -> Service:
     """The one way the API, the CLI and the benchmarks get a working service."""
     embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
-    store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
-                  collection=settings.collection, token=settings.store_token,
-                  db_name=settings.milvus_db_name, index=index_spec(settings),
-                  search_consistency=settings.search_consistency)
+    store = Store.from_settings(settings, model_id=embedder.model_id, dim=DIM)
     return Service(settings, embedder, store)

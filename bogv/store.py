@@ -28,9 +28,10 @@ from pymilvus import DataType, MilvusClient, MilvusException
 
 from bogv import catalog
 from bogv._types import Vectors
+from bogv.config import Settings, is_server
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
 from bogv.fields import MAX_FILEPATH, MAX_KEY, UTF8_BYTES
-from bogv.indexing import METRIC, IndexSpec
+from bogv.indexing import METRIC, IndexSpec, index_spec
 
 __all__ = ["INSERT_ROWS", "MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record",
            "Store"]
@@ -148,7 +149,8 @@ class Store:
         self.uri, self.model_id, self.dim, self.alias = uri, model_id, dim, collection
         self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
         self.search_consistency = search_consistency
-        if "://" not in uri:
+        self.on_server = is_server(uri)
+        if not self.on_server:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _OWN_LITE_FILES.add(Path(uri).resolve())
         # A connection of its own: pymilvus shares one per URI by default, and closing any
@@ -169,9 +171,19 @@ class Store:
         """Most ids ``newest`` reads at once: ~1k cost about one narrowing count query."""
         self.name = self._open(alias)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, model_id: str, dim: int,
+                      collection: str | None = None, alias: bool = True) -> Store:
+        """The store the settings describe: the one way the service and a migration open
+        one. ``collection`` (default ``COLLECTION``) and ``alias`` as in ``__init__``."""
+        return cls(settings.store_uri, model_id=model_id, dim=dim,
+                   collection=collection or settings.collection, token=settings.store_token,
+                   db_name=settings.milvus_db_name, index=index_spec(settings), alias=alias,
+                   search_consistency=settings.search_consistency)
+
     @property
     def backend(self) -> str:
-        return "milvus-server" if "://" in self.uri else "milvus-lite"
+        return "milvus-server" if self.on_server else "milvus-lite"
 
     def _open(self, alias: bool) -> str:
         """The physical collection behind ``self.alias``, created when missing, loaded.
@@ -193,7 +205,7 @@ class Store:
                     f"'{stamp}', not '{self.model_id}'; mixing them would corrupt search. "
                     "Re-embed it into a new collection with `bogv reembed`")
             self.client.load_collection(name)
-        if self.backend == "milvus-server":
+        if self.on_server:
             self.text_bytes = {f["name"]: int(f["params"]["max_length"])
                                for f in described.get("fields", [])
                                if f["name"] in _TEXT_BYTES and "max_length" in f.get("params", {})}
@@ -202,8 +214,7 @@ class Store:
     def _create(self, alias: bool) -> str:
         """A new collection: on a server ``<alias>__<model>`` behind the alias, on Lite the
         name itself (Lite has no aliases). Two replicas racing here end on one collection."""
-        on_server = "://" in self.uri
-        server = alias and on_server
+        server = alias and self.on_server
         name = catalog.physical_name(self.alias, self.model_id) if server else self.alias
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
@@ -214,7 +225,7 @@ class Store:
         index = self.client.prepare_index_params()
         index.add_index("embedding", index_type=self.index.type, metric_type=METRIC,
                         params=dict(self.index.build))
-        if on_server:
+        if self.on_server:
             # Adds, imports and deletes look rows up by key and by digest. Without an index a
             # server scans every row for that: 5.5 ms at 200k rows on Milvus 2.3.5, growing
             # with the collection; 1.5 ms with one. The server picks the kind (a trie on 2.3,
@@ -322,6 +333,15 @@ class Store:
         finally:
             pages.close()
 
+    def with_ids(self, ids: Sequence[int]) -> list[Record]:
+        """The records of these ids that exist (any order)."""
+        return self.query(f"id in {[int(i) for i in ids]}", limit=len(ids)) if ids else []
+
+    def with_filepaths(self, filepaths: Sequence[str]) -> list[Record]:
+        """Records stored under these filepaths (a path may hold several keys' images)."""
+        return (self.query(f"filepath in {_quote_all(filepaths)}", limit=4 * len(filepaths))
+                if filepaths else [])
+
     def with_contents(self, digests: Sequence[str]) -> list[Record]:
         """Records whose bytes have one of these sha256 digests (idempotent adds, import)."""
         unique = sorted(set(digests))
@@ -383,7 +403,7 @@ class Store:
         total, cap = count(0), max(4 * limit, self.page_window)
         lo = 0 if total <= cap else self._window(count, hi, limit, cap)
         ids = sorted(self._ids_where(f"{where}id >= {lo} and id < {hi}"), reverse=True)[:limit]
-        records = sorted(self.query(f"id in {ids}"), key=lambda r: -r.id) if ids else []
+        records = sorted(self.with_ids(ids), key=lambda r: -r.id)
         return Page(records, ids[-1] if ids and total > limit else None)
 
     @staticmethod
