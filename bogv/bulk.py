@@ -30,7 +30,7 @@ from bogv.errors import BogvError, InvalidParameter
 from bogv.ingest import Outcome, Summary
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
-from bogv.service import Service, prepare
+from bogv.service import Incoming, Service, prepare
 
 __all__ = ["EmbedBatch", "Executor", "bulk_import"]
 
@@ -170,10 +170,9 @@ def bulk_import(service: Service, files: Iterable[Path], *, executor: Executor,
         if not len(ok):
             continue
         try:
-            added = service.add_vectors(batch["vector"][ok], list(batch["md5"][ok]),
-                                        list(batch["sha256"][ok]), [None] * len(ok),
-                                        list(batch["path"][ok]), list(batch["thumbnail"][ok]),
-                                        list(batch["keypoints"][ok]))
+            added = service.add_vectors(batch["vector"][ok], [
+                Incoming(batch["md5"][i], batch["sha256"][i], None, batch["path"][i],
+                         batch["thumbnail"][i], batch["keypoints"][i]) for i in ok])
         except BogvError as exc:
             for i in ok:
                 emit(Outcome(Path(batch["path"][i]), "failed", exc.message))

@@ -38,8 +38,9 @@ from bogv.client import Client
 from bogv.config import Settings
 from bogv.errors import BogvError
 from bogv.ingest import Outcome, Summary, find_files, import_folder, stored_name
+from bogv.results import Hit
 from bogv.service import Service, build_service
-from bogv.store import Hit, lite_file_in_use
+from bogv.store import lite_file_in_use
 
 __all__ = ["app", "main"]
 

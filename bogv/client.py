@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bogv.errors import BackendUnavailable, error_for_status
-from bogv.store import Hit
+from bogv.results import Hit
 
 __all__ = ["Client"]
 

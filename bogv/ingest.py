@@ -26,7 +26,7 @@ import numpy as np
 from bogv._types import Vectors
 from bogv.errors import BogvError
 from bogv.lease import FolderLease
-from bogv.service import Prepared, Service
+from bogv.service import Incoming, Prepared, Service
 
 __all__ = ["Outcome", "Summary", "find_files", "import_folder", "start_import", "stored_name"]
 
@@ -258,10 +258,8 @@ def _store_chunk(service: Service, chunk: _Chunk,
     assert chunk.vectors is not None
     ready = [chunk.ready[i] for i in keep]
     try:
-        added = service.add_vectors(chunk.vectors[keep], [p.md5 for _, p in ready],
-                                    [p.sha256 for _, p in ready], [None] * len(ready), names,
-                                    [p.thumbnail for _, p in ready],
-                                    [p.keypoints for _, p in ready])
+        added = service.add_vectors(chunk.vectors[keep], [
+            Incoming.prepared(p, None, name) for (_, p), name in zip(ready, names, strict=True)])
     except BogvError as exc:
         return outcomes + [(Outcome(path, "failed", exc.message), path) for path, _ in ready]
     return outcomes + [

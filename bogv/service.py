@@ -27,11 +27,12 @@ from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
+from bogv.results import Added, Hit
 from bogv.sidecar import Sidecar
-from bogv.store import Hit, Page, Store
+from bogv.store import Page, Store
 from bogv.thumbs import make_thumbnail
 
-__all__ = ["Prepared", "Query", "Service", "build_service",
+__all__ = ["Incoming", "Prepared", "Query", "Service", "build_service",
            "compare_pixels", "count_inliers", "prepare", "prepare_query"]
 
 CHECKED = 5
@@ -70,9 +71,21 @@ class Query:
 
 
 @dataclass(frozen=True)
-class Added:
-    id: int
-    created: bool
+class Incoming:
+    """One image to store whose vector was made elsewhere (a batch's row): the identity of
+    its bytes, where it is filed (``None``: the defaults, its MD5 as key and no filepath)
+    and its record files."""
+
+    md5: str
+    sha256: str
+    key: str | None
+    filepath: str | None
+    thumbnail: bytes | None
+    keypoints: bytes
+
+    @classmethod
+    def prepared(cls, item: Prepared, key: str | None, filepath: str | None) -> Incoming:
+        return cls(item.md5, item.sha256, key, filepath, item.thumbnail, item.keypoints)
 
 
 def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
@@ -209,19 +222,16 @@ class Service:
                      filepaths: Sequence[str | None]) -> list[Added]:
         """Embed a batch in one inference and insert what is not stored yet."""
         vectors = self.embed_prepared(items)
-        return self.add_vectors(vectors, [p.md5 for p in items], [p.sha256 for p in items],
-                                keys, filepaths, [p.thumbnail for p in items],
-                                [p.keypoints for p in items])
+        return self.add_vectors(vectors, [Incoming.prepared(p, k, f) for p, k, f
+                                          in zip(items, keys, filepaths, strict=True)])
 
-    def add_vectors(self, vectors: Vectors, md5s: Sequence[str], sha256s: Sequence[str],
-                    keys: Sequence[str | None], filepaths: Sequence[str | None],
-                    thumbnails: Sequence[bytes | None],
-                    keypoints: Sequence[bytes]) -> list[Added]:
-        """Insert images embedded elsewhere (``(n, dim)`` vectors from a bulk
-        import's worker processes or Ray workers) with the same idempotence as ``add``:
-        one record per (key, bytes)."""
-        keys = [self.check_key(k) if k else md5 for md5, k in zip(md5s, keys, strict=True)]
-        paths = [self.check_filepath(f or "") for f in filepaths]
+    def add_vectors(self, vectors: Vectors, images: Sequence[Incoming]) -> list[Added]:
+        """Insert images embedded elsewhere (``(n, dim)`` vectors, one row per image, from
+        a bulk import's worker processes or Ray workers) with the same idempotence as
+        ``add``: one record per (key, bytes)."""
+        keys = [self.check_key(i.key) if i.key else i.md5 for i in images]
+        paths = [self.check_filepath(i.filepath or "") for i in images]
+        sha256s = [i.sha256 for i in images]
         idents = list(zip(keys, sha256s, strict=True))
         with self._write_lock:
             stored = {(r.key, r.sha256): Added(r.id, created=False)
@@ -238,9 +248,9 @@ class Service:
                               for ident, id_ in zip(fresh, ids, strict=True))
         added = [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
                  for i, ident in enumerate(idents)]
-        for a, thumbnail, points in zip(added, thumbnails, keypoints, strict=True):
+        for a, image in zip(added, images, strict=True):
             # A record whose files were lost (or predate them) gets them when added again.
-            for kind, data in ((THUMBNAIL, thumbnail), (KEYPOINTS, points)):
+            for kind, data in ((THUMBNAIL, image.thumbnail), (KEYPOINTS, image.keypoints)):
                 if data is not None and (a.created or self.files.find(a.id, kind) is None):
                     self.files.save(a.id, kind, data)
         return added

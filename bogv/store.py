@@ -33,8 +33,7 @@ from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
 from bogv.fields import MAX_FILEPATH, MAX_KEY, UTF8_BYTES
 from bogv.indexing import METRIC, IndexSpec, index_spec
 
-__all__ = ["INSERT_ROWS", "MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record",
-           "Store"]
+__all__ = ["INSERT_ROWS", "MAX_BATCH", "Candidate", "IdAllocator", "Page", "Record", "Store"]
 
 log = logging.getLogger(__name__)
 
@@ -78,17 +77,6 @@ class Candidate:
     filepath: str
     sha256: str
     similarity: float
-
-
-@dataclass(frozen=True)
-class Hit:
-    """What a search answers: an image, its calibrated score and match label."""
-
-    id: int
-    key: str
-    filepath: str
-    score: float
-    match: str = "similar"
 
 
 class IdAllocator:
