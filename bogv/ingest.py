@@ -66,7 +66,7 @@ class Summary:
 
 def find_files(folder: Path) -> list[Path]:
     """Regular files below ``folder``, sorted, hidden files and folders left out."""
-    found = []
+    found: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
@@ -205,9 +205,12 @@ def _feed(service: Service, pool: ThreadPoolExecutor, paths: Sequence[Path],
         if stop is not None and stop.is_set():
             return
         early: list[Outcome] = []
-        loaded = []
+        loaded: list[tuple[Path, bytes, str, str]] = []
         for item in pool.map(_read, paths[first:first + size]):
-            (early if isinstance(item, Outcome) else loaded).append(item)
+            if isinstance(item, Outcome):
+                early.append(item)
+            else:
+                loaded.append(item)
         try:
             stored = {(r.key, r.sha256): r.id for r in
                       service.store.with_contents([sha for *_, sha in loaded])}

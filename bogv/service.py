@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import ImageOps
+from PIL import Image, ImageOps
 
 from bogv import fields, imaging, sources
 from bogv._types import Vectors
@@ -66,7 +66,7 @@ class Query:
 
     tensors: np.ndarray
     keypoints: list[bytes]
-    image: imaging.Image.Image
+    image: Image.Image
     sha256: str
 
 
@@ -150,7 +150,7 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
     return likeness
 
 
-def _decode(data: bytes, settings: Settings) -> imaging.Image.Image:
+def _decode(data: bytes, settings: Settings) -> Image.Image:
     """Decoded just large enough for the model (224 px) and the keypoints (320 px)."""
     return imaging.decode(data, max_pixels=settings.max_pixels, max_frames=settings.max_frames,
                           min_side=SIZE, min_long=geometry.SIDE)
@@ -275,18 +275,22 @@ class Service:
         similarities = [c.similarity for c in found]
         inliers = count_inliers(
             query.keypoints,
-            [lambda c=c: self.files.read(c.id, KEYPOINTS) or b"" for c in found[:MORE_CHECKED]],
+            [self._reader(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
             similarities, lambda: geometry.keypoints(ImageOps.mirror(query.image)))
         inliers += [0] * (len(found) - len(inliers))
         likeness = compare_pixels(
             similarities, inliers, lambda: pixels.pattern(query.image),
-            [lambda c=c: self.files.read(c.id, THUMBNAIL) or b"" for c in found])
+            [self._reader(c.id, THUMBNAIL) for c in found])
         hits = [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
                     scoring.match(c.similarity, inliers=n, pixels=p,
                                   same_bytes=c.sha256 == query.sha256))
                 for c, n, p in zip(found, inliers, likeness, strict=True)]
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
+
+    def _reader(self, id_: int, kind: str) -> Callable[[], bytes]:
+        """Reads a record's file only when called: most candidates' never are."""
+        return lambda: self.files.read(id_, kind) or b""
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)

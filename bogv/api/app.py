@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = service or await anyio.to_thread.run_sync(build_service, settings)
+        svc = (service if service is not None
+               else await anyio.to_thread.run_sync(build_service, settings))
         app.state.service = svc
         app.state.limiter = anyio.CapacityLimiter(settings.workers)
         app.state.fetch_limiter = anyio.CapacityLimiter(settings.url_fetches)

@@ -8,7 +8,7 @@ into the envelope. Errors are raised, never rendered here.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
@@ -87,7 +87,7 @@ async def _search(request: Request, data: bytes, limit: int, min_score: float,
 
 # --- add ------------------------------------------------------------------------------------
 
-_ADD_HEADERS = {200: {"headers": {
+_ADD_HEADERS: dict[int | str, dict[str, Any]] = {200: {"headers": {
     "X-Bogv-Id": {"description": "Id of the record", "schema": {"type": "integer"}},
     "X-Bogv-Created": {"description": "`false` when these bytes were already stored under "
                        "this key (nothing changed)", "schema": {"type": "boolean"}}}}}
