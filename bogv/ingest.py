@@ -31,6 +31,10 @@ from bogv.service import Incoming, Prepared, Service
 __all__ = ["Outcome", "Summary", "find_files", "import_folder", "start_import", "stored_name"]
 
 log = logging.getLogger(__name__)
+startup_log = logging.getLogger("bogv.startup")
+"""The API's start-up import logs apart: ``bogv import`` quiets ``bogv.ingest``'s per-file
+warnings (its summary lists them), which must not silence a server's start-up in the
+same process."""
 T = TypeVar("T")
 
 CHUNK = 32
@@ -282,20 +286,20 @@ def start_import(service: Service, stop: threading.Event) -> threading.Thread | 
 
     def work() -> None:
         if not folder.is_dir():
-            log.warning("IMAGE_INC_PATH %s is not a folder; nothing imported", folder)
+            startup_log.warning("IMAGE_INC_PATH %s is not a folder; nothing imported", folder)
             return
         lease = FolderLease(folder, ttl=settings.import_lease_ttl)
         try:
             if not lease.acquire(stop):
-                log.info("start-up import of %s: another replica is importing it (%s); "
+                startup_log.info("start-up import of %s: another replica is importing it (%s); "
                          "skipped here", folder, lease.other)
                 return
             summary = import_folder(service, folder, move_to=settings.image_pool_path,
                                     stop=stop)
-            log.info("start-up import of %s: %d added, %d skipped, %d failed", folder,
+            startup_log.info("start-up import of %s: %d added, %d skipped, %d failed", folder,
                      summary.added, summary.skipped, summary.failed)
         except Exception:
-            log.exception("start-up import failed")
+            startup_log.exception("start-up import failed")
         finally:
             lease.release()
 
