@@ -16,7 +16,6 @@ file stored under another path is skipped by content when its vector arrives.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,7 +30,7 @@ from bogv.errors import BogvError, InvalidParameter
 from bogv.ingest import Outcome, Summary
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
-from bogv.service import Service, prepare
+from bogv.service import Incoming, Service, prepare
 
 __all__ = ["EmbedBatch", "Executor", "bulk_import"]
 
@@ -138,8 +137,7 @@ def _run_ray(settings: dict[str, Any], paths: list[str], workers: int,
 def _stored_paths(service: Service, paths: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(paths, 1000):
-        found.update(r.filepath for r in service.store.query(
-            f"filepath in {json.dumps(chunk, ensure_ascii=False)}", limit=len(chunk) * 4))
+        found.update(r.filepath for r in service.store.with_filepaths(chunk))
     return found
 
 
@@ -172,10 +170,9 @@ def bulk_import(service: Service, files: Iterable[Path], *, executor: Executor,
         if not len(ok):
             continue
         try:
-            added = service.add_vectors(batch["vector"][ok], list(batch["md5"][ok]),
-                                        list(batch["sha256"][ok]), [None] * len(ok),
-                                        list(batch["path"][ok]), list(batch["thumbnail"][ok]),
-                                        list(batch["keypoints"][ok]))
+            added = service.add_vectors(batch["vector"][ok], [
+                Incoming(batch["md5"][i], batch["sha256"][i], None, batch["path"][i],
+                         batch["thumbnail"][i], batch["keypoints"][i]) for i in ok])
         except BogvError as exc:
             for i in ok:
                 emit(Outcome(Path(batch["path"][i]), "failed", exc.message))

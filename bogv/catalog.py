@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from bogv._pymilvus import MilvusClient, MilvusException
+from bogv.config import is_server
 
 __all__ = ["physical_name", "point", "resolve"]
 
@@ -26,10 +27,6 @@ def physical_name(name: str, model_id: str) -> str:
     """``images__efficientnet_lite0_<hash>``: readable, unique per model, a legal name."""
     slug = re.sub(r"[^0-9A-Za-z]+", "_", model_id.split(":")[0]).strip("_")[:40]
     return f"{name}__{slug}_{hashlib.sha256(model_id.encode()).hexdigest()[:10]}"
-
-
-def _is_server(uri: str) -> bool:
-    return "://" in uri
 
 
 def _alias_file(uri: str) -> Path:
@@ -55,7 +52,7 @@ def _server_alias(client: MilvusClient, name: str) -> str | None:
 
 def resolve(client: MilvusClient, uri: str, name: str) -> str | None:
     """The collection ``name`` means now, or None when there is none yet."""
-    target = (_server_alias(client, name) if _is_server(uri)
+    target = (_server_alias(client, name) if is_server(uri)
               else _lite_aliases(uri).get(name))
     if target and client.has_collection(target):
         return target
@@ -64,7 +61,7 @@ def resolve(client: MilvusClient, uri: str, name: str) -> str | None:
 
 def point(client: MilvusClient, uri: str, name: str, target: str) -> None:
     """Make ``name`` mean ``target`` from now on (one atomic step for readers)."""
-    if not _is_server(uri):
+    if not is_server(uri):
         table = _lite_aliases(uri) | {name: target}
         tmp = _alias_file(uri).with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(table, indent=1))

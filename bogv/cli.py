@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -30,14 +31,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from bogv.bulk import bulk_import
 from bogv.client import Client
 from bogv.config import Settings
 from bogv.errors import BogvError
 from bogv.ingest import Outcome, Summary, find_files, import_folder, stored_name
+from bogv.results import Hit
 from bogv.service import Service, build_service
-from bogv.store import Hit, lite_file_in_use
+from bogv.store import lite_file_in_use
 
 __all__ = ["app", "main"]
 
@@ -78,6 +81,25 @@ class _Local:
         return self.service.stats()
 
 
+def _settings() -> Settings:
+    """The settings from the environment. An invalid one ends the command like a usage
+    error (click's exit status 2) with one line naming the variable and what it expects,
+    not pydantic's traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}={e['input']!r}: {e['msg']}"
+            for e in exc.errors())
+        _error(f"invalid setting {problems}")
+        raise typer.Exit(2) from None
+
+
+def _error(message: str) -> None:
+    """One red line on stderr; the message is shown as it is, never read as markup."""
+    err.print(f"[red]Error: {escape(message)}[/]", highlight=False, soft_wrap=True)
+
+
 def _remote_url(settings: Settings, api: str | None) -> str | None:
     if api:
         return api
@@ -90,7 +112,7 @@ def _remote_url(settings: Settings, api: str | None) -> str | None:
 def _backend(settings: Settings, api: str | None) -> Iterator[_Local | Client]:
     url = _remote_url(settings, api)
     if url:
-        err.print(f"[dim]using the running service at {url}[/]")
+        err.print(f"[dim]using the running service at {escape(url)}[/]", soft_wrap=True)
         client = Client(url, settings.token.get_secret_value())
         try:
             yield client
@@ -117,11 +139,11 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (API_HOST)
               "--help-settings", help="List every setting with its value and exit.")] = False,
           ) -> None:
     """Run the HTTP API (embedded Milvus Lite unless MILVUS_URI/MILVUS_HOST is set)."""
-    settings = Settings()
+    settings = _settings()
     if help_settings:
         table = Table("variable", "value", "meaning")
         for row in settings.describe():
-            table.add_row(*row)
+            table.add_row(*map(Text, row))
         out.print(table)
         return
     import uvicorn
@@ -148,7 +170,7 @@ def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)
                 "needs bogv[ray].")] = False,
             api: ApiOption = None, as_json: JsonOption = False) -> None:
     """Index every image below FOLDER (key = MD5 of the file, filepath = its path)."""
-    settings = Settings()
+    settings = _settings()
     bulk = use_ray or processes > 0
     if bulk and move_to is not None:
         raise typer.BadParameter("--move-to works with the default import only")
@@ -168,8 +190,8 @@ def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)
             raise BogvError(f"a running service at {url} owns the store; --processes and "
                             "--ray write to the store directly: stop it, or use a Milvus server")
         if url:
-            err.print(f"importing through the running service at {url} "
-                      "(it owns the data file)")
+            err.print(f"importing through the running service at {escape(url)} "
+                      "(it owns the data file)", soft_wrap=True)
 
             def count(outcome: Outcome) -> None:
                 summary.count(outcome)
@@ -177,7 +199,7 @@ def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)
 
             _import_http(Client(url, settings.token.get_secret_value()), files, count)
         else:
-            err.print(f"importing directly into {settings.store_uri}")
+            err.print(f"importing directly into {escape(settings.store_uri)}", soft_wrap=True)
             service = build_service(settings)
             try:
                 if bulk:
@@ -243,7 +265,7 @@ def reembed(images: Annotated[list[Path] | None, typer.Option(
     from bogv.model.embedder import Embedder
     from bogv.reembed import reembed as run
 
-    settings = Settings()
+    settings = _settings()
     if settings.is_embedded and lite_file_in_use(settings.store_uri):
         raise BogvError(f"a running service owns {settings.store_uri}; Milvus Lite has one "
                         "owner, so stop it first (on a Milvus server reembed runs alongside)")
@@ -257,10 +279,11 @@ def reembed(images: Annotated[list[Path] | None, typer.Option(
         out.print_json(json.dumps(report.__dict__))
     else:
         for record_id, filepath in report.missing:
-            err.print(f"[yellow]image not found[/] id {record_id}: {filepath}")
-        out.print(f"{report.source} -> {report.target}: copied {report.copied}, removed "
-                  f"{report.removed}, missing {len(report.missing)}, "
-                  f"{'switched' if report.switched else 'not switched'}")
+            err.print(f"[yellow]image not found[/] id {record_id}: {escape(filepath)}",
+                      highlight=False, soft_wrap=True)
+        out.print(Text(f"{report.source} -> {report.target}: copied {report.copied}, removed "
+                       f"{report.removed}, missing {len(report.missing)}, "
+                       f"{'switched' if report.switched else 'not switched'}"))
     if report.missing and not report.switched:
         raise BogvError(f"{len(report.missing)} images not found; not switched. Give the "
                         "folders that hold them with --images, or --allow-missing")
@@ -272,7 +295,7 @@ def search(image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
            min_score: Annotated[float, typer.Option(help="Minimum score 0..1.")] = 0.0,
            api: ApiOption = None, as_json: JsonOption = False) -> None:
     """Print the stored images most similar to IMAGE, best first."""
-    with _backend(Settings(), api) as backend:
+    with _backend(_settings(), api) as backend:
         hits = backend.search_file(image, limit, min_score)
     if as_json:
         out.print_json(json.dumps([h.__dict__ for h in hits]))
@@ -281,7 +304,7 @@ def search(image: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
     for column in table.columns:
         column.overflow = "fold"
     for h in hits:
-        table.add_row(f"{h.score:.4f}", h.match, str(h.id), h.key, h.filepath)
+        table.add_row(f"{h.score:.4f}", h.match, str(h.id), Text(h.key), Text(h.filepath))
     out.print(table)
 
 
@@ -292,7 +315,7 @@ def delete(ids: Annotated[list[int] | None, typer.Option("--id", help="Record id
     """Delete records by --id and/or --key (repeatable); prints how many were deleted."""
     if not ids and not keys:
         raise typer.BadParameter("give --id or --key")
-    with _backend(Settings(), api) as backend:
+    with _backend(_settings(), api) as backend:
         n = (backend.delete_ids(ids) if ids else 0) + (backend.delete_keys(keys) if keys else 0)
     out.print(n)
 
@@ -300,18 +323,18 @@ def delete(ids: Annotated[list[int] | None, typer.Option("--id", help="Record id
 @app.command()
 def stats(api: ApiOption = None, as_json: JsonOption = False) -> None:
     """Record count, model and store in use."""
-    with _backend(Settings(), api) as backend:
+    with _backend(_settings(), api) as backend:
         data = backend.stats()
     if as_json:
         out.print_json(json.dumps(data))
     else:
         for k, v in data.items():
-            out.print(f"{k}: {v}")
+            out.print(Text(f"{k}: {v}"))
 
 
 def main() -> None:
     try:
         app(standalone_mode=True)
     except BogvError as exc:
-        err.print(f"[red]Error: {exc.message}[/]")
+        _error(exc.message)
         sys.exit(1)

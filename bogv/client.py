@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bogv.errors import BackendUnavailable, error_for_status
-from bogv.store import Hit
+from bogv.results import Hit
 
 __all__ = ["Client"]
 
@@ -54,7 +54,8 @@ class Client:
         with path.open("rb") as f:
             name = Path(img_path).name if img_path else path.name
             resp = self._send("/add/file", files={"file": (name, f)}, data=form)
-        return resp.headers.get("X-Bogv-Created", "true") != "false"  # older bogv: unknown
+        created: str = resp.headers.get("X-Bogv-Created", "true")  # older bogv: unknown
+        return created != "false"
 
     def search_file(self, path: Path, limit: int, min_score: float = 0.0) -> list[Hit]:
         with path.open("rb") as f:

@@ -15,7 +15,13 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "is_server"]
+
+
+def is_server(uri: str) -> bool:
+    """The one test of which Milvus a URI means: ``http://host:19530`` (any scheme) is a
+    server or cluster, anything else a Milvus Lite file."""
+    return "://" in uri
 
 
 class Settings(BaseSettings):
@@ -81,6 +87,10 @@ class Settings(BaseSettings):
     url_total_timeout: float = Field(30.0, gt=0, description="Seconds a whole URL fetch "
                                      "(redirects and body) may take.")
     url_max_redirects: int = Field(3, ge=0, description="Redirects followed per URL fetch.")
+    url_fetches: int = Field(16, ge=1, description="URL downloads the API runs at once. They "
+                             "wait on remote hosts, not the CPU, so they have a bound of their "
+                             "own: slow sites never hold the WORKERS that decode, search and "
+                             "answer /readyz.")
     url_allow_private: bool = Field(False, description="Allow URLs on loopback/private networks.")
     max_limit: int = Field(1000, ge=1, description="Largest `limit` a search accepts.")
 
@@ -126,7 +136,7 @@ class Settings(BaseSettings):
 
     @property
     def is_embedded(self) -> bool:
-        return "://" not in self.store_uri
+        return not is_server(self.store_uri)
 
     def describe(self) -> list[tuple[str, str, str]]:
         """(ENV NAME, current value with secrets redacted, help) for every setting."""

@@ -21,7 +21,7 @@ try:  # HEIC/HEIF where the optional decoder is installed
     from pillow_heif import register_heif_opener
 
     register_heif_opener()
-    _HEIF = ("HEIF",)
+    _HEIF: tuple[str, ...] = ("HEIF",)
 except ImportError:  # pragma: no cover - depends on the install
     _HEIF = ()
 
@@ -73,8 +73,7 @@ def decode(data: bytes, *, max_pixels: int, max_frames: int = 1000,
             long = max(min_long, min_side)
             img.draft("RGB", (long, min_side) if img.width >= img.height else (min_side, long))
         img.load()
-        img = ImageOps.exif_transpose(img)
-        return _to_rgb(img)
+        return _to_rgb(ImageOps.exif_transpose(img))
 
 
 def _more_frames_than(img: Image.Image, data: bytes, limit: int) -> bool:

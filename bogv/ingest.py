@@ -25,11 +25,16 @@ import numpy as np
 
 from bogv._types import Vectors
 from bogv.errors import BogvError
-from bogv.service import Prepared, Service, check_filepath
+from bogv.lease import FolderLease
+from bogv.service import Incoming, Prepared, Service
 
-__all__ = ["Outcome", "Summary", "find_files", "import_folder", "stored_name"]
+__all__ = ["Outcome", "Summary", "find_files", "import_folder", "start_import", "stored_name"]
 
 log = logging.getLogger(__name__)
+startup_log = logging.getLogger("bogv.startup")
+"""The API's start-up import logs apart: ``bogv import`` quiets ``bogv.ingest``'s per-file
+warnings (its summary lists them), which must not silence a server's start-up in the
+same process."""
 T = TypeVar("T")
 
 CHUNK = 32
@@ -65,7 +70,7 @@ class Summary:
 
 def find_files(folder: Path) -> list[Path]:
     """Regular files below ``folder``, sorted, hidden files and folders left out."""
-    found = []
+    found: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found.extend(Path(root) / f for f in sorted(files) if not f.startswith("."))
@@ -204,9 +209,12 @@ def _feed(service: Service, pool: ThreadPoolExecutor, paths: Sequence[Path],
         if stop is not None and stop.is_set():
             return
         early: list[Outcome] = []
-        loaded = []
+        loaded: list[tuple[Path, bytes, str, str]] = []
         for item in pool.map(_read, paths[first:first + size]):
-            (early if isinstance(item, Outcome) else loaded).append(item)
+            if isinstance(item, Outcome):
+                early.append(item)
+            else:
+                loaded.append(item)
         try:
             stored = {(r.key, r.sha256): r.id for r in
                       service.store.with_contents([sha for *_, sha in loaded])}
@@ -246,7 +254,7 @@ def _store_chunk(service: Service, chunk: _Chunk,
     for i, (path, _) in enumerate(chunk.ready):
         target = stored_path(path)
         try:
-            names.append(check_filepath(stored_name(target), "filepath"))
+            names.append(service.check_filepath(stored_name(target), "filepath"))
         except BogvError as exc:
             outcomes.append((Outcome(path, "failed", exc.message), path))
             continue
@@ -257,13 +265,44 @@ def _store_chunk(service: Service, chunk: _Chunk,
     assert chunk.vectors is not None
     ready = [chunk.ready[i] for i in keep]
     try:
-        added = service.add_vectors(chunk.vectors[keep], [p.md5 for _, p in ready],
-                                    [p.sha256 for _, p in ready], [None] * len(ready), names,
-                                    [p.thumbnail for _, p in ready],
-                                    [p.keypoints for _, p in ready])
+        added = service.add_vectors(chunk.vectors[keep], [
+            Incoming.prepared(p, None, name) for (_, p), name in zip(ready, names, strict=True)])
     except BogvError as exc:
         return outcomes + [(Outcome(path, "failed", exc.message), path) for path, _ in ready]
     return outcomes + [
         (Outcome(path, "added" if a.created else "skipped",
                  "" if a.created else "already indexed", a.id), target)
         for (path, _), target, a in zip(ready, targets, added, strict=True)]
+
+
+def start_import(service: Service, stop: threading.Event) -> threading.Thread | None:
+    """The API's start-up import of IMAGE_INC_PATH into IMAGE_POOL_PATH, in a thread of
+    its own; replicas sharing the folder take turns by its lease (``bogv.lease``). ``stop``
+    ends it early when the app shuts down."""
+    settings = service.settings
+    folder = settings.image_inc_path
+    if folder is None:
+        return None
+
+    def work() -> None:
+        if not folder.is_dir():
+            startup_log.warning("IMAGE_INC_PATH %s is not a folder; nothing imported", folder)
+            return
+        lease = FolderLease(folder, ttl=settings.import_lease_ttl)
+        try:
+            if not lease.acquire(stop):
+                startup_log.info("start-up import of %s: another replica is importing it (%s); "
+                         "skipped here", folder, lease.other)
+                return
+            summary = import_folder(service, folder, move_to=settings.image_pool_path,
+                                    stop=stop)
+            startup_log.info("start-up import of %s: %d added, %d skipped, %d failed", folder,
+                     summary.added, summary.skipped, summary.failed)
+        except Exception:
+            startup_log.exception("start-up import failed")
+        finally:
+            lease.release()
+
+    thread = threading.Thread(target=work, name="bogv-startup-import", daemon=True)
+    thread.start()
+    return thread

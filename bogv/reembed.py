@@ -30,7 +30,6 @@ import numpy as np
 from bogv import catalog
 from bogv.config import Settings
 from bogv.errors import BogvError
-from bogv.indexing import index_spec
 from bogv.ingest import find_files
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
@@ -91,8 +90,7 @@ class _Migration:
         """Embed into the new collection what the old one has and the new one lacks."""
         copied = 0
         for page in self.old.scan(batch=self.settings.batch_size * 8):
-            have = {r.id for r in self.new.query(f"id in {[r.id for r in page]}",
-                                                 limit=len(page))}
+            have = {r.id for r in self.new.with_ids([r.id for r in page])}
             todo = [r for r in page if r.id not in have and r.id not in self.missing]
             for start in range(0, len(todo), self.settings.batch_size):
                 copied += self._copy(todo[start:start + self.settings.batch_size])
@@ -127,10 +125,10 @@ class _Migration:
         gone: list[int] = []
         for page in self.new.scan(batch=self.settings.batch_size * 8):
             ids = [r.id for r in page]
-            alive = {r.id for r in self.old.query(f"id in {ids}", limit=len(ids))}
+            alive = {r.id for r in self.old.with_ids(ids)}
             gone.extend(i for i in ids if i not in alive)
         for i in list(self.missing):
-            if not self.old.query(f"id in {[i]}", limit=1):
+            if not self.old.with_ids([i]):
                 del self.missing[i]
         return len(self.new.delete_ids(gone))
 
@@ -140,16 +138,15 @@ def reembed(settings: Settings, embedder: Embedder, *, images: Iterable[Path] = 
             on_copied: Callable[[int], None] | None = None) -> Report:
     """Build ``COLLECTION`` anew with ``embedder``'s model and switch the name to it."""
     uri, name = settings.store_uri, settings.collection
-    common = {"dim": DIM, "token": settings.store_token, "db_name": settings.milvus_db_name,
-              "index": index_spec(settings), "alias": False}
-    new = Store(uri, model_id=embedder.model_id,
-                collection=catalog.physical_name(name, embedder.model_id), **common)
+    new = Store.from_settings(settings, model_id=embedder.model_id, dim=DIM, alias=False,
+                              collection=catalog.physical_name(name, embedder.model_id))
     found = new.locate(source or name)
     if found is None:
         new.close()
         raise BogvError(f"no collection '{source or name}' at {uri}")
     current, stamp = found
-    old = Store(uri, model_id=stamp, collection=current, **common)
+    old = Store.from_settings(settings, model_id=stamp, dim=DIM, collection=current,
+                              alias=False)
     target = new.name
     report = Report(current, target)
     try:

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import ImageOps
+from PIL import Image, ImageOps
 
-from bogv import imaging, sources
+from bogv import fields, imaging, sources
 from bogv._types import Vectors
 from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
-from bogv.indexing import index_spec
 from bogv.metrics import Metrics
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import query_views
@@ -28,17 +27,14 @@ from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.netguard import GuardedTransport, Resolver, system_resolve
+from bogv.results import Added, Hit
 from bogv.settle import Settler
 from bogv.sidecar import Sidecar
-from bogv.store import Hit, Page, Store
+from bogv.store import Page, Store
 from bogv.thumbs import make_thumbnail
 
-__all__ = ["MAX_FILEPATH", "MAX_KEY", "Prepared", "Query", "Service", "build_service",
+__all__ = ["Incoming", "Prepared", "Query", "Service", "build_service",
            "compare_pixels", "count_inliers", "prepare", "prepare_query"]
-
-MAX_KEY = 64
-MAX_FILEPATH = 512
-
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search..."""
@@ -71,40 +67,26 @@ class Query:
 
     tensors: np.ndarray
     keypoints: list[bytes]
-    image: imaging.Image.Image
+    image: Image.Image
     sha256: str
 
 
 @dataclass(frozen=True)
-class Added:
-    id: int
-    created: bool
+class Incoming:
+    """One image to store whose vector was made elsewhere (a batch's row): the identity of
+    its bytes, where it is filed (``None``: the defaults, its MD5 as key and no filepath)
+    and its record files."""
 
+    md5: str
+    sha256: str
+    key: str | None
+    filepath: str | None
+    thumbnail: bytes | None
+    keypoints: bytes
 
-def _check_text(value: str, field: str) -> None:
-    """Milvus stores UTF-8: a lone surrogate (valid in JSON, not in UTF-8) cannot be stored."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidParameter(f"{field} is not valid Unicode text", field=field) from None
-
-
-def check_key(key: str) -> str:
-    if len(key) > MAX_KEY:
-        raise InvalidParameter(f"key is {len(key)} characters, over {MAX_KEY}", field="key")
-    if any(ord(c) < 32 or ord(c) == 127 for c in key):
-        raise InvalidParameter("key contains control characters", field="key")
-    _check_text(key, "key")
-    return key
-
-
-def check_filepath(filepath: str, field: str = "imgPath") -> str:
-    """``field`` names where the stored filepath came from (imgPath, or the URL it defaults to)."""
-    if len(filepath) > MAX_FILEPATH:
-        raise InvalidParameter(f"{field} is {len(filepath)} characters, over {MAX_FILEPATH} "
-                               "(the stored filepath)", field=field)
-    _check_text(filepath, field)
-    return filepath
+    @classmethod
+    def prepared(cls, item: Prepared, key: str | None, filepath: str | None) -> Incoming:
+        return cls(item.md5, item.sha256, key, filepath, item.thumbnail, item.keypoints)
 
 
 def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
@@ -169,7 +151,7 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
     return likeness
 
 
-def _decode(data: bytes, settings: Settings) -> imaging.Image.Image:
+def _decode(data: bytes, settings: Settings) -> Image.Image:
     """Decoded just large enough for the model (224 px) and the keypoints (320 px)."""
     return imaging.decode(data, max_pixels=settings.max_pixels, max_frames=settings.max_frames,
                           min_side=SIZE, min_long=geometry.SIDE)
@@ -196,6 +178,15 @@ class Service:
         if self.settler is not None:
             self.settler.close()
         self.store.close()
+
+    # --- checking input ----------------------------------------------------------------
+
+    def check_key(self, key: str) -> str:
+        """Within the limit (``bogv.fields``) and within what this collection holds."""
+        return fields.check_key(key, self.store.text_bytes.get("key"))
+
+    def check_filepath(self, filepath: str, field: str = "imgPath") -> str:
+        return fields.check_filepath(filepath, field, self.store.text_bytes.get("filepath"))
 
     # --- getting bytes ------------------------------------------------------------------
 
@@ -242,19 +233,16 @@ class Service:
                      filepaths: Sequence[str | None]) -> list[Added]:
         """Embed a batch in one inference and insert what is not stored yet."""
         vectors = self.embed_prepared(items)
-        return self.add_vectors(vectors, [p.md5 for p in items], [p.sha256 for p in items],
-                                keys, filepaths, [p.thumbnail for p in items],
-                                [p.keypoints for p in items])
+        return self.add_vectors(vectors, [Incoming.prepared(p, k, f) for p, k, f
+                                          in zip(items, keys, filepaths, strict=True)])
 
-    def add_vectors(self, vectors: Vectors, md5s: Sequence[str], sha256s: Sequence[str],
-                    keys: Sequence[str | None], filepaths: Sequence[str | None],
-                    thumbnails: Sequence[bytes | None],
-                    keypoints: Sequence[bytes]) -> list[Added]:
-        """Insert images embedded elsewhere (``(n, dim)`` vectors from a bulk
-        import's worker processes or Ray workers) with the same idempotence as ``add``:
-        one record per (key, bytes)."""
-        keys = [check_key(k) if k else md5 for md5, k in zip(md5s, keys, strict=True)]
-        paths = [check_filepath(f or "") for f in filepaths]
+    def add_vectors(self, vectors: Vectors, images: Sequence[Incoming]) -> list[Added]:
+        """Insert images embedded elsewhere (``(n, dim)`` vectors, one row per image, from
+        a bulk import's worker processes or Ray workers) with the same idempotence as
+        ``add``: one record per (key, bytes)."""
+        keys = [self.check_key(i.key) if i.key else i.md5 for i in images]
+        paths = [self.check_filepath(i.filepath or "") for i in images]
+        sha256s = [i.sha256 for i in images]
         idents = list(zip(keys, sha256s, strict=True))
         with self._write_lock:
             stored = {(r.key, r.sha256): Added(r.id, created=False)
@@ -273,9 +261,9 @@ class Service:
                               for ident, id_ in zip(fresh, ids, strict=True))
         added = [stored[ident] if fresh.get(ident) == i else Added(stored[ident].id, False)
                  for i, ident in enumerate(idents)]
-        for a, thumbnail, points in zip(added, thumbnails, keypoints, strict=True):
+        for a, image in zip(added, images, strict=True):
             # A record whose files were lost (or predate them) gets them when added again.
-            for kind, data in ((THUMBNAIL, thumbnail), (KEYPOINTS, points)):
+            for kind, data in ((THUMBNAIL, image.thumbnail), (KEYPOINTS, image.keypoints)):
                 if data is not None and (a.created or self.files.find(a.id, kind) is None):
                     self.files.save(a.id, kind, data)
         return added
@@ -300,18 +288,22 @@ class Service:
         similarities = [c.similarity for c in found]
         inliers = count_inliers(
             query.keypoints,
-            [lambda c=c: self.files.read(c.id, KEYPOINTS) or b"" for c in found[:MORE_CHECKED]],
+            [self._reader(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
             similarities, lambda: geometry.keypoints(ImageOps.mirror(query.image)))
         inliers += [0] * (len(found) - len(inliers))
         likeness = compare_pixels(
             similarities, inliers, lambda: pixels.pattern(query.image),
-            [lambda c=c: self.files.read(c.id, THUMBNAIL) or b"" for c in found])
+            [self._reader(c.id, THUMBNAIL) for c in found])
         hits = [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
                     scoring.match(c.similarity, inliers=n, pixels=p,
                                   same_bytes=c.sha256 == query.sha256))
                 for c, n, p in zip(found, inliers, likeness, strict=True)]
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
+
+    def _reader(self, id_: int, kind: str) -> Callable[[], bytes]:
+        """Reads a record's file only when called: most candidates' never are."""
+        return lambda: self.files.read(id_, kind) or b""
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)
@@ -328,7 +320,7 @@ class Service:
         ``next``)."""
         self.check_limit(limit)
         return self.store.newest(limit, before=before,
-                                 key=check_key(key) if key is not None else None)
+                                 key=fields.check_key(key) if key is not None else None)
 
     def thumbnail(self, id_: int) -> Path:
         """The thumbnail file of a record, made when it was added."""
@@ -345,8 +337,5 @@ class Service:
 def build_service(settings: Settings) -> Service:
     """The one way the API, the CLI and the benchmarks get a working service."""
     embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
-    store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
-                  collection=settings.collection, token=settings.store_token,
-                  db_name=settings.milvus_db_name, index=index_spec(settings),
-                  search_consistency=settings.search_consistency)
+    store = Store.from_settings(settings, model_id=embedder.model_id, dim=DIM)
     return Service(settings, embedder, store)

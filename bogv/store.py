@@ -27,12 +27,13 @@ from typing import Any
 from bogv import catalog
 from bogv._pymilvus import DataType, MilvusClient, MilvusException, last_write_ts
 from bogv._types import Vectors
+from bogv.config import Settings, is_server
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
-from bogv.indexing import METRIC, IndexSpec
+from bogv.fields import MAX_FILEPATH, MAX_KEY, UTF8_BYTES
+from bogv.indexing import METRIC, IndexSpec, index_spec
 from bogv.session import Session
 
-__all__ = ["INSERT_ROWS", "MAX_BATCH", "Candidate", "Hit", "IdAllocator", "Page", "Record",
-           "Store"]
+__all__ = ["INSERT_ROWS", "MAX_BATCH", "Candidate", "IdAllocator", "Page", "Record", "Store"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ rows of 1280-d vectors but 0.2 s for four of 512 (measured, bench/speed.py)."""
 MAX_TOPK = 16_384
 """Milvus returns at most this many rows per search."""
 _FIELDS = ["id", "key", "filepath", "sha256"]
+_TEXT_BYTES = {"key": MAX_KEY * UTF8_BYTES, "filepath": MAX_FILEPATH * UTF8_BYTES}
+"""VARCHAR sizes of new collections: a server counts bytes, the limits count characters."""
 _EPOCH_MS = 1_704_067_200_000  # 2024-01-01
 _OWN_LITE_FILES: set[Path] = set()
 """Milvus Lite files this process has opened (see ``lite_file_in_use``)."""
@@ -74,17 +77,6 @@ class Candidate:
     filepath: str
     sha256: str
     similarity: float
-
-
-@dataclass(frozen=True)
-class Hit:
-    """What a search answers: an image, its calibrated score and match label."""
-
-    id: int
-    key: str
-    filepath: str
-    score: float
-    match: str = "similar"
 
 
 class IdAllocator:
@@ -151,7 +143,8 @@ class Store:
         self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
         self.search_consistency = search_consistency
         self.session = Session()
-        if "://" not in uri:
+        self.on_server = is_server(uri)
+        if not self.on_server:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _OWN_LITE_FILES.add(Path(uri).resolve())
         # A connection of its own: pymilvus shares one per URI by default, and closing any
@@ -165,13 +158,26 @@ class Store:
         with _milvus_errors("connect"):
             self.client = MilvusClient(**kwargs)
         self.ids = IdAllocator()
+        self.text_bytes: dict[str, int] = {}
+        """Bytes the collection's ``key`` and ``filepath`` hold where the backend enforces
+        them (a server); collections older than ``_TEXT_BYTES`` hold fewer."""
         self.page_window = 1024
         """Most ids ``newest`` reads at once: ~1k cost about one narrowing count query."""
         self.name = self._open(alias)
 
+    @classmethod
+    def from_settings(cls, settings: Settings, *, model_id: str, dim: int,
+                      collection: str | None = None, alias: bool = True) -> Store:
+        """The store the settings describe: the one way the service and a migration open
+        one. ``collection`` (default ``COLLECTION``) and ``alias`` as in ``__init__``."""
+        return cls(settings.store_uri, model_id=model_id, dim=dim,
+                   collection=collection or settings.collection, token=settings.store_token,
+                   db_name=settings.milvus_db_name, index=index_spec(settings), alias=alias,
+                   search_consistency=settings.search_consistency)
+
     @property
     def backend(self) -> str:
-        return "milvus-server" if "://" in self.uri else "milvus-lite"
+        return "milvus-server" if self.on_server else "milvus-lite"
 
     def _open(self, alias: bool) -> str:
         """The physical collection behind ``self.alias``, created when missing, loaded.
@@ -185,31 +191,35 @@ class Store:
             else:
                 exists = self.client.has_collection(self.alias)
                 name = self.alias if exists else self._create(False)
-            stamp = self.client.describe_collection(name).get("description", "")
+            described = self.client.describe_collection(name)
+            stamp = described.get("description", "")
             if stamp != self.model_id:
                 raise ModelMismatch(
                     f"collection '{self.alias}' at {self.uri} holds vectors of model "
                     f"'{stamp}', not '{self.model_id}'; mixing them would corrupt search. "
                     "Re-embed it into a new collection with `bogv reembed`")
             self.client.load_collection(name)
+        if self.on_server:
+            self.text_bytes = {f["name"]: int(f["params"]["max_length"])
+                               for f in described.get("fields", [])
+                               if f["name"] in _TEXT_BYTES and "max_length" in f.get("params", {})}
         return name
 
     def _create(self, alias: bool) -> str:
         """A new collection: on a server ``<alias>__<model>`` behind the alias, on Lite the
         name itself (Lite has no aliases). Two replicas racing here end on one collection."""
-        on_server = "://" in self.uri
-        server = alias and on_server
+        server = alias and self.on_server
         name = catalog.physical_name(self.alias, self.model_id) if server else self.alias
         schema = self.client.create_schema(auto_id=False, description=self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("key", DataType.VARCHAR, max_length=64)
-        schema.add_field("filepath", DataType.VARCHAR, max_length=512)
+        schema.add_field("key", DataType.VARCHAR, max_length=_TEXT_BYTES["key"])
+        schema.add_field("filepath", DataType.VARCHAR, max_length=_TEXT_BYTES["filepath"])
         schema.add_field("sha256", DataType.VARCHAR, max_length=64)
         schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=self.dim)
         index = self.client.prepare_index_params()
         index.add_index("embedding", index_type=self.index.type, metric_type=METRIC,
                         params=dict(self.index.build))
-        if on_server:
+        if self.on_server:
             # Adds, imports and deletes look rows up by key and by digest. Without an index a
             # server scans every row for that: 5.5 ms at 200k rows on Milvus 2.3.5, growing
             # with the collection; 1.5 ms with one. The server picks the kind (a trie on 2.3,
@@ -338,6 +348,15 @@ class Store:
         finally:
             pages.close()
 
+    def with_ids(self, ids: Sequence[int]) -> list[Record]:
+        """The records of these ids that exist (any order)."""
+        return self.query(f"id in {[int(i) for i in ids]}", limit=len(ids)) if ids else []
+
+    def with_filepaths(self, filepaths: Sequence[str]) -> list[Record]:
+        """Records stored under these filepaths (a path may hold several keys' images)."""
+        return (self.query(f"filepath in {_quote_all(filepaths)}", limit=4 * len(filepaths))
+                if filepaths else [])
+
     def with_contents(self, digests: Sequence[str], *, seen_at: int | None = None
                       ) -> list[Record]:
         """Records whose bytes have one of these sha256 digests (idempotent adds, import).
@@ -426,7 +445,7 @@ class Store:
         total, cap = count(0), max(4 * limit, self.page_window)
         lo = 0 if total <= cap else self._window(count, hi, limit, cap)
         ids = sorted(self._ids_where(f"{where}id >= {lo} and id < {hi}"), reverse=True)[:limit]
-        records = sorted(self.query(f"id in {ids}"), key=lambda r: -r.id) if ids else []
+        records = sorted(self.with_ids(ids), key=lambda r: -r.id)
         return Page(records, ids[-1] if ids and total > limit else None)
 
     @staticmethod

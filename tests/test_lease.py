@@ -73,7 +73,7 @@ def two_replicas_import_once(store_settings: Settings, tmp_path: Path,
     settings = store_settings.model_copy(update={
         "image_inc_path": inc, "image_pool_path": pool, "import_lease_ttl": 2.0})
     services = [make_service(settings), make_service(settings)]  # two replicas, one store
-    caplog.set_level(logging.INFO, logger="bogv.api.app")
+    caplog.set_level(logging.INFO, logger="bogv.startup")
     with ExitStack() as stack:
         apps = [stack.enter_context(TestClient(create_app(service=s))).app for s in services]
         for app in apps:

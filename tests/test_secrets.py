@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from bogv.api import app as app_module
+from bogv.api import shared
 from bogv.api.app import create_app
 from bogv.cli import app as cli
 from bogv.config import Settings
@@ -78,7 +78,7 @@ def test_token_is_compared_in_constant_time(tmp_path: Path,
         calls.append((a, b))
         return compare(a, b)
 
-    monkeypatch.setattr(app_module.hmac, "compare_digest", spy)
+    monkeypatch.setattr(shared.hmac, "compare_digest", spy)
     settings = Settings(data_dir=tmp_path / "d", token=TOKEN)
     with TestClient(create_app(service=make_service(settings))) as client:
         for given in ("", "x", TOKEN[:4], TOKEN):

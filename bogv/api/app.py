@@ -1,18 +1,17 @@
-"""The FastAPI application: factory, lifespan, token check and the one error mapping.
+"""The FastAPI application: factory, lifespan and the one error mapping.
 
-This is the only module that knows the response envelope. Every ``BogvError`` becomes
-``{"msg", "code", "data": null}`` with HTTP status = ``code``; request validation errors
-become 422 naming the field; anything else is logged with its traceback and becomes 500.
+This is the only module that turns errors into responses (``bogv.api.shared`` builds the
+envelope). Every ``BogvError`` becomes ``{"msg", "code", "data": null}`` with HTTP status =
+``code``; request validation errors become 422 naming the field; anything else is logged
+with its traceback and becomes 500.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
 
 import anyio
 from fastapi import Depends, FastAPI, Request
@@ -21,19 +20,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bogv import __version__
+from bogv.api import ops, page
 from bogv.api.limits import BodyLimit
+from bogv.api.routes import router
+from bogv.api.shared import check_token, envelope
 from bogv.config import Settings
-from bogv.errors import BogvError, Unauthorized
+from bogv.errors import BogvError
+from bogv.ingest import start_import
 from bogv.service import Service, build_service
 
-__all__ = ["check_token", "create_app", "envelope", "get_service", "run_blocking"]
+__all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-def envelope(data: Any = None, *, msg: str = "success", code: int = 200) -> JSONResponse:
-    return JSONResponse({"msg": msg, "code": code, "data": data}, status_code=code)
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -45,72 +43,19 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-async def run_blocking(request: Request, fn: Callable[..., T], *args: Any) -> T:
-    """Run decoding/inference/store calls in the bounded pool, never on the event loop."""
-    return await anyio.to_thread.run_sync(fn, *args, limiter=request.app.state.limiter)
-
-
-def get_service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
-def check_token(request: Request) -> None:
-    expected = request.app.state.settings.token.get_secret_value()
-    if not expected:
-        return
-    given = request.headers.get("token")
-    if given is None:
-        auth = request.headers.get("authorization", "")
-        given = auth[7:] if auth.lower().startswith("bearer ") else ""
-    if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise Unauthorized("missing or wrong token (header `token`)")
-
-
-def _start_import(app: FastAPI, service: Service) -> threading.Thread | None:
-    settings = service.settings
-    if settings.image_inc_path is None:
-        return None
-    from bogv.ingest import import_folder
-    from bogv.lease import FolderLease
-
-    def work() -> None:
-        folder = settings.image_inc_path
-        assert folder is not None
-        if not folder.is_dir():
-            log.warning("IMAGE_INC_PATH %s is not a folder; nothing imported", folder)
-            return
-        lease = FolderLease(folder, ttl=settings.import_lease_ttl)
-        try:
-            if not lease.acquire(app.state.stop):
-                log.info("start-up import of %s: another replica is importing it (%s); "
-                         "skipped here", folder, lease.other)
-                return
-            summary = import_folder(service, folder, move_to=settings.image_pool_path,
-                                    stop=app.state.stop)
-            log.info("start-up import of %s: %d added, %d skipped, %d failed", folder,
-                     summary.added, summary.skipped, summary.failed)
-        except Exception:
-            log.exception("start-up import failed")
-        finally:
-            lease.release()
-
-    thread = threading.Thread(target=work, name="bogv-startup-import", daemon=True)
-    thread.start()
-    return thread
-
-
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """A fresh app. Without ``service`` the lifespan builds one from ``settings`` and closes it."""
     settings = settings or (service.settings if service else Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = service or await anyio.to_thread.run_sync(build_service, settings)
+        svc = (service if service is not None
+               else await anyio.to_thread.run_sync(build_service, settings))
         app.state.service = svc
         app.state.limiter = anyio.CapacityLimiter(settings.workers)
+        app.state.fetch_limiter = anyio.CapacityLimiter(settings.url_fetches)
         app.state.stop = threading.Event()
-        app.state.import_thread = _start_import(app, svc)
+        app.state.import_thread = start_import(svc, app.state.stop)
         try:
             yield
         finally:
@@ -142,9 +87,6 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def _bug(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return envelope(msg="internal error", code=500)
-
-    from bogv.api import ops, page
-    from bogv.api.routes import router
 
     app.include_router(router, dependencies=[Depends(check_token)])
     app.include_router(ops.router)

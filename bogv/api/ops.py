@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bogv.api.app import check_token, envelope, get_service, run_blocking
+from bogv.api.shared import check_token, envelope, get_service, run_blocking
 from bogv.metrics import CONTENT_TYPE
 from bogv.service import Service
 

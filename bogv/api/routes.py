@@ -8,13 +8,12 @@ into the envelope. Errors are raised, never rendered here.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 
 from bogv import sources
-from bogv.api.app import envelope, get_service, run_blocking
 from bogv.api.schemas import (
     IMG_PATH_HELP,
     KEY_HELP,
@@ -35,7 +34,8 @@ from bogv.api.schemas import (
     StatsOut,
     errors,
 )
-from bogv.service import check_filepath, check_key
+from bogv.api.shared import envelope, get_service, run_blocking
+from bogv.fields import MAX_FILEPATH, MAX_KEY
 from bogv.store import IdAllocator
 
 __all__ = ["router"]
@@ -58,14 +58,15 @@ def _upload_bytes(request: Request, upload: UploadFile) -> bytes:
     return sources.read_stream(upload.file, limit=_service(request).settings.max_upload_bytes)
 
 
-def _checked(key: str | None, img_path: str | None, default: str | None,
+def _checked(request: Request, key: str | None, img_path: str | None, default: str | None,
              default_field: str) -> tuple[str | None, str | None]:
     """Key and filepath, refused before any image is fetched or decoded."""
+    service = _service(request)
     if key:
-        check_key(key)
+        service.check_key(key)
     if img_path:
-        return key, check_filepath(img_path)
-    return key, check_filepath(default, default_field) if default else None
+        return key, service.check_filepath(img_path)
+    return key, service.check_filepath(default, default_field) if default else None
 
 
 async def _add(request: Request, data: bytes, key: str | None, path: str | None) -> JSONResponse:
@@ -86,7 +87,7 @@ async def _search(request: Request, data: bytes, limit: int, min_score: float,
 
 # --- add ------------------------------------------------------------------------------------
 
-_ADD_HEADERS = {200: {"headers": {
+_ADD_HEADERS: dict[int | str, dict[str, Any]] = {200: {"headers": {
     "X-Bogv-Id": {"description": "Id of the record", "schema": {"type": "integer"}},
     "X-Bogv-Created": {"description": "`false` when these bytes were already stored under "
                        "this key (nothing changed)", "schema": {"type": "boolean"}}}}}
@@ -95,11 +96,12 @@ _ADD_HEADERS = {200: {"headers": {
 @router.post("/add/file", response_model=Added, summary="Add an uploaded image",
              responses={**IMAGE, **_ADD_HEADERS})
 async def add_file(request: Request, file: Annotated[UploadFile, File()],
-                   key: Annotated[str | None, Form(max_length=64, description=KEY_HELP)] = None,
-                   imgPath: Annotated[str | None, Form(max_length=512,
+                   key: Annotated[str | None, Form(max_length=MAX_KEY,
+                                                   description=KEY_HELP)] = None,
+                   imgPath: Annotated[str | None, Form(max_length=MAX_FILEPATH,
                                                        description=IMG_PATH_HELP)] = None,
                    ) -> JSONResponse:
-    key, path = _checked(key, imgPath, file.filename, "file name")
+    key, path = _checked(request, key, imgPath, file.filename, "file name")
     data = await run_blocking(request, _upload_bytes, request, file)
     return await _add(request, data, key, path)
 
@@ -107,15 +109,16 @@ async def add_file(request: Request, file: Annotated[UploadFile, File()],
 @router.post("/add/url", response_model=Added, summary="Add an image fetched from a URL",
              responses={**FETCHED, **_ADD_HEADERS})
 async def add_url(request: Request, body: AddUrl) -> JSONResponse:
-    key, path = _checked(body.key, body.imgPath, body.url, "url")
-    data = await run_blocking(request, _service(request).bytes_from_url, body.url)
+    key, path = _checked(request, body.key, body.imgPath, body.url, "url")
+    data = await run_blocking(request, _service(request).bytes_from_url, body.url,
+                              network=True)
     return await _add(request, data, key, path)
 
 
 @router.post("/add/path", response_model=Added, summary="Add an image from a server path",
              responses={**FETCHED, **_ADD_HEADERS})
 async def add_path(request: Request, body: AddPath) -> JSONResponse:
-    key, path = _checked(body.key, body.imgPath, body.path, "path")
+    key, path = _checked(request, body.key, body.imgPath, body.path, "path")
     data = await run_blocking(request, _service(request).bytes_from_path, body.path)
     return await _add(request, data, key, path)
 
@@ -139,7 +142,8 @@ async def search_file(request: Request, file: Annotated[UploadFile, File()],
              responses=FETCHED)
 async def search_url(request: Request, body: SearchUrl) -> JSONResponse:
     _service(request).check_limit(body.limit)
-    data = await run_blocking(request, _service(request).bytes_from_url, body.url)
+    data = await run_blocking(request, _service(request).bytes_from_url, body.url,
+                              network=True)
     return await _search(request, data, body.limit, body.min_score, body.unique_key)
 
 

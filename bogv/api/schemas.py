@@ -9,6 +9,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, Field, WithJsonSchema, field_validator
 
+from bogv.fields import MAX_FILEPATH, MAX_KEY
+
 __all__ = [
     "LIMIT_DEFAULT",
     "MAX_LIST",
@@ -102,9 +104,9 @@ class RecordsPage(BaseModel):
                              "last page.")
 
 
-KEY_HELP = ("External key, at most 64 characters, no control characters; default: MD5 of "
-            "the image bytes.")
-IMG_PATH_HELP = "Stored and returned as `filepath`, at most 512 characters."
+KEY_HELP = (f"External key, at most {MAX_KEY} characters, no control characters; default: "
+            "MD5 of the image bytes.")
+IMG_PATH_HELP = f"Stored and returned as `filepath`, at most {MAX_FILEPATH} characters."
 LIMIT_HELP = "Number of hits, best first (1..MAX_LIMIT, 1000 by default)."
 MIN_SCORE_HELP = "Drop hits scoring below this (0.5 keeps copies only)."
 UNIQUE_KEY_HELP = "One hit per key: its best-matching image."
@@ -114,8 +116,8 @@ PATH_HELP = "Absolute path of a regular file on the server, below IMAGE_ALLOWED_
 
 
 class _Add(BaseModel):
-    key: str | None = Field(None, max_length=64, description=KEY_HELP)
-    imgPath: str | None = Field(None, max_length=512, description=IMG_PATH_HELP)
+    key: str | None = Field(None, max_length=MAX_KEY, description=KEY_HELP)
+    imgPath: str | None = Field(None, max_length=MAX_FILEPATH, description=IMG_PATH_HELP)
 
 
 class AddUrl(_Add):

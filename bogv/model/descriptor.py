@@ -42,7 +42,8 @@ DIM = 512
 
 def _l2(x: np.ndarray) -> Vectors:
     norms = np.linalg.norm(x, axis=-1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: Vectors = (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 def gem(fmap: np.ndarray) -> Vectors:

@@ -77,7 +77,8 @@ class Embedder:
     def run(self, batch: np.ndarray, output: str) -> np.ndarray:
         """Run the graph on an NCHW batch; ``output`` is ``fmap`` or ``logits``."""
         with self._slots:
-            return self.session.run([output], {"image": batch})[0]
+            out: np.ndarray = self.session.run([output], {"image": batch})[0]
+        return out
 
     def embed(self, images: Sequence[Image.Image]) -> Vectors:
         """``(n, DIM)`` float32 unit vectors, one row per image."""

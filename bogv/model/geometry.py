@@ -49,10 +49,10 @@ def keypoints(img: Image.Image) -> bytes:
     # fewer blurred, cropped and screenshotted copies (it moves their keypoints' scales).
     small = img.convert("L")
     small.thumbnail((SIDE, SIDE), Image.Resampling.BILINEAR)
-    points, desc = cv2.ORB_create(**_orb_params).detectAndCompute(np.asarray(small), None)
+    points, desc = cv2.ORB.create(**_orb_params).detectAndCompute(np.asarray(small), None)
     if desc is None:
         return b""
-    xy = np.rint(cv2.KeyPoint_convert(points) * 8)  # 1/8 pixel steps fit in uint16
+    xy = np.rint(np.asarray(cv2.KeyPoint.convert(points)) * 8)  # 1/8 pixel steps fit in uint16
     packed = np.zeros(len(points), _POINT)
     packed["x"], packed["y"], packed["d"] = xy[:, 0], xy[:, 1], desc
     return packed.tobytes()

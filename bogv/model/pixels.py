@@ -78,7 +78,7 @@ def pattern(img: Image.Image) -> Pattern:
 def _ncc(image: np.ndarray, template: np.ndarray) -> tuple[float, tuple[int, int]]:
     """Best normalised cross-correlation of ``template`` inside ``image``, and where."""
     _, best, _, at = cv2.minMaxLoc(cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED))
-    return float(best), at
+    return float(best), (int(at[0]), int(at[1]))
 
 
 def likeness(query: Pattern, thumbnail: bytes) -> float:
