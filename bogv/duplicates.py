@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 
 from bogv import sources
-from bogv.errors import BogvError, InvalidParameter, NotFound
+from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.service import MORE_CHECKED, THUMBNAIL, Service
 from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, Record
@@ -132,7 +132,7 @@ class Duplicates:
         """Check every image added since the last scan against the whole collection.
         ``on_progress(done, total)`` follows it. One scan at a time per process."""
         if not self._scanning.acquire(blocking=False):
-            raise BogvError("a duplicate scan is already running")
+            raise Busy("a duplicate scan is already running; try again when it ends")
         try:
             return self._scan(on_progress or (lambda done, total: None))
         finally:

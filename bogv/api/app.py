@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bogv import __version__
 from bogv.api.limits import BodyLimit
 from bogv.config import Settings
+from bogv.duplicates import Duplicates
 from bogv.errors import BogvError, Unauthorized
 from bogv.service import Service, build_service
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         svc = service or await anyio.to_thread.run_sync(build_service, settings)
         app.state.service = svc
+        app.state.duplicates = Duplicates(svc)
         app.state.limiter = anyio.CapacityLimiter(settings.workers)
         app.state.stop = threading.Event()
         app.state.import_thread = _start_import(app, svc)
@@ -143,10 +145,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return envelope(msg="internal error", code=500)
 
-    from bogv.api import ops, page
+    from bogv.api import duplicates, ops, page
     from bogv.api.routes import router
 
     app.include_router(router, dependencies=[Depends(check_token)])
+    app.include_router(duplicates.router, dependencies=[Depends(check_token)])
     app.include_router(ops.router)
     page.mount(app)
     app.add_middleware(ops.RequestTelemetry)
