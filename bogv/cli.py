@@ -1,4 +1,4 @@
-"""The ``bogv`` command: serve, import, search, delete, stats.
+"""The ``bogv`` command: serve, import, search, delete, stats, duplicates.
 
 Commands call the same service as the API. Milvus Lite lets one process own a data file, so
 when a running service holds it, import/search/delete/stats go through that service's HTTP
@@ -34,6 +34,7 @@ from rich.table import Table
 from bogv.bulk import bulk_import
 from bogv.client import Client
 from bogv.config import Settings
+from bogv.duplicates_cli import duplicates
 from bogv.errors import BogvError
 from bogv.ingest import Outcome, Summary, find_files, import_folder, stored_name
 from bogv.service import Service, build_service
@@ -307,6 +308,9 @@ def stats(api: ApiOption = None, as_json: JsonOption = False) -> None:
     else:
         for k, v in data.items():
             out.print(f"{k}: {v}")
+
+
+app.command("duplicates")(duplicates)
 
 
 def main() -> None:
