@@ -19,12 +19,13 @@ for anchor and member (then saved, never run twice). What the anchor does not ve
 out, and forms groups of its own around its own anchor. Every member of a group is thus a
 copy of the image the group suggests keeping, which is what makes deleting the others safe.
 
-**Which image to keep**, in the order a person values: the most pixels (an upscaled copy
-would fool this, but upscaling is rare next to downscaling and recompression); then the
-least edited, taken as the member that shares the most with all the others (its pair
-scores summed: an original keeps its pixels in every edit, while a crop and a captioned
-copy share less with each other); then the oldest. Never the largest file: a re-saved JPEG
-at quality 95 outweighs its original.
+**Which image to keep**, in the order a person values: the most pixels, counting only a
+clear difference (``SMALLER``: a caption banner or a screenshot's frame add some pixels to
+a copy, a downscale removes many; an upscaled copy would still fool it, but upscaling is
+rare next to downscaling); then the least edited, taken as the member that shares the most
+with all the others (its pair scores summed: an original keeps its pixels in every edit,
+while a crop and a captioned copy share less with each other); then the oldest. Never the
+largest file: a re-saved JPEG at quality 95 outweighs its original.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ __all__ = ["Duplicates", "Group", "Member", "ScanReport", "rank"]
 
 BATCH = 128
 """Images per batched search: one round trip to Milvus answers this many images."""
+SMALLER = 1.5
+"""A copy with this many times fewer pixels than another is the smaller one. Under it, size
+says little: a caption banner, a screenshot's window or a stretch *add* pixels to a copy
+(15-30% on ``bench/quality_edits.py``), while a downscale to 80% already removes 36%."""
 MAX_DISMISS = 100
 """Most images one "not duplicates" decision covers (its pairs grow with the square)."""
 
@@ -99,13 +104,16 @@ class _Node:
     """Sum of the scores of its verified pairs in the component."""
 
 
-def rank(node: _Node) -> tuple[int, float, int]:
-    """Sort key, best to keep first: most pixels, shares most with the rest, oldest."""
-    return (-node.width * node.height, -node.shared, node.record.id)
+def rank(nodes: Sequence[_Node]) -> list[_Node]:
+    """Best to keep first: the large ones (``SMALLER`` times the largest's pixels or more),
+    among them the one sharing most with the rest, then the oldest; then the smaller ones."""
+    largest = max(n.width * n.height for n in nodes)
+    return sorted(nodes, key=lambda n: (n.width * n.height * SMALLER < largest, -n.shared,
+                                        n.record.id))
 
 
 def _why(keep: _Node, runner_up: _Node) -> str:
-    if keep.width * keep.height > runner_up.width * runner_up.height:
+    if keep.width * keep.height > runner_up.width * runner_up.height * SMALLER:
         return f"largest: {keep.width}x{keep.height} px"
     if keep.shared > runner_up.shared:
         return "least edited: it shares the most with the other copies"
@@ -238,7 +246,7 @@ class Duplicates:
         groups = []
         left = set(component)
         while len(left) > 1:
-            nodes = sorted((self._node(records[i], edges[i], left) for i in left), key=rank)
+            nodes = rank([self._node(records[i], edges[i], left) for i in left])
             anchor = nodes[0]
             members = [Member(anchor.record.id, anchor.record.key, anchor.record.filepath, 1.0,
                               "reference", True, anchor.width, anchor.height)]

@@ -84,7 +84,7 @@ def test_groups_are_anchored_not_chained(service: Service, allowed: Path) -> Non
     img = photo("astronaut")
     w, h = img.size
     images = {"left": img.crop((0, 0, int(w * 0.6), h)), "right": img.crop((int(w * 0.4), 0, w, h)),
-              "whole-small": img.resize((int(w * 0.7), int(h * 0.7)))}
+              "whole-small": img.resize((int(w * 0.55), int(h * 0.55)))}
     ids = add_files(service, allowed, {k: encode(v, quality=90) for k, v in images.items()})
     dups = Duplicates(service)
     dups.scan()
