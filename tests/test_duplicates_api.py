@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi.testclient import TestClient
 
+from bogv.api.app import create_app
+from bogv.config import Settings
 from bogv.service import Service
 
 from .images import edited_copy, encode, photo
@@ -87,3 +91,20 @@ def test_openapi_documents_duplicates(client: TestClient) -> None:
     assert {p["name"] for p in listing["parameters"]} == {"offset", "limit", "min_score"}
     assert "409" in paths[f"{API}/duplicates/scan"]["post"]["responses"]
     assert "404" in paths[f"{API}/search/id"]["post"]["responses"]
+
+
+def test_duplicates_api_on_a_milvus_server(server_settings: Settings,
+                                           make_service: Callable[[Settings], Service],
+                                           photos: dict[str, bytes]) -> None:
+    service = make_service(server_settings)
+    ids = fill(service, photos)
+    with TestClient(create_app(service=service)) as client:
+        assert client.post(f"{API}/duplicates/scan").json()["data"]["scanned"] == len(ids)
+        groups = client.get(f"{API}/duplicates").json()["data"]["groups"]
+        assert {g["suggested"] for g in groups} == {ids["coffee"], ids["rocket"]}
+        client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["coffee"],
+                                                                ids["coffee-small"]]})
+        page = client.get(f"{API}/duplicates").json()["data"]
+        assert [g["suggested"] for g in page["groups"]] == [ids["rocket"]]
+        hits = client.post(f"{API}/search/id", json={"id": ids["rocket"], "limit": 1}).json()
+        assert hits["data"][0]["id"] == ids["rocket-q20"]
