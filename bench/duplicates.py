@@ -43,6 +43,7 @@ from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 
+import cv2
 import numpy as np
 import psutil
 
@@ -320,6 +321,7 @@ def _cpu() -> str:
 
 
 def main() -> None:
+    cv2.setNumThreads(1)  # as `bogv duplicates` does: the scan's own threads are enough
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path(os.environ.get(
         "BOGV_DEVDATA", "/work/devdata")), help="fetch_dev_images.sh output folder")
