@@ -178,6 +178,9 @@ def quality(args: argparse.Namespace, work: Path) -> None:
     groups = dups.groups()
     scan_s = time.perf_counter() - t0
     bogv_pairs = pairs_of_groups([[ids[m.id] for m in g.members] for g in groups])
+    verified = {tuple(sorted((ids[p.a], ids[p.b]))) for p in dups.verdicts.pairs("copy")
+                if p.a in ids and p.b in ids}
+    chained = pairs_of_groups(list(_components_of(verified)))
     keep_right = [g for g in groups if any(ids[m.id] in family and family[ids[m.id]] == ids[m.id]
                                            for m in g.members)]
     keep_ok = sum(ids[g.suggested] == family.get(ids[g.suggested]) for g in keep_right)
@@ -198,6 +201,8 @@ def quality(args: argparse.Namespace, work: Path) -> None:
     # pHash vectors are +-1/8: inner product = 1 - 2 * hamming / 64, so hamming <= 10 is >= 0.6875
     excluded = {tuple(sorted(p)) for p in related_pairs()}
     results = {"bogv (scan + anchored groups)": score(bogv_pairs, family, edit_of, excluded),
+               "bogv pairs, chained (components)": score(chained, family, edit_of, excluded),
+               "bogv verified pairs alone": score(verified, family, edit_of, excluded),
                "pHash, Hamming <= 10": score(threshold_pairs(phash, names, 1 - 2 * 10 / 64),
                                              family, edit_of, excluded),
                "plain CNN, cosine >= 0.9": score(threshold_pairs(plain, names, 0.9), family,
@@ -207,6 +212,36 @@ def quality(args: argparse.Namespace, work: Path) -> None:
     best = _best_threshold(bogv_vec, names, family, edit_of, excluded)
     results[f"bogv vector, cosine >= {best[1]:.2f} (oracle F1)"] = best[0]
     _print_quality(results, len(images), report.scanned, scan_s, keep_ok, len(keep_right))
+    false = [p for p in bogv_pairs - excluded
+             if family.get(p[0], p[0]) != family.get(p[1], p[1]) or p[0] not in family]
+    print("\nbogv's false pairs by source: " + ", ".join(
+        f"{k}: {v}" for k, v in sorted(_by_source(false).items(), key=lambda kv: -kv[1])))
+    if args.keep:
+        print("false pairs:", *sorted(false), sep="\n  ")
+
+
+def _by_source(pairs: list[tuple[str, str]]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for a, b in pairs:
+        sa, sb = (x.split("/")[1] if x.startswith("images/") else x for x in (a, b))
+        out[sa if sa == sb else f"{sa}~{sb}"] += 1
+    return out
+
+
+def _components_of(pairs: set[tuple[str, str]]) -> list[list[str]]:
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for x in list(parent):
+        groups[root(x)].append(x)
+    return list(groups.values())
 
 
 def _best_threshold(vectors: np.ndarray, names: list[str], family: dict[str, str],
@@ -331,6 +366,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=0, help="use only this many dev images "
                         "(0: all), for a quick run")
     parser.add_argument("--only", choices=("quality", "scale"))
+    parser.add_argument("--keep", action="store_true", help="list bogv's false pairs")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bogv-dups-"))
     models = Path(tempfile.gettempdir()) / "bogv-dups-models"  # converted once, kept

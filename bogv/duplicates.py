@@ -43,7 +43,7 @@ from PIL import Image
 
 from bogv import sources
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
-from bogv.service import MORE_CHECKED, THUMBNAIL, Service
+from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
 from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, Record
 from bogv.verdicts import Pair, Verdicts, pair
@@ -153,6 +153,7 @@ class Duplicates:
         total = store.count(f"id > {since}")
         on_progress(0, total)
         dismissed = {p.key for p in self.verdicts.pairs("dismissed")}
+        matched: dict[int, set[int]] = {}
         with ThreadPoolExecutor(self.threads) as pool:
             pages = store.vectors(f"id > {since}", BATCH)
             while True:
@@ -166,8 +167,10 @@ class Duplicates:
                 found = store.neighbours(vectors, MORE_CHECKED + 1)
                 report.stages["search neighbours"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                copies = [p for pairs in pool.map(self._check, ids, found) for p in pairs
-                          if p.key not in dismissed]
+                checks = pool.map(self._check, ids, found, [matched] * len(ids))
+                copies = [p for pairs in checks for p in pairs if p.key not in dismissed]
+                for id_ in ids:
+                    matched.pop(id_, None)
                 report.stages["verify (keypoints, pixels)"] += time.perf_counter() - tick
                 tick = time.perf_counter()
                 self.verdicts.save(copies)
@@ -179,11 +182,29 @@ class Duplicates:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _check(self, id_: int, found: list[Candidate]) -> list[Pair]:
-        """The copies among one image's neighbours, by the checks of a search for it."""
+    def _check(self, id_: int, found: list[Candidate], matched: dict[int, set[int]]
+               ) -> list[Pair]:
+        """The copies among one image's neighbours, by the checks of a search for it.
+
+        Neighbours are mostly mutual, so most pairs would have their keypoints matched
+        twice, once from each side. ``matched[later]`` holds the images scanned earlier
+        that already matched ``later``'s keypoints: a copy was saved then, so ``later``
+        skips them as if they had no keypoints. The scan drops each image's entry once it
+        has been checked, which keeps it small.
+        """
+        files = self.service.files
+        earlier = matched.get(id_, set())
+
+        def keypoints(other: int) -> bytes:
+            if other in earlier:
+                return b""
+            if other > id_:
+                matched.setdefault(other, set()).add(id_)
+            return files.read(other, KEYPOINTS) or b""
+
         own = next((c.sha256 for c in found if c.id == id_), "")
         others = [c for c in found if c.id != id_][:MORE_CHECKED]
-        hits = verify(self.service.files, Stored(self.service.files, id_, own), others)
+        hits = verify(files, Stored(files, id_, own), others, keypoints)
         return [pair(id_, h.id, "copy", h.score, h.match) for h in hits if h.match != "similar"]
 
     # --- decisions ------------------------------------------------------------------------

@@ -62,13 +62,15 @@ class Stored:
         return pixels.pattern(self._image())
 
 
-def verify(files: Sidecar, query: Stored, found: Sequence[Candidate]) -> list[Hit]:
+def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
+           keypoints: Callable[[int], bytes] | None = None) -> list[Hit]:
     """A stored image's candidates (best similarity first) scored and labelled exactly as a
-    search would score them for an upload of it."""
+    search would score them for an upload of it. ``keypoints`` reads a candidate's
+    keypoints by id (the duplicate scan skips pairs it matched the other way round)."""
+    read = keypoints or (lambda id_: files.read(id_, KEYPOINTS) or b"")
     similarities = [c.similarity for c in found]
     inliers = count_inliers(
-        [query.keypoints()],
-        [lambda c=c: files.read(c.id, KEYPOINTS) or b"" for c in found[:MORE_CHECKED]],
+        [query.keypoints()], [lambda c=c: read(c.id) for c in found[:MORE_CHECKED]],
         similarities, query.mirrored)
     inliers += [0] * (len(found) - len(inliers))
     likeness = compare_pixels(similarities, inliers, query.pattern,
