@@ -12,14 +12,16 @@ copies among its own neighbours, as a search for it would.
 component). Chaining them would call A and C duplicates because each shares pixels with B:
 two tiles of one aerial photo that each overlap a third, a left and a right crop of one
 panorama, a photo, its captioned copy and a third frame of the burst that copy was mistaken
-for. Deleting C because it "duplicates" A would lose a picture. So each component gets the
-image one would keep (``rank``) as its anchor, and a member is only what is verified
-*against the anchor itself*: pairs the scan already checked, else the same checks run now
-for anchor and member (then saved, never run twice). What the anchor does not verify stays
-out, and forms groups of its own around its own anchor. Every member of a group is thus a
-copy of the image the group suggests keeping, which is what makes deleting the others safe.
+for. Deleting C because it "duplicates" A would lose a picture. So each component gets a
+reference image (the one most members verify against, ties to the one to keep), and a
+member is only what is verified *against the reference itself*: pairs the scan already
+checked, else the same checks run now (then saved, never run twice). What the reference
+does not verify stays out, and forms groups of its own around its own reference. Every
+member of a group is thus a copy of the image the group suggests keeping, which is what
+makes deleting the others safe.
 
-**Which image to keep**, in the order a person values: the most pixels, counting only a
+**Which image to keep**: the reference, and among images the others are equally copies of,
+in the order a person values: the most pixels, counting only a
 clear difference (``SMALLER``: a caption banner or a screenshot's frame add some pixels to
 a copy, a downscale removes many; an upscaled copy would still fool it, but upscaling is
 rare next to downscaling); then the least edited, taken as the member that shares the most
@@ -43,6 +45,7 @@ from PIL import Image
 
 from bogv import sources
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
+from bogv.model import scoring
 from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
 from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, Record
@@ -56,6 +59,9 @@ SMALLER = 1.5
 """A copy with this many times fewer pixels than another is the smaller one. Under it, size
 says little: a caption banner, a screenshot's window or a stretch *add* pixels to a copy
 (15-30% on ``bench/quality_edits.py``), while a downscale to 80% already removes 36%."""
+EVERY_ANCHOR = 12
+"""Components up to this size try every member as the reference (at most 66 pair checks,
+most of them done by the scan already); larger ones take the best image to keep."""
 MAX_DISMISS = 100
 """Most images one "not duplicates" decision covers (its pairs grow with the square)."""
 
@@ -204,7 +210,16 @@ class Duplicates:
 
         own = next((c.sha256 for c in found if c.id == id_), "")
         others = [c for c in found if c.id != id_][:MORE_CHECKED]
-        hits = verify(files, Stored(files, id_, own), others, keypoints)
+        query = Stored(files, id_, own)
+        hits = verify(files, query, others, keypoints)
+        if any(h.match == "copy" for h in hits):
+            # A search stops at its copy: the mirror and pixel checks wait for a best hit
+            # that keypoints did not verify. Among copies of one picture a flipped or tiny
+            # copy would never get them, so each close one left is checked on its own, as
+            # the best hit it would be without the others.
+            hits = [verify(files, query, [c])[0]
+                    if h.match == "similar" and c.similarity >= scoring.PIXELS_SIMILARITY
+                    else h for c, h in zip(others, hits, strict=True)]
         return [pair(id_, h.id, "copy", h.score, h.match) for h in hits if h.match != "similar"]
 
     # --- decisions ------------------------------------------------------------------------
@@ -262,33 +277,56 @@ class Duplicates:
     def _anchored(self, component: set[int], edges: dict[int, dict[int, float]],
                   records: dict[int, Record], known: dict[str, Pair],
                   fresh: list[Pair]) -> list[Group]:
-        """The groups of one component: its best image and what is verified against it,
-        then the same for what is left."""
+        """The groups of one component: its reference image and what is verified against
+        it, then the same for what is left.
+
+        The reference is the image the most others verify against, trying each member of
+        a component of up to ``EVERY_ANCHOR`` images (ties go to the better one to keep,
+        ``rank``), else the best to keep alone. The best to keep is not always the one the
+        others are copies of: a screenshot of a photo has more pixels than the photo, and
+        a crop of that photo is no copy of the screenshot's frame.
+        """
         groups = []
         left = set(component)
         while len(left) > 1:
             nodes = rank([self._node(records[i], edges[i], left) for i in left])
-            anchor = nodes[0]
-            members = [Member(anchor.record.id, anchor.record.key, anchor.record.filepath, 1.0,
-                              "reference", True, anchor.width, anchor.height)]
-            unchecked = []
-            for node in nodes[1:]:
-                p = known.get(pair(anchor.record.id, node.record.id, "copy").key)
-                if p is None:
-                    unchecked.append(node)
-                elif p.verdict == "copy":
-                    members.append(self._member(node, p))
-            for node, p in zip(unchecked, self._verify(anchor.record, unchecked), strict=True):
-                known[p.key] = p
-                fresh.append(p)
-                if p.verdict == "copy":
-                    members.append(self._member(node, p))
-            left -= {m.id for m in members}
+            tries = nodes if len(nodes) <= EVERY_ANCHOR else nodes[:1]
+            best: list[Member] = []
+            reference = nodes[0]
+            for anchor in tries:
+                members = self._members(anchor, nodes, known, fresh)
+                if len(members) > len(best):
+                    best, reference = members, anchor
+            left -= {m.id for m in best}
             left = {i for i in left if any(j in left for j in edges[i])}
-            if len(members) > 1:  # else nothing verifies against it: the rest regroup alone
-                members[1:] = sorted(members[1:], key=lambda m: -m.score)
-                groups.append(Group(members, _why(anchor, nodes[1])))
+            if len(best) > 1:  # else nothing verifies against it: the rest regroup alone
+                best[1:] = sorted(best[1:], key=lambda m: -m.score)
+                why = (_why(reference, nodes[1]) if reference is nodes[0] else
+                       "the others are copies of it (a larger one is not of them all)")
+                groups.append(Group(best, why))
         return groups
+
+    def _members(self, anchor: _Node, nodes: Sequence[_Node], known: dict[str, Pair],
+                 fresh: list[Pair]) -> list[Member]:
+        """``anchor`` and the nodes verified against it: by the scan, by an earlier call,
+        or by the checks run now (saved in ``known`` and ``fresh``)."""
+        members = [Member(anchor.record.id, anchor.record.key, anchor.record.filepath, 1.0,
+                          "reference", True, anchor.width, anchor.height)]
+        unchecked = []
+        for node in nodes:
+            if node is anchor:
+                continue
+            p = known.get(pair(anchor.record.id, node.record.id, "copy").key)
+            if p is None:
+                unchecked.append(node)
+            elif p.verdict == "copy":
+                members.append(self._member(node, p))
+        for node, p in zip(unchecked, self._verify(anchor.record, unchecked), strict=True):
+            known[p.key] = p
+            fresh.append(p)
+            if p.verdict == "copy":
+                members.append(self._member(node, p))
+        return members
 
     def _verify(self, anchor: Record, others: Sequence[_Node]) -> list[Pair]:
         """Anchor against each of ``others`` by a search's checks, one candidate at a time

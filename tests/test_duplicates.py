@@ -13,6 +13,7 @@ from bogv.duplicates import Duplicates, Group
 from bogv.errors import InvalidParameter, NotFound
 from bogv.service import Service
 from bogv.similar import search_stored
+from bogv.verdicts import pair
 
 from .images import PHOTOS, edited_copy, encode, photo
 
@@ -78,9 +79,11 @@ def test_scan_is_incremental_and_deleted_images_leave_groups(
     assert dups.groups() == []
 
 
-def test_groups_are_anchored_not_chained(service: Service, allowed: Path) -> None:
-    """Left and right crops of one photo share only a strip, both are copies of a smaller
-    whole: chaining the pairs would group all three, anchoring keeps the crops apart."""
+def test_the_reference_is_what_the_others_are_copies_of(service: Service,
+                                                         allowed: Path) -> None:
+    """Left and right crops of one photo share only a strip; both are copies of a smaller
+    whole. The crops have more pixels, but neither is a copy of the other: the group is
+    anchored on the whole, which both crops verify against."""
     img = photo("astronaut")
     w, h = img.size
     images = {"left": img.crop((0, 0, int(w * 0.6), h)), "right": img.crop((int(w * 0.4), 0, w, h)),
@@ -88,10 +91,24 @@ def test_groups_are_anchored_not_chained(service: Service, allowed: Path) -> Non
     ids = add_files(service, allowed, {k: encode(v, quality=90) for k, v in images.items()})
     dups = Duplicates(service)
     dups.scan()
+    groups = dups.groups()
+    assert [n[0] for n in names(groups, ids)] == ["whole-small"]
+    assert sorted(names(groups, ids)[0]) == ["left", "right", "whole-small"]
+    assert groups[0].why == "the others are copies of it (a larger one is not of them all)"
+
+
+def test_groups_are_anchored_not_chained(service: Service, photos: dict[str, bytes]) -> None:
+    """Pairs a~b, b~c, c~d (and no other) chain into one component of four; anchored on one
+    reference, a group holds only what is verified against it."""
+    names_ = ["coffee", "chelsea", "rocket", "camera"]
+    ids = {n: service.add(photos[n], key=n).id for n in names_}
+    dups = Duplicates(service)
+    dups.verdicts.save(pair(ids[x], ids[y], "copy" if j == i + 1 else "distinct", 0.8, "copy")
+                       for i, x in enumerate(names_) for j, y in enumerate(names_) if i < j)
     groups = names(dups.groups(), ids)
-    assert len(groups) == 1 and sorted(groups[0]) in (["left", "whole-small"],
-                                                      ["right", "whole-small"])
-    assert groups[0][0] != "whole-small"  # the crops have more pixels than the small whole
+    assert len(groups) == 1 and len(groups[0]) == 3
+    # a reference with its two copies; the ends of the chain never meet
+    assert groups[0][0] in ("chelsea", "rocket") and not {"coffee", "camera"} <= set(groups[0])
 
 
 def test_dismissed_groups_never_come_back(service: Service, make_service: Callable[..., Service],

@@ -47,6 +47,6 @@ def test_duplicates_json_csv_and_table(imported: Path) -> None:
     assert "keep" in table.stdout and "coffee-small.jpg" in table.stdout
     assert "group 1: keep" in table.stdout
 
-    nearly_same = runner.invoke(app, ["duplicates", "--json", "--min-score", "0.99"])
+    nearly_same = runner.invoke(app, ["duplicates", "--json", "--min-score", "1"])
     assert json.loads(nearly_same.stdout) == []
     assert runner.invoke(app, ["duplicates", "--min-score", "0.2"]).exit_code == 2
