@@ -161,7 +161,8 @@ class Duplicates:
         dismissed = {p.key for p in self.verdicts.pairs("dismissed")}
         matched: dict[int, set[int]] = {}
         with ThreadPoolExecutor(self.threads) as pool:
-            pages = store.vectors(f"id > {since}", BATCH)
+            # Milvus Lite 2.5.1 fails to read vectors from a collection that holds none.
+            pages = store.vectors(f"id > {since}", BATCH) if total else iter(())
             while True:
                 tick = time.perf_counter()
                 page = next(pages, None)

@@ -10,7 +10,7 @@ import pytest
 
 from bogv.config import Settings
 from bogv.duplicates import Duplicates, Group
-from bogv.errors import InvalidParameter, NotFound
+from bogv.errors import Busy, InvalidParameter, NotFound
 from bogv.service import Service
 from bogv.similar import search_stored
 from bogv.verdicts import pair
@@ -169,3 +169,11 @@ def test_duplicates_on_a_milvus_server(server_settings: Settings,
     assert names(Duplicates(one).groups(), ids) == [["astronaut", "astronaut-small"]]
     hits = search_stored(two, ids["astronaut"], limit=2, min_score=0.5)
     assert [h.id for h in hits] == [ids["astronaut-small"]]
+
+
+def test_one_scan_at_a_time(service: Service) -> None:
+    dups = Duplicates(service)
+    # a scan is running (in another thread)
+    with dups._scanning, pytest.raises(Busy, match="already running"):
+        dups.scan()
+    assert dups.scan().scanned == 0
