@@ -216,10 +216,13 @@ class Duplicates:
         if any(h.match == "copy" for h in hits):
             # A search stops at its copy: the mirror and pixel checks wait for a best hit
             # that keypoints did not verify. Among copies of one picture a flipped or tiny
-            # copy would never get them, so each close one left is checked on its own, as
-            # the best hit it would be without the others.
+            # copy would never get them, so each one left that looks as close as a flipped
+            # copy does (``MIRROR_SIMILARITY``) is checked on its own, as the best hit it
+            # would be without the others. Not every neighbour: each pixel check is a
+            # chance of a false copy (from 0.35 up, star fields gained 64 false pairs on
+            # ``bench/duplicates.py``).
             hits = [verify(files, query, [c])[0]
-                    if h.match == "similar" and c.similarity >= scoring.PIXELS_SIMILARITY
+                    if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
                     else h for c, h in zip(others, hits, strict=True)]
         return [pair(id_, h.id, "copy", h.score, h.match) for h in hits if h.match != "similar"]
 
