@@ -1,4 +1,4 @@
-"""The ``bogv`` command: serve, import, search, delete, stats.
+"""The ``bogv`` command: serve, import, search, delete, stats, duplicates.
 
 Commands call the same service as the API. Milvus Lite lets one process own a data file, so
 when a running service holds it, import/search/delete/stats go through that service's HTTP
@@ -36,6 +36,7 @@ from rich.text import Text
 from bogv.bulk import bulk_import
 from bogv.client import Client
 from bogv.config import Settings
+from bogv.duplicates_cli import duplicates
 from bogv.errors import BogvError
 from bogv.ingest import Outcome, Summary, find_files, import_folder, stored_name
 from bogv.results import Hit
@@ -330,6 +331,9 @@ def stats(api: ApiOption = None, as_json: JsonOption = False) -> None:
     else:
         for k, v in data.items():
             out.print(Text(f"{k}: {v}"))
+
+
+app.command("duplicates")(duplicates)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@
     ├── PathForbidden (403)            path outside the allowed roots, or URL target refused
     ├── NotFound (404)                 path or URL that does not exist
     ├── ModelMismatch (409)            the collection was built by another model
+    ├── Busy (409)                     the same long job is already running (a duplicate scan)
     └── BackendUnavailable (503)       Milvus or a remote host cannot be reached
 
 Only ``bogv.api.app`` turns these into HTTP responses and only ``bogv.cli`` into exit codes;
@@ -21,6 +22,7 @@ __all__ = [
     "BackendUnavailable",
     "BadInput",
     "BogvError",
+    "Busy",
     "InvalidParameter",
     "ModelMismatch",
     "NotAnImage",
@@ -86,6 +88,12 @@ class NotFound(BogvError):
 
 class ModelMismatch(BogvError):
     """The collection holds vectors of another model; mixing them would corrupt search."""
+
+    status = 409
+
+
+class Busy(BogvError):
+    """A long job that runs once at a time (the duplicate scan) is already running."""
 
     status = 409
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bogv import catalog
 from bogv._pymilvus import DataType, MilvusClient, MilvusException, last_write_ts
 from bogv._types import Vectors
@@ -447,6 +449,38 @@ class Store:
         ids = sorted(self._ids_where(f"{where}id >= {lo} and id < {hi}"), reverse=True)[:limit]
         records = sorted(self.with_ids(ids), key=lambda r: -r.id)
         return Page(records, ids[-1] if ids and total > limit else None)
+
+    # --- the duplicate scan (``bogv.duplicates``) ---------------------------------------
+
+    def vectors(self, expr: str = "", batch: int = 1000) -> Iterator[tuple[list[int], Vectors]]:
+        """Stored ids and their vectors, page by page: the scan searches with the stored
+        vectors themselves rather than re-embedding anything."""
+        with _milvus_errors("read vectors"):
+            pages = self.client.query_iterator(self.name, batch_size=batch,
+                                               filter=expr or "id >= 0",
+                                               output_fields=["id", "embedding"])
+        try:
+            while True:
+                with _milvus_errors("read vectors"):
+                    page = pages.next()
+                if not page:
+                    return
+                yield ([int(r["id"]) for r in page],
+                       np.asarray([r["embedding"] for r in page], np.float32))
+        finally:
+            pages.close()
+
+    def neighbours(self, vectors: Vectors, limit: int) -> list[list[Candidate]]:
+        """The ``limit`` best images of each row of ``vectors``, one list per row: one
+        batched search answers many images' neighbours at once."""
+        with _milvus_errors("search"):
+            results = self.client.search(
+                self.name, data=vectors.tolist(), anns_field="embedding", limit=limit,
+                output_fields=_FIELDS[1:], search_params=self.index.search_params(limit),
+                **self._reads(self.search_consistency))
+        return [[Candidate(int(r["id"]), r["entity"]["key"], r["entity"]["filepath"],
+                           r["entity"]["sha256"], float(r["distance"])) for r in rows]
+                for rows in results]
 
     @staticmethod
     def _window(count: Callable[[int], int], hi: int, limit: int, cap: int) -> int:

@@ -20,11 +20,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bogv import __version__
-from bogv.api import ops, page
+from bogv.api import duplicates, ops, page
 from bogv.api.limits import BodyLimit
 from bogv.api.routes import router
 from bogv.api.shared import check_token, envelope
 from bogv.config import Settings
+from bogv.duplicates import Duplicates
 from bogv.errors import BogvError
 from bogv.ingest import start_import
 from bogv.service import Service, build_service
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         svc = (service if service is not None
                else await anyio.to_thread.run_sync(build_service, settings))
         app.state.service = svc
+        app.state.duplicates = Duplicates(svc)
         app.state.limiter = anyio.CapacityLimiter(settings.workers)
         app.state.fetch_limiter = anyio.CapacityLimiter(settings.url_fetches)
         app.state.stop = threading.Event()
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return envelope(msg="internal error", code=500)
 
     app.include_router(router, dependencies=[Depends(check_token)])
+    app.include_router(duplicates.router, dependencies=[Depends(check_token)])
     app.include_router(ops.router)
     page.mount(app)
     app.add_middleware(ops.RequestTelemetry)

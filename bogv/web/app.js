@@ -1,4 +1,4 @@
-// bogv's page: search, add and browse through the JSON API. Plain JavaScript, no build step.
+// bogv's page: search, add, browse and resolve duplicates through the JSON API. Plain JavaScript, no build step.
 // Everything a client chose (keys, paths) is rendered with textContent, never as markup.
 
 const API = "api/image/sim";
@@ -115,6 +115,7 @@ function showTab(tab, focus = false) {
   }
   if (focus) tab.focus();
   if (tab.id === "tab-browse" && !browse.loaded) loadRecords(true);
+  if (tab.id === "tab-duplicates" && !dups.loaded) scanAndLoad();
   history.replaceState(null, "", `#${tab.id.slice(4)}`);
 }
 
@@ -175,9 +176,19 @@ function shortDate(d) {
     `${two(d.getHours())}:${two(d.getMinutes())}`;
 }
 
-function card(record, { hit = false } = {}) {
+function button(label, aria, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = "quiet";
+  b.textContent = label;
+  b.setAttribute("aria-label", aria);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function card(record, { hit = false, group = null } = {}) {
   const li = document.createElement("li");
-  li.className = "card";
+  li.className = record.suggested ? "card keep" : "card";
   li.dataset.id = record.id;
   li.dataset.key = record.key;
   const img = document.createElement("img");
@@ -198,7 +209,13 @@ function card(record, { hit = false } = {}) {
     score.textContent = record.score.toFixed(3);
     score.title = "similarity score, 1 = the same picture";
     line.append(label, score);
-    if (record.match) {
+    if (record.suggested) {
+      const keep = document.createElement("span");
+      keep.className = "keep-badge";
+      keep.textContent = "keep";
+      keep.title = "the image to keep in this group";
+      line.append(keep);
+    } else if (record.match) {
       const match = document.createElement("span");
       match.className = `match match-${String(record.match).replace(/[^a-z0-9]+/gi, "-")}`;
       match.textContent = String(record.match).replace(/_/g, " ");
@@ -211,9 +228,16 @@ function card(record, { hit = false } = {}) {
   field(dl, "path", record.filepath || "—");
   field(dl, "id", String(record.id));
   if (record.added) field(dl, "added", shortDate(new Date(record.added)));
+  if (record.width) field(dl, "size", `${record.width}×${record.height}`);
   meta.append(dl);
   const actions = document.createElement("div");
   actions.className = "actions";
+  actions.append(button("Similar", `Images similar to record ${record.id}`,
+    () => similar(record)));
+  if (group) {
+    actions.append(button("Keep only this", `Keep record ${record.id}, delete the other ` +
+      "images of its group", () => keepOnly(record, group)));
+  }
   for (const [label, kind] of [["Delete", "id"], ["Delete key", "key"]]) {
     const button = document.createElement("button");
     button.type = "button";
@@ -281,7 +305,9 @@ async function search(query) {
   const started = performance.now();
   try {
     let result;
-    if (query instanceof Blob) {
+    if (query.id !== undefined) {
+      result = await call("/search/id", { method: "POST", json: { id: query.id, limit, min_score } });
+    } else if (query instanceof Blob) {
       const form = new FormData();
       form.append("file", query, query.name || "pasted-image");
       form.append("limit", String(limit));
@@ -299,6 +325,18 @@ async function search(query) {
     $("results").replaceChildren();
     say(status, `Search failed: ${describe(err)}`, true);
   }
+}
+
+// "More like this": the stored record's own vector and keypoints are the query.
+function similar(record) {
+  const preview = $("query-preview");
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.removeAttribute("src");
+  preview.alt = `Query: record ${record.id}`;
+  preview.hidden = false;
+  loadThumb(preview, record.id);
+  showTab($("tab-search"));
+  search({ id: record.id });
 }
 
 function searchFile(file) {
@@ -479,6 +517,116 @@ $("browse-form").addEventListener("submit", (e) => {
   loadRecords(true);
 });
 $("more").addEventListener("click", () => loadRecords(false));
+
+
+// --- duplicates: groups of copies, the image to keep first --------------------------------
+
+const dups = { loaded: false, next: 0 };
+
+function minScore() {
+  return Number($("dups-min").value);
+}
+
+async function scanAndLoad() {
+  dups.loaded = true;
+  const status = $("duplicates-status");
+  say(status, "Checking new images for copies…");
+  $("dups-scan").disabled = true;
+  try {
+    const { data } = await call("/duplicates/scan", { method: "POST" });
+    await loadGroups(true, data.scanned ?
+      `Checked ${data.scanned} new image${data.scanned === 1 ? "" : "s"}. ` : "");
+  } catch (err) {
+    dups.loaded = false;
+    say(status, `Could not scan: ${describe(err)}`, true);
+  } finally {
+    $("dups-scan").disabled = false;
+  }
+}
+
+async function loadGroups(fresh, prefix = "") {
+  const status = $("duplicates-status");
+  if (fresh) {
+    dups.next = 0;
+    $("groups").replaceChildren();
+  }
+  const params = new URLSearchParams({ offset: String(dups.next), limit: "10",
+    min_score: String(minScore()) });
+  try {
+    const { data } = await call(`/duplicates?${params}`);
+    const shown = $("groups").children.length;
+    $("groups").append(...data.groups.map((g, i) => groupItem(g, shown + i + 1)));
+    dups.next = data.next;
+    $("dups-more").hidden = data.next === null;
+    const pending = data.pending ? ` ${data.pending} image${data.pending === 1 ? "" : "s"} ` +
+      "not checked yet." : "";
+    say(status, prefix + (data.total ?
+      `${data.total} group${data.total === 1 ? "" : "s"} of copies.` :
+      "No copies found.") + pending);
+  } catch (err) {
+    say(status, `Could not list duplicates: ${describe(err)}`, true);
+  }
+}
+
+function groupItem(group, n) {
+  const li = document.createElement("li");
+  li.className = "group";
+  li.dataset.ids = group.members.map((m) => m.id).join(",");
+  const head = document.createElement("div");
+  head.className = "group-head";
+  const title = document.createElement("h2");
+  title.textContent = `Group ${n}: ${group.members.length} images`;
+  const why = document.createElement("span");
+  why.className = "why";
+  why.textContent = `Keep ${group.suggested}: ${group.why}`;
+  head.append(title, why, button("Not duplicates", `Group ${n} is not duplicates`,
+    () => dismiss(li)));
+  const cards = document.createElement("ul");
+  cards.className = "grid";
+  cards.setAttribute("aria-label", `Images of group ${n}, the one to keep first`);
+  cards.append(...group.members.map((m) => card(m, { hit: true, group: li })));
+  li.append(head, cards);
+  return li;
+}
+
+async function dismiss(groupLi) {
+  const ids = [...groupLi.querySelectorAll(".card")].map((c) => Number(c.dataset.id));
+  try {
+    await call("/duplicates/dismiss", { method: "POST", json: { ids } });
+    groupLi.remove();
+    announce(`Marked ${ids.length} images as not duplicates; they will not be proposed again.`);
+  } catch (err) {
+    announce(`Could not dismiss: ${describe(err)}`, true);
+  }
+}
+
+async function keepOnly(record, groupLi) {
+  const others = [...groupLi.querySelectorAll(".card")].map((c) => c.dataset.id)
+    .filter((id) => id !== String(record.id));
+  if (!others.length) return;
+  if (!(await confirmDialog(`Keep record ${record.id} and delete the ${others.length} other ` +
+    `image${others.length === 1 ? "" : "s"} of this group? This cannot be undone.`))) return;
+  try {
+    const { data } = await call("/del/id", { method: "POST", json: { id: others.join(",") } });
+    for (const id of others) {
+      for (const el of document.querySelectorAll(`.card[data-id="${id}"]`)) el.remove();
+    }
+    groupLi.remove();
+    announce(`Kept record ${record.id}; deleted ${data} record${data === 1 ? "" : "s"}.`);
+    refreshStats();
+  } catch (err) {
+    announce(`Delete failed: ${describe(err)}`, true);
+  }
+}
+
+$("dups-scan").addEventListener("click", scanAndLoad);
+$("dups-more").addEventListener("click", () => loadGroups(false));
+let regroup = 0;
+$("dups-min").addEventListener("input", () => {
+  $("dups-min-value").textContent = minScore().toFixed(2);
+  clearTimeout(regroup);
+  regroup = setTimeout(() => loadGroups(true), 250);
+});
 
 // --- start -----------------------------------------------------------------------------
 

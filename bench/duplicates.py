@@ -1,0 +1,387 @@
+"""Copies inside a collection: bogv's duplicate scan against the thresholds users run today.
+
+    pip install -e ".[bench]"
+    python bench/duplicates.py                 # quality table, then the scan at --scale
+    python bench/duplicates.py --scale 10000   # the scan of 10k stored images (default)
+    python bench/duplicates.py --only quality  # or --only scale
+
+**Quality.** One collection, added through bogv (``Service.add``: vector, keypoints,
+thumbnail), made of every dev image (``bench/quality.py``'s data; it holds its own hard
+negatives: consecutive frames of ``mvtb-data/seq``, the stereo and chessboard pairs of
+``opencv-doc``, many photos of one campus, hundreds of star fields and drawings in one
+style), plus, for ``--originals`` of them, planted edited copies: three each, the 14 edits
+of ``bench/quality_edits.py`` taken in turn, the third an edit of the first (a chain), plus
+the four non-overlapping tiles of ``--tiles`` large photos (pairs that share a subject and
+a source but no pixels). The truth: an original and its copies, and copies of one original
+among themselves, are duplicate pairs; everything else is not, except the dev pairs
+``bench/related.csv`` lists as sharing pixels (left out of the counts). Every method is
+scored on the same pairs: bogv (scan, then its anchored groups: a pair is predicted when
+both images are in one group), pHash at Hamming <= 10 (imagededup's default), the plain CNN
+(average-pooled EfficientNet-Lite0 features) at cosine >= 0.9 (imagededup's CNN default),
+and one cosine threshold on bogv's own stored vector (immich-style): at 0.9 and at the
+threshold that maximises its F1 on this very collection (an oracle, its best case).
+
+**Scale.** ``--scale`` stored images made as ``bench/speed.py`` makes them (variant
+``i % 70`` of dev image ``i // 70``: crops, rotations, colour), each stored with its record
+files (keypoints, thumbnail), then one full scan with its time per stage, the groups, and
+the peak memory of this process and of the Milvus Lite server it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import load, read_manifest, related_pairs
+from quality_edits import EDITS
+from quality_methods import _phash, avg
+
+from bogv import imaging
+from bogv.config import Settings
+from bogv.duplicates import Duplicates
+from bogv.model import geometry
+from bogv.model.preprocess import embed_tensor
+from bogv.service import Incoming, Service, build_service
+from bogv.thumbs import make_thumbnail
+
+SEED = 16
+EDIT_NAMES = list(EDITS)
+
+
+def _jpeg(img: imaging.Image.Image, quality: int = 92) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _tiles(img: imaging.Image.Image) -> list[imaging.Image.Image]:
+    w, h = img.size
+    return [img.crop((x, y, x + w // 2, y + h // 2)) for x in (0, w // 2) for y in (0, h // 2)]
+
+
+Named = list[tuple[str, imaging.Image.Image]]
+
+
+def build_collection(data: Path, originals: int, tiles: int, limit: int
+                     ) -> tuple[Named, dict[str, str], dict[str, str]]:
+    """(name, image) of every stored image; the family of each planted image (its
+    original's name); the edit that made each copy."""
+    items = read_manifest(data)
+    if limit:
+        items = random.Random(SEED).sample(items, limit)
+    rng = random.Random(SEED)
+    order = list(range(len(items)))
+    rng.shuffle(order)
+    planted = set(order[:originals])
+    tiled = [i for i in order[originals:] if items[i].source == "plasma-workspace-wallpapers"
+             or items[i].source == "ukui-wallpapers"][:tiles]
+    images, family, edit_of = [], {}, {}
+    k = 0
+    for i, item in enumerate(items):
+        img = load(data, item)
+        if i in tiled:
+            images += [(f"{item.path}#tile{t}", tile) for t, tile in enumerate(_tiles(img))]
+            continue
+        images.append((item.path, img))
+        if i not in planted:
+            continue
+        family[item.path] = item.path
+        first = None
+        for c in range(3):
+            name = EDIT_NAMES[k % len(EDIT_NAMES)]
+            k += 1
+            base = first if c == 2 and first is not None else img
+            copy = EDITS[name](base, random.Random(f"{SEED}:{item.path}:{c}"))
+            if c == 0:
+                first = copy
+            label = f"{EDIT_NAMES[(k - 3) % len(EDIT_NAMES)]} + {name}" if c == 2 else name
+            copy_name = f"{item.path}#copy{c}"
+            images.append((copy_name, copy))
+            family[copy_name] = item.path
+            edit_of[copy_name] = label if c == 2 else name
+    return images, family, edit_of
+
+
+def pairs_of_groups(groups: list[list[str]]) -> set[tuple[str, str]]:
+    return {tuple(sorted(p)) for g in groups for p in combinations(g, 2)}
+
+
+def score(predicted: set[tuple[str, str]], family: dict[str, str], edit_of: dict[str, str],
+          excluded: set[tuple[str, str]]) -> dict[str, float]:
+    truth = {tuple(sorted(p)) for fam in _families(family).values() for p in combinations(fam, 2)}
+    predicted = predicted - excluded
+    tp = len(predicted & truth)
+    out = {"precision": tp / len(predicted) if predicted else 1.0,
+           "recall": tp / len(truth) if truth else 1.0, "false pairs": len(predicted) - tp}
+    per_edit: dict[str, list[bool]] = defaultdict(list)
+    for copy, edit in edit_of.items():
+        original = family[copy]
+        per_edit[edit if "+" not in edit else "chain (edit of an edit)"].append(
+            tuple(sorted((original, copy))) in predicted)
+    for edit, found in per_edit.items():
+        out[edit] = float(np.mean(found))
+    return out
+
+
+def _families(family: dict[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for name, fam in family.items():
+        out[fam].append(name)
+    return out
+
+
+def threshold_pairs(vectors: np.ndarray, names: list[str], t: float) -> set[tuple[str, str]]:
+    sims = vectors @ vectors.T
+    a, b = np.nonzero(np.triu(sims >= t, 1))
+    return {tuple(sorted((names[i], names[j]))) for i, j in zip(a, b, strict=True)}
+
+
+def quality(args: argparse.Namespace, work: Path) -> None:
+    t0 = time.perf_counter()
+    images, family, edit_of = build_collection(args.data, args.originals, args.tiles, args.images)
+    names = [n for n, _ in images]
+    print(f"collection: {len(images)} images ({len(edit_of)} planted copies of "
+          f"{args.originals} originals, {4 * args.tiles} tiles); built in "
+          f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    folder = work / "images"
+    folder.mkdir()
+    settings = Settings(data_dir=work / "data", image_allowed_roots=str(folder))
+    service = build_service(settings)
+    ids = {}
+    t0 = time.perf_counter()
+    for n, (name, img) in enumerate(images):
+        data = _jpeg(img)
+        path = folder / f"{n:05d}.jpg"
+        path.write_bytes(data)
+        ids[service.add(data, key=f"k{n}", filepath=str(path)).id] = name
+    print(f"added in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    by_name = {v: k for k, v in ids.items()}
+    dups = Duplicates(service)
+    t0 = time.perf_counter()
+    report = dups.scan()
+    groups = dups.groups()
+    scan_s = time.perf_counter() - t0
+    bogv_pairs = pairs_of_groups([[ids[m.id] for m in g.members] for g in groups])
+    verified = {tuple(sorted((ids[p.a], ids[p.b]))) for p in dups.verdicts.pairs("copy")
+                if p.a in ids and p.b in ids}
+    chained = pairs_of_groups(list(_components_of(verified)))
+    keep_right = [g for g in groups if any(ids[m.id] in family and family[ids[m.id]] == ids[m.id]
+                                           for m in g.members)]
+    keep_ok = sum(ids[g.suggested] == family.get(ids[g.suggested]) for g in keep_right)
+
+    stored = {i: v for page_ids, page in service.store.vectors() for i, v in
+              zip(page_ids, page, strict=True)}
+    bogv_vec = np.stack([stored[by_name[n]] for n in names])
+    service.close()
+    t0 = time.perf_counter()
+    imgs = [img for _, img in images]
+    phash = np.concatenate([_phash(imgs[i:i + 64]) for i in range(0, len(imgs), 64)])
+    from bogv.model.embedder import Embedder
+    embedder = Embedder(settings.model_cache)
+    plain = np.concatenate([avg(embedder.run(np.stack([embed_tensor(im) for im in imgs[i:i + 32]]),
+                                             "fmap").astype(np.float32))
+                            for i in range(0, len(imgs), 32)])
+    print(f"baselines computed in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    # pHash vectors are +-1/8: inner product = 1 - 2 * hamming / 64, so hamming <= 10 is >= 0.6875
+    excluded = {tuple(sorted(p)) for p in related_pairs()}
+    results = {"bogv (scan + anchored groups)": score(bogv_pairs, family, edit_of, excluded),
+               "bogv pairs, chained (components)": score(chained, family, edit_of, excluded),
+               "bogv verified pairs alone": score(verified, family, edit_of, excluded),
+               "pHash, Hamming <= 10": score(threshold_pairs(phash, names, 1 - 2 * 10 / 64),
+                                             family, edit_of, excluded),
+               "plain CNN, cosine >= 0.9": score(threshold_pairs(plain, names, 0.9), family,
+                                                 edit_of, excluded),
+               "bogv vector, cosine >= 0.9": score(threshold_pairs(bogv_vec, names, 0.9),
+                                                   family, edit_of, excluded)}
+    best = _best_threshold(bogv_vec, names, family, edit_of, excluded)
+    results[f"bogv vector, cosine >= {best[1]:.2f} (oracle F1)"] = best[0]
+    _print_quality(results, len(images), report.scanned, scan_s, keep_ok, len(keep_right))
+    false = [p for p in bogv_pairs - excluded
+             if family.get(p[0], p[0]) != family.get(p[1], p[1]) or p[0] not in family]
+    print("\nbogv's false pairs by source: " + ", ".join(
+        f"{k}: {v}" for k, v in sorted(_by_source(false).items(), key=lambda kv: -kv[1])))
+    if args.keep:
+        print("false pairs:", *sorted(false), sep="\n  ")
+
+
+def _by_source(pairs: list[tuple[str, str]]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for a, b in pairs:
+        sa, sb = (x.split("/")[1] if x.startswith("images/") else x for x in (a, b))
+        out[sa if sa == sb else f"{sa}~{sb}"] += 1
+    return out
+
+
+def _components_of(pairs: set[tuple[str, str]]) -> list[list[str]]:
+    parent: dict[str, str] = {}
+
+    def root(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for x in list(parent):
+        groups[root(x)].append(x)
+    return list(groups.values())
+
+
+def _best_threshold(vectors: np.ndarray, names: list[str], family: dict[str, str],
+                    edit_of: dict[str, str], excluded: set[tuple[str, str]]
+                    ) -> tuple[dict[str, float], float]:
+    def f1(r: dict[str, float]) -> float:
+        return 2 * r["precision"] * r["recall"] / max(r["precision"] + r["recall"], 1e-9)
+
+    scored = [(score(threshold_pairs(vectors, names, t), family, edit_of, excluded), float(t))
+              for t in np.arange(0.50, 0.995, 0.01)]
+    return max(scored, key=lambda s: f1(s[0]))
+
+
+def _print_quality(results: dict[str, dict[str, float]], n: int, scanned: int, seconds: float,
+                   keep_ok: int, groups: int) -> None:
+    methods = list(results)
+    head = ["precision", "recall", "false pairs"]
+    rows = head + sorted({k for r in results.values() for k in r} - set(head),
+                         key=lambda k: (k.startswith("chain"),
+                                        EDIT_NAMES.index(k) if k in EDIT_NAMES else 99))
+    print(f"\n## Pair precision / recall, {n} images ({_load()})\n")
+    print("| | " + " | ".join(methods) + " |")
+    print("|---|" + "---|" * len(methods))
+    for row in rows:
+        cells = [f"{results[m].get(row, float('nan')):.0f}" if row == "false pairs"
+                 else f"{results[m].get(row, float('nan')):.3f}" for m in methods]
+        label = row if row in ("precision", "recall", "false pairs") else f"recall: {row}"
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print(f"\nbogv scan + groups of {scanned} images: {seconds:.1f} s; suggested image to keep "
+          f"= the planted original in {keep_ok} of {groups} groups holding one")
+
+
+# --- scale --------------------------------------------------------------------------------
+
+def scale(args: argparse.Namespace, work: Path) -> None:
+    from speed_corpus import _variants, dev_images
+
+    settings = Settings(data_dir=work / "scale")
+    service = build_service(settings)
+    sources = dev_images(args.data)
+    t0 = time.perf_counter()
+    done = 0
+    for batch in _variants(sources, 70, range(args.scale), 64):
+        _store(service, batch, done)
+        done += len(batch)
+        if done % 2048 < 64:
+            print(f"  stored {done}/{args.scale} in {time.perf_counter() - t0:.0f} s",
+                  file=sys.stderr)
+    fill = time.perf_counter() - t0
+    dups = Duplicates(service)
+    lite = _lite_process()
+    peak_lite = [lite.memory_info().rss if lite else 0]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def progress(done: int, total: int) -> None:
+        if lite:
+            peak_lite[0] = max(peak_lite[0], lite.memory_info().rss)
+
+    t0 = time.perf_counter()
+    report = dups.scan(progress)
+    t1 = time.perf_counter()
+    groups = dups.groups()
+    t2 = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    service.close()
+    n = args.scale
+    print(f"\n## Scan of {n} stored images ({_load()}; {_cpu()})\n")
+    print(f"stored {n} images with record files in {fill:.0f} s (set-up, not the scan)\n")
+    print("| stage | seconds | per 1k images |")
+    print("|---|---|---|")
+    for stage, s in report.stages.items():
+        print(f"| {stage} | {s:.1f} | {1000 * s / n:.2f} |")
+    print(f"| scan, total | {t1 - t0:.1f} | {1000 * (t1 - t0) / n:.2f} |")
+    print(f"| groups (anchored checks included) | {t2 - t1:.1f} | {1000 * (t2 - t1) / n:.2f} |")
+    whole = t2 - t0
+    print(f"| **scan + groups** | **{whole:.1f}** | {1000 * whole / n:.2f} |")
+    print(f"\n{report.copies} copy pairs, {len(groups)} groups "
+          f"(sizes: max {max((len(g.members) for g in groups), default=0)}); "
+          f"peak RSS: this process {peak / 1024:.0f} MB (before the scan {before / 1024:.0f} MB), "
+          f"Milvus Lite server {peak_lite[0] / 2**20:.0f} MB")
+    if n < 100_000:
+        print(f"extrapolated linearly to 100k: {whole * 100_000 / n / 60:.1f} min "
+              "(search cost per image grows with the collection on a flat index: an estimate)")
+
+
+def _store(service: Service, batch: list[imaging.Image.Image], first: int) -> None:
+    tensors = np.stack([embed_tensor(img) for img in batch])
+    vectors = service.embedder.embed_tensors(tensors)
+    digests = [hashlib.sha256(f"scale:{first + i}".encode()).hexdigest() for i in range(len(batch))]
+    paths = [f"/stored/{first + i}.jpg" for i in range(len(batch))]
+    service.add_vectors(vectors, [
+        Incoming(d[:32], d, None, path, make_thumbnail(img), geometry.keypoints(img))
+        for d, path, img in zip(digests, paths, batch, strict=True)])
+
+
+def _lite_process() -> psutil.Process | None:
+    for child in psutil.Process().children(recursive=True):
+        if "milvus" in " ".join(child.cmdline()).lower():
+            return child
+    return None
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip() + f", {os.cpu_count()} cores"
+    return "unknown CPU"
+
+
+def main() -> None:
+    cv2.setNumThreads(1)  # as `bogv duplicates` does: the scan's own threads are enough
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get(
+        "BOGV_DEVDATA", "/work/devdata")), help="fetch_dev_images.sh output folder")
+    parser.add_argument("--originals", type=int, default=80)
+    parser.add_argument("--tiles", type=int, default=10)
+    parser.add_argument("--scale", type=int, default=10_000)
+    parser.add_argument("--images", type=int, default=0, help="use only this many dev images "
+                        "(0: all), for a quick run")
+    parser.add_argument("--only", choices=("quality", "scale"))
+    parser.add_argument("--keep", action="store_true", help="list bogv's false pairs")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bogv-dups-"))
+    models = Path(tempfile.gettempdir()) / "bogv-dups-models"  # converted once, kept
+    models.mkdir(exist_ok=True)
+    for data_dir in ("data", "scale"):
+        (work / data_dir).mkdir()
+        (work / data_dir / "models").symlink_to(models, target_is_directory=True)
+    try:
+        if args.only in (None, "quality"):
+            quality(args, work)
+        if args.only in (None, "scale"):
+            scale(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

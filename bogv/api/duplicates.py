@@ -1,0 +1,136 @@
+"""Copies inside the collection over HTTP: scan, list groups, dismiss; and "more like this".
+
+Like ``routes``, each route only moves data between the request, a call in the worker pool
+and the envelope. A scan can take minutes on a large collection, so listing never scans:
+``GET /duplicates`` answers from what the last scan saved and says how many images are
+``pending``; ``POST /duplicates/scan`` checks those.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from bogv.api.schemas import (
+    LIMIT_HELP,
+    MIN_SCORE_HELP,
+    UNIQUE_KEY_HELP,
+    Envelope,
+    ErrorOut,
+    HitOut,
+    errors,
+)
+from bogv.api.shared import envelope, get_service, run_blocking
+from bogv.duplicates import MAX_DISMISS, Duplicates, Group
+from bogv.similar import search_stored
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/image/sim", responses=errors(400, 401, 422, 503))
+
+
+class SearchId(BaseModel):
+    id: int = Field(ge=0, le=2**63 - 1, description="Id of a stored record: its own vector "
+                    "and keypoints are the query; the record itself is not a hit.")
+    limit: int = Field(10, ge=1, description=LIMIT_HELP)
+    min_score: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False,
+                             description=MIN_SCORE_HELP)
+    unique_key: bool = Field(False, description=UNIQUE_KEY_HELP + " The record's own key is "
+                             "left out.")
+
+
+class Dismiss(BaseModel):
+    ids: list[int] = Field(min_length=2, max_length=MAX_DISMISS, description="Two ids (a "
+                           "pair) or a whole group: no two of them are proposed as duplicates "
+                           "again.")
+
+
+class MemberOut(BaseModel):
+    id: int
+    key: str
+    filepath: str
+    score: float = Field(description="Score against the group's suggested image (1 for itself).")
+    match: str = Field(description="reference: the suggested image itself; exact: the same "
+                       "pixels; copy: an edited copy of it, verified by keypoints or pixels.")
+    suggested: bool = Field(description="The image to keep.")
+    width: int = Field(description="Pixels; from the file when the service may read it, else "
+                       "from its thumbnail (256 px at most).")
+    height: int
+
+
+class GroupOut(BaseModel):
+    members: list[MemberOut] = Field(description="The suggested image first; each other "
+                                     "member is verified against it.")
+    suggested: int
+    why: str = Field(description="Why that one: largest, least edited, or oldest.")
+
+
+class GroupsPage(BaseModel):
+    groups: list[GroupOut]
+    total: int = Field(description="Groups in all, largest first.")
+    next: int | None = Field(description="`offset` of the next page; null on the last.")
+    pending: int = Field(description="Images added since the last scan (not in any group "
+                         "yet): `POST /duplicates/scan` checks them.")
+
+
+class ScanOut(BaseModel):
+    scanned: int = Field(description="Images checked by this scan (those added since the "
+                         "last one).")
+    copies: int = Field(description="Copy pairs found.")
+    seconds: float
+
+
+def _duplicates(request: Request) -> Duplicates:
+    dups: Duplicates = request.app.state.duplicates
+    return dups
+
+
+def _group(g: Group) -> dict[str, object]:
+    return {"members": [m.__dict__ for m in g.members], "suggested": g.suggested, "why": g.why}
+
+
+@router.post("/search/id", response_model=Envelope[list[HitOut]], responses=errors(404),
+             summary="More like this: search with a stored record")
+async def search_id(request: Request, body: SearchId) -> JSONResponse:
+    hits = await run_blocking(request, search_stored, get_service(request), body.id,
+                              body.limit, body.min_score, body.unique_key)
+    return envelope([{"key": h.key, "filepath": h.filepath, "id": h.id, "score": h.score,
+                      "match": h.match} for h in hits])
+
+
+@router.get("/duplicates", response_model=Envelope[GroupsPage],
+            summary="Groups of copies inside the collection, a page at a time")
+async def duplicates(request: Request,
+                     offset: Annotated[int, Query(ge=0, description="Groups to skip: the "
+                                                  "previous page's `next`.")] = 0,
+                     limit: Annotated[int, Query(ge=1, le=500,
+                                                 description="Groups per page.")] = 20,
+                     min_score: Annotated[float, Query(
+                         ge=0.5, le=1.0, description="Leave out members scoring less against "
+                         "the suggested image (0.5: every verified copy).")] = 0.5,
+                     ) -> JSONResponse:
+    dups = _duplicates(request)
+    groups = await run_blocking(request, dups.groups, min_score)
+    pending = await run_blocking(request, dups.pending)
+    page = groups[offset:offset + limit]
+    end = offset + len(page)
+    return envelope({"groups": [_group(g) for g in page], "total": len(groups),
+                     "next": end if end < len(groups) else None, "pending": pending})
+
+
+@router.post("/duplicates/scan", response_model=Envelope[ScanOut],
+             responses={409: {"model": ErrorOut, "description": "A scan is already running."}},
+             summary="Check the images added since the last scan for copies")
+async def scan(request: Request) -> JSONResponse:
+    report = await run_blocking(request, _duplicates(request).scan)
+    return envelope({"scanned": report.scanned, "copies": report.copies,
+                     "seconds": round(report.seconds, 3)})
+
+
+@router.post("/duplicates/dismiss", response_model=Envelope[int], responses=errors(404),
+             summary="Not duplicates: never propose these images together again")
+async def dismiss(request: Request, body: Dismiss) -> JSONResponse:
+    return envelope(await run_blocking(request, _duplicates(request).dismiss, body.ids))

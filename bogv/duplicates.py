@@ -1,0 +1,402 @@
+"""Copies inside the collection: the scan, the groups, and which image to keep.
+
+**The scan** never builds an N x N matrix. Stored vectors are read from Milvus a page at a
+time and sent back as one batched search each, so Milvus's index finds every image's
+``MORE_CHECKED`` nearest neighbours. Each image's neighbours then go through the very
+checks a search runs for an upload of it (``bogv.similar.verify``: keypoints, mirror,
+pixels); the pairs they verify are saved (``bogv.verdicts``). The highest id scanned is
+saved too, so the next scan checks only images added since: a new image finds its old
+copies among its own neighbours, as a search for it would.
+
+**Groups are anchored, not chained.** Verified pairs only *propose* a group (the connected
+component). Chaining them would call A and C duplicates because each shares pixels with B:
+two tiles of one aerial photo that each overlap a third, a left and a right crop of one
+panorama, a photo, its captioned copy and a third frame of the burst that copy was mistaken
+for. Deleting C because it "duplicates" A would lose a picture. So each component gets a
+reference image (the one most members verify against, ties to the one to keep), and a
+member is only what is verified *against the reference itself*: pairs the scan already
+checked, else the same checks run now (then saved, never run twice). What the reference
+does not verify stays out, and forms groups of its own around its own reference. Every
+member of a group is thus a copy of the image the group suggests keeping, which is what
+makes deleting the others safe.
+
+**Which image to keep**: the reference, and among images the others are equally copies of,
+in the order a person values: the most pixels, counting only a
+clear difference (``SMALLER``: a caption banner or a screenshot's frame add some pixels to
+a copy, a downscale removes many; an upscaled copy would still fool it, but upscaling is
+rare next to downscaling); then the least edited, taken as the member that shares the most
+with all the others (its pair scores summed: an original keeps its pixels in every edit,
+while a crop and a captioned copy share less with each other); then the oldest. Never the
+largest file: a re-saved JPEG at quality 95 outweighs its original.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from bogv import sources
+from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
+from bogv.model import scoring
+from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.similar import Stored, verify
+from bogv.store import MAX_BATCH, Candidate, Record
+from bogv.verdicts import Pair, Verdict, Verdicts, pair
+
+__all__ = ["Duplicates", "Group", "Member", "ScanReport", "rank"]
+
+BATCH = 128
+"""Images per batched search: one round trip to Milvus answers this many images."""
+SMALLER = 1.5
+"""A copy with this many times fewer pixels than another is the smaller one. Under it, size
+says little: a caption banner, a screenshot's window or a stretch *add* pixels to a copy
+(15-30% on ``bench/quality_edits.py``), while a downscale to 80% already removes 36%."""
+EVERY_ANCHOR = 12
+"""Components up to this size try every member as the reference (at most 66 pair checks,
+most of them done by the scan already); larger ones take the best image to keep."""
+MAX_DISMISS = 100
+"""Most images one "not duplicates" decision covers (its pairs grow with the square)."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """An image of a group: its score and label (``exact``, ``copy``) against the group's
+    suggested image, which is itself labelled ``reference`` with score 1."""
+
+    id: int
+    key: str
+    filepath: str
+    score: float
+    match: str
+    suggested: bool
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Group:
+    """Copies of one image: the suggested one first, then the others best score first."""
+
+    members: list[Member]
+    why: str
+
+    @property
+    def suggested(self) -> int:
+        return self.members[0].id
+
+
+@dataclass
+class ScanReport:
+    scanned: int = 0
+    copies: int = 0
+    seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+@dataclass(frozen=True)
+class _Node:
+    record: Record
+    width: int
+    height: int
+    shared: float
+    """Sum of the scores of its verified pairs in the component."""
+
+
+def rank(nodes: Sequence[_Node]) -> list[_Node]:
+    """Best to keep first: the large ones (``SMALLER`` times the largest's pixels or more),
+    among them the one sharing most with the rest, then the oldest; then the smaller ones."""
+    largest = max(n.width * n.height for n in nodes)
+    return sorted(nodes, key=lambda n: (n.width * n.height * SMALLER < largest, -n.shared,
+                                        n.record.id))
+
+
+def _why(keep: _Node, runner_up: _Node) -> str:
+    if keep.width * keep.height > runner_up.width * runner_up.height * SMALLER:
+        return f"largest: {keep.width}x{keep.height} px"
+    if keep.shared > runner_up.shared:
+        return "least edited: it shares the most with the other copies"
+    return "oldest of equally large copies"
+
+
+class Duplicates:
+    """The duplicate scan and its groups for one service (one collection)."""
+
+    def __init__(self, service: Service, *, threads: int = 2) -> None:
+        self.service, self.threads = service, threads
+        self.verdicts = Verdicts(service.store)
+        self._scanning = threading.Lock()
+        self._sizes: dict[int, tuple[int, int]] = {}
+        """Pixel sizes read for ranking (records never change; a deleted one is not asked)."""
+
+    # --- the scan -------------------------------------------------------------------------
+
+    def pending(self) -> int:
+        """Images added since the last scan."""
+        return self.service.store.count(f"id > {self.verdicts.scanned()}")
+
+    def scan(self, on_progress: Callable[[int, int], None] | None = None) -> ScanReport:
+        """Check every image added since the last scan against the whole collection.
+        ``on_progress(done, total)`` follows it. One scan at a time per process."""
+        if not self._scanning.acquire(blocking=False):
+            raise Busy("a duplicate scan is already running; try again when it ends")
+        try:
+            return self._scan(on_progress or (lambda done, total: None))
+        finally:
+            self._scanning.release()
+
+    def _scan(self, on_progress: Callable[[int, int], None]) -> ScanReport:
+        store, report = self.service.store, ScanReport()
+        started = time.perf_counter()
+        since = self.verdicts.scanned()
+        total = store.count(f"id > {since}")
+        on_progress(0, total)
+        dismissed = {p.key for p in self.verdicts.pairs("dismissed")}
+        matched: dict[int, set[int]] = {}
+        with ThreadPoolExecutor(self.threads) as pool:
+            # Milvus Lite 2.5.1 fails to read vectors from a collection that holds none.
+            pages = store.vectors(f"id > {since}", BATCH) if total else iter(())
+            while True:
+                tick = time.perf_counter()
+                page = next(pages, None)
+                report.stages["read vectors"] += time.perf_counter() - tick
+                if page is None:
+                    break
+                ids, vectors = page
+                tick = time.perf_counter()
+                found = store.neighbours(vectors, MORE_CHECKED + 1)
+                report.stages["search neighbours"] += time.perf_counter() - tick
+                tick = time.perf_counter()
+                checks = pool.map(self._check, ids, found, [matched] * len(ids))
+                copies = [p for pairs in checks for p in pairs if p.key not in dismissed]
+                for id_ in ids:
+                    matched.pop(id_, None)
+                report.stages["verify (keypoints, pixels)"] += time.perf_counter() - tick
+                tick = time.perf_counter()
+                self.verdicts.save(copies)
+                self.verdicts.set_scanned(max(ids))  # pages come in id order
+                report.stages["save pairs"] += time.perf_counter() - tick
+                report.scanned += len(ids)
+                report.copies += len(copies)
+                on_progress(report.scanned, total)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _check(self, id_: int, found: list[Candidate], matched: dict[int, set[int]]
+               ) -> list[Pair]:
+        """The copies among one image's neighbours, by the checks of a search for it.
+
+        Neighbours are mostly mutual, so most pairs would have their keypoints matched
+        twice, once from each side. ``matched[later]`` holds the images scanned earlier
+        that already matched ``later``'s keypoints: a copy was saved then, so ``later``
+        skips them as if they had no keypoints. The scan drops each image's entry once it
+        has been checked, which keeps it small.
+        """
+        files = self.service.files
+        earlier = matched.get(id_, set())
+
+        def keypoints(other: int) -> bytes:
+            if other in earlier:
+                return b""
+            if other > id_:
+                matched.setdefault(other, set()).add(id_)
+            return files.read(other, KEYPOINTS) or b""
+
+        own = next((c.sha256 for c in found if c.id == id_), "")
+        others = [c for c in found if c.id != id_][:MORE_CHECKED]
+        query = Stored(files, id_, own)
+        hits = verify(files, query, others, keypoints)
+        if any(h.match == "copy" for h in hits):
+            # A search stops at its copy: the mirror and pixel checks wait for a best hit
+            # that keypoints did not verify. Among copies of one picture a flipped or tiny
+            # copy would never get them, so each one left that looks as close as a flipped
+            # copy does (``MIRROR_SIMILARITY``) is checked on its own, as the best hit it
+            # would be without the others. Not every neighbour: each pixel check is a
+            # chance of a false copy (from 0.35 up, star fields gained 64 false pairs on
+            # ``bench/duplicates.py``).
+            hits = [verify(files, query, [c])[0]
+                    if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
+                    else h for c, h in zip(others, hits, strict=True)]
+        return [pair(id_, h.id, "copy", h.score, h.match) for h in hits if h.match != "similar"]
+
+    # --- decisions ------------------------------------------------------------------------
+
+    def dismiss(self, ids: Sequence[int]) -> int:
+        """Remember that these images are not duplicates of each other (every pair among
+        them); returns how many pairs that is."""
+        unique = sorted(set(ids))
+        if not 2 <= len(unique) <= MAX_DISMISS:
+            raise InvalidParameter(f"give 2 to {MAX_DISMISS} different ids, not {len(unique)}",
+                                   field="ids")
+        stored = {r.id for r in self.service.store.query(f"id in {unique}")}
+        missing = [i for i in unique if i not in stored]
+        if missing:
+            raise NotFound(f"no record with id {missing[0]}", field="ids")
+        pairs = [pair(x, y, "dismissed") for i, x in enumerate(unique) for y in unique[i + 1:]]
+        self.verdicts.save(pairs)
+        return len(pairs)
+
+    # --- groups ---------------------------------------------------------------------------
+
+    def groups(self, min_score: float = 0.5) -> list[Group]:
+        """Every group, largest first. ``min_score`` (0.5: verified copies) drops members
+        scoring less against their group's suggested image."""
+        if not 0.0 <= min_score <= 1.0:
+            raise InvalidParameter(f"min_score must be between 0 and 1, not {min_score}",
+                                   field="min_score")
+        known: dict[str, Pair] = {}
+        for p in self.verdicts.pairs():
+            known[p.key] = p
+        copies = [p for p in known.values() if p.verdict == "copy"]
+        records = self._records({i for p in copies for i in (p.a, p.b)})
+        edges: dict[int, dict[int, float]] = defaultdict(dict)
+        for p in copies:
+            if p.a in records and p.b in records:
+                edges[p.a][p.b] = edges[p.b][p.a] = p.score
+        groups: list[Group] = []
+        fresh: list[Pair] = []
+        for component in _components(edges):
+            groups += self._anchored(component, edges, records, known, fresh)
+        self.verdicts.save(fresh)
+        groups = [Group([m for m in g.members if m.suggested or m.score >= min_score], g.why)
+                  for g in groups]
+        groups = [g for g in groups if len(g.members) > 1]
+        groups.sort(key=lambda g: (-len(g.members), -g.suggested))
+        return groups
+
+    def _records(self, ids: set[int]) -> dict[int, Record]:
+        """The records still stored among ``ids`` (deleted images drop out of groups)."""
+        ordered, found = sorted(ids), dict[int, Record]()
+        for first in range(0, len(ordered), MAX_BATCH):
+            chunk = ordered[first:first + MAX_BATCH]
+            found.update((r.id, r) for r in self.service.store.with_ids(chunk))
+        return found
+
+    def _anchored(self, component: set[int], edges: dict[int, dict[int, float]],
+                  records: dict[int, Record], known: dict[str, Pair],
+                  fresh: list[Pair]) -> list[Group]:
+        """The groups of one component: its reference image and what is verified against
+        it, then the same for what is left.
+
+        The reference is the image the most others verify against, trying each member of
+        a component of up to ``EVERY_ANCHOR`` images (ties go to the better one to keep,
+        ``rank``), else the best to keep alone. The best to keep is not always the one the
+        others are copies of: a screenshot of a photo has more pixels than the photo, and
+        a crop of that photo is no copy of the screenshot's frame.
+        """
+        groups = []
+        left = set(component)
+        while len(left) > 1:
+            nodes = rank([self._node(records[i], edges[i], left) for i in left])
+            tries = nodes if len(nodes) <= EVERY_ANCHOR else nodes[:1]
+            best: list[Member] = []
+            reference = nodes[0]
+            for anchor in tries:
+                members = self._members(anchor, nodes, known, fresh)
+                if len(members) > len(best):
+                    best, reference = members, anchor
+            left -= {m.id for m in best}
+            left = {i for i in left if any(j in left for j in edges[i])}
+            if len(best) > 1:  # else nothing verifies against it: the rest regroup alone
+                best[1:] = sorted(best[1:], key=lambda m: -m.score)
+                why = (_why(reference, nodes[1]) if reference is nodes[0] else
+                       "the others are copies of it (a larger one is not of them all)")
+                groups.append(Group(best, why))
+        return groups
+
+    def _members(self, anchor: _Node, nodes: Sequence[_Node], known: dict[str, Pair],
+                 fresh: list[Pair]) -> list[Member]:
+        """``anchor`` and the nodes verified against it: by the scan, by an earlier call,
+        or by the checks run now (saved in ``known`` and ``fresh``)."""
+        members = [Member(anchor.record.id, anchor.record.key, anchor.record.filepath, 1.0,
+                          "reference", True, anchor.width, anchor.height)]
+        unchecked = []
+        for node in nodes:
+            if node is anchor:
+                continue
+            p = known.get(pair(anchor.record.id, node.record.id, "copy").key)
+            if p is None:
+                unchecked.append(node)
+            elif p.verdict == "copy":
+                members.append(self._member(node, p))
+        for node, p in zip(unchecked, self._verify(anchor.record, unchecked), strict=True):
+            known[p.key] = p
+            fresh.append(p)
+            if p.verdict == "copy":
+                members.append(self._member(node, p))
+        return members
+
+    def _verify(self, anchor: Record, others: Sequence[_Node]) -> list[Pair]:
+        """Anchor against each of ``others`` by a search's checks, one candidate at a time
+        (so each gets the keypoint and the pixel check a best candidate gets)."""
+        if not others:
+            return []
+        ids = [anchor.id] + [n.record.id for n in others]
+        vectors: dict[int, np.ndarray] = {}
+        for page_ids, page in self.service.store.vectors(f"id in {ids}"):
+            vectors.update(zip(page_ids, page, strict=True))
+        query = Stored(self.service.files, anchor.id, anchor.sha256)
+        pairs = []
+        for node in others:
+            r = node.record
+            similarity = float(vectors[anchor.id] @ vectors[r.id]) if r.id in vectors else 0.0
+            hit = verify(self.service.files, query,
+                         [Candidate(r.id, r.key, r.filepath, r.sha256, similarity)])[0]
+            verdict: Verdict = "copy" if hit.match != "similar" else "distinct"
+            pairs.append(pair(anchor.id, r.id, verdict, hit.score, hit.match))
+        return pairs
+
+    def _node(self, record: Record, edges: dict[int, float], left: set[int]) -> _Node:
+        if record.id not in self._sizes:
+            self._sizes[record.id] = self._dimensions(record)
+        width, height = self._sizes[record.id]
+        return _Node(record, width, height, sum(s for j, s in edges.items() if j in left))
+
+    @staticmethod
+    def _member(node: _Node, p: Pair) -> Member:
+        r = node.record
+        return Member(r.id, r.key, r.filepath, p.score, p.match, False, node.width, node.height)
+
+    def _dimensions(self, record: Record) -> tuple[int, int]:
+        """Pixel size of the image: from its file's header when the service may read it
+        (``IMAGE_ALLOWED_ROOTS``), else from its thumbnail (exact up to 256 px, a floor
+        above)."""
+        settings = self.service.settings
+        data: bytes | None = None
+        if record.filepath.startswith("/") and settings.allowed_roots:
+            try:
+                data = sources.read_path(record.filepath, roots=settings.allowed_roots,
+                                         limit=settings.max_upload_bytes)
+            except BogvError:
+                data = None
+        data = data or self.service.files.read(record.id, THUMBNAIL)
+        if not data:
+            return 0, 0
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                return img.size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return 0, 0
+
+
+def _components(edges: dict[int, dict[int, float]]) -> Iterable[set[int]]:
+    seen: set[int] = set()
+    for start in edges:
+        if start in seen:
+            continue
+        component, todo = set(), [start]
+        while todo:
+            i = todo.pop()
+            if i not in component:
+                component.add(i)
+                todo.extend(j for j in edges[i] if j not in component)
+        seen |= component
+        yield component
+

@@ -1,0 +1,107 @@
+"""Searching with a stored image: "more like this", and the duplicate scan's per-image check.
+
+A stored record already has everything a search computes from an upload except the
+decoded image: its vector lives in Milvus and its keypoints in its record file
+(``bogv.sidecar``), both made from the full image when it was added. So neither is remade
+from the thumbnail. Only the two checks a search runs on the decoded query itself, its
+mirror image's keypoints and its pixel pattern, start from the 256 px thumbnail: the
+pixel check compares at most ``pixels.FINE`` (96) px anyway, and mirror keypoints only
+rescue flipped copies.
+
+The checks are the search's own (``service.count_inliers``, ``service.compare_pixels``,
+``scoring``), so a stored image and its upload find the same copies.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from functools import cache
+
+from PIL import Image, ImageOps
+
+from bogv.errors import NotFound
+from bogv.model import geometry, pixels, scoring
+from bogv.results import Hit
+from bogv.service import (
+    KEYPOINTS,
+    MORE_CHECKED,
+    THUMBNAIL,
+    Service,
+    compare_pixels,
+    count_inliers,
+)
+from bogv.sidecar import Sidecar
+from bogv.store import Candidate
+
+__all__ = ["Stored", "search_stored", "verify"]
+
+
+class Stored:
+    """What the checks need of one stored record, each part read only when asked for."""
+
+    def __init__(self, files: Sidecar, id_: int, sha256: str = "") -> None:
+        self.files, self.id, self.sha256 = files, id_, sha256
+        self.keypoints: Callable[[], bytes] = cache(lambda: files.read(id_, KEYPOINTS) or b"")
+        self.thumbnail: Callable[[], bytes] = cache(lambda: files.read(id_, THUMBNAIL) or b"")
+        self._image = cache(self._decode)
+
+    def _decode(self) -> Image.Image:
+        """The thumbnail as an RGB image; a blank one (no keypoints, a flat pattern that
+        matches nothing) when it is missing or unreadable."""
+        data = self.thumbnail()
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                return img.convert("RGB")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return Image.new("RGB", (pixels.SIDE, pixels.SIDE))
+
+    def mirrored(self) -> bytes:
+        return geometry.keypoints(ImageOps.mirror(self._image()))
+
+    def pattern(self) -> pixels.Pattern:
+        return pixels.pattern(self._image())
+
+
+def _reader(read: Callable[[int], bytes], id_: int) -> Callable[[], bytes]:
+    """A deferred read of one candidate's file: the checks open only what they look at."""
+    return lambda: read(id_)
+
+
+def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
+           keypoints: Callable[[int], bytes] | None = None) -> list[Hit]:
+    """A stored image's candidates (best similarity first) scored and labelled exactly as a
+    search would score them for an upload of it. ``keypoints`` reads a candidate's
+    keypoints by id (the duplicate scan skips pairs it matched the other way round)."""
+    read = keypoints or (lambda id_: files.read(id_, KEYPOINTS) or b"")
+    similarities = [c.similarity for c in found]
+    inliers = count_inliers(
+        [query.keypoints()], [_reader(read, c.id) for c in found[:MORE_CHECKED]],
+        similarities, query.mirrored)
+    inliers += [0] * (len(found) - len(inliers))
+    likeness = compare_pixels(similarities, inliers, query.pattern,
+                              [_reader(lambda id_: files.read(id_, THUMBNAIL) or b"", c.id)
+                               for c in found])
+    return [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
+                scoring.match(c.similarity, inliers=n, pixels=p,
+                              same_bytes=bool(query.sha256) and c.sha256 == query.sha256))
+            for c, n, p in zip(found, inliers, likeness, strict=True)]
+
+
+def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,
+                  unique_key: bool = False) -> list[Hit]:
+    """The stored images most like record ``id_`` (itself left out), best first: the same
+    hits, ``limit``, ``min_score`` and ``unique_key`` as a search with its file. With
+    ``unique_key`` the record stands for its own key, so that key is not a hit: the
+    answer is the *other* keys most like it."""
+    service.check_limit(limit)
+    records = service.store.query(f"id == {id_}")
+    vectors = [v for _, v in service.store.vectors(f"id == {id_}")]
+    if not records or not vectors:
+        raise NotFound(f"no record with id {id_}", field="id")
+    found = service.store.search(vectors[0], max(limit, MORE_CHECKED) + 1,
+                                 per="key" if unique_key else "image")
+    found = [c for c in found if c.id != id_]
+    hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found)
+    hits.sort(key=lambda h: -h.score)
+    return [h for h in hits[:limit] if h.score >= min_score]

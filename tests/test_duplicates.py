@@ -1,0 +1,179 @@
+"""The duplicate scan, its groups, the image to keep and decisions that stick; and "more like
+this" (``bogv.similar``). Milvus Lite here, the shared server in the last tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bogv.config import Settings
+from bogv.duplicates import Duplicates, Group
+from bogv.errors import Busy, InvalidParameter, NotFound
+from bogv.service import Service
+from bogv.similar import search_stored
+from bogv.verdicts import pair
+
+from .images import PHOTOS, edited_copy, encode, photo
+
+
+def add_files(service: Service, folder: Path, images: dict[str, bytes]) -> dict[str, int]:
+    """Each image as a file below ``folder`` (an allowed root), stored under its path, so
+    the scan reads its real pixel size."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ids = {}
+    for name, data in images.items():
+        path = folder / f"{name}.jpg"
+        path.write_bytes(data)
+        ids[name] = service.add(data, key=name, filepath=str(path)).id
+    return ids
+
+
+def names(groups: list[Group], ids: dict[str, int]) -> list[list[str]]:
+    by_id = {v: k for k, v in ids.items()}
+    return [[by_id[m.id] for m in g.members] for g in groups]
+
+
+@pytest.fixture
+def allowed(settings: Settings) -> Path:
+    return settings.allowed_roots[0]
+
+
+def test_scan_groups_copies_and_suggests_the_largest(service: Service, allowed: Path,
+                                                     photos: dict[str, bytes]) -> None:
+    images = dict(photos)
+    images["coffee-small"] = edited_copy(photo("coffee"))  # 40%, JPEG quality 40
+    images["camera-q30"] = encode(photo("camera"), quality=30)
+    ids = add_files(service, allowed, images)
+    dups = Duplicates(service)
+    assert dups.pending() == len(images)
+    seen: list[tuple[int, int]] = []
+    report = dups.scan(lambda done, total: seen.append((done, total)))
+    assert report.scanned == len(images) and seen[-1] == (len(images), len(images))
+    assert dups.pending() == 0
+    groups = dups.groups()
+    assert sorted(names(groups, ids)) == [["camera", "camera-q30"], ["coffee", "coffee-small"]]
+    coffee = next(g for g in groups if g.suggested == ids["coffee"])
+    assert coffee.why == "largest: 600x400 px"
+    assert [m.match for m in coffee.members] == ["reference", "copy"]
+    assert coffee.members[1].score >= 0.5 and coffee.members[1].width == 240
+    camera = next(g for g in groups if ids["camera"] in {m.id for m in g.members})
+    assert camera.suggested == ids["camera"]  # as large: the older one
+    assert camera.why == "oldest of equally large copies"
+    assert dups.groups(min_score=0.999) == []  # no copy here is nearly the same pixels
+
+
+def test_scan_is_incremental_and_deleted_images_leave_groups(
+        service: Service, allowed: Path, photos: dict[str, bytes]) -> None:
+    ids = add_files(service, allowed, photos)
+    dups = Duplicates(service)
+    dups.scan()
+    assert dups.groups() == []
+    ids |= add_files(service, allowed, {"rocket-small": edited_copy(photo("rocket"))})
+    assert dups.pending() == 1
+    report = dups.scan()
+    assert report.scanned == 1 and report.copies == 1  # only the new image was checked
+    assert names(dups.groups(), ids) == [["rocket", "rocket-small"]]
+    assert service.delete_ids([ids["rocket-small"]]) == 1  # the normal delete path
+    assert dups.groups() == []
+
+
+def test_the_reference_is_what_the_others_are_copies_of(service: Service,
+                                                         allowed: Path) -> None:
+    """Left and right crops of one photo share only a strip; both are copies of a smaller
+    whole. The crops have more pixels, but neither is a copy of the other: the group is
+    anchored on the whole, which both crops verify against."""
+    img = photo("astronaut")
+    w, h = img.size
+    images = {"left": img.crop((0, 0, int(w * 0.6), h)), "right": img.crop((int(w * 0.4), 0, w, h)),
+              "whole-small": img.resize((int(w * 0.55), int(h * 0.55)))}
+    ids = add_files(service, allowed, {k: encode(v, quality=90) for k, v in images.items()})
+    dups = Duplicates(service)
+    dups.scan()
+    groups = dups.groups()
+    assert [n[0] for n in names(groups, ids)] == ["whole-small"]
+    assert sorted(names(groups, ids)[0]) == ["left", "right", "whole-small"]
+    assert groups[0].why == "the others are copies of it (a larger one is not of them all)"
+
+
+def test_groups_are_anchored_not_chained(service: Service, photos: dict[str, bytes]) -> None:
+    """Pairs a~b, b~c, c~d (and no other) chain into one component of four; anchored on one
+    reference, a group holds only what is verified against it."""
+    names_ = ["coffee", "chelsea", "rocket", "camera"]
+    ids = {n: service.add(photos[n], key=n).id for n in names_}
+    dups = Duplicates(service)
+    dups.verdicts.save(pair(ids[x], ids[y], "copy" if j == i + 1 else "distinct", 0.8, "copy")
+                       for i, x in enumerate(names_) for j, y in enumerate(names_) if i < j)
+    groups = names(dups.groups(), ids)
+    assert len(groups) == 1 and len(groups[0]) == 3
+    # a reference with its two copies; the ends of the chain never meet
+    assert groups[0][0] in ("chelsea", "rocket") and not {"coffee", "camera"} <= set(groups[0])
+
+
+def test_dismissed_groups_never_come_back(service: Service, make_service: Callable[..., Service],
+                                          settings: Settings, allowed: Path,
+                                          photos: dict[str, bytes]) -> None:
+    ids = add_files(service, allowed, {"chelsea": photos["chelsea"],
+                                       "chelsea-q20": encode(photo("chelsea"), quality=20),
+                                       "chelsea-small": edited_copy(photo("chelsea"))})
+    dups = Duplicates(service)
+    dups.scan()
+    assert sorted(names(dups.groups(), ids)[0]) == ["chelsea", "chelsea-q20", "chelsea-small"]
+    assert dups.dismiss([ids["chelsea"], ids["chelsea-q20"], ids["chelsea-small"]]) == 3
+    assert dups.groups() == []
+    with pytest.raises(InvalidParameter, match="2 to 100 different ids"):
+        dups.dismiss([ids["chelsea"]])
+    with pytest.raises(NotFound):
+        dups.dismiss([ids["chelsea"], 12345])
+    # A fresh scan (the watermark reset by hand) does not propose them again either.
+    dups.verdicts.set_scanned(0)
+    assert dups.scan().copies == 0
+    assert dups.groups() == []
+
+
+def test_more_like_this_uses_the_stored_record(service: Service,
+                                               photos: dict[str, bytes]) -> None:
+    ids = {name: service.add(data, key=name).id for name, data in photos.items()}
+    small = service.add(edited_copy(photo("coffee")), key="coffee-small").id
+    hits = search_stored(service, ids["coffee"], limit=3)
+    assert hits[0].id == small and hits[0].match == "copy"
+    assert ids["coffee"] not in {h.id for h in hits} and len(hits) == 3
+    assert search_stored(service, ids["coffee"], limit=10, min_score=0.5) == hits[:1]
+    # the same hits as a search with the file, but for the record itself
+    by_file = service.search(photos["coffee"], limit=4)
+    assert [h.id for h in by_file][1:] == [h.id for h in hits]
+    with pytest.raises(NotFound, match="no record with id 42"):
+        search_stored(service, 42)
+    with pytest.raises(InvalidParameter, match="limit"):
+        search_stored(service, ids["coffee"], limit=0)
+
+
+def test_duplicates_on_a_milvus_server(server_settings: Settings,
+                                       make_service: Callable[..., Service],
+                                       tmp_path: Path, photos: dict[str, bytes]) -> None:
+    """Two replicas on one server: what one scans and dismisses, the other sees."""
+    one, two = make_service(server_settings), make_service(server_settings)
+    images = {n: photos[n] for n in PHOTOS[:4]}
+    images["astronaut-small"] = edited_copy(photo("astronaut"))
+    images["coffee-q20"] = encode(photo("coffee"), quality=20)
+    ids = {name: one.add(data, key=name).id for name, data in images.items()}
+    report = Duplicates(one).scan()
+    assert report.scanned == len(images)
+    other = Duplicates(two)
+    assert other.pending() == 0
+    groups = names(other.groups(), ids)
+    assert sorted(map(sorted, groups)) == [["astronaut", "astronaut-small"],
+                                           ["coffee", "coffee-q20"]]
+    other.dismiss([ids["coffee"], ids["coffee-q20"]])
+    assert names(Duplicates(one).groups(), ids) == [["astronaut", "astronaut-small"]]
+    hits = search_stored(two, ids["astronaut"], limit=2, min_score=0.5)
+    assert [h.id for h in hits] == [ids["astronaut-small"]]
+
+
+def test_one_scan_at_a_time(service: Service) -> None:
+    dups = Duplicates(service)
+    # a scan is running (in another thread)
+    with dups._scanning, pytest.raises(Busy, match="already running"):
+        dups.scan()
+    assert dups.scan().scanned == 0

@@ -1,0 +1,110 @@
+"""Duplicates and "more like this" over HTTP: the envelope, paging, errors and the schema."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi.testclient import TestClient
+
+from bogv.api.app import create_app
+from bogv.config import Settings
+from bogv.service import Service
+
+from .images import edited_copy, encode, photo
+
+API = "/api/image/sim"
+
+
+def fill(service: Service, photos: dict[str, bytes]) -> dict[str, int]:
+    ids = {name: service.add(data, key=name, filepath=f"{name}.jpg").id
+           for name, data in photos.items()}
+    ids["coffee-small"] = service.add(edited_copy(photo("coffee")), key="coffee-small").id
+    ids["rocket-q20"] = service.add(encode(photo("rocket"), quality=20), key="rocket-q20").id
+    return ids
+
+
+def test_scan_list_page_dismiss_and_delete(client: TestClient, service: Service,
+                                           photos: dict[str, bytes]) -> None:
+    ids = fill(service, photos)
+    before = client.get(f"{API}/duplicates").json()
+    assert before["code"] == 200 and before["data"]["groups"] == []
+    assert before["data"]["pending"] == len(ids)
+    scanned = client.post(f"{API}/duplicates/scan").json()["data"]
+    assert scanned["scanned"] == len(ids) and scanned["copies"] >= 2
+    page = client.get(f"{API}/duplicates", params={"limit": 1}).json()["data"]
+    assert page["total"] == 2 and page["next"] == 1 and page["pending"] == 0
+    second = client.get(f"{API}/duplicates", params={"limit": 1, "offset": 1}).json()["data"]
+    assert second["next"] is None
+    groups = page["groups"] + second["groups"]
+    by_keep = {g["suggested"]: g for g in groups}
+    assert set(by_keep) == {ids["coffee"], ids["rocket"]}
+    coffee = by_keep[ids["coffee"]]
+    assert [(m["key"], m["suggested"], m["match"]) for m in coffee["members"]] == [
+        ("coffee", True, "reference"), ("coffee-small", False, "copy")]
+    member = coffee["members"][1]
+    assert set(member) == {"id", "key", "filepath", "score", "match", "suggested", "width",
+                           "height"} and member["score"] >= 0.5
+    assert coffee["why"] == "oldest of equally large copies"  # thumbnails: 256 vs 240 px wide
+
+    dismissed = client.post(f"{API}/duplicates/dismiss",
+                            json={"ids": [ids["rocket"], ids["rocket-q20"]]}).json()
+    assert dismissed == {"msg": "success", "code": 200, "data": 1}
+    deleted = client.post(f"{API}/del/id", json={"id": str(ids["coffee-small"])}).json()
+    assert deleted["data"] == 1  # keeping one = deleting the others, the normal way
+    assert client.get(f"{API}/duplicates").json()["data"]["total"] == 0
+
+
+def test_search_by_id(client: TestClient, service: Service, photos: dict[str, bytes]) -> None:
+    ids = fill(service, photos)
+    body = client.post(f"{API}/search/id", json={"id": ids["coffee"], "limit": 2}).json()
+    assert body["code"] == 200
+    assert body["data"][0]["key"] == "coffee-small"
+    assert body["data"][0]["match"] == "copy" and len(body["data"]) == 2
+    only = client.post(f"{API}/search/id", json={"id": ids["coffee"], "min_score": 0.5,
+                                                 "unique_key": True}).json()["data"]
+    assert [h["key"] for h in only] == ["coffee-small"]
+
+
+def test_errors_are_in_the_envelope(client: TestClient, service: Service,
+                                    photos: dict[str, bytes]) -> None:
+    ids = fill(service, photos)
+    cases = [
+        (client.post(f"{API}/search/id", json={"id": 42}), 404, "no record with id 42"),
+        (client.post(f"{API}/search/id", json={"id": ids["coffee"], "limit": 100_000}), 422,
+         "limit must be between 1 and 1000"),
+        (client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["coffee"]]}), 422, "ids"),
+        (client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["coffee"], 7]}), 404,
+         "no record with id 7"),
+        (client.get(f"{API}/duplicates", params={"min_score": 0.2}), 422, "min_score"),
+    ]
+    for resp, status, text in cases:
+        body = resp.json()
+        assert resp.status_code == body["code"] == status and body["data"] is None
+        assert text in body["msg"]
+
+
+def test_openapi_documents_duplicates(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {f"{API}/duplicates", f"{API}/duplicates/scan", f"{API}/duplicates/dismiss",
+            f"{API}/search/id"} <= set(paths)
+    listing = paths[f"{API}/duplicates"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"offset", "limit", "min_score"}
+    assert "409" in paths[f"{API}/duplicates/scan"]["post"]["responses"]
+    assert "404" in paths[f"{API}/search/id"]["post"]["responses"]
+
+
+def test_duplicates_api_on_a_milvus_server(server_settings: Settings,
+                                           make_service: Callable[[Settings], Service],
+                                           photos: dict[str, bytes]) -> None:
+    service = make_service(server_settings)
+    ids = fill(service, photos)
+    with TestClient(create_app(service=service)) as client:
+        assert client.post(f"{API}/duplicates/scan").json()["data"]["scanned"] == len(ids)
+        groups = client.get(f"{API}/duplicates").json()["data"]["groups"]
+        assert {g["suggested"] for g in groups} == {ids["coffee"], ids["rocket"]}
+        client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["coffee"],
+                                                                ids["coffee-small"]]})
+        page = client.get(f"{API}/duplicates").json()["data"]
+        assert [g["suggested"] for g in page["groups"]] == [ids["rocket"]]
+        hits = client.post(f"{API}/search/id", json={"id": ids["rocket"], "limit": 1}).json()
+        assert hits["data"][0]["id"] == ids["rocket-q20"]

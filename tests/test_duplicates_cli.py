@@ -1,0 +1,52 @@
+"""``bogv duplicates``: progress on stderr, groups on stdout as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bogv.cli import app
+
+from .images import edited_copy, photo, write_photos
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def imported(tmp_path: Path, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = write_photos(tmp_path / "photos", photos)
+    (folder / "coffee-small.jpg").write_bytes(edited_copy(photo("coffee")))
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("IMAGE_ALLOWED_ROOTS", str(folder))
+    result = runner.invoke(app, ["import", str(folder)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return folder.resolve()
+
+
+def test_duplicates_json_csv_and_table(imported: Path) -> None:
+    result = runner.invoke(app, ["duplicates", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "7 new images checked" in result.stderr and "1 groups of copies" in result.stderr
+    groups = json.loads(result.stdout)
+    assert [[m["filepath"] for m in g["members"]] for g in groups] == [
+        [str(imported / "coffee.jpg"), str(imported / "coffee-small.jpg")]]
+    assert groups[0]["why"] == "largest: 600x400 px" and groups[0]["members"][0]["suggested"]
+
+    again = runner.invoke(app, ["duplicates", "--csv"], catch_exceptions=False)
+    assert "0 new images checked" in again.stderr  # incremental: nothing new to check
+    rows = list(csv.DictReader(io.StringIO(again.stdout)))
+    assert [(r["group"], r["suggested"], Path(r["filepath"]).name) for r in rows] == [
+        ("1", "True", "coffee.jpg"), ("1", "False", "coffee-small.jpg")]
+
+    table = runner.invoke(app, ["duplicates"], catch_exceptions=False, env={"COLUMNS": "200"})
+    assert "keep" in table.stdout and "coffee-small.jpg" in table.stdout
+    assert "group 1: keep" in table.stdout
+
+    nearly_same = runner.invoke(app, ["duplicates", "--json", "--min-score", "1"])
+    assert json.loads(nearly_same.stdout) == []
+    assert runner.invoke(app, ["duplicates", "--min-score", "0.2"]).exit_code == 2

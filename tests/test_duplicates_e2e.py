@@ -1,0 +1,98 @@
+"""The Duplicates tab and the "similar" action in Chromium, against ``bogv serve``.
+
+A person cleaning up: open the tab (it checks the new images), see each group with the image
+to keep first, look at an image's neighbours, say one group is not duplicates (it stays
+gone after a reload), keep one image of the other (the rest is deleted). Screenshots go to
+``artifacts/screenshots/`` like the main page test's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import httpx
+from playwright.sync_api import Browser, expect
+
+from .conftest import Served
+from .images import edited_copy, encode, photo
+from .test_web_e2e import TOKEN, browser, pytestmark, served_env, shot, watch_errors
+
+__all__ = ["browser", "pytestmark", "served_env"]  # shared with the main page test: the
+# fixtures, and the skip where no chromium is installed
+
+
+def test_resolve_duplicates_in_a_browser(served: Served, browser: Browser,
+                                         photos: dict[str, bytes]) -> None:
+    images = {"coffee": photos["coffee"], "chelsea": photos["chelsea"],
+              "rocket": photos["rocket"], "coffee-small": edited_copy(photo("coffee")),
+              "chelsea-q20": encode(photo("chelsea"), quality=20)}
+    with httpx.Client(base_url=f"{served.url}/api/image/sim", headers={"token": TOKEN}) as api:
+        for name, data in images.items():
+            api.post("/add/file", files={"file": (f"{name}.jpg", data)},
+                     data={"key": name}).raise_for_status()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(f"sessionStorage.setItem('bogv.token', {json.dumps(TOKEN)})")
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(served.url)
+    expect(page.locator("#stats")).to_have_text(re.compile(r"^5 images"))
+
+    # 1. The tab checks the new images and shows two groups, the original to keep first.
+    page.get_by_role("tab", name="Duplicates").click()
+    status = page.locator("#duplicates-status")
+    expect(status).to_have_text("Checked 5 new images. 2 groups of copies.")
+    groups = page.locator("#groups > li")
+    expect(groups).to_have_count(2)
+    for group in groups.all():
+        expect(group.locator(".card").first.locator(".keep-badge")).to_have_text("keep")
+        expect(group.locator(".card").nth(1).locator(".match")).to_have_text("copy")
+    keys = [g.locator(".card dd").first.inner_text() for g in groups.all()]
+    assert sorted(keys) == ["chelsea", "coffee"]
+    page.wait_for_function("() => [...document.querySelectorAll('#groups img')]"
+                           ".every(i => i.complete && i.naturalWidth > 0)")
+    shot(page, "dups-01-groups")
+
+    # 2. "Similar" on a copy: the search tab shows its neighbours, its original first.
+    coffee = groups.filter(has_text="coffee-small")
+    coffee.locator(".card", has_text="coffee-small").get_by_role(
+        "button", name=re.compile(r"^Images similar to record")).click()
+    expect(page.get_by_role("tab", name="Search")).to_have_attribute("aria-selected", "true")
+    results = page.locator("#results > li")
+    expect(results).to_have_count(4)  # every other record; the query record is not a hit
+    expect(results.first.locator("dd").first).to_have_text("coffee")
+    expect(results.first.locator(".match")).to_have_text("copy")
+    page.wait_for_function("() => document.querySelector('#query-preview').naturalWidth > 0")
+    shot(page, "dups-02-similar")
+
+    # 3. Not duplicates: the chelsea group goes, and stays gone after a reload.
+    page.get_by_role("tab", name="Duplicates").click()
+    chelsea = groups.filter(has_text="chelsea-q20")
+    chelsea.get_by_role("button", name=re.compile(r"is not duplicates$")).click()
+    expect(groups).to_have_count(1)
+    page.reload()
+    page.get_by_role("tab", name="Duplicates").click()
+    expect(status).to_have_text("1 group of copies.")
+    expect(groups).to_have_count(1)
+
+    # 4. Keep only the original: its copy is deleted through the normal delete.
+    groups.first.locator(".card").first.get_by_role(
+        "button", name=re.compile(r"^Keep record \d+")).click()
+    confirm = page.get_by_role("dialog")
+    expect(confirm).to_contain_text("delete the 1 other image")
+    confirm.get_by_role("button", name="Delete", exact=True).click()
+    expect(groups).to_have_count(0)
+    expect(status).to_have_text(re.compile(r"^Kept record \d+; deleted 1 record\.$"))
+    expect(page.locator("#stats")).to_have_text(re.compile(r"^4 images"))
+    page.get_by_role("button", name="Check new images").click()
+    expect(status).to_have_text("No copies found.")
+    shot(page, "dups-03-resolved")
+
+    # 5. Browse cards have "similar" too.
+    page.get_by_role("tab", name="Browse").click()
+    page.locator("#records .card", has_text="chelsea-q20").get_by_role(
+        "button", name=re.compile(r"^Images similar to record")).click()
+    expect(results.first.locator("dd").first).to_have_text("chelsea")
+    assert errors == []
+    context.close()
