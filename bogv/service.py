@@ -30,11 +30,11 @@ from bogv.netguard import GuardedTransport, Resolver, system_resolve
 from bogv.results import Added, Hit
 from bogv.settle import Settler
 from bogv.sidecar import Sidecar
-from bogv.store import Page, Store
+from bogv.store import Candidate, Page, Store
 from bogv.thumbs import make_thumbnail
 
 __all__ = ["Incoming", "Prepared", "Query", "Service", "build_service",
-           "compare_pixels", "count_inliers", "prepare", "prepare_query"]
+           "compare_pixels", "count_inliers", "prepare", "prepare_query", "verify"]
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search..."""
@@ -285,25 +285,12 @@ class Service:
         query = prepare_query(data, self.settings)
         found = self.store.search(self._embed(query.tensors), max(limit, MORE_CHECKED),
                                   per="key" if unique_key else "image")
-        similarities = [c.similarity for c in found]
-        inliers = count_inliers(
-            query.keypoints,
-            [self._reader(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
-            similarities, lambda: geometry.keypoints(ImageOps.mirror(query.image)))
-        inliers += [0] * (len(found) - len(inliers))
-        likeness = compare_pixels(
-            similarities, inliers, lambda: pixels.pattern(query.image),
-            [self._reader(c.id, THUMBNAIL) for c in found])
-        hits = [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
-                    scoring.match(c.similarity, inliers=n, pixels=p,
-                                  same_bytes=c.sha256 == query.sha256))
-                for c, n, p in zip(found, inliers, likeness, strict=True)]
+        hits = verify(found, query.keypoints,
+                      lambda: geometry.keypoints(ImageOps.mirror(query.image)),
+                      lambda: pixels.pattern(query.image),
+                      lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256)
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
-
-    def _reader(self, id_: int, kind: str) -> Callable[[], bytes]:
-        """Reads a record's file only when called: most candidates' never are."""
-        return lambda: self.files.read(id_, kind) or b""
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)
@@ -332,6 +319,31 @@ class Service:
     def stats(self) -> dict[str, object]:
         return {"count": self.store.count(), "model": self.embedder.model_id, "dim": DIM,
                 "store": self.store.backend, "collection": self.store.alias}
+
+
+def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callable[[], bytes],
+           pattern: Callable[[], pixels.Pattern], read: Callable[[int, str], bytes],
+           sha256: str) -> list[Hit]:
+    """Candidates (best similarity first) scored and labelled by a search's checks, in their
+    order: one place for an upload's search and a stored image's (``bogv.similar``).
+
+    ``views`` are the query's keypoints, ``mirrored`` and ``pattern`` make its mirror image's
+    keypoints and its pixel pattern only when a check needs them, and ``read(id, kind)``
+    reads a candidate's record file: the checks open only the files they look at.
+    """
+    def deferred(id_: int, kind: str) -> Callable[[], bytes]:
+        return lambda: read(id_, kind)
+
+    similarities = [c.similarity for c in found]
+    inliers = count_inliers(views, [deferred(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
+                            similarities, mirrored)
+    inliers += [0] * (len(found) - len(inliers))
+    likeness = compare_pixels(similarities, inliers, pattern,
+                              [deferred(c.id, THUMBNAIL) for c in found])
+    return [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
+                scoring.match(c.similarity, inliers=n, pixels=p,
+                              same_bytes=bool(sha256) and c.sha256 == sha256))
+            for c, n, p in zip(found, inliers, likeness, strict=True)]
 
 
 def build_service(settings: Settings) -> Service:

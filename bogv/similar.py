@@ -21,16 +21,10 @@ from functools import cache
 from PIL import Image, ImageOps
 
 from bogv.errors import NotFound
-from bogv.model import geometry, pixels, scoring
+from bogv.model import geometry, pixels
 from bogv.results import Hit
-from bogv.service import (
-    KEYPOINTS,
-    MORE_CHECKED,
-    THUMBNAIL,
-    Service,
-    compare_pixels,
-    count_inliers,
-)
+from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.service import verify as service_verify
 from bogv.sidecar import Sidecar
 from bogv.store import Candidate
 
@@ -63,29 +57,19 @@ class Stored:
         return pixels.pattern(self._image())
 
 
-def _reader(read: Callable[[int], bytes], id_: int) -> Callable[[], bytes]:
-    """A deferred read of one candidate's file: the checks open only what they look at."""
-    return lambda: read(id_)
-
-
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
            keypoints: Callable[[int], bytes] | None = None) -> list[Hit]:
     """A stored image's candidates (best similarity first) scored and labelled exactly as a
-    search would score them for an upload of it. ``keypoints`` reads a candidate's
-    keypoints by id (the duplicate scan skips pairs it matched the other way round)."""
-    read = keypoints or (lambda id_: files.read(id_, KEYPOINTS) or b"")
-    similarities = [c.similarity for c in found]
-    inliers = count_inliers(
-        [query.keypoints()], [_reader(read, c.id) for c in found[:MORE_CHECKED]],
-        similarities, query.mirrored)
-    inliers += [0] * (len(found) - len(inliers))
-    likeness = compare_pixels(similarities, inliers, query.pattern,
-                              [_reader(lambda id_: files.read(id_, THUMBNAIL) or b"", c.id)
-                               for c in found])
-    return [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
-                scoring.match(c.similarity, inliers=n, pixels=p,
-                              same_bytes=bool(query.sha256) and c.sha256 == query.sha256))
-            for c, n, p in zip(found, inliers, likeness, strict=True)]
+    search would score them for an upload of it (``service.verify``). ``keypoints`` reads a
+    candidate's keypoints by id (the duplicate scan skips pairs it matched the other way
+    round)."""
+    def read(id_: int, kind: str) -> bytes:
+        if kind == KEYPOINTS and keypoints is not None:
+            return keypoints(id_)
+        return files.read(id_, kind) or b""
+
+    return service_verify(found, [query.keypoints()], query.mirrored, query.pattern, read,
+                          query.sha256)
 
 
 def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,
