@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["MAX_POINTS", "SIDE", "VERSION", "inliers", "keypoints"]
+__all__ = ["MAX_POINTS", "SIDE", "VERSION", "grey", "inliers", "keypoints", "keypoints_of"]
 
 VERSION = "orb320-v1"
 """Changes whenever stored keypoints change (part of the model id)."""
@@ -43,13 +43,23 @@ _orb_params = {"nfeatures": MAX_POINTS, "fastThreshold": 10, "edgeThreshold": 15
 _POINT = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
 
 
-def keypoints(img: Image.Image) -> bytes:
-    """ORB keypoints of an RGB image, packed: 36 bytes a point."""
+def grey(img: Image.Image) -> np.ndarray:
+    """The picture keypoints are found on: grey, shrunk to fit ``SIDE``."""
     # Only shrunk, never enlarged: enlarging small images to SIDE was measured to find
     # fewer blurred, cropped and screenshotted copies (it moves their keypoints' scales).
     small = img.convert("L")
     small.thumbnail((SIDE, SIDE), Image.Resampling.BILINEAR)
-    points, desc = cv2.ORB_create(**_orb_params).detectAndCompute(np.asarray(small), None)
+    return np.asarray(small)
+
+
+def keypoints(img: Image.Image) -> bytes:
+    """ORB keypoints of an RGB image, packed: 36 bytes a point."""
+    return keypoints_of(grey(img))
+
+
+def keypoints_of(small: np.ndarray) -> bytes:
+    """ORB keypoints of a ``grey`` picture, packed."""
+    points, desc = cv2.ORB_create(**_orb_params).detectAndCompute(small, None)
     if desc is None:
         return b""
     xy = np.rint(cv2.KeyPoint_convert(points) * 8)  # 1/8 pixel steps fit in uint16
