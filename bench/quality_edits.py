@@ -161,7 +161,7 @@ def _text_block(draw: ImageDraw.ImageDraw, lines: list[str], font: ImageFont.Fre
     """Width and height of centred lines drawn with ``_draw_lines``."""
     box = draw.multiline_textbbox((0, 0), "\n".join(lines), font=font, align="center",
                                   stroke_width=stroke)
-    return box[2] - box[0], box[3] - box[1]
+    return math.ceil(box[2] - box[0]), math.ceil(box[3] - box[1])
 
 
 def _fit_caption(img: Image.Image, lines: list[str], area: float, rng: random.Random
