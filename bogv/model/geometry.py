@@ -4,8 +4,9 @@ A global CNN vector cannot tell an edited copy from another photo of a similar s
 on the benchmark, 1% of pictures that are not in the index still find a look-alike (two
 star clusters, two drawings in one style) above 0.94, while blurred, cropped or captioned
 copies often score less. Local features settle it. Each stored image keeps up to
-``MAX_POINTS`` ORB keypoints (position + 32-byte binary descriptor, ~9 KB, in a file beside
-its thumbnail: ``bogv.sidecar``); at search time
+``MAX_POINTS`` ORB keypoints (position + 32-byte binary descriptor, ~14 KB, in a file beside
+its thumbnail: ``bogv.sidecar``): ORB's strongest, and more spread over the frame, so that
+text or stickers drawn over a copy cannot take them all. At search time
 the query's keypoints are matched against the few best candidates' (ratio test), and RANSAC
 fits one similarity transform (shift, scale, rotation: what crops, resizes, screenshots
 and small rotations do). A copy keeps dozens to hundreds of consistent matches through
@@ -15,6 +16,7 @@ recompression, blur, captions and colour changes; different pictures keep a hand
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -22,12 +24,28 @@ from PIL import Image
 
 __all__ = ["MAX_POINTS", "SIDE", "VERSION", "grey", "inliers", "keypoints", "keypoints_of"]
 
-VERSION = "orb320-v1"
-"""Changes whenever stored keypoints change (part of the model id)."""
+VERSION = "orb320-v2"
+"""Changes whenever stored keypoints change (part of the model id, so an index made with
+other keypoints is re-embedded, ``bogv reembed``, never matched against these). v1: ORB's
+strongest 250; v2: those and up to 250 more spread over the frame."""
 
 SIDE = 320
 """Keypoints are found on the image shrunk to fit this square: enough detail, ~3 ms."""
-MAX_POINTS = 250
+STRONGEST = 250
+"""Keypoints kept as ORB ranks them: the strongest corners of each pyramid level..."""
+SPREAD = 250
+"""... and this many more, spread over the frame (``GRID``): text, a logo or stickers drawn
+over a picture hold its strongest corners (78% of a query's strongest 250 lay on captions
+covering 13% of it, ``bench/quality.py``), so without these a captioned copy kept too few
+points on the picture itself to be verified."""
+MAX_POINTS = STRONGEST + SPREAD
+GRID = 4
+"""The spread keypoints: at most ``_CAP`` times an even share of them in each cell of a
+``GRID`` x ``GRID`` split of the frame, per pyramid level."""
+_CAP = 1.0
+_POOL = 4
+"""ORB ranks this many times ``MAX_POINTS`` candidates, among which both kinds are chosen."""
+_LEVELS, _SCALE = 8, 1.2
 _RATIO = 0.8
 _MIN_MATCHES = 6
 _SCALES = (1 / 8, 8)
@@ -38,8 +56,8 @@ image with a handful of keypoints, a chessboard's repeated corners), a transform
 shrinks the query to that point "explains" them all: 142 inliers between skimage's
 chessboard and moon, where copies need ``scoring.COPY_INLIERS``."""
 
-_orb_params = {"nfeatures": MAX_POINTS, "fastThreshold": 10, "edgeThreshold": 15,
-               "patchSize": 15}
+_ORB = {"fastThreshold": 10, "edgeThreshold": 15, "patchSize": 15, "nlevels": _LEVELS,
+        "scaleFactor": _SCALE}
 _POINT = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
 
 
@@ -57,15 +75,62 @@ def keypoints(img: Image.Image) -> bytes:
     return keypoints_of(grey(img))
 
 
-def keypoints_of(small: np.ndarray) -> bytes:
-    """ORB keypoints of a ``grey`` picture, packed."""
-    points, desc = cv2.ORB_create(**_orb_params).detectAndCompute(small, None)
+def keypoints_of(small: np.ndarray, strongest: int = STRONGEST, spread: int = SPREAD,
+                 grid: int = GRID, cap: float = _CAP, pool: int = _POOL) -> bytes:
+    """ORB keypoints of a ``grey`` picture, packed: the ``strongest`` per pyramid level as
+    ORB itself keeps them, and ``spread`` more over a ``grid`` (``bench/quality_replay.py``
+    tries other counts)."""
+    orb = cv2.ORB_create(nfeatures=pool * (strongest + spread), **_ORB)
+    points = orb.detect(small, None)
+    if not points:
+        return b""
+    chosen = _choose(points, small.shape, _level_quotas(strongest), _level_quotas(spread),
+                     grid, cap)
+    points, desc = orb.compute(small, [points[i] for i in chosen])
     if desc is None:
         return b""
     xy = np.rint(cv2.KeyPoint_convert(points) * 8)  # 1/8 pixel steps fit in uint16
     packed = np.zeros(len(points), _POINT)
     packed["x"], packed["y"], packed["d"] = xy[:, 0], xy[:, 1], desc
     return packed.tobytes()
+
+
+def _level_quotas(n: int) -> np.ndarray:
+    """How ORB shares ``n`` keypoints among its pyramid's levels (more on finer ones)."""
+    f = 1 / _SCALE
+    first = n * (1 - f) / (1 - f ** _LEVELS)
+    quotas = [round(first * f ** level) for level in range(_LEVELS - 1)]
+    return np.array([*quotas, max(0, n - sum(quotas))])
+
+
+def _ranks(groups: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Each item's rank within its group, ``order`` listing the items group by group."""
+    g = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    ranks = np.empty(len(order), np.int64)
+    ranks[order] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    return ranks
+
+
+def _choose(points: Sequence[cv2.KeyPoint], shape: tuple[int, ...], strong_q: np.ndarray,
+            spread_q: np.ndarray, grid: int, cap: float) -> np.ndarray:
+    """Indices of the points kept: per pyramid level, the strongest ``strong_q``; then,
+    strongest first, ``spread_q`` of the others with at most ``cap`` times an even share
+    in any cell of the grid."""
+    n = len(points)
+    response = np.fromiter((p.response for p in points), np.float32, n)
+    level = np.minimum(np.fromiter((p.octave for p in points), np.int64, n), _LEVELS - 1)
+    xy = cv2.KeyPoint_convert(points)
+    h, w = shape[:2]
+    cell = (np.minimum((xy[:, 1] * grid / h).astype(np.int64), grid - 1) * grid
+            + np.minimum((xy[:, 0] * grid / w).astype(np.int64), grid - 1))
+    strong = _ranks(level, np.lexsort((-response, level))) < strong_q[level]
+    rest = np.flatnonzero(~strong)
+    key = level[rest] * grid * grid + cell[rest]
+    limit = np.maximum(1, (cap * spread_q / grid ** 2).astype(np.int64))
+    allowed = rest[_ranks(key, np.lexsort((-response[rest], key))) < limit[level[rest]]]
+    rank = _ranks(level[allowed], np.lexsort((-response[allowed], level[allowed])))
+    return np.r_[np.flatnonzero(strong), allowed[rank < spread_q[level[allowed]]]]
 
 
 def _unpack(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -81,13 +146,13 @@ def inliers(query: bytes, stored: bytes) -> int:
     (qxy, qd), (sxy, sd) = _unpack(query), _unpack(stored)
     if len(qd) < 2 or len(sd) < 2:
         return 0
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(qd, sd, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO * p[1].distance]
-    if len(good) < _MIN_MATCHES:
+    # Each query point's two nearest stored points, as arrays (no match objects to build).
+    dist, nearest = cv2.batchDistance(qd, sd, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
+    good = dist[:, 0] < _RATIO * dist[:, 1]
+    if good.sum() < _MIN_MATCHES:
         return 0
     cv2.setRNGSeed(7)  # RANSAC samples at random: the same pair always gets the same count
-    src = qxy[[m.queryIdx for m in good]]
-    dst = sxy[[m.trainIdx for m in good]]
+    src, dst = qxy[good], sxy[nearest[good, 0]]
     matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
                                                ransacReprojThreshold=4.0)
     if mask is None or not _SCALES[0] <= math.hypot(matrix[0, 0], matrix[1, 0]) <= _SCALES[1]:
