@@ -56,7 +56,7 @@ class _Lazy(list):
 
 
 def finder(strongest: int, spread: int, grid: int = geometry.GRID, cap: float = geometry._CAP,
-           pool: int = geometry._POOL) -> Finder:
+           pool: int = 4) -> Finder:
     return functools.partial(geometry.keypoints_of, strongest=strongest, spread=spread,
                              grid=grid, cap=cap, pool=pool)
 
@@ -91,7 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/work/devdata"))
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache/quality"))
-    parser.add_argument("--variants", default="v1,250+250")
+    parser.add_argument("--variants", default="v1,250+250",
+                        help=f"comma-separated, from: {', '.join(VARIANTS)}")
     args = parser.parse_args()
     method = METHODS["bogv+geometry"]
     split = q.make_split(args.data)

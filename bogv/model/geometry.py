@@ -4,9 +4,8 @@ A global CNN vector cannot tell an edited copy from another photo of a similar s
 on the benchmark, 1% of pictures that are not in the index still find a look-alike (two
 star clusters, two drawings in one style) above 0.94, while blurred, cropped or captioned
 copies often score less. Local features settle it. Each stored image keeps up to
-``MAX_POINTS`` ORB keypoints (position + 32-byte binary descriptor, ~14 KB, in a file beside
-its thumbnail: ``bogv.sidecar``): ORB's strongest, and more spread over the frame, so that
-text or stickers drawn over a copy cannot take them all. At search time
+``MAX_POINTS`` ORB keypoints (position + 32-byte binary descriptor, ~9 KB, in a file beside
+its thumbnail: ``bogv.sidecar``); at search time
 the query's keypoints are matched against the few best candidates' (ratio test), and RANSAC
 fits one similarity transform (shift, scale, rotation: what crops, resizes, screenshots
 and small rotations do). A copy keeps dozens to hundreds of consistent matches through
@@ -24,27 +23,29 @@ from PIL import Image
 
 __all__ = ["MAX_POINTS", "SIDE", "VERSION", "grey", "inliers", "keypoints", "keypoints_of"]
 
-VERSION = "orb320-v2"
+VERSION = "orb320-v1"
 """Changes whenever stored keypoints change (part of the model id, so an index made with
-other keypoints is re-embedded, ``bogv reembed``, never matched against these). v1: ORB's
-strongest 250; v2: those and up to 250 more spread over the frame."""
+other keypoints is re-embedded, ``bogv reembed``, never matched against these)."""
 
 SIDE = 320
 """Keypoints are found on the image shrunk to fit this square: enough detail, ~3 ms."""
 STRONGEST = 250
 """Keypoints kept as ORB ranks them: the strongest corners of each pyramid level..."""
-SPREAD = 250
-"""... and this many more, spread over the frame (``GRID``): text, a logo or stickers drawn
-over a picture hold its strongest corners (78% of a query's strongest 250 lay on captions
-covering 13% of it, ``bench/quality.py``), so without these a captioned copy kept too few
-points on the picture itself to be verified."""
+SPREAD = 0
+"""... and none more spread over the frame. Text drawn over a picture holds its strongest
+corners (78% of a query's strongest 250 lay on captions changing 13% of its pixels,
+``bench/quality.py``), so a captioned copy keeps too few on the picture to be verified.
+250 more spread over a 4 x 4 grid (``bench/quality_replay.py``) verified twice the copies
+with text over them, but lifted the inliers of look-alikes too: recalibrated (84 inliers)
+they lost as many crops, squashed and combined copies (README, "what was tried")."""
 MAX_POINTS = STRONGEST + SPREAD
 GRID = 4
-"""The spread keypoints: at most ``_CAP`` times an even share of them in each cell of a
+"""Spread keypoints: at most ``_CAP`` times an even share of them in each cell of a
 ``GRID`` x ``GRID`` split of the frame, per pyramid level."""
 _CAP = 1.0
-_POOL = 4
-"""ORB ranks this many times ``MAX_POINTS`` candidates, among which both kinds are chosen."""
+_POOL = 1
+"""ORB ranks this many times ``MAX_POINTS`` candidates, among which both kinds are chosen
+(4 when spreading: the grid needs weaker candidates to choose from)."""
 _LEVELS, _SCALE = 8, 1.2
 _RATIO = 0.8
 _MIN_MATCHES = 6
