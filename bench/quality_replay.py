@@ -68,7 +68,7 @@ VARIANTS: dict[str, tuple[Finder, Finder]] = {
     "250+250": (finder(250, 250), finder(250, 250)),
     "250+150": (finder(250, 150), finder(250, 150)),
     "150+150": (finder(150, 150), finder(150, 150)),
-    "v1, query 250+250": (_V1, finder(250, 250)),
+    "v1+query250": (_V1, finder(250, 250)),
     "spread 250": (finder(0, 250, pool=8), finder(0, 250, pool=8)),
 }
 """Name -> (stored images' finder, queries' finder)."""
