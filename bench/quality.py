@@ -51,7 +51,7 @@ from bogv.model.embedder import Embedder
 from bogv.thumbs import make_thumbnail
 
 SEED = 3
-VERSION = "q1"  # bump when the split, the edits or the variants change
+VERSION = "q2"  # bump when the split, the edits or the variants change
 TEST_TARGETS, CALIB_TARGETS = 200, 100
 TEST_NEGATIVES, CALIB_NEGATIVES = 150, 100
 MAX_SIDE = 1024
@@ -196,6 +196,12 @@ def _pattern_bytes(pattern: pixels.Pattern) -> bytes:
     return buf.getvalue()
 
 
+def _png(grey: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    imaging.Image.fromarray(grey).save(buf, "PNG", compress_level=1)
+    return buf.getvalue()
+
+
 def _pattern(data: bytes) -> pixels.Pattern:
     with np.load(io.BytesIO(data)) as z:
         return pixels.Pattern(z["coarse"], z["fine"])
@@ -210,9 +216,13 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
     "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}",
                lambda img: [_pattern_bytes(pixels.pattern(img))]),
+    "grey": (f"grey-{geometry.SIDE}", lambda img: [_png(geometry.grey(img))]),
+    "greyquery": (f"grey-{geometry.SIDE}-views",
+                  lambda img: [_png(geometry.grey(v)) for v in query_views(img)]),
 }
 """What bogv keeps of a stored image (its keypoints, its thumbnail) and finds for a query
-(its views' keypoints, its mirror image's, its pixel pattern), by file name prefix."""
+(its views' keypoints, its mirror image's, its pixel pattern), by file name prefix; and,
+for ``bench/quality_replay.py`` (``--keep-grey``), the grey pictures ORB looks at."""
 
 
 def records_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
@@ -569,6 +579,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(".bench-cache/quality"))
     parser.add_argument("--cost", type=int, default=1, help="1: also measure import, "
                         "search and size against the plain descriptor (0: skip)")
+    parser.add_argument("--keep-grey", action="store_true",
+                        help="also keep the grey images keypoints are found on, so that "
+                        "bench/quality_replay.py can try other keypoints without the images")
     parser.add_argument("--methods", default=",".join(DEFAULT),
                         help=f"comma-separated, from: {', '.join(METHODS)}")
     args = parser.parse_args()
@@ -611,7 +624,8 @@ def main() -> None:
             if f"{what}-{side}" in records or what == "labelled":
                 continue
             sides = (("query", "mirror") if side == "query" else (side,)) + (
-                (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ())
+                (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ()) + (
+                (("greyquery",) if side == "query" else ("grey",)) if args.keep_grey else ())
             found = records_for(args.cache, key, what, _Lazy(images), sides)
             records.update((f"{what}-{s}", v) for s, v in found.items())
     results = {m.name: evaluate(m, vec, split, m.threshold, records) for m in methods}

@@ -3,7 +3,9 @@
 Most edits come from albumentations (a maintained augmentation library) so the benchmark
 does not grade bogv on edits bogv's author wrote; the ones it has no transform for (a
 caption banner, a screenshot canvas, a squash to another aspect ratio) are small Pillow
-functions. Every edit is deterministic given its ``random.Random``.
+functions. So are the overlays (issue 17): text, watermarks, logos, emoji, a date stamp and
+an app's controls drawn *over* the picture, in Debian's DejaVu fonts (``FONT_DIR``) and
+shapes drawn here. Every edit is deterministic given its ``random.Random``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import os
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -124,6 +127,274 @@ def combo(img: Image.Image, rng: random.Random) -> Image.Image:
                                hue=(0, 0), p=1))(out, rng)
 
 
+# --- overlays: things drawn over the picture (issue 17) ---------------------------------
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+"""Debian's ``fonts-dejavu-core`` (and ``-extra``): the overlays' text is drawn in these,
+not in Pillow's built-in font, so that captions look like the bold sans-serif of memes."""
+_FONTS = ("DejaVuSans-Bold.ttf", "DejaVuSansCondensed-Bold.ttf", "DejaVuSerif-Bold.ttf",
+          "DejaVuSans.ttf")
+_MONO = "DejaVuSansMono-Bold.ttf"
+
+
+def _ttf(name: str, size: int) -> ImageFont.FreeTypeFont:
+    path = FONT_DIR / name
+    if not path.exists():
+        raise SystemExit(f"bench/quality_edits.py: the overlay edits need {path}: "
+                         "apt-get install fonts-dejavu-core fonts-dejavu-extra")
+    return ImageFont.truetype(str(path), max(6, size))
+
+
+_CAPTIONS = ("WHEN YOU SEE IT", "NOBODY:", "ME AT 3 AM", "THIS IS FINE", "SO TRUE",
+             "LOOK WHAT I FOUND", "BEFORE AND AFTER", "GUESS WHERE", "NOT AGAIN",
+             "BEST DAY EVER", "CAN'T STOP LOOKING", "MONDAY MOOD", "TAG A FRIEND",
+             "WAIT FOR IT", "BREAKING NEWS", "NEW ARRIVAL -30%", "FREE SHIPPING TODAY",
+             "SOURCE: TRUST ME", "HOW IT STARTED", "HOW IT'S GOING", "PLOT TWIST")
+
+
+def _lines(rng: random.Random) -> list[str]:
+    return [rng.choice(_CAPTIONS) for _ in range(rng.randint(1, 3))]
+
+
+def _text_block(draw: ImageDraw.ImageDraw, lines: list[str], font: ImageFont.FreeTypeFont,
+                stroke: int) -> tuple[int, int]:
+    """Width and height of centred lines drawn with ``_draw_lines``."""
+    box = draw.multiline_textbbox((0, 0), "\n".join(lines), font=font, align="center",
+                                  stroke_width=stroke)
+    return math.ceil(box[2] - box[0]), math.ceil(box[3] - box[1])
+
+
+def _fit_caption(img: Image.Image, lines: list[str], area: float, rng: random.Random
+                 ) -> tuple[ImageFont.FreeTypeFont, int, tuple[int, int]]:
+    """The font size whose text block covers about ``area`` of the picture (never wider
+    than it), its stroke, and the block's size."""
+    draw = ImageDraw.Draw(img)
+    name = rng.choice(_FONTS)
+    size = max(8, img.height // 10)
+    for _ in range(12):  # the block's area grows with the square of the font size
+        font = _ttf(name, size)
+        stroke = max(1, size // 14)
+        w, h = _text_block(draw, lines, font, stroke)
+        scale = math.sqrt(area * img.width * img.height / max(1, w * h))
+        scale = min(scale, 0.96 * img.width / max(1, w), 0.9 * img.height / max(1, h))
+        new = max(6, int(size * scale))
+        if abs(new - size) <= 1:
+            break
+        size = new
+    font = _ttf(name, size)
+    stroke = max(1, size // 14)
+    return font, stroke, _text_block(draw, lines, font, stroke)
+
+
+def _place(img: Image.Image, w: int, h: int, rng: random.Random) -> tuple[int, int]:
+    """Anywhere the block fits."""
+    return rng.randint(0, max(0, img.width - w)), rng.randint(0, max(0, img.height - h))
+
+
+def text_light(img: Image.Image, rng: random.Random) -> Image.Image:
+    """1-3 lines of white bold text with a black outline over the picture (a meme), the
+    text block 10-30% of the area, anywhere."""
+    out = img.convert("RGB")
+    lines = _lines(rng)
+    font, stroke, (w, h) = _fit_caption(out, lines, rng.uniform(0.1, 0.3), rng)
+    x, y = _place(out, w, h, rng)
+    ImageDraw.Draw(out).multiline_text(
+        (x + w // 2, y + h // 2), "\n".join(lines), font=font, anchor="mm", align="center",
+        fill=(255, 255, 255), stroke_width=stroke, stroke_fill=(0, 0, 0))
+    return out
+
+
+def text_dark(img: Image.Image, rng: random.Random) -> Image.Image:
+    """1-3 lines of dark text on a light, partly see-through box over the picture, the box
+    10-30% of the area, anywhere."""
+    out = img.convert("RGBA")
+    lines = _lines(rng)
+    font, _, (w, h) = _fit_caption(out, lines, rng.uniform(0.1, 0.3) * 0.75, rng)
+    pad = max(2, font.size // 3)
+    x, y = _place(out, w + 2 * pad, h + 2 * pad, rng)
+    layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    draw.rounded_rectangle((x, y, x + w + 2 * pad, y + h + 2 * pad), radius=pad,
+                           fill=(250, 250, 245, rng.choice((170, 210, 255))))
+    draw.multiline_text((x + pad + w // 2, y + pad + h // 2), "\n".join(lines), font=font,
+                        anchor="mm", align="center",
+                        fill=rng.choice(((0, 0, 0, 255), (30, 30, 90, 255), (120, 0, 0, 255))))
+    return Image.alpha_composite(out, layer).convert("RGB")
+
+
+def watermark(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A seller's name tiled diagonally over the whole picture, 25-45% opaque."""
+    out = img.convert("RGBA")
+    name = rng.choice(("© shopmaster", "SAMPLE", "stockpix.example", "© J. Doe 2024",
+                       "PREVIEW", "@bestdeals"))
+    font = _ttf(rng.choice(_FONTS), max(8, min(out.size) // rng.randint(8, 12)))
+    side = 2 * max(out.size)
+    layer = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    w, h = _text_block(draw, [name], font, 0)
+    alpha = round(255 * rng.uniform(0.25, 0.45))
+    colour = rng.choice(((255, 255, 255), (0, 0, 0), (128, 128, 128)))
+    for row, y in enumerate(range(0, side, 3 * h)):
+        for x in range(-(row % 2) * w, side, int(1.6 * w)):
+            draw.text((x, y), name, font=font, fill=(*colour, alpha))
+    layer = layer.rotate(rng.uniform(20, 40), resample=Image.Resampling.BILINEAR)
+    left, top = (side - out.width) // 2, (side - out.height) // 2
+    layer = layer.crop((left, top, left + out.width, top + out.height))
+    return Image.alpha_composite(out, layer).convert("RGB")
+
+
+def _star(cx: float, cy: float, r: float, points: int = 5) -> list[tuple[float, float]]:
+    return [(cx + (r if i % 2 == 0 else r * 0.45) * math.sin(i * math.pi / points),
+             cy - (r if i % 2 == 0 else r * 0.45) * math.cos(i * math.pi / points))
+            for i in range(2 * points)]
+
+
+def _sticker(size: int, rng: random.Random) -> Image.Image:
+    """A brand's logo or a shop's sticker: a coloured badge with a short word."""
+    s = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(s)
+    colour = rng.choice(((220, 30, 40), (20, 110, 220), (250, 190, 0), (20, 160, 90),
+                         (30, 30, 30), (255, 255, 255)))
+    ink = (0, 0, 0) if sum(colour) > 500 else (255, 255, 255)
+    shape = rng.choice(("circle", "star", "square"))
+    if shape == "circle":
+        draw.ellipse((0, 0, size - 1, size - 1), fill=colour, outline=ink,
+                     width=max(1, size // 25))
+    elif shape == "star":
+        draw.polygon(_star(size / 2, size / 2, size / 2, rng.choice((8, 12, 16))), fill=colour)
+    else:
+        draw.rounded_rectangle((0, 0, size - 1, size - 1), radius=size // 6, fill=colour)
+    word = rng.choice(("SALE", "NEW", "-50%", "HOT", "TOP", "BEST", "4K", "LIVE"))
+    font = _ttf(rng.choice(_FONTS), size // 4)
+    draw.text((size / 2, size / 2), word, font=font, fill=ink, anchor="mm")
+    return s
+
+
+def logo(img: Image.Image, rng: random.Random) -> Image.Image:
+    """An opaque logo or sticker in a corner, its side 18-30% of the picture's shorter
+    side."""
+    out = img.convert("RGBA")
+    size = max(8, round(min(out.size) * rng.uniform(0.18, 0.3)))
+    margin = round(min(out.size) * rng.uniform(0.0, 0.04))
+    x = rng.choice((margin, out.width - size - margin))
+    y = rng.choice((margin, out.height - size - margin))
+    out.alpha_composite(_sticker(size, rng), (x, y))
+    return out.convert("RGB")
+
+
+def _emoji(size: int, rng: random.Random) -> Image.Image:
+    """An emoji drawn from shapes (no colour emoji font is assumed): a face, a heart, a
+    star, a fire-like drop or a thumbs-up-like badge."""
+    e = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(e)
+    kind = rng.choice(("face", "face", "heart", "star", "drop"))
+    w = max(1, size // 20)
+    if kind == "face":
+        draw.ellipse((0, 0, size - 1, size - 1), fill=(255, 204, 51), outline=(200, 120, 0),
+                     width=w)
+        ey, ex, er = size * 0.38, size * 0.3, size * 0.07
+        for cx in (ex, size - ex):
+            if rng.random() < 0.5:
+                draw.ellipse((cx - er, ey - er * 1.4, cx + er, ey + er * 1.4), fill=(60, 40, 20))
+            else:  # laughing: closed eyes
+                draw.arc((cx - 2 * er, ey - er, cx + 2 * er, ey + 2 * er), 200, 340,
+                         fill=(60, 40, 20), width=2 * w)
+        mouth = (size * 0.25, size * 0.45, size * 0.75, size * 0.8)
+        if rng.random() < 0.5:
+            draw.chord(mouth, 0, 180, fill=(120, 30, 30))
+        else:
+            draw.arc(mouth, 20, 160, fill=(60, 40, 20), width=2 * w)
+        if rng.random() < 0.4:  # tears of joy
+            draw.ellipse((0, size * 0.45, size * 0.18, size * 0.7), fill=(80, 170, 255))
+            draw.ellipse((size * 0.82, size * 0.45, size - 1, size * 0.7), fill=(80, 170, 255))
+    elif kind == "heart":
+        r = size / 4
+        red = rng.choice(((230, 20, 60), (255, 80, 150)))
+        draw.ellipse((0, size * 0.1, 2 * r, size * 0.1 + 2 * r), fill=red)
+        draw.ellipse((2 * r, size * 0.1, 4 * r, size * 0.1 + 2 * r), fill=red)
+        draw.polygon([(size * 0.03, size * 0.1 + r * 1.3), (size * 0.97, size * 0.1 + r * 1.3),
+                      (size / 2, size * 0.95)], fill=red)
+    elif kind == "star":
+        draw.polygon(_star(size / 2, size / 2, size / 2), fill=(255, 210, 0),
+                     outline=(230, 140, 0))
+    else:
+        draw.ellipse((size * 0.15, size * 0.3, size * 0.85, size - 1), fill=(255, 110, 0))
+        draw.polygon([(size * 0.18, size * 0.55), (size * 0.5, 0), (size * 0.82, size * 0.55)],
+                     fill=(255, 110, 0))
+        draw.ellipse((size * 0.32, size * 0.55, size * 0.68, size * 0.92), fill=(255, 220, 0))
+    return e
+
+
+def emoji(img: Image.Image, rng: random.Random) -> Image.Image:
+    """Two to six emoji, each 10-18% of the shorter side, anywhere."""
+    out = img.convert("RGBA")
+    for _ in range(rng.randint(2, 6)):
+        size = max(8, round(min(out.size) * rng.uniform(0.1, 0.18)))
+        e = _emoji(size, rng).rotate(rng.uniform(-25, 25), resample=Image.Resampling.BICUBIC)
+        out.alpha_composite(e, _place(out, size, size, rng))
+    return out.convert("RGB")
+
+
+def timestamp(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A camera's date stamp: orange digits, ~5% of the height, near a bottom corner."""
+    out = img.convert("RGB")
+    when = (f"{rng.randint(1998, 2025)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            f" {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}")
+    if rng.random() < 0.5:
+        when = when.replace("-", "/")
+    font = _ttf(_MONO, round(out.height * rng.uniform(0.04, 0.06)))
+    draw = ImageDraw.Draw(out)
+    w, h = _text_block(draw, [when], font, 1)
+    m = max(2, out.height // 30)
+    x = out.width - w - m if rng.random() < 0.7 else m
+    draw.text((x, out.height - h - m), when, font=font,
+              fill=rng.choice(((255, 140, 0), (255, 200, 40), (255, 255, 255))),
+              stroke_width=1, stroke_fill=(60, 20, 0))
+    return out
+
+
+def app_overlay(img: Image.Image, rng: random.Random) -> Image.Image:
+    """A story or video player drawn over the picture: dark see-through bars top and
+    bottom with a user name, a caption and icons, and a play button in the middle."""
+    out = img.convert("RGBA")
+    layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    W, H = out.size
+    bar = max(8, round(H * 0.1))
+    draw.rectangle((0, 0, W, bar), fill=(0, 0, 0, 110))
+    draw.rectangle((0, H - bar, W, H), fill=(0, 0, 0, 110))
+    draw.rectangle((round(W * 0.02), round(bar * 0.1), round(W * rng.uniform(0.3, 0.9)),
+                    round(bar * 0.1) + max(1, H // 150)), fill=(255, 255, 255, 230))
+    font = _ttf("DejaVuSans-Bold.ttf", round(bar * 0.35))
+    draw.ellipse((W * 0.02, bar * 0.3, W * 0.02 + bar * 0.6, bar * 0.9), fill=(200, 80, 160, 255))
+    draw.text((W * 0.02 + bar * 0.8, bar * 0.6), rng.choice(("@traveller", "@news_daily",
+              "@deals4u", "@catlover")), font=font, fill=(255, 255, 255, 255), anchor="lm")
+    draw.text((W * 0.03, H - bar / 2), rng.choice(_CAPTIONS).lower(), font=font,
+              fill=(255, 255, 255, 255), anchor="lm")
+    for i in range(3):  # like, comment, share
+        cx, cy, r = W - bar * (0.6 + 0.9 * i), H - bar / 2, bar * 0.28
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=(255, 255, 255, 255),
+                     width=max(1, bar // 20))
+    r = min(W, H) * 0.09
+    draw.ellipse((W / 2 - r, H / 2 - r, W / 2 + r, H / 2 + r), fill=(0, 0, 0, 120))
+    draw.polygon([(W / 2 - r * 0.35, H / 2 - r * 0.5), (W / 2 - r * 0.35, H / 2 + r * 0.5),
+                  (W / 2 + r * 0.55, H / 2)], fill=(255, 255, 255, 230))
+    return Image.alpha_composite(out, layer).convert("RGB")
+
+
+_OVERLAYS: tuple[Edit, ...] = (text_light, text_dark, watermark, logo, emoji, timestamp,
+                               app_overlay)
+
+
+def overlay_resized(img: Image.Image, rng: random.Random) -> Image.Image:
+    """One of the overlays, then shrunk to 40-60% and saved as a JPEG of quality 50-75:
+    a meme or watermarked copy passed around."""
+    out = rng.choice(_OVERLAYS)(img, rng)
+    out = _scaled(out, rng.uniform(0.4, 0.6))
+    q = rng.randint(50, 75)
+    return _albu(A.ImageCompression(quality_range=(q, q), p=1))(out, rng)
+
+
 EDITS: dict[str, Edit] = {
     "jpeg q30": _albu(A.ImageCompression(quality_range=(30, 30), p=1)),
     "downscale 30%": lambda img, rng: _scaled(img, 0.3),
@@ -141,6 +412,14 @@ EDITS: dict[str, Edit] = {
     "screenshot": screenshot,
     "squash 1.3x": squash,
     "combo": combo,
+    "text over, light": text_light,
+    "text over, dark": text_dark,
+    "watermark tiled": watermark,
+    "logo in corner": logo,
+    "emoji": emoji,
+    "timestamp": timestamp,
+    "app overlay": app_overlay,
+    "overlay+resize+jpeg": overlay_resized,
 }
 """Query edits, by the names the benchmark table uses."""
 

@@ -15,19 +15,38 @@ recompression, blur, captions and colour changes; different pictures keep a hand
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["MAX_POINTS", "SIDE", "VERSION", "inliers", "keypoints"]
+__all__ = ["MAX_POINTS", "SIDE", "VERSION", "grey", "inliers", "keypoints", "keypoints_of"]
 
 VERSION = "orb320-v1"
-"""Changes whenever stored keypoints change (part of the model id)."""
+"""Changes whenever stored keypoints change (part of the model id, so an index made with
+other keypoints is re-embedded, ``bogv reembed``, never matched against these)."""
 
 SIDE = 320
 """Keypoints are found on the image shrunk to fit this square: enough detail, ~3 ms."""
-MAX_POINTS = 250
+STRONGEST = 250
+"""Keypoints kept as ORB ranks them: the strongest corners of each pyramid level..."""
+SPREAD = 0
+"""... and none more spread over the frame. Text drawn over a picture holds its strongest
+corners (78% of a query's strongest 250 lay on captions changing 13% of its pixels,
+``bench/quality.py``), so a captioned copy keeps too few on the picture to be verified.
+250 more spread over a 4 x 4 grid (``bench/quality_replay.py``) verified twice the copies
+with text over them, but lifted the inliers of look-alikes too: recalibrated (84 inliers)
+they lost as many crops, squashed and combined copies (README, "what was tried")."""
+MAX_POINTS = STRONGEST + SPREAD
+GRID = 4
+"""Spread keypoints: at most ``_CAP`` times an even share of them in each cell of a
+``GRID`` x ``GRID`` split of the frame, per pyramid level."""
+_CAP = 1.0
+_POOL = 1
+"""ORB ranks this many times ``MAX_POINTS`` candidates, among which both kinds are chosen
+(4 when spreading: the grid needs weaker candidates to choose from)."""
+_LEVELS, _SCALE = 8, 1.2
 _RATIO = 0.8
 _MIN_MATCHES = 6
 _SCALES = (1 / 8, 8)
@@ -38,24 +57,83 @@ image with a handful of keypoints, a chessboard's repeated corners), a transform
 shrinks the query to that point "explains" them all: 142 inliers between skimage's
 chessboard and moon, where copies need ``scoring.COPY_INLIERS``."""
 
-_orb_params = {"nfeatures": MAX_POINTS, "fastThreshold": 10, "edgeThreshold": 15,
-               "patchSize": 15}
+def _orb(nfeatures: int) -> cv2.ORB:
+    return cv2.ORB.create(nfeatures=nfeatures, scaleFactor=_SCALE, nlevels=_LEVELS,
+                          edgeThreshold=15, patchSize=15, fastThreshold=10)
 _POINT = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
 
 
-def keypoints(img: Image.Image) -> bytes:
-    """ORB keypoints of an RGB image, packed: 36 bytes a point."""
+def grey(img: Image.Image) -> np.ndarray:
+    """The picture keypoints are found on: grey, shrunk to fit ``SIDE``."""
     # Only shrunk, never enlarged: enlarging small images to SIDE was measured to find
     # fewer blurred, cropped and screenshotted copies (it moves their keypoints' scales).
     small = img.convert("L")
     small.thumbnail((SIDE, SIDE), Image.Resampling.BILINEAR)
-    points, desc = cv2.ORB.create(**_orb_params).detectAndCompute(np.asarray(small), None)
+    return np.asarray(small)
+
+
+def keypoints(img: Image.Image) -> bytes:
+    """ORB keypoints of an RGB image, packed: 36 bytes a point."""
+    return keypoints_of(grey(img))
+
+
+def keypoints_of(small: np.ndarray, strongest: int = STRONGEST, spread: int = SPREAD,
+                 grid: int = GRID, cap: float = _CAP, pool: int = _POOL) -> bytes:
+    """ORB keypoints of a ``grey`` picture, packed: the ``strongest`` per pyramid level as
+    ORB itself keeps them, and ``spread`` more over a ``grid`` (``bench/quality_replay.py``
+    tries other counts)."""
+    orb = _orb(pool * (strongest + spread))
+    points = orb.detect(small, None)
+    if not points:
+        return b""
+    chosen = _choose(points, small.shape, _level_quotas(strongest), _level_quotas(spread),
+                     grid, cap)
+    points, desc = orb.compute(small, [points[i] for i in chosen])
     if desc is None:
         return b""
     xy = np.rint(np.asarray(cv2.KeyPoint.convert(points)) * 8)  # 1/8 pixel steps fit in uint16
     packed = np.zeros(len(points), _POINT)
     packed["x"], packed["y"], packed["d"] = xy[:, 0], xy[:, 1], desc
     return packed.tobytes()
+
+
+def _level_quotas(n: int) -> np.ndarray:
+    """How ORB shares ``n`` keypoints among its pyramid's levels (more on finer ones)."""
+    f = 1 / _SCALE
+    first = n * (1 - f) / (1 - f ** _LEVELS)
+    quotas = [round(first * f ** level) for level in range(_LEVELS - 1)]
+    return np.array([*quotas, max(0, n - sum(quotas))])
+
+
+def _ranks(groups: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Each item's rank within its group, ``order`` listing the items group by group."""
+    g = groups[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(g)) + 1]
+    ranks = np.empty(len(order), np.int64)
+    ranks[order] = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(g)]))
+    return ranks
+
+
+def _choose(points: Sequence[cv2.KeyPoint], shape: tuple[int, ...], strong_q: np.ndarray,
+            spread_q: np.ndarray, grid: int, cap: float) -> np.ndarray:
+    """Indices of the points kept: per pyramid level, the strongest ``strong_q``; then,
+    strongest first, ``spread_q`` of the others with at most ``cap`` times an even share
+    in any cell of the grid."""
+    n = len(points)
+    response = np.fromiter((p.response for p in points), np.float32, n)
+    level = np.minimum(np.fromiter((p.octave for p in points), np.int64, n), _LEVELS - 1)
+    xy = np.asarray(cv2.KeyPoint.convert(points))
+    h, w = shape[:2]
+    cell = (np.minimum((xy[:, 1] * grid / h).astype(np.int64), grid - 1) * grid
+            + np.minimum((xy[:, 0] * grid / w).astype(np.int64), grid - 1))
+    strong = _ranks(level, np.lexsort((-response, level))) < strong_q[level]
+    rest = np.flatnonzero(~strong)
+    key = level[rest] * grid * grid + cell[rest]
+    limit = np.maximum(1, (cap * spread_q / grid ** 2).astype(np.int64))
+    allowed = rest[_ranks(key, np.lexsort((-response[rest], key))) < limit[level[rest]]]
+    rank = _ranks(level[allowed], np.lexsort((-response[allowed], level[allowed])))
+    chosen: np.ndarray = np.r_[np.flatnonzero(strong), allowed[rank < spread_q[level[allowed]]]]
+    return chosen
 
 
 def _unpack(data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -71,13 +149,13 @@ def inliers(query: bytes, stored: bytes) -> int:
     (qxy, qd), (sxy, sd) = _unpack(query), _unpack(stored)
     if len(qd) < 2 or len(sd) < 2:
         return 0
-    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(qd, sd, k=2)
-    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO * p[1].distance]
-    if len(good) < _MIN_MATCHES:
+    # Each query point's two nearest stored points, as arrays (no match objects to build).
+    dist, nearest = cv2.batchDistance(qd, sd, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
+    good = dist[:, 0] < _RATIO * dist[:, 1]
+    if good.sum() < _MIN_MATCHES:
         return 0
     cv2.setRNGSeed(7)  # RANSAC samples at random: the same pair always gets the same count
-    src = qxy[[m.queryIdx for m in good]]
-    dst = sxy[[m.trainIdx for m in good]]
+    src, dst = qxy[good], sxy[nearest[good, 0]]
     matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
                                                ransacReprojThreshold=4.0)
     if mask is None or not _SCALES[0] <= math.hypot(matrix[0, 0], matrix[1, 0]) <= _SCALES[1]:
