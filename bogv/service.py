@@ -326,12 +326,14 @@ class Service:
 
     def stats(self) -> dict[str, object]:
         return {"count": self.store.count(), "model": self.embedder.model_id, "dim": DIM,
-                "store": self.store.backend, "collection": self.store.alias}
+                "store": self.store.backend, "collection": self.store.alias,
+                "precision": self.embedder.precision, "cpu": str(self.embedder.cpu)}
 
 
 def build_service(settings: Settings) -> Service:
     """The one way the API, the CLI and the benchmarks get a working service."""
-    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
+    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads,
+                        precision=settings.precision)
     store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
                   collection=settings.collection, token=settings.store_token,
                   db_name=settings.milvus_db_name, index=index_spec(settings),
