@@ -31,8 +31,8 @@ def test_int8_descriptors_agree_with_fp32_on_real_photos(int8_embedder: Embedder
     # Measured with VNNI: 0.9961 mean, 0.9936 min (0.9974 / 0.9959 before the projection).
     # Quantizing the stem and first blocks as well (the naive recipe) gives 0.9927 / 0.987
     # before it. Without VNNI (emulated Haswell) the same graph fell to 0.988 mean.
-    assert cos.mean() >= MEAN_BOUND and cos.min() > 0.991
-    assert cos.min() >= MIN_BOUND
+    # Both above the bound every path keeps (MEAN_BOUND, MIN_BOUND), the minimum closer still.
+    assert cos.mean() >= MEAN_BOUND and cos.min() > 0.991 > MIN_BOUND
     # Every photo's nearest neighbour (its edited copy) is the same under both graphs.
     np.fill_diagonal(ref_sims := ref @ ref.T, -1)
     np.fill_diagonal(got_sims := got @ got.T, -1)
