@@ -11,12 +11,18 @@ Milvus insert per image) and the *reference bound* (bogv's decode + preprocess +
 no store, no HTTP, at the best batch size). HTTP figures come from a real ``bogv serve``
 subprocess on loopback. Inputs (1-3 MP JPEGs, 1 MP queries, real descriptors of augmented
 dev photos for the 10k/100k stores) are made once and cached under ``--cache``.
+
+The table opens with the CPU: its model, the features that choose onnxruntime's kernels
+(AVX2, AVX-512, VNNI, ARM dot product) and the graph bogv runs on it (``bogv.model.cpu``),
+since every figure below depends on them. ``--only stages`` gives CPU ms per image of each
+step of an import, one thread, including inference by every graph this CPU may run.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -43,12 +49,15 @@ from speed_server import Load, Watch, load, serve, tree_cpu
 
 from bogv import imaging
 from bogv.config import Settings
+from bogv.errors import BogvError
 from bogv.indexing import index_spec
+from bogv.model import cpu, geometry
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
-from bogv.model.preprocess import SIZE
+from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.service import prepare as prepare_image
 from bogv.store import INSERT_ROWS
+from bogv.thumbs import make_thumbnail
 
 if TYPE_CHECKING:
     from speed_seed import SeedPipeline  # torch is imported only when ingest is measured
@@ -344,6 +353,72 @@ def measure_search(count: int, counts: Counts, args: argparse.Namespace, work: P
     return rows
 
 
+# --- the machine and the steps of an import --------------------------------------------------
+
+def machine_rows(embedder: Embedder) -> list[Row]:
+    """What every figure depends on: cores, the CPU, its kernel-choosing features, the graph."""
+    here = embedder.cpu
+    has = {name: any(f in here.flags for f in flags) for name, flags in (
+        ("AVX2", ("avx2",)), ("AVX-512", ("avx512f",)), ("VNNI", ("avx512_vnni", "avx_vnni")),
+        ("ARM dot product", ("asimddp",)))}
+    return [Row("machine", f"{os.cpu_count()} cores", f"onnxruntime, {Settings().workers} "
+                "decode workers"),
+            Row("CPU", f"{here.model} ({here.arch})"),
+            Row("CPU features", ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in has.items())),
+            Row("graph", embedder.precision, embedder.model_id.split(":")[0])]
+
+
+def _cpu_ms(step: Callable[[bytes], object], datas: list[bytes]) -> float:
+    start = time.process_time()
+    for data in datas:
+        step(data)
+    return (time.process_time() - start) / len(datas) * 1e3
+
+
+def measure_stages(args: argparse.Namespace, counts: Counts, models: Path) -> list[Row]:
+    """CPU ms per image of each step of an import, one after the other on one thread (the
+    pool's threads would hide which step costs what). Inference runs in batches of
+    ``BATCH_SIZE`` with one onnxruntime thread, for each graph this CPU may run."""
+    settings = Settings()
+    datas = [p.read_bytes() for p in jpegs(args.cache, args.devdata, counts.seed)]
+
+    def decode(data: bytes) -> imaging.Image.Image:
+        return imaging.decode(data, max_pixels=settings.max_pixels, min_side=SIZE,
+                              min_long=geometry.SIDE)
+
+    images = [decode(d) for d in datas]
+    steps: dict[str, Callable[[int], object]] = {
+        "decode": lambda i: decode(datas[i]),
+        "keypoints": lambda i: geometry.keypoints(images[i]),
+        "tensor": lambda i: embed_tensor(images[i]),
+        "thumbnail": lambda i: make_thumbnail(images[i]),
+        "hashes": lambda i: (hashlib.md5(datas[i]).digest(), hashlib.sha256(datas[i]).digest()),
+    }
+    rows = []
+    for name, step in steps.items():
+        start = time.process_time()
+        for i in range(len(datas)):
+            step(i)
+        ms = (time.process_time() - start) / len(datas) * 1e3
+        rows.append(Row(f"import step: {name}", f"{ms:.1f} CPU ms", "per image, one thread"))
+    tensors = np.stack([embed_tensor(img) for img in images])
+    batch = settings.batch_size
+    for precision in cpu.PRECISIONS:
+        try:
+            embedder = Embedder(models, threads=1, precision=precision)
+        except BogvError as exc:  # the 8-bit graph where bogv refuses it
+            rows.append(Row(f"import step: inference, {precision}", "-", exc.message[:70]))
+            continue
+        embedder.embed_tensors(tensors[:batch])  # warm the session
+        start = time.process_time()
+        for i in range(0, len(tensors), batch):
+            embedder.embed_tensors(tensors[i:i + batch])
+        ms = (time.process_time() - start) / len(tensors) * 1e3
+        rows.append(Row(f"import step: inference, {precision}", f"{ms:.1f} CPU ms",
+                        f"batches of {batch}"))
+    return rows
+
+
 # --- the command ----------------------------------------------------------------------------
 
 def print_table(rows: list[Row]) -> None:
@@ -362,7 +437,8 @@ def main() -> None:
         "BOGV_BENCH_CACHE", Path(tempfile.gettempdir()) / "bogv-bench")))
     parser.add_argument("--devdata", type=Path, default=Path(os.environ.get(
         "BOGV_DEVDATA", "/work/devdata")), help="fetch_dev_images.sh output folder")
-    parser.add_argument("--only", choices=("ingest", "add", "startup", "search"), nargs="*")
+    parser.add_argument("--only", choices=("stages", "ingest", "add", "startup", "search"),
+                        nargs="*")
     parser.add_argument("--server", nargs="?", const=True, default=None, metavar="URI",
                         help="Milvus Lite and a Milvus server side by side (bench/"
                         "speed_backends.py): the server at URI (or BOGV_BENCH_MILVUS_URI), "
@@ -385,14 +461,17 @@ def main() -> None:
                     Path(tmp), Embedder(args.cache / "models"), args.cache / "models")
         return
     args.rounds = args.rounds or (2 if args.quick else 3)
-    parts = set(args.only or ("ingest", "add", "startup", "search"))
+    parts = set(args.only or ("stages", "ingest", "add", "startup", "search"))
     models = args.cache / "models"
-    embedder = Embedder(models)  # converts the graph into the cache once
-    rows = [Row("machine", f"{os.cpu_count()} cores", f"onnxruntime, {Settings().workers} "
-                "decode workers")]
+    settings = Settings()
+    # Converts the graph into the cache once; PRECISION chooses it, as for `bogv serve`.
+    embedder = Embedder(models, precision=settings.precision)
+    print(f"CPU: {embedder.cpu}; graph: {embedder.precision}", file=sys.stderr)
+    rows = machine_rows(embedder)
     with tempfile.TemporaryDirectory(prefix="bogv-speed-") as tmp:
         work = Path(tmp)
         steps: list[tuple[str, Callable[[], list[Row]]]] = [
+            ("stages", lambda: measure_stages(args, counts, models)),
             ("ingest", lambda: measure_ingest(args, counts, work, embedder, models)),
             ("add", lambda: measure_add(counts, args, work, models)),
             ("startup", lambda: measure_startup(work)),

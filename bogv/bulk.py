@@ -51,7 +51,8 @@ class EmbedBatch:
 
     def __init__(self, settings: dict[str, Any], threads: int = 1) -> None:
         self.settings = Settings.model_validate(settings)
-        self.embedder = Embedder(self.settings.model_cache, threads=threads)
+        self.embedder = Embedder(self.settings.model_cache, threads=threads,
+                                 precision=self.settings.precision)
 
     def __call__(self, batch: Batch) -> Batch:
         paths = [str(p) for p in batch["path"]]

@@ -270,7 +270,8 @@ def reembed(images: Annotated[list[Path] | None, typer.Option(
     if settings.is_embedded and lite_file_in_use(settings.store_uri):
         raise BogvError(f"a running service owns {settings.store_uri}; Milvus Lite has one "
                         "owner, so stop it first (on a Milvus server reembed runs alongside)")
-    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
+    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads,
+                        precision=settings.precision)
     with _progress() as progress:
         task = progress.add_task("re-embedding", total=None, rate="")
         report = run(settings, embedder, images=images or [], source=source,

@@ -318,7 +318,8 @@ class Service:
 
     def stats(self) -> dict[str, object]:
         return {"count": self.store.count(), "model": self.embedder.model_id, "dim": DIM,
-                "store": self.store.backend, "collection": self.store.alias}
+                "store": self.store.backend, "collection": self.store.alias,
+                "precision": self.embedder.precision, "cpu": str(self.embedder.cpu)}
 
 
 def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callable[[], bytes],
@@ -348,6 +349,7 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
 
 def build_service(settings: Settings) -> Service:
     """The one way the API, the CLI and the benchmarks get a working service."""
-    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads)
+    embedder = Embedder(settings.model_cache, threads=settings.intra_op_threads,
+                        precision=settings.precision)
     store = Store.from_settings(settings, model_id=embedder.model_id, dim=DIM)
     return Service(settings, embedder, store)

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bogv.cli import app
+from bogv.model import cpu
 
 from .conftest import Served
 from .images import PHOTOS, edited_copy, photo, write_photos
@@ -59,6 +60,7 @@ def test_import_search_delete_stats(folder: Path, data_env: Path, tmp_path: Path
     assert result.stdout.strip() == "1"
     stats = json.loads(runner.invoke(app, ["stats", "--json"], catch_exceptions=False).stdout)
     assert stats["count"] == len(PHOTOS) - 1 and stats["store"] == "milvus-lite"
+    assert stats["precision"] == "fp32" and stats["cpu"] == str(cpu.detect())
 
 
 def test_search_prints_table(folder: Path, data_env: Path) -> None:

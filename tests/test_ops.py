@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.logs import JsonFormatter
+from bogv.model import cpu
 from bogv.service import Service
 
 from .test_api import API, add, fails, ok, search
@@ -25,6 +26,8 @@ def test_health_and_readiness(client: TestClient, service: Service,
     ready = ok(client.get("/readyz"))
     assert ready["status"] == "ready" and ready["count"] == 1
     assert ready["model"] == service.embedder.model_id and ready["store"] == "milvus-lite"
+    # Which graph runs, and on what: a mixed fleet's replicas can be compared at a glance.
+    assert ready["precision"] == "fp32" and ready["cpu"] == str(cpu.detect())
 
     service.store.client.close()  # the store goes away under a running service
     fails(client.get("/readyz"), 503, "Milvus")

@@ -99,7 +99,7 @@ def test_add_search_delete_in_a_browser(served: Served, browser: Browser, tmp_pa
     shot(page, "01-token-prompt")
     dialog.get_by_label("Token").fill(TOKEN)
     dialog.get_by_role("button", name="Continue").click()
-    expect(stats).to_have_text(re.compile(r"^0 images · efficientnet-lite0-int8-.* · milvus-lite"))
+    expect(stats).to_have_text(re.compile(r"^0 images · efficientnet-lite0-fp32:.* · milvus-lite"))
     page.reload()  # kept for the session: no second prompt
     expect(stats).to_have_text(re.compile(r"^0 images"))
     expect(dialog).to_be_hidden()

@@ -77,6 +77,10 @@ class StatsOut(BaseModel):
     dim: int
     store: str
     collection: str
+    precision: str = Field(description="The graph that embeds: `fp32` (the same vectors on "
+                           "every CPU) or `int8` (opt-in, x86 with VNNI only).")
+    cpu: str = Field(description="CPU model and the features that chose the kernels, e.g. "
+                     "`AMD EPYC (x86_64: avx2 avx512f avx512_vnni)`.")
 
 
 class HitOut(BaseModel):
