@@ -102,7 +102,10 @@ def _import_rate(folder: Path, empty: Path, env: dict[str, str], tag: str, work:
     summary, _ = cli_import(folder, work / f"{tag}-data", models, **env)
     if summary["added"] != len(list(folder.iterdir())):
         raise RuntimeError(f"{tag}: bogv import added {summary['added']}")
-    return float(summary["added"] / (summary["seconds"] - idle["seconds"]))
+    seconds = summary["seconds"] - idle["seconds"]
+    if seconds <= 0:  # start-up varies more than a small folder takes: no rate to report
+        raise RuntimeError(f"{tag}: {summary['added']} images are too few to time an import")
+    return float(summary["added"] / seconds)
 
 
 def _load() -> str:
