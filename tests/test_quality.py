@@ -208,7 +208,7 @@ def captioned(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]
 
 def test_spread_keypoints_leave_more_on_the_picture_beside_a_caption() -> None:
     """A caption changing 14% of the photo holds 79% of its strongest 250 keypoints, 52
-    left on the picture; 250 more spread over the frame (what ``bench/quality_replay.py``
+    left on the picture; 250 more spread over the frame (what ``bench/quality/quality_replay.py``
     tries) leave over 100."""
     img, (x0, y0, x1, y1) = captioned(photo("coffee"))
     scale = max(img.size) / geometry.SIDE / 8  # stored in 1/8 pixels of the shrunk image
@@ -400,8 +400,8 @@ def _documented_score(similarity: float, inliers: int, pixels: float, copy_inlie
                          [(scoring.COPY_INLIERS, scoring.COPY_PIXELS), (30, 0.95), (90, np.inf)])
 def test_one_scoring_for_a_search_and_the_benchmark(copy_inliers: int, copy_pixels: float
                                                    ) -> None:
-    """``bench/quality.py`` scores whole arrays of searches with ``scoring.scores`` under the
-    thresholds it tries; a search scores each hit with ``scoring.score``. Both give the
+    """``bench/quality/quality.py`` scores whole arrays of searches with ``scoring.scores``
+    under the thresholds it tries; a search scores each hit with ``scoring.score``. Both give the
     documented formula's value for every combination, and the copy threshold 0.5 is crossed
     exactly by a verified or identical candidate."""
     grid = np.array(np.meshgrid([-0.2, 0.0, 0.1, 0.3, 0.5, 0.9, 0.9999, 1.0, 1.3],

@@ -3,12 +3,12 @@
 The similarity of a hit is the cosine of the query's vector and the stored image's
 (``bogv.model.descriptor``). It ranks look-alikes well but cannot decide what a copy is: an
 edited copy and another photo of the same subject can both reach 0.9 (a stereo pair 0.91,
-two screenshots of one dialog 0.89 on ``bench/quality.py``). So similarity alone never
+two screenshots of one dialog 0.89 on ``bench/quality/quality.py``). So similarity alone never
 makes a copy. The best candidates go through a keypoint check (``bogv.model.geometry``):
 one that keeps ``COPY_INLIERS`` consistent matches is a copy. When none does, the best
 candidate's thumbnail is compared with the query pixel by pixel (``bogv.model.pixels``,
 ``COPY_PIXELS``): copies too small or too plain for keypoints. Both thresholds were chosen
-on the calibration split of ``bench/quality.py`` (images never used for the test figures):
+on the calibration split of ``bench/quality/quality.py`` (images never used for the test figures):
 the lowest at which at most 1% of searches for *not-indexed* pictures (and edits of them)
 would call their best hit a copy. The score puts them at exactly 0.5:
 
@@ -18,7 +18,7 @@ would call their best hit a copy. The score puts them at exactly 0.5:
 
 so ``min_score=0.5`` (``COPY_SCORE``) keeps only copies whatever the model's raw scale.
 ``scores`` is the one implementation, on arrays: a search scores its hits with it, and
-``bench/quality.py`` scores thousands of searches at once under the thresholds it is
+``bench/quality/quality.py`` scores thousands of searches at once under the thresholds it is
 calibrating.
 """
 
@@ -40,7 +40,7 @@ Match = Literal["exact", "copy", "similar"]
 COPY_INLIERS = 60
 """Keypoint matches one transform must explain for the second stage to call a copy. (76
 while the calibration split counted derivatives of the index's own pictures, such as a
-drawing recoloured with an arrow added, as false copies: ``bench/related.csv``.)"""
+drawing recoloured with an arrow added, as false copies: ``bench/quality/related.csv``.)"""
 COPY_PIXELS = 0.918
 """Pixel likeness (``bogv.model.pixels``) from which the best candidate counts as a copy
 when no candidate's keypoints made it one; chosen after ``COPY_INLIERS`` on the same

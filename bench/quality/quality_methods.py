@@ -1,4 +1,4 @@
-"""The methods bench/quality.py compares: how an image becomes one or more vectors.
+"""The methods bench/quality/quality.py compares: how an image becomes one or more vectors.
 
 A method gives each indexed image one or more vectors (``index``) and each query one or more
 (``query``); a query scores an indexed image by the best pair. Methods pool feature maps,

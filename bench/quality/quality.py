@@ -1,7 +1,7 @@
 """Retrieval quality on real images: edited copies among thousands of look-alikes, and classes.
 
-    python bench/quality.py                  # the whole benchmark, one table (a few minutes)
-    python bench/quality.py --data DIR       # dev images elsewhere (default /work/devdata)
+    python bench/quality/quality.py             # the whole benchmark, one table (a few minutes)
+    python bench/quality/quality.py --data DIR  # dev images elsewhere (default /work/devdata)
 
 Needs the dev images (``shared/datasets/fetch_dev_images.sh OUTDIR``) and ``pip install -e
 ".[bench]"``. It is a script, not a test: the default pytest run never collects it.
@@ -58,7 +58,7 @@ MAX_SIDE = 1024
 """Originals are capped at this size before editing: the model sees 224 px anyway."""
 RELATED = Path(__file__).with_name("related.csv")
 """Pairs of dev images that share the pixels of one picture, judged by eye
-(``bench/related.py`` lists the candidates)."""
+(``bench/quality/related.py`` lists the candidates)."""
 CALIB_FALSE_COPY = 0.01
 """A method's copy threshold: the lowest that labels at most this share of the calibration
 negatives a copy, counting the not-indexed originals alone and with their edits."""
@@ -222,7 +222,7 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
 }
 """What bogv keeps of a stored image (its keypoints, its thumbnail) and finds for a query
 (its views' keypoints, its mirror image's, its pixel pattern), by file name prefix; and,
-for ``bench/quality_replay.py`` (``--keep-grey``), the grey pictures ORB looks at."""
+for ``bench/quality/quality_replay.py`` (``--keep-grey``), the grey pictures ORB looks at."""
 
 
 def records_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
@@ -580,7 +580,7 @@ def main() -> None:
                         "search and size against the plain descriptor (0: skip)")
     parser.add_argument("--keep-grey", action="store_true",
                         help="also keep the grey images keypoints are found on, so that "
-                        "bench/quality_replay.py can try other keypoints without the images")
+                        "quality_replay.py can try other keypoints without the images")
     parser.add_argument("--methods", default=",".join(DEFAULT),
                         help=f"comma-separated, from: {', '.join(METHODS)}")
     args = parser.parse_args()
