@@ -58,7 +58,7 @@ BATCH = 128
 SMALLER = 1.5
 """A copy with this many times fewer pixels than another is the smaller one. Under it, size
 says little: a caption banner, a screenshot's window or a stretch *add* pixels to a copy
-(15-30% on ``bench/quality_edits.py``), while a downscale to 80% already removes 36%."""
+(15-30% on ``bench/quality/quality_edits.py``), while a downscale to 80% already removes 36%."""
 EVERY_ANCHOR = 12
 """Components up to this size try every member as the reference (at most 66 pair checks,
 most of them done by the scan already); larger ones take the best image to keep."""
@@ -220,7 +220,7 @@ class Duplicates:
             # copy does (``MIRROR_SIMILARITY``) is checked on its own, as the best hit it
             # would be without the others. Not every neighbour: each pixel check is a
             # chance of a false copy (from 0.35 up, star fields gained 64 false pairs on
-            # ``bench/duplicates.py``).
+            # ``bench/duplicates/duplicates.py``).
             hits = [verify(files, query, [c])[0]
                     if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
                     else h for c, h in zip(others, hits, strict=True)]

@@ -115,7 +115,7 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     first ``CHECKED``, the rest of ``stored`` only when ``scoring.check_more`` asks; the best
     of the query's views, and of its mirror image when ``scoring.check_mirror`` asks for it
     (only then does ``mirrored`` find those keypoints). A candidate too far off
-    (``scoring.MATCH_SIMILARITY``) is neither read nor matched. ``bench/quality.py`` runs
+    (``scoring.MATCH_SIMILARITY``) is neither read nor matched. ``bench/quality/quality.py`` runs
     this too."""
     def match(start: int, stop: int) -> tuple[list[bytes], list[int]]:
         points = [read() if similarity >= scoring.MATCH_SIMILARITY else b""
@@ -140,7 +140,7 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
     (``bogv.model.pixels``; ``query`` gives the query's pattern, ``thumbnails`` read the
     candidates') when ``scoring.check_pixels`` asks for it, 0 for the rest. The best by
     score, not by similarity: keypoint matches may have lifted a copy above a look-alike.
-    ``bench/quality.py`` runs this too."""
+    ``bench/quality/quality.py`` runs this too."""
     likeness = [0.0] * len(thumbnails)
     if not scoring.check_pixels(similarities, inliers):
         return likeness

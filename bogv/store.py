@@ -43,7 +43,7 @@ MAX_BATCH = 16_384
 """Milvus answers at most this many rows per query; larger sets are paged."""
 INSERT_ROWS = 512
 """Rows per insert call. Milvus Lite 2.5.1 takes 20-30 s of CPU for one insert of 2,048
-rows of 1280-d vectors but 0.2 s for four of 512 (measured, bench/speed.py)."""
+rows of 1280-d vectors but 0.2 s for four of 512 (measured, bench/speed/speed.py)."""
 MAX_TOPK = 16_384
 """Milvus returns at most this many rows per search."""
 _FIELDS = ["id", "key", "filepath", "sha256"]

@@ -1,4 +1,4 @@
-"""The load test of ``bench/load.py`` (slow): 8 clients adding, searching and deleting on a
+"""The load test of ``bench/speed/load.py`` (slow): 8 clients adding, searching and deleting on a
 real ``bogv serve`` for three minutes, with no error, no 5xx and no deleted record found."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).parent.parent / "bench" / "load.py"
+BENCH = Path(__file__).parent.parent / "bench" / "speed" / "load.py"
 
 
 @pytest.mark.slow

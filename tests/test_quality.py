@@ -208,7 +208,7 @@ def captioned(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]
 
 def test_spread_keypoints_leave_more_on_the_picture_beside_a_caption() -> None:
     """A caption changing 14% of the photo holds 79% of its strongest 250 keypoints, 52
-    left on the picture; 250 more spread over the frame (what ``bench/quality_replay.py``
+    left on the picture; 250 more spread over the frame (what ``bench/quality/quality_replay.py``
     tries) leave over 100."""
     img, (x0, y0, x1, y1) = captioned(photo("coffee"))
     scale = max(img.size) / geometry.SIDE / 8  # stored in 1/8 pixels of the shrunk image
@@ -378,6 +378,50 @@ def test_similarity_alone_never_makes_a_copy() -> None:
     assert scoring.score(-0.2) == 0.0 and scoring.score(1.3) == 1.0
     grid = np.linspace(0, 0.999, 101)
     assert np.all(np.diff([scoring.score(s) for s in grid]) > 0)
+
+
+def _documented_score(similarity: float, inliers: int, pixels: float, copy_inliers: int,
+                      copy_pixels: float) -> float:
+    """``scoring``'s formula as its docstring states it, one hit at a time."""
+    s = min(max(similarity, 0.0), 1.0)
+    if s >= scoring.EXACT_SIMILARITY:
+        return 1.0
+    if inliers >= copy_inliers:
+        by_points = 1.0 - 0.5 * copy_inliers / inliers
+    else:
+        by_points = 0.5 * max(inliers, 0) / copy_inliers
+    by_pixels = 0.0
+    if pixels >= copy_pixels:
+        by_pixels = 0.5 + 0.5 * (min(pixels, 1.0) - copy_pixels) / (1.0 - copy_pixels)
+    return max(0.5 * s, by_points, by_pixels)
+
+
+@pytest.mark.parametrize(("copy_inliers", "copy_pixels"),
+                         [(scoring.COPY_INLIERS, scoring.COPY_PIXELS), (30, 0.95), (90, np.inf)])
+def test_one_scoring_for_a_search_and_the_benchmark(copy_inliers: int, copy_pixels: float
+                                                   ) -> None:
+    """``bench/quality/quality.py`` scores whole arrays of searches with ``scoring.scores``
+    under the thresholds it tries; a search scores each hit with ``scoring.score``. Both give the
+    documented formula's value for every combination, and the copy threshold 0.5 is crossed
+    exactly by a verified or identical candidate."""
+    grid = np.array(np.meshgrid([-0.2, 0.0, 0.1, 0.3, 0.5, 0.9, 0.9999, 1.0, 1.3],
+                                [-1, 0, 3, 29, 30, 31, 59, 60, 61, 89, 90, 120, 500],
+                                [0.0, 0.5, 0.917, 0.918, 0.95, 0.99, 1.0, 1.1])).reshape(3, -1)
+    similarity, inliers, likeness = grid[0], grid[1].astype(int), grid[2]
+    vectorised = scoring.scores(similarity, inliers, likeness, copy_inliers=copy_inliers,
+                                copy_pixels=copy_pixels)
+    expected = [_documented_score(float(s), int(n), float(p), copy_inliers, copy_pixels)
+                for s, n, p in zip(similarity, inliers, likeness, strict=True)]
+    assert vectorised.tolist() == expected
+    if copy_inliers == scoring.COPY_INLIERS and copy_pixels == scoring.COPY_PIXELS:
+        assert [scoring.score(float(s), int(n), float(p))
+                for s, n, p in zip(similarity, inliers, likeness, strict=True)] == expected
+        assert [scoring.match(float(s), same_bytes=False, inliers=int(n), pixels=float(p))
+                != "similar" for s, n, p in zip(similarity, inliers, likeness, strict=True)
+                ] == (vectorised >= scoring.COPY_SCORE).tolist()
+    copies = scoring.verified(inliers, likeness, copy_inliers=copy_inliers,
+                              copy_pixels=copy_pixels) | (similarity >= scoring.EXACT_SIMILARITY)
+    assert ((vectorised >= scoring.COPY_SCORE) == copies).all()
 
 
 def test_a_stereo_pair_is_two_photos_not_a_copy(service: Service) -> None:

@@ -1,4 +1,4 @@
-"""Black-box check of running bogv containers over HTTP, for bench/container.sh.
+"""Black-box check of running bogv containers over HTTP, for bench/container/container.sh.
 
 Adds a few pictures through one API (`--add`), then searches an edited copy of each through
 every `--search` API until the added record comes first, reads its thumbnail there (record

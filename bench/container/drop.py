@@ -1,4 +1,4 @@
-"""Drop a bogv collection and its aliases from a Milvus server (bench/container.sh's cleanup).
+"""Drop a bogv collection and its aliases from a Milvus server (``container.sh``'s cleanup).
 
 bogv names its collection `<COLLECTION>__<model>` and points the alias `<COLLECTION>` at it,
 so both go. Usage: python drop.py MILVUS_URI COLLECTION

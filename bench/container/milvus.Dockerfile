@@ -1,6 +1,6 @@
 # A stand-in for milvusdb/milvus, made from the PyPI `milvus` package (Milvus standalone
 # 2.3.5: bundled binaries, embedded etcd, local storage; no MinIO). Only for
-# bench/container.sh, on machines that cannot pull the real images; docker-compose.yml's
+# bench/container/container.sh, on machines that cannot pull the real images; docker-compose.yml's
 # users run milvusdb/milvus with etcd and MinIO.
 FROM docker.io/library/python:3.11-slim
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1

@@ -1,7 +1,7 @@
 """Where the picture is inside a query: undoing screenshots and pasted-in copies.
 
 A screenshot shows the picture inside flat UI (title bar, side panel, margins), which
-dominates a whole-frame vector: on ``bench/quality.py`` screenshots were the weakest edit
+dominates a whole-frame vector: on ``bench/quality/quality.py`` screenshots were the weakest edit
 (0.58 recall@1 from the vector alone). UI is flat, pictures are not. So the busy pixels are
 found (a 3x3 neighbourhood spanning more than a few grey levels), thin lines and text
 removed (opening: a window's edges and labels are thin), the gaps inside the picture filled

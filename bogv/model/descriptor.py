@@ -1,6 +1,6 @@
 """Pooling the network's last feature map into retrieval vectors.
 
-Why these choices (measured by ``bench/quality.py``, see the README):
+Why these choices (measured by ``bench/quality/quality.py``, see the README):
 
 - GeM pooling (generalised mean, p = 3) instead of the average: it weights the strongest
   activations, the objects, more than flat background. Edited copies are found and accepted
@@ -14,7 +14,7 @@ Why these choices (measured by ``bench/quality.py``, see the README):
 - The 1280 GeM channels are projected to 512 by a PCA with partial whitening (each
   component divided by its standard deviation to the power 0.75), learned once on the dev
   images the benchmark uses as distractors and shipped as ``pca512.npz``
-  (``bench/projection.py`` regenerates it). Why: Milvus Lite holds every vector twice in
+  (``tools/projection.py`` regenerates it). Why: Milvus Lite holds every vector twice in
   memory and a third time while it loads; at 100k images the 1280-d store peaked at 2.5 GB,
   the 512-d one at ~1.2 GB. Quality went up, not down: the whitening lowers the weight of
   the few directions every photo shares, so a look-alike scores lower and a copy stands

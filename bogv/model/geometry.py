@@ -34,8 +34,8 @@ STRONGEST = 250
 SPREAD = 0
 """... and none more spread over the frame. Text drawn over a picture holds its strongest
 corners (78% of a query's strongest 250 lay on captions changing 13% of its pixels,
-``bench/quality.py``), so a captioned copy keeps too few on the picture to be verified.
-250 more spread over a 4 x 4 grid (``bench/quality_replay.py``) verified twice the copies
+``bench/quality/quality.py``), so a captioned copy keeps too few on the picture to be verified.
+250 more spread over a 4 x 4 grid (``bench/quality/quality_replay.py``) verified twice the copies
 with text over them, but lifted the inliers of look-alikes too: recalibrated (84 inliers)
 they lost as many crops, squashed and combined copies (README, "what was tried")."""
 MAX_POINTS = STRONGEST + SPREAD
@@ -80,7 +80,7 @@ def keypoints(img: Image.Image) -> bytes:
 def keypoints_of(small: np.ndarray, strongest: int = STRONGEST, spread: int = SPREAD,
                  grid: int = GRID, cap: float = _CAP, pool: int = _POOL) -> bytes:
     """ORB keypoints of a ``grey`` picture, packed: the ``strongest`` per pyramid level as
-    ORB itself keeps them, and ``spread`` more over a ``grid`` (``bench/quality_replay.py``
+    ORB itself keeps them, and ``spread`` more over a ``grid`` (``bench/quality/quality_replay.py``
     tries other counts)."""
     orb = _orb(pool * (strongest + spread))
     points = orb.detect(small, None)

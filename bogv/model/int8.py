@@ -3,13 +3,13 @@
 Why: on CPU the FP32 graph costs ~4.7-5.2 ms per 224x224 image on one core; the 8-bit graph
 (u8 activations, per-channel s8 weights, ONNX QOperator ops that onnxruntime runs on its
 integer kernels) costs ~2.2-2.7 ms, with descriptors at cosine 0.997 (mean; 0.985 min) to the
-FP32 ones on 1,161 dev images not used for calibration. ``bench/quality.py`` moved by at most
-0.002 recall@1 (README).
+FP32 ones on 1,161 dev images not used for calibration. ``bench/quality/quality.py`` moved by at
+most 0.002 recall@1 (README).
 
 How, and what was measured on the way:
 
 - Static quantization with activation ranges calibrated once on 300 dev images (min/max) and
-  shipped as ``int8_ranges.json`` (``bench/int8_ranges.py`` regenerates it). Quantizing on a
+  shipped as ``int8_ranges.json`` (``tools/int8_ranges.py`` regenerates it). Quantizing on a
   user's machine then needs no images and no calibration run, takes under a second, and
   gives the same graph everywhere, so the model id keeps its meaning.
 - The stem and the first two blocks stay in float. They see the image at 112x112 through
@@ -66,7 +66,7 @@ def quantize(model: onnx.ModelProto, out: Path, *, reduce_range: bool = False) -
     """Write the 8-bit version of the FP32 ``model`` to ``out``; deterministic, offline.
 
     ``reduce_range`` (7-bit weights, which cannot saturate AVX2's int16 sums) is not what
-    bogv runs; ``bench/cpu_paths.py`` measures it against the shipped recipe."""
+    bogv runs; ``bench/cpu/cpu_paths.py`` measures it against the shipped recipe."""
     # Imported here: only a first start builds the graph, and the import costs every start ~40 ms.
     from onnxruntime.quantization import (
         CalibrationMethod,

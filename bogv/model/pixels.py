@@ -2,7 +2,7 @@
 
 A 200 px drawing shrunk to 60 px keeps a dozen ORB keypoints, far fewer than a copy needs
 (``scoring.COPY_INLIERS``), and a shrunk copy's vector drifts from the original's: on
-``bench/quality.py`` 30% downscales were found first 0.95 of the time but labelled copy
+``bench/quality/quality.py`` 30% downscales were found first 0.95 of the time but labelled copy
 only 0.43. Their pixels still agree with the original's once both are shown at the same
 size, where another picture of the same kind (two star clusters, two drawings) does not.
 

@@ -3,12 +3,12 @@
 The similarity of a hit is the cosine of the query's vector and the stored image's
 (``bogv.model.descriptor``). It ranks look-alikes well but cannot decide what a copy is: an
 edited copy and another photo of the same subject can both reach 0.9 (a stereo pair 0.91,
-two screenshots of one dialog 0.89 on ``bench/quality.py``). So similarity alone never
+two screenshots of one dialog 0.89 on ``bench/quality/quality.py``). So similarity alone never
 makes a copy. The best candidates go through a keypoint check (``bogv.model.geometry``):
 one that keeps ``COPY_INLIERS`` consistent matches is a copy. When none does, the best
 candidate's thumbnail is compared with the query pixel by pixel (``bogv.model.pixels``,
 ``COPY_PIXELS``): copies too small or too plain for keypoints. Both thresholds were chosen
-on the calibration split of ``bench/quality.py`` (images never used for the test figures):
+on the calibration split of ``bench/quality/quality.py`` (images never used for the test figures):
 the lowest at which at most 1% of searches for *not-indexed* pictures (and edits of them)
 would call their best hit a copy. The score puts them at exactly 0.5:
 
@@ -16,7 +16,10 @@ would call their best hit a copy. The score puts them at exactly 0.5:
     verified:   score = 0.5 .. 1, rising with the keypoint matches or the pixel likeness
     exact:      score = 1
 
-so ``min_score=0.5`` keeps only copies whatever the model's raw scale.
+so ``min_score=0.5`` (``COPY_SCORE``) keeps only copies whatever the model's raw scale.
+``scores`` is the one implementation, on arrays: a search scores its hits with it, and
+``bench/quality/quality.py`` scores thousands of searches at once under the thresholds it is
+calibrating.
 """
 
 from __future__ import annotations
@@ -24,16 +27,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-__all__ = ["COPY_INLIERS", "COPY_PIXELS", "EXACT_SIMILARITY",
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["COPY_INLIERS", "COPY_PIXELS", "COPY_SCORE", "EXACT_SIMILARITY",
            "MATCH_SIMILARITY", "MIRROR_SIMILARITY", "PIXELS_SIMILARITY", "Match",
-           "check_mirror", "check_more", "check_pixels", "match", "score"]
+           "check_mirror", "check_more", "check_pixels", "match", "score", "scores",
+           "verified"]
 
 Match = Literal["exact", "copy", "similar"]
 
 COPY_INLIERS = 60
 """Keypoint matches one transform must explain for the second stage to call a copy. (76
 while the calibration split counted derivatives of the index's own pictures, such as a
-drawing recoloured with an arrow added, as false copies: ``bench/related.csv``.)"""
+drawing recoloured with an arrow added, as false copies: ``bench/quality/related.csv``.)"""
 COPY_PIXELS = 0.918
 """Pixel likeness (``bogv.model.pixels``) from which the best candidate counts as a copy
 when no candidate's keypoints made it one; chosen after ``COPY_INLIERS`` on the same
@@ -46,6 +53,8 @@ PIXELS_SIMILARITY = 0.35
 """Lowest best similarity at which a search compares pixels (``check_pixels``): 1% of the
 copies the pixel check verified on the benchmark were below it, and half of the searches
 for pictures that are not indexed, which it spares the check."""
+COPY_SCORE = 0.5
+"""Score from which a hit is a copy (or the same pixels): below it only look-alikes."""
 EXACT_SIMILARITY = 0.9999
 """Similarity of the same pixels in another file (float noise only)."""
 MIRROR_SIMILARITY = 0.75
@@ -55,27 +64,42 @@ searches for pictures not in the index reach 0.75 and so pay for the extra check
 
 
 def score(similarity: float, inliers: int = 0, pixels: float = 0.0) -> float:
-    """The calibrated score in [0, 1]; 0.5 is the copy threshold.
+    """The calibrated score in [0, 1] of one hit (``scores``); 0.5 is the copy threshold."""
+    return float(scores(similarity, inliers, pixels))
+
+
+def scores(similarity: npt.ArrayLike, inliers: npt.ArrayLike = 0, pixels: npt.ArrayLike = 0.0,
+           *, copy_inliers: float = COPY_INLIERS, copy_pixels: float = COPY_PIXELS
+           ) -> npt.NDArray[np.float64]:
+    """Calibrated scores in [0, 1], element by element; ``COPY_SCORE`` is the copy threshold.
 
     An unverified candidate scores half its similarity, or ``0.5 * inliers /
-    COPY_INLIERS`` when that is higher: keypoint matches short of a copy are still evidence
+    copy_inliers`` when that is higher: keypoint matches short of a copy are still evidence
     of shared pixels, so a copy that kept 40 of them but looks further off than a look-alike
     (a star field among star fields) ranks above it. A candidate the keypoint check verified
-    (``inliers >= COPY_INLIERS``) scores ``1 - 0.5 * COPY_INLIERS / inliers``: 0.5 at the
-    threshold, rising towards 1. One the pixel check verified (``pixels >= COPY_PIXELS``)
-    scores at least 0.5, rising linearly to 1 at identical pixels.
+    (``inliers >= copy_inliers``) scores ``1 - 0.5 * copy_inliers / inliers``: 0.5 at the
+    threshold, rising towards 1. One the pixel check verified (``pixels >= copy_pixels``)
+    scores at least 0.5, rising linearly to 1 at identical pixels. The thresholds are
+    parameters only so the calibration can try others; ``copy_pixels=inf``: no pixel check.
     """
-    s = min(max(similarity, 0.0), 1.0)
-    if s >= EXACT_SIMILARITY:
-        return 1.0
-    if inliers >= COPY_INLIERS:
-        by_points = 1.0 - 0.5 * COPY_INLIERS / inliers
-    else:
-        by_points = 0.5 * max(inliers, 0) / COPY_INLIERS
-    by_pixels = 0.0
-    if pixels >= COPY_PIXELS:
-        by_pixels = 0.5 + 0.5 * (min(pixels, 1.0) - COPY_PIXELS) / (1.0 - COPY_PIXELS)
-    return max(0.5 * s, by_points, by_pixels)
+    s = np.clip(np.asarray(similarity, dtype=np.float64), 0.0, 1.0)
+    n = np.asarray(inliers, dtype=np.float64)
+    p = np.asarray(pixels, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):  # only in branches np.where drops
+        by_points = np.where(n >= copy_inliers, 1.0 - 0.5 * copy_inliers / n,
+                             0.5 * np.maximum(n, 0.0) / copy_inliers)
+        by_pixels = np.where(p >= copy_pixels,
+                             0.5 + 0.5 * (np.minimum(p, 1.0) - copy_pixels) / (1.0 - copy_pixels),
+                             0.0)
+    best = np.maximum(np.maximum(0.5 * s, by_points), by_pixels)
+    return np.where(s >= EXACT_SIMILARITY, 1.0, best)
+
+
+def verified(inliers: npt.ArrayLike, pixels: npt.ArrayLike = 0.0, *,
+             copy_inliers: float = COPY_INLIERS, copy_pixels: float = COPY_PIXELS
+             ) -> npt.NDArray[np.bool_]:
+    """Which candidates a check made a copy: enough keypoint matches or pixel likeness."""
+    return (np.asarray(inliers) >= copy_inliers) | (np.asarray(pixels) >= copy_pixels)
 
 
 def match(similarity: float, *, same_bytes: bool, inliers: int = 0, pixels: float = 0.0
@@ -84,7 +108,7 @@ def match(similarity: float, *, same_bytes: bool, inliers: int = 0, pixels: floa
     pixels; else ``similar``, however close it looks."""
     if same_bytes or similarity >= EXACT_SIMILARITY:
         return "exact"
-    if inliers >= COPY_INLIERS or pixels >= COPY_PIXELS:
+    if verified(inliers, pixels):
         return "copy"
     return "similar"
 

@@ -1,8 +1,8 @@
 """Regenerate ``bogv/model/pca512.npz``: the projection of GeM vectors to 512 dimensions.
 
-    python bench/projection.py --data /work/devdata
+    python tools/projection.py --data /work/devdata
 
-Learned on the distractors of ``bench/quality.py`` (dev images and their crops and colour
+Learned on the distractors of ``bench/quality/quality.py`` (dev images and their crops and colour
 shifts, 4,555 images), never on its test or calibration originals, from the same 8-bit
 graph and whole-frame GeM that bogv stores. It reuses that benchmark's cached feature maps
 (``--cache``). Run it only when the graph or the pooling changes: the projection's hash is
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "quality"))
 from quality import _Lazy, fmap_key, index_images, index_owners, make_split
 from quality_methods import Method, Runner
 

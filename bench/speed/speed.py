@@ -1,8 +1,8 @@
 """Ingest and search speed of bogv against the seed's pipeline, measured in one run.
 
     pip install -e ".[bench]"
-    python bench/speed.py            # the full run (first run also builds the cached inputs)
-    python bench/speed.py --quick    # smaller counts, for iterating
+    python bench/speed/speed.py            # the full run (first run also builds the cached inputs)
+    python bench/speed/speed.py --quick    # smaller counts, for iterating
 
 Prints one table. The machine is shared and noisy, so every ingest figure is the best of
 ``--rounds`` interleaved rounds and is reported as a ratio against baselines measured in the

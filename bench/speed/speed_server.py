@@ -1,6 +1,6 @@
 """A real ``bogv serve`` subprocess on loopback, its memory, and bounded HTTP load against it.
 
-The HTTP figures of bench/speed.py come from the product as users run it: a separate
+The HTTP figures of bench/speed/speed.py come from the product as users run it: a separate
 process started by the ``bogv`` command, reached over a loopback socket. Load loops are
 bounded in request count and time and only ever target 127.0.0.1.
 """

@@ -1,8 +1,8 @@
 """How far each graph bogv could run puts the stored descriptor from the FP32 reference,
 on this CPU.
 
-    python bench/cpu_paths.py --data /work/data/dev              # every dev image
-    qemu-x86_64 -cpu Haswell $(which python) bench/cpu_paths.py --every 14
+    python bench/cpu/cpu_paths.py --data /work/data/dev              # every dev image
+    qemu-x86_64 -cpu Haswell $(which python) bench/cpu/cpu_paths.py --every 14
                                                 # an AVX2 CPU without AVX-512 or VNNI
 
 Decodes the dev images as bogv does (whole frame at 224x224), embeds them with the FP32

@@ -1,6 +1,6 @@
 """Regenerate ``bogv/model/int8_ranges.json``: activation ranges for the 8-bit graph.
 
-    python bench/int8_ranges.py --data /work/devdata
+    python tools/int8_ranges.py --data /work/devdata
 
 Runs the FP32 graph over a fixed seeded sample of the dev images (whole frame at 224x224,
 exactly what bogv embeds) and records each tensor's min/max in onnxruntime's

@@ -1,9 +1,9 @@
 """The cost curve of the Lite backend: ingest, search latency, memory, disk and recall by size.
 
-    python bench/scale_vectors.py --count 50000 --out artifacts/vectors-50k.npy   # once, slow
-    python bench/scale.py --vectors artifacts/vectors-50k.npy --sizes 10000,100000,1000000
-    python bench/scale.py --import-images 600      # threads vs --processes vs --ray
-    python bench/scale.py --server http://127.0.0.1:19530 --sizes 10000,100000 --sweep 64,128
+    python bench/scale/scale_vectors.py --count 50000 --out artifacts/vectors-50k.npy   # once, slow
+    python bench/scale/scale.py --vectors artifacts/vectors-50k.npy --sizes 10000,100000,1000000
+    python bench/scale/scale.py --import-images 600      # threads vs --processes vs --ray
+    python bench/scale/scale.py --server http://127.0.0.1:19530 --sizes 10000,100000 --sweep 64,128
 
 For each size a fresh Milvus Lite file gets ``size`` descriptors through ``Store.insert``
 (bogv's own write path, batches of 1,000), then 200 held-out queries are searched one by

@@ -1,4 +1,4 @@
-"""The methods bench/quality.py compares: how an image becomes one or more vectors.
+"""The methods bench/quality/quality.py compares: how an image becomes one or more vectors.
 
 A method gives each indexed image one or more vectors (``index``) and each query one or more
 (``query``); a query scores an indexed image by the best pair. Methods pool feature maps,
@@ -103,8 +103,8 @@ class Method:
     """Feature maps ``query`` reads."""
     pixels: bool = False
     threshold: float | None = None
-    """A fixed copy threshold on the similarity (bogv's with its checks: the same pixels
-    only); None: choose on the calibration split."""
+    """A fixed copy threshold on the method's score (bogv's with its checks: its own,
+    ``scoring.COPY_SCORE``); None: choose on the calibration split."""
     layout: Callable[[Features], list[np.ndarray]] | None = None
     """Query vectors for the second stage (``verify``), from the query's whole map."""
     verify: Callable[[np.ndarray, np.ndarray, float], float] | None = None
@@ -201,9 +201,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            needs=((224, "whole"), (224, "degraded"))),
     Method("bogv", _bogv, _bogv_query, query_needs=_BOGV_QUERY),
     Method("bogv+keypoints", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
-           threshold=scoring.EXACT_SIMILARITY, geometric=service.MORE_CHECKED),
+           threshold=scoring.COPY_SCORE, geometric=service.MORE_CHECKED),
     Method("bogv+geometry", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
-           threshold=scoring.EXACT_SIMILARITY, geometric=service.MORE_CHECKED, pixel_check=True),
+           threshold=scoring.COPY_SCORE, geometric=service.MORE_CHECKED, pixel_check=True),
     Method("gem3+deg", _multi([], ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),
     Method("gem3+sem", lambda f: _semantic(f, 0.7), lambda f: _semantic(f, 0.7)),

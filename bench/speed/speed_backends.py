@@ -1,8 +1,8 @@
-"""``bench/speed.py --server``: Milvus Lite and a Milvus server side by side, in one run.
+"""``bench/speed/speed.py --server``: Milvus Lite and a Milvus server side by side, in one run.
 
-    python bench/speed.py --server                              # starts the PyPI `milvus` server
-    python bench/speed.py --server http://127.0.0.1:19530       # or uses a running one
-    BOGV_BENCH_MILVUS_URI=http://127.0.0.1:19530 python bench/speed.py --server
+    python bench/speed/speed.py --server                          # starts the PyPI `milvus` server
+    python bench/speed/speed.py --server http://127.0.0.1:19530   # or uses a running one
+    BOGV_BENCH_MILVUS_URI=http://127.0.0.1:19530 python bench/speed/speed.py --server
 
 Both stores get the same rows (real descriptors), the same queries and the same images, with
 bogv's shipped defaults and nothing tuned: ``/search/file`` p50/p99 and ``/add/file`` p50 of a

@@ -1,7 +1,7 @@
 """Starting a real ``bogv serve`` for the benchmarks: one subprocess on a free loopback port.
 
-Shared by bench/speed.py (which watches the process's memory and CPU from the moment it
-starts) and bench/load.py. Only ever binds 127.0.0.1. Needs nothing beyond the test extra.
+Shared by bench/speed/speed.py (which watches the process's memory and CPU from the moment it
+starts) and bench/speed/load.py. Only ever binds 127.0.0.1. Needs nothing beyond the test extra.
 """
 
 from __future__ import annotations

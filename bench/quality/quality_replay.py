@@ -1,8 +1,8 @@
-"""Replays bench/quality.py's copy check offline with other keypoints: seconds, not a pass
+"""Replays bench/quality/quality.py's copy check offline with other keypoints: seconds, not a pass
 over the images.
 
-    python bench/quality.py --data DIR --keep-grey       # once: keeps what ORB looks at
-    python bench/quality_replay.py --data DIR --variants shipped,spread
+    python bench/quality/quality.py --data DIR --keep-grey       # once: keeps what ORB looks at
+    python bench/quality/quality_replay.py --data DIR --variants shipped,spread
 
 Each variant finds keypoints on the grey pictures the benchmark kept (``--keep-grey``),
 stored images' and queries' alike, and the benchmark's own ``evaluate`` then runs

@@ -1,4 +1,4 @@
-"""Inputs for bench/speed.py: phone-sized JPEGs and stored vectors, made once and cached.
+"""Inputs for bench/speed/speed.py: phone-sized JPEGs and stored vectors, made once and cached.
 
 Every input is derived from the real dev photos (manifest.csv under the dev data folder):
 - ``jpegs``: 1-3 megapixel JPEGs (what phones and shops upload), each a random crop/flip of a

@@ -2,8 +2,8 @@
 # Build bogv's image from the Dockerfile as users do, run it, and check it over HTTP: on a
 # machine with Debian's podman and no reachable image registry (this project's dev machines).
 #
-#   bench/container.sh            # all steps below, in order
-#   bench/container.sh build      # or one step: base, build, single, compose
+#   bench/container/container.sh            # all steps below, in order
+#   bench/container/container.sh build      # or one step: base, build, single, compose
 #
 # 1. base: docker.io/library/python:3.11-slim made here, since it cannot be pulled: Debian
 #    bookworm (debootstrap --variant=minbase) with python3, python3-venv, python-is-python3
@@ -29,7 +29,7 @@
 # /var/tmp/bogv-container: the conf, the compose run's folders), DEBIAN_MIRROR, PODMAN_COMPOSE.
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 STATE=${BOGV_CT_STATE:-/var/tmp/bogv-container}
 BASE=docker.io/library/python:3.11-slim
 IMAGE=localhost/bogv:latest

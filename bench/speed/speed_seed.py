@@ -1,4 +1,4 @@
-"""The seed service's ingest pipeline, rebuilt as the baseline bench/speed.py compares with.
+"""The seed service's ingest pipeline, rebuilt as the baseline bench/speed/speed.py compares with.
 
 The seed decoded every photo at full size with OpenCV, resized it to 224x224, ran a torch
 ResNet-50 on it one image at a time, and inserted one row per image into Milvus. Its

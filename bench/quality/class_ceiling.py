@@ -1,6 +1,6 @@
 """How well can this network rank pysiogame's drawings by class at all?
 
-``bench/quality.py`` measures class precision@10 on the 577 labelled drawings at ~0.33 for
+``bench/quality/quality.py`` measures class precision@10 on the 577 labelled drawings at ~0.33 for
 every descriptor tried, against an issue target of 0.75. This asks what the network's
 features allow when the labels themselves are used to learn a projection: Fisher's linear
 discriminant (LDA) fitted on half of each class, precision@10 measured on the other half
@@ -10,7 +10,7 @@ itself: an optimistic ceiling. If even that stays far below 0.75, no unsupervise
 pooling or projection of these weights will reach it; the classes ("actions", "jobs",
 "body", "nature") are topics, not looks.
 
-    python bench/class_ceiling.py --data DIR      # ~1 minute on 2 cores
+    python bench/quality/class_ceiling.py --data DIR      # ~1 minute on 2 cores
 """
 
 from __future__ import annotations

@@ -1,27 +1,27 @@
 """Copies inside a collection: bogv's duplicate scan against the thresholds users run today.
 
     pip install -e ".[bench]"
-    python bench/duplicates.py                 # quality table, then the scan at --scale
-    python bench/duplicates.py --scale 10000   # the scan of 10k stored images (default)
-    python bench/duplicates.py --only quality  # or --only scale
+    python bench/duplicates/duplicates.py                 # quality table, then the scan at --scale
+    python bench/duplicates/duplicates.py --scale 10000   # the scan of 10k stored images (default)
+    python bench/duplicates/duplicates.py --only quality  # or --only scale
 
 **Quality.** One collection, added through bogv (``Service.add``: vector, keypoints,
-thumbnail), made of every dev image (``bench/quality.py``'s data; it holds its own hard
+thumbnail), made of every dev image (``bench/quality/quality.py``'s data; it holds its own hard
 negatives: consecutive frames of ``mvtb-data/seq``, the stereo and chessboard pairs of
 ``opencv-doc``, many photos of one campus, hundreds of star fields and drawings in one
 style), plus, for ``--originals`` of them, planted edited copies: three each, the 14 edits
-of ``bench/quality_edits.py`` taken in turn, the third an edit of the first (a chain), plus
+of ``bench/quality/quality_edits.py`` taken in turn, the third an edit of the first (a chain), plus
 the four non-overlapping tiles of ``--tiles`` large photos (pairs that share a subject and
 a source but no pixels). The truth: an original and its copies, and copies of one original
 among themselves, are duplicate pairs; everything else is not, except the dev pairs
-``bench/related.csv`` lists as sharing pixels (left out of the counts). Every method is
+``bench/quality/related.csv`` lists as sharing pixels (left out of the counts). Every method is
 scored on the same pairs: bogv (scan, then its anchored groups: a pair is predicted when
 both images are in one group), pHash at Hamming <= 10 (imagededup's default), the plain CNN
 (average-pooled EfficientNet-Lite0 features) at cosine >= 0.9 (imagededup's CNN default),
 and one cosine threshold on bogv's own stored vector (immich-style): at 0.9 and at the
 threshold that maximises its F1 on this very collection (an oracle, its best case).
 
-**Scale.** ``--scale`` stored images made as ``bench/speed.py`` makes them (variant
+**Scale.** ``--scale`` stored images made as ``bench/speed/speed.py`` makes them (variant
 ``i % 70`` of dev image ``i // 70``: crops, rotations, colour), each stored with its record
 files (keypoints, thumbnail), then one full scan with its time per stage, the groups, and
 the peak memory of this process and of the Milvus Lite server it starts.
@@ -47,7 +47,8 @@ import cv2
 import numpy as np
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "speed"))  # the dev images
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "quality"))  # the edits
 from quality import load, read_manifest, related_pairs
 from quality_edits import EDITS
 from quality_methods import _phash, avg

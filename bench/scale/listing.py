@@ -6,7 +6,7 @@ is the obvious way: read every id with a query iterator, sort, slice. Records ar
 descriptors of the dev images (repeated to reach N), inserted in import-sized batches so
 ids are as dense as a bulk import makes them (the hardest case for windowing).
 
-    python bench/listing.py --n 100000 --images /work/devdata
+    python bench/scale/listing.py --n 100000 --images /work/devdata
 """
 
 from __future__ import annotations

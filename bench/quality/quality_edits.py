@@ -1,4 +1,4 @@
-"""The edits bench/quality.py applies to query images, and the distractor variants it indexes.
+"""The edits ``quality.py`` applies to query images, and the distractor variants it indexes.
 
 Most edits come from albumentations (a maintained augmentation library) so the benchmark
 does not grade bogv on edits bogv's author wrote; the ones it has no transform for (a
@@ -140,7 +140,7 @@ _MONO = "DejaVuSansMono-Bold.ttf"
 def _ttf(name: str, size: int) -> ImageFont.FreeTypeFont:
     path = FONT_DIR / name
     if not path.exists():
-        raise SystemExit(f"bench/quality_edits.py: the overlay edits need {path}: "
+        raise SystemExit(f"bench/quality/quality_edits.py: the overlay edits need {path}: "
                          "apt-get install fonts-dejavu-core fonts-dejavu-extra")
     return ImageFont.truetype(str(path), max(6, size))
 

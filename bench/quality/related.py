@@ -1,10 +1,10 @@
-"""Candidate pairs of dev images that show the same picture, for ``bench/related.csv``.
+"""Candidate pairs of dev images that show the same picture, for ``bench/quality/related.csv``.
 
-    python bench/related.py --data DIR [--sheets OUT]
+    python bench/quality/related.py --data DIR [--sheets OUT]
 
 The dev images are separate files, but some are edits of one another: pysiogame draws
 "pedal" as its "bicycle" recoloured with an arrow, ``mvtb-data/mosaic`` is one aerial photo
-cut into rotated tiles. ``bench/quality.py`` must not count a search that calls such a pair
+cut into rotated tiles. ``bench/quality/quality.py`` must not count a search that calls such a pair
 a copy as a *false* copy. This script lists every pair whose vectors are close or whose
 keypoints agree (bogv's own tests, set loose so that they find more than bogv would call a
 copy), and with ``--sheets`` draws each pair side by side. Which of them are related is

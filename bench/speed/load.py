@@ -1,7 +1,7 @@
 """A bounded load test: concurrent clients adding, searching and deleting on a real server.
 
-    python bench/load.py                       # 8 clients, 180 s, against a fresh `bogv serve`
-    python bench/load.py --clients 4 --duration 30 --json
+    python bench/speed/load.py                   # 8 clients, 180 s, against a fresh `bogv serve`
+    python bench/speed/load.py --clients 4 --duration 30 --json
 
 Starts ``python -m bogv serve`` on a free loopback port over a fresh data directory (or uses
 ``--url``), then runs asyncio clients with httpx, each in a loop: add an image under a new

@@ -1,4 +1,4 @@
-"""Real descriptors of augmented real photos, for the cost curve (``bench/scale.py``).
+"""Real descriptors of augmented real photos, for the cost curve (``bench/scale/scale.py``).
 
 Every vector is the real EfficientNet-Lite0 descriptor of a real image: one of the dev
 images (``/work/devdata``, see ``shared/datasets/fetch_dev_images.sh``) after a seeded random
@@ -7,7 +7,7 @@ sometimes grey). No vector is drawn at random. The result is cached as a float32
 file so the curve can be re-measured without re-embedding; embedding is the slow part
 (about 100-200 images/s on two cores).
 
-    python bench/scale_vectors.py --count 100000 --out artifacts/vectors-100k.npy
+    python bench/scale/scale_vectors.py --count 100000 --out artifacts/vectors-100k.npy
 """
 
 from __future__ import annotations

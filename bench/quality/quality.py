@@ -1,7 +1,7 @@
 """Retrieval quality on real images: edited copies among thousands of look-alikes, and classes.
 
-    python bench/quality.py                  # the whole benchmark, one table (a few minutes)
-    python bench/quality.py --data DIR       # dev images elsewhere (default /work/devdata)
+    python bench/quality/quality.py             # the whole benchmark, one table (a few minutes)
+    python bench/quality/quality.py --data DIR  # dev images elsewhere (default /work/devdata)
 
 Needs the dev images (``shared/datasets/fetch_dev_images.sh OUTDIR``) and ``pip install -e
 ".[bench]"``. It is a script, not a test: the default pytest run never collects it.
@@ -45,7 +45,7 @@ from quality_edits import EDITS, distractor_variants
 from quality_methods import DEFAULT, METHODS, Method, Runner
 
 from bogv import imaging, service
-from bogv.model import geometry, pixels
+from bogv.model import geometry, pixels, scoring
 from bogv.model.content import query_views
 from bogv.model.embedder import Embedder
 from bogv.thumbs import make_thumbnail
@@ -58,7 +58,7 @@ MAX_SIDE = 1024
 """Originals are capped at this size before editing: the model sees 224 px anyway."""
 RELATED = Path(__file__).with_name("related.csv")
 """Pairs of dev images that share the pixels of one picture, judged by eye
-(``bench/related.py`` lists the candidates)."""
+(``bench/quality/related.py`` lists the candidates)."""
 CALIB_FALSE_COPY = 0.01
 """A method's copy threshold: the lowest that labels at most this share of the calibration
 negatives a copy, counting the not-indexed originals alone and with their edits."""
@@ -222,7 +222,7 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
 }
 """What bogv keeps of a stored image (its keypoints, its thumbnail) and finds for a query
 (its views' keypoints, its mirror image's, its pixel pattern), by file name prefix; and,
-for ``bench/quality_replay.py`` (``--keep-grey``), the grey pictures ORB looks at."""
+for ``bench/quality/quality_replay.py`` (``--keep-grey``), the grey pictures ORB looks at."""
 
 
 def records_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
@@ -364,22 +364,21 @@ def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
                      for q in range(len(ids))])
 
 
-def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int, t_sim: float,
+def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int,
                   px: np.ndarray | None = None, t_px: float = np.inf
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """bogv's order (``scoring.score``) under the calibration's thresholds: verified
-    candidates (>= t_in inliers or >= t_px pixel likeness) first, by inliers, scored 2; then
-    the rest by similarity or, where higher, ``t_sim * inliers / t_in``: fewer inliers than
-    a copy needs earn that share of a copy's score."""
-    key = sims.copy()
-    k = inl.shape[1]
-    evidence = np.maximum(sims[:, :k], t_sim * inl / t_in)
-    key[:, :k] = np.where(inl >= t_in, 2.0 + inl, evidence)
+    """bogv's order and scores (``scoring.scores``, as ``service.search`` sorts its hits)
+    under the calibration's thresholds: ``t_in`` inliers or ``t_px`` pixel likeness make a
+    copy. ``inl`` (and ``px``) cover each query's first candidates; the rest score by their
+    similarity alone."""
+    inliers = np.zeros_like(sims)
+    inliers[:, :inl.shape[1]] = inl
+    likeness = np.zeros_like(sims)
     if px is not None:
-        key[:, :k] = np.where(px >= t_px, np.maximum(key[:, :k], 2.0), key[:, :k])
+        likeness[:, :px.shape[1]] = px
+    key = scoring.scores(sims, inliers, likeness, copy_inliers=t_in, copy_pixels=t_px)
     order = np.argsort(-key, axis=1, kind="stable")
-    return (np.take_along_axis(ids, order, axis=1),
-            np.minimum(np.take_along_axis(key, order, axis=1), 2.0))
+    return np.take_along_axis(ids, order, axis=1), np.take_along_axis(key, order, axis=1)
 
 
 def lowest_within_budget(flagged: Callable[[float], np.ndarray], steps: Iterable[float]
@@ -420,8 +419,8 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                for what, r in runs.items()}
         neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
         t_in = int(lowest_within_budget(
-            lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t,
-                                    threshold)[1][:, 0] >= threshold,
+            lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t
+                                    )[1][:, 0] >= threshold,
             range(6, 500)))
         print(f"  {method.name}: a copy needs >= {t_in} inliers", file=sys.stderr)
         px = {what: None for what in runs}
@@ -432,11 +431,11 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                   for what, r in runs.items()}
             negpx = px["negcalib-query"][counted]
             t_px = lowest_within_budget(
-                lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t_in, threshold,
+                lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t_in,
                                         negpx, t)[1][:, 0] >= threshold,
                 np.arange(0.8, 1.0005, 0.001))
             print(f"  {method.name}: ... or a pixel likeness >= {t_px:.3f}", file=sys.stderr)
-        runs = {what: with_geometry(*r, inl[what], t_in, threshold, px[what], t_px)
+        runs = {what: with_geometry(*r, inl[what], t_in, px[what], t_px)
                 for what, r in runs.items()}
     calib_i, calib_s = runs["calib-query"]
     negc_s = runs["negcalib-query"][1][counted]
@@ -581,7 +580,7 @@ def main() -> None:
                         "search and size against the plain descriptor (0: skip)")
     parser.add_argument("--keep-grey", action="store_true",
                         help="also keep the grey images keypoints are found on, so that "
-                        "bench/quality_replay.py can try other keypoints without the images")
+                        "quality_replay.py can try other keypoints without the images")
     parser.add_argument("--methods", default=",".join(DEFAULT),
                         help=f"comma-separated, from: {', '.join(METHODS)}")
     args = parser.parse_args()
