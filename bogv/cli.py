@@ -8,6 +8,7 @@ API instead (and say so). Results go to stdout, progress and messages to stderr;
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import sys
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Protocol
 
+import cv2
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -36,7 +38,7 @@ from rich.text import Text
 from bogv.bulk import bulk_import
 from bogv.client import Client
 from bogv.config import Settings
-from bogv.duplicates_cli import duplicates
+from bogv.duplicates import Duplicates, Group
 from bogv.errors import BogvError
 from bogv.ingest import Outcome, Summary, find_files, import_folder, stored_name
 from bogv.results import Hit
@@ -334,7 +336,75 @@ def stats(api: ApiOption = None, as_json: JsonOption = False) -> None:
             out.print(Text(f"{k}: {v}"))
 
 
-app.command("duplicates")(duplicates)
+_DUPLICATE_FIELDS = ("group", "suggested", "id", "key", "filepath", "score", "match", "width",
+                     "height", "why")
+
+
+def _member_rows(groups: list[Group]) -> list[dict[str, object]]:
+    return [{"group": n, **m.__dict__, "score": round(m.score, 4), "why": g.why}
+            for n, g in enumerate(groups, 1) for m in g.members]
+
+
+@app.command()
+def duplicates(min_score: Annotated[float, typer.Option(
+                   "--min-score", min=0.5, max=1.0, help="Leave out members scoring less "
+                   "against their group's suggested image (0.5: every verified copy).")] = 0.5,
+               as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+               as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per "
+                                                    "member.")] = False) -> None:
+    """Find the copies inside the collection (images added since the last scan are checked)
+    and print each group, the image to keep first.
+
+    It opens the store itself: with Milvus Lite that needs the data file to itself, while on
+    a Milvus server it runs beside the API replicas and saves what it finds where they read
+    it. CSV has one row per member, for a spreadsheet or a script that deletes what is not
+    suggested."""
+    settings = _settings()
+    if settings.is_embedded and lite_file_in_use(settings.store_uri):
+        raise BogvError(f"a running service owns {settings.store_uri}: use its page (the "
+                        "Duplicates tab) or POST /api/image/sim/duplicates/scan, or stop it")
+    # The scan checks images in parallel itself; OpenCV's own threads only add
+    # synchronisation to its 250-point matches (knnMatch 2.3x slower with 2 of them on a
+    # busy 2-core machine). The whole process is this scan, so the setting is its own.
+    cv2.setNumThreads(1)
+    service = build_service(settings)
+    try:
+        dups = Duplicates(service)
+        with _progress() as progress:
+            task = progress.add_task("scanning", total=None, rate="")
+
+            def tick(done: int, total: int) -> None:
+                speed = progress.tasks[task].speed
+                progress.update(task, completed=done, total=total,
+                                rate=f"{speed:.0f} img/s" if speed else "")
+
+            report = dups.scan(tick)
+        groups = dups.groups(min_score)
+    finally:
+        service.close()
+    err.print(f"{report.scanned} new images checked in {report.seconds:.1f} s; "
+              f"{len(groups)} groups of copies")
+    rows = _member_rows(groups)
+    if as_json:
+        out.print_json(json.dumps([{"suggested": g.suggested, "why": g.why,
+                                    "members": [m.__dict__ for m in g.members]}
+                                   for g in groups]))
+    elif as_csv:
+        writer = csv.DictWriter(sys.stdout, _DUPLICATE_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        table = Table("group", "", "score", "match", "size", "id", "key", "filepath")
+        for column in table.columns:
+            column.overflow = "fold"
+        for row in rows:
+            table.add_row(str(row["group"]), "keep" if row["suggested"] else "",
+                          f"{row['score']:.3f}", str(row["match"]),
+                          f"{row['width']}x{row['height']}", str(row["id"]), Text(str(row["key"])),
+                          Text(str(row["filepath"])))
+        out.print(table)
+        for n, g in enumerate(groups, 1):
+            out.print(f"group {n}: keep {g.suggested} ({g.why})", highlight=False)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ runner = CliRunner()
 
 @pytest.mark.parametrize("argv", [
     ["serve"], ["serve", "--help-settings"], ["import", "."], ["search", "pyproject.toml"],
-    ["delete", "--id", "1"], ["stats"], ["reembed"],
+    ["delete", "--id", "1"], ["stats"], ["reembed"], ["duplicates"],
 ])
 def test_bad_settings_are_one_line_naming_the_variable_and_exit_2(
         argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
