@@ -40,7 +40,7 @@ from bogv.client import Client
 from bogv.config import Settings
 from bogv.duplicates import Duplicates, Group
 from bogv.errors import BogvError
-from bogv.ingest import Outcome, Summary, find_files, import_folder, stored_name
+from bogv.ingest import Outcome, Summary, find_files, import_folder, import_settings, stored_name
 from bogv.results import Hit
 from bogv.service import Service, build_service
 from bogv.store import lite_file_in_use
@@ -203,7 +203,7 @@ def import_(folder: Annotated[Path, typer.Argument(exists=True, file_okay=False)
             _import_http(Client(url, settings.token.get_secret_value()), files, count)
         else:
             err.print(f"importing directly into {escape(settings.store_uri)}", soft_wrap=True)
-            service = build_service(settings)
+            service = build_service(import_settings(settings))
             try:
                 if bulk:
                     summary = bulk_import(service, files, executor="ray" if use_ray

@@ -1,4 +1,4 @@
-"""Folder import: walk, skip what is stored, decode in threads, embed in batches, insert.
+"""Folder import: walk, skip what is stored, decode and embed in batches on every core, insert.
 
 Every file gets an outcome (added, skipped, failed with a reason); one bad file never stops
 the import. Crash safety comes from the order of steps: a file is inserted, *then* moved to
@@ -24,11 +24,14 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 
 from bogv._types import Vectors
+from bogv.config import Settings
 from bogv.errors import BogvError
 from bogv.lease import FolderLease
+from bogv.model.descriptor import DIM
 from bogv.service import Incoming, Prepared, Service
 
-__all__ = ["Outcome", "Summary", "find_files", "import_folder", "start_import", "stored_name"]
+__all__ = ["Outcome", "Summary", "find_files", "import_folder", "import_settings", "start_import",
+           "stored_name"]
 
 log = logging.getLogger(__name__)
 startup_log = logging.getLogger("bogv.startup")
@@ -77,6 +80,20 @@ def find_files(folder: Path) -> list[Path]:
     return found
 
 
+def import_settings(settings: Settings) -> Settings:
+    """Settings for a process whose work is an import (``bogv import``).
+
+    Each of the ``WORKERS`` runs inferences of its own, so each gets its share of the cores
+    as onnxruntime threads (one on 2 cores with 2 workers) unless ``INTRA_OP_THREADS`` says
+    otherwise: every thread then always has work of its own, where two-thread inferences
+    made each core wait at every layer for the other, which was busy decoding.
+    """
+    if settings.intra_op_threads:
+        return settings
+    share = max(1, (os.cpu_count() or 1) // settings.workers)
+    return settings.model_copy(update={"intra_op_threads": share})
+
+
 def stored_name(path: Path) -> str:
     """``path`` as the UTF-8 text Milvus stores: file-name bytes that are not UTF-8 (kept by
     Python as lone surrogates) are written as ``\\xNN`` escapes instead of failing the insert."""
@@ -94,23 +111,50 @@ def _pool_target(path: Path, folder: Path, pool: Path) -> Path:
 
 
 @dataclass
-class _Chunk:
-    """One inference batch on its way through the pipeline."""
+class _Batch:
+    """Up to ``BATCH_SIZE`` images prepared and embedded by one worker, in file order."""
 
-    todo: list[tuple[Path, Future[Prepared]]]
+    ready: list[tuple[Path, Prepared]]
+    failed: list[Outcome]
+    """Files that could not be decoded."""
+    vectors: Vectors
+
+
+@dataclass
+class _Chunk:
+    """The files of one store round trip on their way through the pipeline."""
+
+    batches: list[Future[_Batch]]
     early: list[Outcome]
     """Files settled before decoding: unreadable, or already stored."""
-    ready: list[tuple[Path, Prepared]] = field(default_factory=list)
-    vectors: Vectors | None = None
 
 
 def _read(path: Path) -> tuple[Path, bytes, str, str] | Outcome:
-    """The file's bytes and their (md5, sha256), or its failure; runs in the worker pool."""
+    """The file's bytes and their (md5, sha256), or its failure."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         return Outcome(path, "failed", f"cannot read: {exc.strerror or exc}")
     return path, data, hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
+
+
+def _prepare_and_embed(service: Service, files: Sequence[tuple[Path, bytes, str, str]]
+                       ) -> _Batch:
+    """One worker's whole share of a batch: decode, keypoints, thumbnail, then one inference.
+
+    Each worker runs its own inference instead of handing tensors to a single embedding
+    thread, so every core decodes and embeds (one onnxruntime run per worker at once,
+    ``Embedder``), with no stage left waiting for another.
+    """
+    ready, failed = [], []
+    for path, data, md5, sha in files:
+        try:
+            ready.append((path, service.prepare(data, digests=(md5, sha))))
+        except BogvError as exc:
+            failed.append(Outcome(path, "failed", exc.message))
+    vectors = (service.embed_prepared([p for _, p in ready]) if ready
+               else np.zeros((0, DIM), np.float32))
+    return _Batch(ready, failed, vectors)
 
 
 def _ahead(items: Iterator[T], depth: int) -> Iterator[T]:
@@ -166,10 +210,10 @@ def import_folder(service: Service, folder: Path, *, move_to: Path | None = None
                   files: Sequence[Path] | None = None) -> Summary:
     """Index every file below ``folder`` (key = MD5, filepath = its path) and report.
 
-    Three stages overlap, so the model never waits for the disk, the decoder or Milvus:
-    a feeder thread reads, hashes and skips stored files and hands the rest to the
-    worker pool to decode; this thread's helper embeds one batch at a time; and the
-    calling thread stores each embedded batch and reports its outcomes.
+    Three stages overlap, so no core waits for the disk or Milvus: a feeder thread reads,
+    hashes and skips stored files, one chunk ahead, and queues the rest in batches; each
+    worker prepares and embeds a whole batch (``_prepare_and_embed``); and the calling
+    thread stores each chunk and reports its outcomes.
     """
     folder = folder.resolve()
     paths = [p.resolve() for p in files] if files is not None else find_files(folder)
@@ -191,26 +235,35 @@ def import_folder(service: Service, folder: Path, *, move_to: Path | None = None
         if on_outcome is not None:
             on_outcome(outcome)
 
-    with ThreadPoolExecutor(workers or service.settings.workers) as pool:
-        fed = _ahead(_feed(service, pool, paths, stop), 1)
-        for chunk in _ahead(_embedded(service, fed), 1):
+    pool = ThreadPoolExecutor(workers or service.settings.workers,
+                              thread_name_prefix="bogv-import")
+    chunks = _ahead(_feed(service, pool, paths, stop), 1)
+    try:
+        for chunk in chunks:
             for outcome in chunk.early:
                 emit(outcome, stored_path(outcome.path))
-            for outcome, target in _store_chunk(service, chunk, stored_path):
+            batches = [b.result() for b in chunk.batches]
+            for outcome in (o for b in batches for o in b.failed):
+                emit(outcome, outcome.path)
+            for outcome, target in _store_chunk(service, batches, stored_path):
                 emit(outcome, target)
+    finally:  # a caller that stops early leaves no thread, nor a batch to decode
+        chunks.close()
+        pool.shutdown(wait=True, cancel_futures=True)
     return summary
 
 
 def _feed(service: Service, pool: ThreadPoolExecutor, paths: Sequence[Path],
           stop: threading.Event | None) -> Iterator[_Chunk]:
-    """Chunks whose stored files are settled and whose decoding has been started."""
+    """Chunks whose stored files are settled and whose batches are in the workers' queue."""
     size = CHUNK if service.settings.is_embedded else SERVER_CHUNK
+    batch = service.settings.batch_size
     for first in range(0, len(paths), size):
         if stop is not None and stop.is_set():
             return
         early: list[Outcome] = []
         loaded: list[tuple[Path, bytes, str, str]] = []
-        for item in pool.map(_read, paths[first:first + size]):
+        for item in map(_read, paths[first:first + size]):
             if isinstance(item, Outcome):
                 early.append(item)
             else:
@@ -226,32 +279,18 @@ def _feed(service: Service, pool: ThreadPoolExecutor, paths: Sequence[Path],
             if (md5, sha) in stored:
                 early.append(Outcome(path, "skipped", "already indexed", stored[(md5, sha)]))
             else:
-                todo.append((path, pool.submit(service.prepare, data, digests=(md5, sha))))
-        yield _Chunk(todo, early)
+                todo.append((path, data, md5, sha))
+        yield _Chunk([pool.submit(_prepare_and_embed, service, todo[i:i + batch])
+                      for i in range(0, len(todo), batch)], early)
 
 
-def _embedded(service: Service, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
-    """Each chunk with its decoded images embedded, ``BATCH_SIZE`` images per inference."""
-    batch = service.settings.batch_size
-    for chunk in chunks:
-        for path, future in chunk.todo:
-            try:
-                chunk.ready.append((path, future.result()))
-            except BogvError as exc:
-                chunk.early.append(Outcome(path, "failed", exc.message))
-        if chunk.ready:
-            prepared = [p for _, p in chunk.ready]
-            chunk.vectors = np.concatenate([service.embed_prepared(prepared[i:i + batch])
-                                            for i in range(0, len(prepared), batch)])
-        yield chunk
-
-
-def _store_chunk(service: Service, chunk: _Chunk,
+def _store_chunk(service: Service, batches: Sequence[_Batch],
                  stored_path: Callable[[Path], Path]) -> list[tuple[Outcome, Path]]:
     """Insert the chunk's new images; a path the store cannot hold fails only its file."""
     outcomes: list[tuple[Outcome, Path]] = []
+    ready = [item for b in batches for item in b.ready]
     keep, names, targets = [], [], []
-    for i, (path, _) in enumerate(chunk.ready):
+    for i, (path, _) in enumerate(ready):
         target = stored_path(path)
         try:
             names.append(service.check_filepath(stored_name(target), "filepath"))
@@ -262,17 +301,17 @@ def _store_chunk(service: Service, chunk: _Chunk,
         targets.append(target)
     if not keep:
         return outcomes
-    assert chunk.vectors is not None
-    ready = [chunk.ready[i] for i in keep]
+    vectors = np.concatenate([b.vectors for b in batches])
+    kept = [ready[i] for i in keep]
     try:
-        added = service.add_vectors(chunk.vectors[keep], [
-            Incoming.prepared(p, None, name) for (_, p), name in zip(ready, names, strict=True)])
+        added = service.add_vectors(vectors[keep], [
+            Incoming.prepared(p, None, name) for (_, p), name in zip(kept, names, strict=True)])
     except BogvError as exc:
-        return outcomes + [(Outcome(path, "failed", exc.message), path) for path, _ in ready]
+        return outcomes + [(Outcome(path, "failed", exc.message), path) for path, _ in kept]
     return outcomes + [
         (Outcome(path, "added" if a.created else "skipped",
                  "" if a.created else "already indexed", a.id), target)
-        for (path, _), target, a in zip(ready, targets, added, strict=True)]
+        for (path, _), target, a in zip(kept, targets, added, strict=True)]
 
 
 def start_import(service: Service, stop: threading.Event) -> threading.Thread | None:
