@@ -15,7 +15,7 @@ import os
 import queue
 import shutil
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,7 +157,7 @@ def _prepare_and_embed(service: Service, files: Sequence[tuple[Path, bytes, str,
     return _Batch(ready, failed, vectors)
 
 
-def _ahead(items: Iterator[T], depth: int) -> Iterator[T]:
+def _ahead(items: Iterator[T], depth: int) -> Generator[T, None, None]:
     """Run ``items`` in a thread, up to ``depth`` items ahead of the caller.
 
     The producer's exceptions are re-raised in the caller. A caller that stops early (or
