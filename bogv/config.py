@@ -95,9 +95,9 @@ class Settings(BaseSettings):
     max_limit: int = Field(1000, ge=1, description="Largest `limit` a search accepts.")
 
     workers: int = Field(max(os.cpu_count() or 1, 1), ge=1, description="Threads for decoding "
-                         "and inference in the API.")
+                         "and inference in the API and in `bogv import`.")
     intra_op_threads: int = Field(0, ge=0, description="onnxruntime threads per inference "
-                                  "(0: all cores).")
+                                  "(0: all cores; in `bogv import`, cores / WORKERS).")
     precision: Literal["fp32", "int8"] = Field("fp32", description="The graph that embeds: "
                                                "`fp32` gives the same vectors on every CPU; "
                                                "`int8` (~2x less inference CPU, vectors at "
