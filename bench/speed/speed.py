@@ -372,7 +372,7 @@ def machine_rows(embedder: Embedder) -> list[Row]:
         ("AVX2", ("avx2",)), ("AVX-512", ("avx512f",)), ("VNNI", ("avx512_vnni", "avx_vnni")),
         ("ARM dot product", ("asimddp",)))}
     return [Row("machine", f"{os.cpu_count()} cores", f"onnxruntime, {Settings().workers} "
-                "decode workers"),
+                "import workers (each decodes and embeds)"),
             Row("CPU", f"{here.model} ({here.arch})"),
             Row("CPU features", ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in has.items())),
             Row("graph", embedder.precision, embedder.model_id.split(":")[0])]
@@ -484,6 +484,7 @@ def main() -> None:
     embedder = Embedder(models, precision=settings.precision)
     print(f"CPU: {embedder.cpu}; graph: {embedder.precision}", file=sys.stderr)
     rows = machine_rows(embedder)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bogv-speed-") as tmp:
         work = Path(tmp)
         steps: list[tuple[str, Callable[[], list[Row]]]] = [
@@ -497,6 +498,8 @@ def main() -> None:
             if name in parts:
                 print(f"measuring {name} ...", file=sys.stderr)
                 rows.extend(step())
+    rows.append(Row("load average", f"{load_before:.1f} -> {os.getloadavg()[0]:.1f}",
+                    "1 minute, at the start and the end: other work shares these cores"))
     print_table(rows)
 
 
