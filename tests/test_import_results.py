@@ -68,7 +68,9 @@ def test_import_stores_what_one_image_at_a_time_stores(
         id_ = records[str((folder / f"{name}.jpg").resolve())]
         alone = prepare(data, service.settings)
         vector = service.embedder.embed_tensors(alone.tensor[None])[0]
-        np.testing.assert_allclose(stored[id_], vector, atol=2e-6)
+        # Float rounding only: kernels may block a batch differently on another CPU (here
+        # the two are bit-identical); another image's vector is off by more than 0.05.
+        np.testing.assert_allclose(stored[id_], vector, atol=1e-5)
         assert service.files.read(id_, KEYPOINTS) == alone.keypoints
         assert service.files.read(id_, THUMBNAIL) == alone.thumbnail
 
