@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -125,20 +126,20 @@ def served_env() -> dict[str, str]:
     return {}
 
 
-@pytest.fixture
-def served(tmp_path: Path, embedder: Embedder, model_cache: Path,
-           served_env: dict[str, str]) -> Iterator[Served]:
-    """``python -m bogv serve`` on a loopback port, over a fresh data directory.
+@contextmanager
+def bogv_serve(root: Path, model_cache: Path, extra: dict[str, str]) -> Iterator[Served]:
+    """``python -m bogv serve`` on a loopback port, over a fresh data directory ``root/data``.
 
     The data directory links to the session's converted model, so start-up only loads it.
+    Stopped with SIGINT, as a user's Ctrl-C, and must exit cleanly.
     """
     port = free_port()
-    data = tmp_path / "data"
-    data.mkdir()
+    data = root / "data"
+    data.mkdir(parents=True)
     (data / "models").symlink_to(model_cache, target_is_directory=True)
     env = {**os.environ, "DATA_DIR": str(data), "API_PORT": str(port),
-           "API_HOST": "127.0.0.1", **served_env}
-    log = tmp_path / "serve.log"
+           "API_HOST": "127.0.0.1", **extra}
+    log = root / "serve.log"
     with log.open("wb") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "bogv", "serve"], env=env,
                                 stdout=subprocess.DEVNULL, stderr=stderr)
@@ -153,9 +154,20 @@ def served(tmp_path: Path, embedder: Embedder, model_cache: Path,
     else:
         proc.kill()
         pytest.fail(f"bogv serve did not start: {log.read_text()[-2000:]}")
-    yield Served(url, env, log)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(30) == 0
+    try:
+        yield Served(url, env, log)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(30)
+    assert code == 0, log.read_text()[-2000:]
+
+
+@pytest.fixture
+def served(tmp_path: Path, embedder: Embedder, model_cache: Path,
+           served_env: dict[str, str]) -> Iterator[Served]:
+    """One ``bogv serve`` process (``bogv_serve``) with ``served_env`` added."""
+    with bogv_serve(tmp_path, model_cache, served_env) as served:
+        yield served
 
 
 @pytest.fixture

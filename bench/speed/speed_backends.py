@@ -71,8 +71,10 @@ def _drop_bench_collections(uri: str) -> None:
 
 
 def _serving(count: int, env: dict[str, str], tag: str, vectors_path: Path,
-             queries: list[bytes], adds: list[bytes], work: Path, models: Path) -> Figures:
-    """Search and add latency of ``bogv serve`` over ``count`` stored rows."""
+             queries: list[bytes], adds: list[bytes], work: Path, models: Path,
+             imports: tuple[Path, Path]) -> Figures:
+    """Search and add latency of ``bogv serve`` over ``count`` stored rows, then the rate of
+    ``bogv import`` of the ``imports`` folder into that store (start-up on it not counted)."""
     data_dir = work / f"{tag}-{count}"
     shutil.copytree(models, data_dir / "models")
     np.save(work / f"q-{tag}-{count}.npy", np.zeros((0, 1), np.float32))  # fill's queries
@@ -89,7 +91,8 @@ def _serving(count: int, env: dict[str, str], tag: str, vectors_path: Path,
     if search.errors or add.errors:
         raise RuntimeError(f"{tag}: {search.errors} search and {add.errors} add errors")
     return {"search p50": search.percentile(50) * 1e3, "search p99": search.percentile(99) * 1e3,
-            "add p50": add.percentile(50) * 1e3, "add p99": add.percentile(99) * 1e3}
+            "add p50": add.percentile(50) * 1e3, "add p99": add.percentile(99) * 1e3,
+            "import": _rate(*imports, data_dir, data_dir, env, tag, models)}
 
 
 def _import_rate(folder: Path, empty: Path, env: dict[str, str], tag: str, work: Path,
@@ -97,11 +100,18 @@ def _import_rate(folder: Path, empty: Path, env: dict[str, str], tag: str, work:
     """Images per second of ``bogv import`` into a new store, start-up not counted (an empty
     folder's import into another new store is that start-up alone: a collection of its own,
     so on a server it pays the collection's creation as the real import does)."""
+    return _rate(folder, empty, work / f"{tag}-idle", work / f"{tag}-data", env, tag, models,
+                 idle_env={**env, "COLLECTION": env["COLLECTION"] + "_idle"})
+
+
+def _rate(folder: Path, empty: Path, idle_dir: Path, data_dir: Path, env: dict[str, str],
+          tag: str, models: Path, idle_env: dict[str, str] | None = None) -> float:
+    """Images per second of ``bogv import folder``, less the time of ``bogv import empty``
+    (start-up, opening the store) run first in ``idle_dir`` with ``idle_env``."""
     from speed import cli_import
 
-    idle, _ = cli_import(empty, work / f"{tag}-idle", models,
-                         **{**env, "COLLECTION": env["COLLECTION"] + "_idle"})
-    summary, _ = cli_import(folder, work / f"{tag}-data", models, **env)
+    idle, _ = cli_import(empty, idle_dir, models, **(idle_env or env))
+    summary, _ = cli_import(folder, data_dir, models, **env)
     if summary["added"] != len(list(folder.iterdir())):
         raise RuntimeError(f"{tag}: bogv import added {summary['added']}")
     seconds = summary["seconds"] - idle["seconds"]
@@ -151,7 +161,8 @@ def compare(args: argparse.Namespace, stores: tuple[int, ...], queries_n: int, a
                 for tag, env in backends.items():
                     print(f"  {count} rows: {tag}", file=sys.stderr)
                     figures[tag] = _serving(count, {**env, "COLLECTION": f"{PREFIX}_{count}"},
-                                            tag, vectors_path, queries, adds, work, models)
+                                            tag, vectors_path, queries, adds, work, models,
+                                            (folder, empty))
                 k = f"[{count // 1000}k]"
                 for figure, target in (("search p50", "target server <= 1.3x"),
                                        ("search p99", ""), ("add p50", "target server <= 60 ms"),
@@ -159,6 +170,9 @@ def compare(args: argparse.Namespace, stores: tuple[int, ...], queries_n: int, a
                     rows.append((f"{k} /{figure.replace(' ', '/file ')} (ms)",
                                  {"v": figures["lite"][figure]},
                                  {"v": figures["server"][figure]}, target))
+                rows.append((f"{k} bogv import, {import_n} JPEGs (img/s)",
+                             {"v": figures["lite"]["import"]},
+                             {"v": figures["server"]["import"]}, "target server >= 0.8x"))
                 notes.append(f"after {count} rows: {_load()}")
         finally:
             _drop_bench_collections(server_uri)
