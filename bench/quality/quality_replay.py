@@ -61,12 +61,13 @@ def finder(strongest: int, spread: int, grid: int = geometry.GRID, cap: float = 
                              grid=grid, cap=cap, pool=pool)
 
 
-def second_look(strongest: int, masked: bool = True) -> Finder:
+def second_look(strongest: int, masked: bool = True, pool: int = 4) -> Finder:
     """A query's second look (``geometry.uncovered_keypoints``): its ``strongest``
-    keypoints, outside ``geometry.overlay_mask`` unless ``masked`` is False."""
+    keypoints among ``pool`` times as many candidates, outside ``geometry.overlay_mask``
+    unless ``masked`` is False."""
     def find(small: np.ndarray) -> bytes:
         mask = geometry.overlay_mask(small) if masked else None
-        return geometry.keypoints_of(small, strongest=strongest, pool=4, mask=mask)
+        return geometry.keypoints_of(small, strongest=strongest, pool=pool, mask=mask)
     return find
 
 
@@ -82,6 +83,7 @@ VARIANTS: dict[str, tuple[Finder, Finder, Finder | None]] = {
     "uncovered": (_V1, _V1, second_look(geometry.UNCOVERED)),
     "uncovered250": (_V1, _V1, second_look(250)),
     "uncovered500": (_V1, _V1, second_look(500)),
+    "uncovered500x3": (_V1, _V1, second_look(500, pool=3)),
     "second400": (_V1, _V1, second_look(400, masked=False)),
 }
 """Name -> (stored images' finder, queries' finder, queries' second look or None)."""
@@ -97,6 +99,13 @@ def _once(finder: Finder, name: str, make: Callable[[], list[list[bytes]]]
     if (finder, name) not in _MADE:
         _MADE[finder, name] = make()
     return _MADE[finder, name]
+
+
+def _made(items: list[list[bytes]] | None) -> float:
+    """The share of a set's searches that asked for a lazily made record (NaN: none)."""
+    if not isinstance(items, _Lazy):
+        return float("nan")
+    return sum(list.__getitem__(items, i) is not None for i in range(len(items))) / len(items)
 
 
 def keypoint_records(greys: dict[str, list[list[bytes]]], index: Finder, query: Finder,
@@ -145,10 +154,13 @@ def main() -> None:
         base.update((f"{what}-{s}", v) for s, v in found.items())
     vec["labelled-index"] = vec["labelled-query"] = q.vectors_for(
         runner, cache, [method], "labelled", [], len(split.labelled), "index")
-    results = {}
+    results: dict[str, q.Result] = {}
+    looked: dict[str, dict[str, float]] = {}
     for name in args.variants.split(","):
         records = {**base, **keypoint_records(base, *VARIANTS[name])}
         results[name] = q.evaluate(method, vec, split, method.threshold, records)
+        looked[name] = {what: _made(records.get(f"{what}-uncovered"))
+                        for what in ("test", "negtest")}
     names = list(results)
     print(f"{'':22}" + "".join(f"{n:>16}" for n in names))
     for edit in [*EDITS, "all edits", "calibration split"]:  # recall@1 / @10 / called copy
@@ -158,6 +170,8 @@ def main() -> None:
     for label in ("original", "edited", "related"):
         print(f"{'false copy: ' + label:22}" + "".join(
             f"{q._cell(results[n].false_copy[label]):>16}" for n in names))
+    for what, label in (("test", "second look: copies"), ("negtest", "... not indexed")):
+        print(f"{label:22}" + "".join(f"{q._cell(looked[n][what]):>16}" for n in names))
 
 
 if __name__ == "__main__":
