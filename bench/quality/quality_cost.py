@@ -84,10 +84,9 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
         t_plain, t_bogv = _timed(import_plain), _timed(import_bogv)
         service.search(queries[0])  # warm both paths up
         plain.search(_plain_vectors(embedder, queries[:1]), 10)
-        lat_plain = [_timed(lambda q=q: plain.search(_plain_vectors(embedder, [q]), 10))
-                     for q in queries]
-        lat_bogv, lat_first = [], []
-        for q in queries:  # interleaved, so that both see the same load
+        lat_plain, lat_bogv, lat_first = [], [], []
+        for q in queries:  # interleaved, so that all three see the same load
+            lat_plain.append(_timed(lambda q=q: plain.search(_plain_vectors(embedder, [q]), 10)))
             lat_bogv.append(_timed(lambda q=q: service.search(q, 10)))
             with _no_second_look():
                 lat_first.append(_timed(lambda q=q: service.search(q, 10)))

@@ -58,7 +58,7 @@ image with a handful of keypoints, a chessboard's repeated corners), a transform
 shrinks the query to that point "explains" them all: 142 inliers between skimage's
 chessboard and moon, where copies need ``scoring.COPY_INLIERS``."""
 
-UNCOVERED = 400
+UNCOVERED = 500
 """Keypoints of a query's second look (``uncovered_keypoints``): more than a stored image
 keeps, since whatever is drawn over the query hides some of the stored points."""
 _STROKE, _DENSE, _WINDOW, _MARGIN = 150, 0.35, 9, 9
