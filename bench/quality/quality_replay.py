@@ -81,9 +81,8 @@ VARIANTS: dict[str, tuple[Finder, Finder, Finder | None]] = {
     "v1+query250": (_V1, finder(250, 250), None),
     "spread 250": (finder(0, 250, pool=8), finder(0, 250, pool=8), None),
     "uncovered": (_V1, _V1, second_look(geometry.UNCOVERED)),
-    "uncovered250": (_V1, _V1, second_look(250)),
-    "uncovered500": (_V1, _V1, second_look(500)),
-    "uncovered500x3": (_V1, _V1, second_look(500, pool=3)),
+    "uncovered400": (_V1, _V1, second_look(400)),
+    "uncovered x2": (_V1, _V1, second_look(geometry.UNCOVERED, pool=2)),
     "second400": (_V1, _V1, second_look(400, masked=False)),
 }
 """Name -> (stored images' finder, queries' finder, queries' second look or None)."""
