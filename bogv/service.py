@@ -110,11 +110,14 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
 
 
 def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
-                  similarities: Sequence[float], mirrored: Callable[[], bytes]) -> list[int]:
+                  similarities: Sequence[float], mirrored: Callable[[], bytes],
+                  uncovered: Callable[[], bytes] | None = None) -> list[int]:
     """Keypoint matches of each checked candidate (``stored`` reads their keypoints): the
     first ``CHECKED``, the rest of ``stored`` only when ``scoring.check_more`` asks; the best
     of the query's views, and of its mirror image when ``scoring.check_mirror`` asks for it
-    (only then does ``mirrored`` find those keypoints). A candidate too far off
+    (only then does ``mirrored`` find those keypoints), and of its keypoints outside what
+    is drawn over it (``geometry.uncovered_keypoints``, made by ``uncovered``) when
+    ``scoring.check_uncovered`` asks. A candidate too far off
     (``scoring.MATCH_SIMILARITY``) is neither read nor matched. ``bench/quality/quality.py`` runs
     this too."""
     def match(start: int, stop: int) -> tuple[list[bytes], list[int]]:
@@ -127,6 +130,9 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     if scoring.check_more(similarities, counts):
         more_points, more_counts = match(CHECKED, len(stored))
         points, counts = points + more_points, counts + more_counts
+    if uncovered is not None and scoring.check_uncovered(similarities, counts):
+        second = uncovered()
+        counts = [max(n, geometry.inliers(second, s)) for n, s in zip(counts, points, strict=True)]
     if scoring.check_mirror(similarities, counts):
         mirror = mirrored()
         counts = [max(n, geometry.inliers(mirror, s)) for n, s in zip(counts, points, strict=True)]
@@ -288,7 +294,8 @@ class Service:
         hits = verify(found, query.keypoints,
                       lambda: geometry.keypoints(ImageOps.mirror(query.image)),
                       lambda: pixels.pattern(query.image),
-                      lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256)
+                      lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256,
+                      lambda: geometry.uncovered_keypoints(query.image))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
@@ -324,12 +331,13 @@ class Service:
 
 def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callable[[], bytes],
            pattern: Callable[[], pixels.Pattern], read: Callable[[int, str], bytes],
-           sha256: str) -> list[Hit]:
+           sha256: str, uncovered: Callable[[], bytes] | None = None) -> list[Hit]:
     """Candidates (best similarity first) scored and labelled by a search's checks, in their
     order: one place for an upload's search and a stored image's (``bogv.similar``).
 
-    ``views`` are the query's keypoints, ``mirrored`` and ``pattern`` make its mirror image's
-    keypoints and its pixel pattern only when a check needs them, and ``read(id, kind)``
+    ``views`` are the query's keypoints, ``mirrored``, ``pattern`` and ``uncovered`` make its
+    mirror image's keypoints, its pixel pattern and its keypoints outside overlays only when
+    a check needs them (no ``uncovered``: no such check), and ``read(id, kind)``
     reads a candidate's record file: the checks open only the files they look at.
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
@@ -337,7 +345,7 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
 
     similarities = [c.similarity for c in found]
     inliers = count_inliers(views, [deferred(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
-                            similarities, mirrored)
+                            similarities, mirrored, uncovered)
     inliers += [0] * (len(found) - len(inliers))
     likeness = compare_pixels(similarities, inliers, pattern,
                               [deferred(c.id, THUMBNAIL) for c in found])

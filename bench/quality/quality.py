@@ -213,6 +213,8 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
               lambda img: [geometry.keypoints(v) for v in query_views(img)]),
     "mirror": (f"keypoints-{geometry.VERSION}-mirror",
                lambda img: [geometry.keypoints(ImageOps.mirror(img))]),
+    "uncovered": (f"keypoints-{geometry.VERSION}-uncovered{geometry.UNCOVERED}",
+                  lambda img: [geometry.uncovered_keypoints(img)]),
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
     "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}",
                lambda img: [_pattern_bytes(pixels.pattern(img))]),
@@ -221,8 +223,9 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
                   lambda img: [_png(geometry.grey(v)) for v in query_views(img)]),
 }
 """What bogv keeps of a stored image (its keypoints, its thumbnail) and finds for a query
-(its views' keypoints, its mirror image's, its pixel pattern), by file name prefix; and,
-for ``bench/quality/quality_replay.py`` (``--keep-grey``), the grey pictures ORB looks at."""
+(its views' keypoints, its mirror image's, its second look's, its pixel pattern), by file
+name prefix; and, for ``bench/quality/quality_replay.py`` (``--keep-grey``), the grey
+pictures ORB looks at."""
 
 
 def records_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
@@ -341,13 +344,15 @@ def _mean(values: list[bool] | list[float]) -> float:
 
 
 def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
-                  index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray) -> np.ndarray:
+                  index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray,
+                  uncovered: list[list[bytes]] | None = None) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
-    (``service.count_inliers``: the best view's, or the mirror image's when it asks; 0 for
-    candidates it does not check)."""
+    (``service.count_inliers``: the best view's, or the mirror image's or the second
+    look's when it asks; 0 for candidates it does not check)."""
     k = ids.shape[1]
     rows = [service.count_inliers(queries[q], [lambda c=c: index[c][0] for c in ids[q]],
-                                  list(sims[q]), lambda q=q: mirrors[q][0])
+                                  list(sims[q]), lambda q=q: mirrors[q][0],
+                                  None if uncovered is None else lambda q=q: uncovered[q][0])
             for q in range(len(ids))]
     return np.array([r + [0] * (k - len(r)) for r in rows])
 
@@ -415,7 +420,8 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
         assert threshold is not None
         inl = {what: inlier_counts(records[f"{what.split('-')[0]}-query"],
                                    records[f"{what.split('-')[0]}-mirror"],
-                                   records["index-index"], r[0][:, :method.geometric], r[1])
+                                   records["index-index"], r[0][:, :method.geometric], r[1],
+                                   records.get(f"{what.split('-')[0]}-uncovered"))
                for what, r in runs.items()}
         neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
         t_in = int(lowest_within_budget(
@@ -622,7 +628,7 @@ def main() -> None:
             what, side = name.split("-")
             if f"{what}-{side}" in records or what == "labelled":
                 continue
-            sides = (("query", "mirror") if side == "query" else (side,)) + (
+            sides = (("query", "mirror", "uncovered") if side == "query" else (side,)) + (
                 (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ()) + (
                 (("greyquery",) if side == "query" else ("grey",)) if args.keep_grey else ())
             found = records_for(args.cache, key, what, _Lazy(images), sides)

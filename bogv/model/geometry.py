@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["MAX_POINTS", "SIDE", "VERSION", "grey", "inliers", "keypoints", "keypoints_of"]
+__all__ = ["MAX_POINTS", "SIDE", "UNCOVERED", "VERSION", "grey", "inliers", "keypoints",
+           "keypoints_of", "overlay_mask", "uncovered_keypoints"]
 
 VERSION = "orb320-v1"
 """Changes whenever stored keypoints change (part of the model id, so an index made with
@@ -57,6 +58,15 @@ image with a handful of keypoints, a chessboard's repeated corners), a transform
 shrinks the query to that point "explains" them all: 142 inliers between skimage's
 chessboard and moon, where copies need ``scoring.COPY_INLIERS``."""
 
+UNCOVERED = 500
+"""Keypoints of a query's second look (``uncovered_keypoints``): more than a stored image
+keeps, since whatever is drawn over the query hides some of the stored points."""
+_STROKE, _DENSE, _WINDOW, _MARGIN = 150, 0.35, 9, 9
+"""Overlay text and shapes (``overlay_mask``): pixels whose 3x3 neighbourhood spans at
+least ``_STROKE`` grey levels, where they fill at least ``_DENSE`` of a ``_WINDOW`` px
+square, grown by ``_MARGIN`` px (ORB's patch around a point reaches that far)."""
+
+
 def _orb(nfeatures: int) -> cv2.ORB:
     return cv2.ORB.create(nfeatures=nfeatures, scaleFactor=_SCALE, nlevels=_LEVELS,
                           edgeThreshold=15, patchSize=15, fastThreshold=10)
@@ -77,15 +87,43 @@ def keypoints(img: Image.Image) -> bytes:
     return keypoints_of(grey(img))
 
 
+def overlay_mask(small: np.ndarray) -> np.ndarray:
+    """Where a ``grey`` picture looks drawn over (True): text, its outline, stickers' and
+    emoji's edges. Letters are the densest high-contrast strokes a picture holds, so
+    dense ones are taken for an overlay (a photo's own sharpest edges are lines, rarely
+    that dense); the picture's own busiest detail is sometimes taken too, and then only
+    costs the second look some of its points."""
+    k3 = np.ones((3, 3), np.uint8)
+    strokes = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, k3) >= _STROKE
+    dense = cv2.blur(strokes.astype(np.float32), (_WINDOW, _WINDOW)) >= _DENSE
+    grown = cv2.dilate(dense.astype(np.uint8), np.ones((_MARGIN, _MARGIN), np.uint8))
+    return grown.astype(bool)
+
+
+def uncovered_keypoints(img: Image.Image) -> bytes:
+    """A query's second look: its ``UNCOVERED`` strongest keypoints outside what seems drawn
+    over it (``overlay_mask``). A caption holds a query's strongest corners (78% of 250 on
+    captions changing 13% of the pixels), so the first look keeps too few on the picture to
+    verify a copy; stored images keep their usual points (no re-embedding)."""
+    small = grey(img)
+    return keypoints_of(small, strongest=UNCOVERED, pool=4, mask=overlay_mask(small))
+
+
 def keypoints_of(small: np.ndarray, strongest: int = STRONGEST, spread: int = SPREAD,
-                 grid: int = GRID, cap: float = _CAP, pool: int = _POOL) -> bytes:
+                 grid: int = GRID, cap: float = _CAP, pool: int = _POOL,
+                 mask: np.ndarray | None = None) -> bytes:
     """ORB keypoints of a ``grey`` picture, packed: the ``strongest`` per pyramid level as
     ORB itself keeps them, and ``spread`` more over a ``grid`` (``bench/quality/quality_replay.py``
-    tries other counts)."""
+    tries other counts), none where ``mask`` is True."""
     # One pass over the image pyramid: describing every point found and keeping the chosen
     # rows gives the very bytes describing only the chosen points did (a second pass, built
     # the pyramid again: 0.3 ms an image), since a point's descriptor reads only its patch.
     points, desc = _orb(pool * (strongest + spread)).detectAndCompute(small, None)
+    if mask is not None and points:
+        xy = np.rint(cv2.KeyPoint.convert(points)).astype(np.int64)
+        xy = np.minimum(np.maximum(xy, 0), [small.shape[1] - 1, small.shape[0] - 1])
+        shown = np.flatnonzero(~mask[xy[:, 1], xy[:, 0]])
+        points, desc = [points[i] for i in shown], desc[shown]
     if not points:
         return b""
     chosen = _choose(points, small.shape, _level_quotas(strongest), _level_quotas(spread),

@@ -31,9 +31,9 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["COPY_INLIERS", "COPY_PIXELS", "COPY_SCORE", "EXACT_SIMILARITY",
-           "MATCH_SIMILARITY", "MIRROR_SIMILARITY", "PIXELS_SIMILARITY", "Match",
-           "check_mirror", "check_more", "check_pixels", "match", "score", "scores",
-           "verified"]
+           "MATCH_SIMILARITY", "MIRROR_SIMILARITY", "PIXELS_SIMILARITY",
+           "UNCOVERED_SIMILARITY", "Match", "check_mirror", "check_more", "check_pixels",
+           "check_uncovered", "match", "score", "scores", "verified"]
 
 Match = Literal["exact", "copy", "similar"]
 
@@ -53,6 +53,11 @@ PIXELS_SIMILARITY = 0.35
 """Lowest best similarity at which a search compares pixels (``check_pixels``): 1% of the
 copies the pixel check verified on the benchmark were below it, and half of the searches
 for pictures that are not indexed, which it spares the check."""
+UNCOVERED_SIMILARITY = MATCH_SIMILARITY
+"""Lowest best similarity at which a search takes its second look (``check_uncovered``):
+where candidates are matched at all. Overlaid copies look further off than other edits
+(text over 10-30% of a photo hides much of what the vector sees), so the second look waits
+for no closer hit; it costs about one more keypoint extraction."""
 COPY_SCORE = 0.5
 """Score from which a hit is a copy (or the same pixels): below it only look-alikes."""
 EXACT_SIMILARITY = 0.9999
@@ -132,6 +137,16 @@ def check_more(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
     rank sixth to tenth by its vector; a search whose copy is already verified skips them.
     """
     return _close_but_unverified(similarities, inliers, MATCH_SIMILARITY)
+
+
+def check_uncovered(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
+    """Whether a search should take a second look with its keypoints outside what seems
+    drawn over it (``geometry.uncovered_keypoints``): no candidate is a copy yet.
+
+    Text, stickers and emoji drawn over a copy hold the query's strongest corners, so
+    its first look keeps too few on the picture itself to verify the copy.
+    """
+    return _close_but_unverified(similarities, inliers, UNCOVERED_SIMILARITY)
 
 
 def check_pixels(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
