@@ -39,6 +39,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 from PIL import Image
@@ -97,8 +98,40 @@ class Group:
 class ScanReport:
     scanned: int = 0
     copies: int = 0
+    checked: int = 0
+    """Keypoint matchings run (a pair, or an image's mirror and a candidate)."""
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+
+@dataclass
+class _Seen:
+    """What one scan knows of the pairs it has checked so far, so no pair is checked twice.
+
+    ``matched[later]``: images scanned earlier that matched ``later``'s keypoints with
+    their own; ``copies[later]``: those that found ``later`` a copy. An image's entries
+    are dropped once it is checked, which keeps both small (neighbours are close in scan
+    order only by chance, but each image has few)."""
+
+    dismissed: set[str]
+    matched: dict[int, set[int]] = field(default_factory=dict)
+    copies: dict[int, set[int]] = field(default_factory=dict)
+
+    def known(self, id_: int, others: Iterable[int]) -> set[int]:
+        """Those of ``others`` whose pair with ``id_`` needs no check: already a copy, or
+        dismissed by a person."""
+        return self.copies.get(id_, set()) | {
+            o for o in others if pair(id_, o, "copy").key in self.dismissed}
+
+    def found(self, id_: int, copies: Iterable[Pair]) -> None:
+        for p in copies:
+            if p.b > id_:
+                self.copies.setdefault(p.b, set()).add(id_)
+
+    def forget(self, ids: Iterable[int]) -> None:
+        for id_ in ids:
+            self.matched.pop(id_, None)
+            self.copies.pop(id_, None)
 
 
 @dataclass(frozen=True)
@@ -158,8 +191,7 @@ class Duplicates:
         since = self.verdicts.scanned()
         total = store.count(f"id > {since}")
         on_progress(0, total)
-        dismissed = {p.key for p in self.verdicts.pairs("dismissed")}
-        matched: dict[int, set[int]] = {}
+        seen = _Seen(dismissed={p.key for p in self.verdicts.pairs("dismissed")})
         with ThreadPoolExecutor(self.threads) as pool:
             # Milvus Lite 2.5.1 fails to read vectors from a collection that holds none.
             pages = store.vectors(f"id > {since}", BATCH) if total else iter(())
@@ -174,10 +206,10 @@ class Duplicates:
                 found = store.neighbours(vectors, MORE_CHECKED + 1)
                 report.stages["search neighbours"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                checks = pool.map(self._check, ids, found, [matched] * len(ids))
-                copies = [p for pairs in checks for p in pairs if p.key not in dismissed]
-                for id_ in ids:
-                    matched.pop(id_, None)
+                checks = list(pool.map(self._check, ids, found, [seen] * len(ids)))
+                copies = [p for pairs, _ in checks for p in pairs]
+                report.checked += sum(n for _, n in checks)
+                seen.forget(ids)
                 report.stages["verify (keypoints, pixels)"] += time.perf_counter() - tick
                 tick = time.perf_counter()
                 self.verdicts.save(copies)
@@ -189,28 +221,28 @@ class Duplicates:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _check(self, id_: int, found: list[Candidate], matched: dict[int, set[int]]
-               ) -> list[Pair]:
-        """The copies among one image's neighbours, by the checks of a search for it.
+    def _check(self, id_: int, found: list[Candidate], seen: _Seen) -> tuple[list[Pair], int]:
+        """The copies among one image's neighbours, by the checks of a search for it, and
+        how many keypoint matchings that took.
 
-        Neighbours are mostly mutual, so most pairs would have their keypoints matched
-        twice, once from each side. ``matched[later]`` holds the images scanned earlier
-        that already matched ``later``'s keypoints: a copy was saved then, so ``later``
-        skips them as if they had no keypoints. The scan drops each image's entry once it
-        has been checked, which keeps it small.
+        Neighbours are mostly mutual, so most pairs would be checked twice, once from
+        each side. The image skips the keypoints of those an earlier image already matched
+        with its own (``seen.matched``), as if they had none, and every check of those it
+        was already found a copy of, or that a person dismissed (``seen.known``).
         """
         files = self.service.files
-        earlier = matched.get(id_, set())
-
-        def keypoints(other: int) -> bytes:
-            if other in earlier:
-                return b""
-            if other > id_:
-                matched.setdefault(other, set()).add(id_)
-            return files.read(other, KEYPOINTS) or b""
-
         own = next((c.sha256 for c in found if c.id == id_), "")
         others = [c for c in found if c.id != id_][:MORE_CHECKED]
+        earlier, known = seen.matched.get(id_, set()), seen.known(id_, (c.id for c in others))
+        points = cache(lambda other: files.read(other, KEYPOINTS) or b"")
+
+        def keypoints(other: int) -> bytes:
+            if other in earlier or other in known:
+                return b""
+            if other > id_:
+                seen.matched.setdefault(other, set()).add(id_)
+            return points(other)
+
         query = Stored(files, id_, own)
         hits = verify(files, query, others, keypoints)
         if any(h.match == "copy" for h in hits):
@@ -221,10 +253,13 @@ class Duplicates:
             # would be without the others. Not every neighbour: each pixel check is a
             # chance of a false copy (from 0.35 up, star fields gained 64 false pairs on
             # ``bench/duplicates/duplicates.py``).
-            hits = [verify(files, query, [c])[0]
+            hits = [verify(files, query, [c], points)[0]
                     if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
-                    else h for c, h in zip(others, hits, strict=True)]
-        return [pair(id_, h.id, "copy", h.score, h.match) for h in hits if h.match != "similar"]
+                    and c.id not in known else h for c, h in zip(others, hits, strict=True)]
+        copies = [pair(id_, h.id, "copy", h.score, h.match) for h in hits
+                  if h.match != "similar" and h.id not in known]
+        seen.found(id_, copies)
+        return copies, len(query.matches)
 
     # --- decisions ------------------------------------------------------------------------
 

@@ -93,6 +93,13 @@ class Verdicts:
                         raise
             client.load_collection(self.name)
 
+    def forget(self) -> None:
+        """Drop everything known: pairs, dismissals and the scan's progress (a benchmark's
+        fresh scan of a kept collection)."""
+        with self._lock, _milvus_errors("drop the pairs collection"):
+            self.store.client.drop_collection(self.name)
+            self._ready = False
+
     def _write(self, rows: list[dict[str, object]]) -> None:
         name = self._open()
         with _milvus_errors("save pairs"):
