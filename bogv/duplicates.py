@@ -106,29 +106,48 @@ class ScanReport:
 
 @dataclass
 class _Seen:
-    """What one scan knows of the pairs it has checked so far, so no pair is checked twice.
+    """What one scan knows of the pairs it has checked so far, so that a pair is checked
+    from one side only.
 
-    ``matched[later]``: images scanned earlier that matched ``later``'s keypoints with
-    their own; ``copies[later]``: those that found ``later`` a copy. An image's entries
-    are dropped once it is checked, which keeps both small (neighbours are close in scan
-    order only by chance, but each image has few)."""
+    ``matched[id]``: images checked before ``id`` that matched its keypoints with their
+    own; ``copies[id]``: those that found it a copy. Entries are kept only for images not
+    checked yet (those of the page still ``waiting``, or beyond the page's ``last`` id:
+    pages come in id order) and dropped once checked, which keeps both small.
+    Two images checked at the same time may still both check their pair.
+    """
 
     dismissed: set[str]
     matched: dict[int, set[int]] = field(default_factory=dict)
     copies: dict[int, set[int]] = field(default_factory=dict)
+    waiting: set[int] = field(default_factory=set)
+    last: int = 0
 
-    def known(self, id_: int, others: Iterable[int]) -> set[int]:
-        """Those of ``others`` whose pair with ``id_`` needs no check: already a copy, or
-        dismissed by a person."""
-        return self.copies.get(id_, set()) | {
+    def page(self, ids: Sequence[int]) -> None:
+        self.waiting, self.last = set(ids), max(ids)
+
+    def start(self, id_: int, others: Iterable[int]) -> tuple[set[int], set[int]]:
+        """The images whose keypoints ``id_`` skips, and those it skips every check of:
+        already copies, or dismissed by a person."""
+        self.waiting.discard(id_)
+        known = self.copies.get(id_, set()) | {
             o for o in others if pair(id_, o, "copy").key in self.dismissed}
+        return self.matched.setdefault(id_, set()), known
+
+    def _later(self, id_: int) -> bool:
+        return id_ in self.waiting or id_ > self.last
+
+    def read(self, id_: int, other: int) -> None:
+        """``id_`` matches ``other``'s keypoints."""
+        if self._later(other):
+            self.matched.setdefault(other, set()).add(id_)
 
     def found(self, id_: int, copies: Iterable[Pair]) -> None:
         for p in copies:
-            if p.b > id_:
-                self.copies.setdefault(p.b, set()).add(id_)
+            other = p.b if p.a == id_ else p.a
+            if self._later(other):
+                self.copies.setdefault(other, set()).add(id_)
 
-    def forget(self, ids: Iterable[int]) -> None:
+    def done(self, ids: Iterable[int]) -> None:
         for id_ in ids:
             self.matched.pop(id_, None)
             self.copies.pop(id_, None)
@@ -168,6 +187,9 @@ class Duplicates:
         self._scanning = threading.Lock()
         self._sizes: dict[int, tuple[int, int]] = {}
         """Pixel sizes read for ranking (records never change; a deleted one is not asked)."""
+        self._grouping = threading.Lock()
+        self._cached: tuple[tuple[int, int, int], list[Group]] | None = None
+        """The groups of every member, and the ``_state`` they were made in."""
 
     # --- the scan -------------------------------------------------------------------------
 
@@ -206,10 +228,16 @@ class Duplicates:
                 found = store.neighbours(vectors, MORE_CHECKED + 1)
                 report.stages["search neighbours"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                checks = list(pool.map(self._check, ids, found, [seen] * len(ids)))
+                # Neighbours are often close in id order (a burst, a folder of edits): the
+                # threads take images half a page apart, so rarely a pair at once.
+                seen.page(ids)
+                half = (len(ids) + 1) // 2
+                order = [i for j in range(half) for i in (j, j + half) if i < len(ids)]
+                checks = list(pool.map(self._check, [ids[i] for i in order],
+                                       [found[i] for i in order], [seen] * len(ids)))
                 copies = [p for pairs, _ in checks for p in pairs]
                 report.checked += sum(n for _, n in checks)
-                seen.forget(ids)
+                seen.done(ids)
                 report.stages["verify (keypoints, pixels)"] += time.perf_counter() - tick
                 tick = time.perf_counter()
                 self.verdicts.save(copies)
@@ -227,20 +255,19 @@ class Duplicates:
 
         Neighbours are mostly mutual, so most pairs would be checked twice, once from
         each side. The image skips the keypoints of those an earlier image already matched
-        with its own (``seen.matched``), as if they had none, and every check of those it
-        was already found a copy of, or that a person dismissed (``seen.known``).
+        with its own, as if they had none, and every check of those it was already found a
+        copy of, or that a person dismissed (``_Seen``).
         """
         files = self.service.files
         own = next((c.sha256 for c in found if c.id == id_), "")
         others = [c for c in found if c.id != id_][:MORE_CHECKED]
-        earlier, known = seen.matched.get(id_, set()), seen.known(id_, (c.id for c in others))
+        earlier, known = seen.start(id_, (c.id for c in others))
         points = cache(lambda other: files.read(other, KEYPOINTS) or b"")
 
         def keypoints(other: int) -> bytes:
             if other in earlier or other in known:
                 return b""
-            if other > id_:
-                seen.matched.setdefault(other, set()).add(id_)
+            seen.read(id_, other)
             return points(other)
 
         query = Stored(files, id_, own)
@@ -282,10 +309,35 @@ class Duplicates:
 
     def groups(self, min_score: float = 0.5) -> list[Group]:
         """Every group, largest first. ``min_score`` (0.5: verified copies) drops members
-        scoring less against their group's suggested image."""
+        scoring less against their group's suggested image.
+
+        Anchoring runs checks, so the groups are made once per state of the collection
+        (``_state``: its images, the scan's progress, the dismissals) and kept: paging
+        through them, or asking with another ``min_score``, reads three counts."""
         if not 0.0 <= min_score <= 1.0:
             raise InvalidParameter(f"min_score must be between 0 and 1, not {min_score}",
                                    field="min_score")
+        with self._grouping:
+            state = self._state()
+            if self._cached is None or self._cached[0] != state:
+                self._cached = state, self._anchored_groups()
+            made = self._cached[1]
+        groups = [Group([m for m in g.members if m.suggested or m.score >= min_score], g.why)
+                  for g in made]
+        groups = [g for g in groups if len(g.members) > 1]
+        groups.sort(key=lambda g: (-len(g.members), -g.suggested))
+        return groups
+
+    def _state(self) -> tuple[int, int, int]:
+        """What the groups depend on, cheap to read and changed by anything that changes
+        them, on this replica or another: images stored (deleting a member), the highest id
+        scanned (a scan's new pairs), dismissals. Adding images changes it too, though
+        their pairs come only with the next scan (the groups are then made again, from
+        pairs already checked)."""
+        return (self.service.store.count(), self.verdicts.scanned(),
+                self.verdicts.count("dismissed"))
+
+    def _anchored_groups(self) -> list[Group]:
         known: dict[str, Pair] = {}
         for p in self.verdicts.pairs():
             known[p.key] = p
@@ -300,10 +352,6 @@ class Duplicates:
         for component in _components(edges):
             groups += self._anchored(component, edges, records, known, fresh)
         self.verdicts.save(fresh)
-        groups = [Group([m for m in g.members if m.suggested or m.score >= min_score], g.why)
-                  for g in groups]
-        groups = [g for g in groups if len(g.members) > 1]
-        groups.sort(key=lambda g: (-len(g.members), -g.suggested))
         return groups
 
     def _records(self, ids: set[int]) -> dict[int, Record]:

@@ -52,6 +52,8 @@ class Stored:
         """``geometry.inliers`` of one of its keypoint sets (``own``: its own or its mirror
         image's) and a candidate's, each pair matched once (bytes keep their hash, so a
         look-up costs no more than comparing them)."""
+        if not own or not other:
+            return 0
         key = (own, other)
         if key not in self.matches:
             self.matches[key] = geometry.inliers(own, other)

@@ -131,6 +131,15 @@ class Verdicts:
         finally:
             pages.close()
 
+    def count(self, verdict: Verdict) -> int:
+        """How many pairs have this verdict."""
+        name = self._open()
+        with _milvus_errors("count pairs"):
+            rows = self.store.client.query(name, filter=f'verdict == "{verdict}"',
+                                           output_fields=["count(*)"],
+                                           consistency_level="Strong")
+        return int(rows[0]["count(*)"])
+
     def scanned(self) -> int:
         """The highest image id the scan has checked (0 before the first scan)."""
         name = self._open()
