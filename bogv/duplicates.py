@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import repeat
 
 import numpy as np
 from PIL import Image
@@ -63,6 +64,8 @@ says little: a caption banner, a screenshot's window or a stretch *add* pixels t
 EVERY_ANCHOR = 12
 """Components up to this size try every member as the reference (at most 66 pair checks,
 most of them done by the scan already); larger ones take the best image to keep."""
+VECTORS_AT_ONCE = 4096
+"""Most vectors anchoring holds at once (8 MB)."""
 MAX_DISMISS = 100
 """Most images one "not duplicates" decision covers (its pairs grow with the square)."""
 
@@ -121,6 +124,18 @@ class _Seen:
     copies: dict[int, set[int]] = field(default_factory=dict)
     waiting: set[int] = field(default_factory=set)
     last: int = 0
+    parent: dict[int, int] = field(default_factory=dict)
+    """Union-find of the copies found so far: which images one group will propose."""
+
+    def root(self, id_: int) -> int:
+        while (up := self.parent.get(id_, id_)) != id_:
+            self.parent[id_] = self.parent.get(up, up)  # halve the path
+            id_ = up
+        return id_
+
+    def joined(self, a: int, b: int) -> bool:
+        """Whether copies found so far already link ``a`` and ``b``."""
+        return self.root(a) == self.root(b)
 
     def page(self, ids: Sequence[int]) -> None:
         self.waiting, self.last = set(ids), max(ids)
@@ -143,6 +158,7 @@ class _Seen:
 
     def found(self, id_: int, copies: Iterable[Pair]) -> None:
         for p in copies:
+            self.parent[self.root(p.a)] = self.root(p.b)
             other = p.b if p.a == id_ else p.a
             if self._later(other):
                 self.copies.setdefault(other, set()).add(id_)
@@ -279,10 +295,14 @@ class Duplicates:
             # copy does (``MIRROR_SIMILARITY``) is checked on its own, as the best hit it
             # would be without the others. Not every neighbour: each pixel check is a
             # chance of a false copy (from 0.35 up, star fields gained 64 false pairs on
-            # ``bench/duplicates/duplicates.py``).
+            # ``bench/duplicates/duplicates.py``). Nor one that copies found so far
+            # already link to it: their pair matters only if one of them becomes the
+            # reference of their group, and anchoring checks those pairs itself.
+            seen.found(id_, [pair(id_, h.id, "copy") for h in hits if h.match != "similar"])
             hits = [verify(files, query, [c], points)[0]
                     if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
-                    and c.id not in known else h for c, h in zip(others, hits, strict=True)]
+                    and c.id not in known and not seen.joined(id_, c.id)
+                    else h for c, h in zip(others, hits, strict=True)]
         copies = [pair(id_, h.id, "copy", h.score, h.match) for h in hits
                   if h.match != "similar" and h.id not in known]
         seen.found(id_, copies)
@@ -349,10 +369,33 @@ class Duplicates:
                 edges[p.a][p.b] = edges[p.b][p.a] = p.score
         groups: list[Group] = []
         fresh: list[Pair] = []
-        for component in _components(edges):
-            groups += self._anchored(component, edges, records, known, fresh)
+        components = list(_components(edges))
+        with ThreadPoolExecutor(self.threads) as pool:
+            # Checks need the images' vectors: read for many components at once (one
+            # query each would cost more than their checks), a bounded number at a time.
+            first = 0
+            while first < len(components):
+                last, size = first, 0
+                while last < len(components) and (size == 0 or size + len(components[last])
+                                                  <= VECTORS_AT_ONCE):
+                    size += len(components[last])
+                    last += 1
+                chunk = components[first:last]
+                vectors = self._vectors([i for c in chunk for i in c])
+                for made in pool.map(self._anchored, chunk, repeat(edges), repeat(records),
+                                     repeat(known), repeat(fresh), repeat(vectors)):
+                    groups += made
+                first = last
         self.verdicts.save(fresh)
         return groups
+
+    def _vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
+        found: dict[int, np.ndarray] = {}
+        for first in range(0, len(ids), MAX_BATCH):
+            some = ids[first:first + MAX_BATCH]
+            for page_ids, page in self.service.store.vectors(f"id in {some}"):
+                found.update(zip(page_ids, page, strict=True))
+        return found
 
     def _records(self, ids: set[int]) -> dict[int, Record]:
         """The records still stored among ``ids`` (deleted images drop out of groups)."""
@@ -364,7 +407,7 @@ class Duplicates:
 
     def _anchored(self, component: set[int], edges: dict[int, dict[int, float]],
                   records: dict[int, Record], known: dict[str, Pair],
-                  fresh: list[Pair]) -> list[Group]:
+                  fresh: list[Pair], vectors: dict[int, np.ndarray]) -> list[Group]:
         """The groups of one component: its reference image and what is verified against
         it, then the same for what is left.
 
@@ -382,7 +425,7 @@ class Duplicates:
             best: list[Member] = []
             reference = nodes[0]
             for anchor in tries:
-                members = self._members(anchor, nodes, known, fresh)
+                members = self._members(anchor, nodes, known, fresh, vectors)
                 if len(members) > len(best):
                     best, reference = members, anchor
             left -= {m.id for m in best}
@@ -395,7 +438,7 @@ class Duplicates:
         return groups
 
     def _members(self, anchor: _Node, nodes: Sequence[_Node], known: dict[str, Pair],
-                 fresh: list[Pair]) -> list[Member]:
+                 fresh: list[Pair], vectors: dict[int, np.ndarray]) -> list[Member]:
         """``anchor`` and the nodes verified against it: by the scan, by an earlier call,
         or by the checks run now (saved in ``known`` and ``fresh``)."""
         members = [Member(anchor.record.id, anchor.record.key, anchor.record.filepath, 1.0,
@@ -409,22 +452,20 @@ class Duplicates:
                 unchecked.append(node)
             elif p.verdict == "copy":
                 members.append(self._member(node, p))
-        for node, p in zip(unchecked, self._verify(anchor.record, unchecked), strict=True):
+        for node, p in zip(unchecked, self._verify(anchor.record, unchecked, vectors),
+                           strict=True):
             known[p.key] = p
             fresh.append(p)
             if p.verdict == "copy":
                 members.append(self._member(node, p))
         return members
 
-    def _verify(self, anchor: Record, others: Sequence[_Node]) -> list[Pair]:
+    def _verify(self, anchor: Record, others: Sequence[_Node],
+                vectors: dict[int, np.ndarray]) -> list[Pair]:
         """Anchor against each of ``others`` by a search's checks, one candidate at a time
         (so each gets the keypoint and the pixel check a best candidate gets)."""
-        if not others:
-            return []
-        ids = [anchor.id] + [n.record.id for n in others]
-        vectors: dict[int, np.ndarray] = {}
-        for page_ids, page in self.service.store.vectors(f"id in {ids}"):
-            vectors.update(zip(page_ids, page, strict=True))
+        if not others or anchor.id not in vectors:
+            return [pair(anchor.id, n.record.id, "distinct") for n in others]
         query = Stored(self.service.files, anchor.id, anchor.sha256)
         pairs = []
         for node in others:
