@@ -10,7 +10,7 @@ import pytest
 from PIL import ImageOps
 
 from bogv.config import Settings
-from bogv.duplicates import Duplicates, Group
+from bogv.duplicates import Duplicates, Group, _Seen
 from bogv.errors import Busy, InvalidParameter, NotFound
 from bogv.model import geometry
 from bogv.service import KEYPOINTS, Service
@@ -111,6 +111,22 @@ def test_a_scan_checks_each_pair_once(service: Service, photos: dict[str, bytes]
     groups = names(dups.groups(), ids)
     assert [g[0] for g in groups] == ["coffee"]
     assert sorted(groups[0]) == ["coffee", "coffee-mirror", "coffee-q30", "coffee-small"]
+
+
+def test_the_scan_knows_which_images_copies_already_link() -> None:
+    """What spares the scan the one-by-one checks of a pair: the copies found so far link
+    its images (through others), or one side found it a copy, checked before the other."""
+    seen = _Seen(dismissed={pair(1, 9, "dismissed").key})
+    seen.page([1, 2, 3, 4])
+    assert seen.start(1, [2, 3, 9]) == (set(), {9})
+    seen.read(1, 2)  # 1 matched 2's keypoints
+    seen.found(1, [pair(1, 2, "copy"), pair(1, 3, "copy")])
+    seen.found(4, [pair(4, 5, "copy")])
+    assert seen.joined(2, 3) and seen.joined(4, 5) and not seen.joined(3, 5)
+    assert seen.start(2, [1, 3]) == ({1}, {1})
+    assert seen.start(3, [1]) == (set(), {1})
+    seen.done([1, 2, 3, 4])
+    assert seen.matched == {} and seen.copies == {5: {4}}  # 5 is on a later page
 
 
 def test_groups_are_made_once_per_state(service: Service, allowed: Path,

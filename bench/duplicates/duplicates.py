@@ -290,6 +290,10 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     _fill(service, args)
     fill = time.perf_counter() - t0
     n = service.store.count()
+    if args.store_only:
+        service.close()
+        print(f"{n} images stored in {args.data_dir} ({fill:.0f} s for those added)")
+        return
     dups = Duplicates(service)
     dups.verdicts.forget()  # a kept collection is scanned from scratch each run
     lite = _lite_process()
@@ -413,6 +417,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=10_000)
     parser.add_argument("--data-dir", type=Path, help="keep the scale collection here and "
                         "reuse it (it only grows to --scale); each run rescans it from scratch")
+    parser.add_argument("--store-only", action="store_true", help="only grow --data-dir "
+                        "to --scale images, no scan")
     parser.add_argument("--vectors", type=Path, help="speed_corpus.stored_vectors's cache "
                         "folder of the model: its vectors of these very images are reused")
     parser.add_argument("--images", type=int, default=0, help="use only this many dev images "
