@@ -8,6 +8,15 @@ pixels); the pairs they verify are saved (``bogv.verdicts``). The highest id sca
 saved too, so the next scan checks only images added since: a new image finds its old
 copies among its own neighbours, as a search for it would.
 
+**No pair is checked twice.** Neighbours are mostly mutual, so the image checked second
+skips the keypoints the first already matched and every check of a pair the first found a
+copy; an image's own mirror keypoints, pixel pattern and each of its matchings are made
+once however many passes need them (``similar.Stored``); the one-by-one mirror and pixel
+checks skip neighbours that copies found so far already link to it (anchoring checks the
+pairs with the reference). Two threads check images half a page apart, so rarely both
+sides of a pair at once. On ``bench/duplicates/duplicates.py``'s quality collection this
+left every group as it was and took the scan and grouping from 47 s to 15 s.
+
 **Groups are anchored, not chained.** Verified pairs only *propose* a group (the connected
 component). Chaining them would call A and C duplicates because each shares pixels with B:
 two tiles of one aerial photo that each overlap a third, a left and a right crop of one
