@@ -46,7 +46,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import repeat
@@ -255,11 +255,13 @@ class Duplicates:
                 time.perf_counter() - tick)
             return ids, found
 
-        # Milvus searches the next page (in its own process, or on a server) while this
-        # one's images are checked: on Milvus Lite, whose search reads every stored vector,
-        # that is a third of the scan's work at 60k images.
+        # Milvus searches the next page (in its own process, or on a server) and saves the
+        # last page's pairs while this one's images are checked: on Milvus Lite, whose
+        # search reads every stored vector and which answers one request at a time, that
+        # is half of the scan's time at 60k images.
         with ThreadPoolExecutor(self.threads) as pool, ThreadPoolExecutor(1) as ahead:
             coming = ahead.submit(search)
+            saved: Future[None] | None = None
             while True:
                 tick = time.perf_counter()
                 got = coming.result()
@@ -280,15 +282,23 @@ class Duplicates:
                 report.checked += sum(n for _, n in checks)
                 seen.done(ids)
                 report.stages["verify (keypoints, pixels)"] += time.perf_counter() - tick
-                tick = time.perf_counter()
-                self.verdicts.save(copies)
-                self.verdicts.set_scanned(max(ids))  # pages come in id order
-                report.stages["save pairs"] += time.perf_counter() - tick
+                if saved is not None:
+                    saved.result()  # the previous page's, done by now; raises its error
+                # saved after the next page's search, in order: pages come in id order
+                saved = ahead.submit(self._save, copies, max(ids), report)
                 report.scanned += len(ids)
                 report.copies += len(copies)
                 on_progress(report.scanned, total)
+            if saved is not None:
+                saved.result()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _save(self, copies: list[Pair], last: int, report: ScanReport) -> None:
+        tick = time.perf_counter()
+        self.verdicts.save(copies)
+        self.verdicts.set_scanned(last)
+        report.stages["save pairs (beside the checks)"] += time.perf_counter() - tick
 
     def _check(self, id_: int, found: list[Candidate], seen: _Seen) -> tuple[list[Pair], int]:
         """The copies among one image's neighbours, by the checks of a search for it, and

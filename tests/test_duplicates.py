@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import ImageOps
 
+from bogv import duplicates
 from bogv.config import Settings
 from bogv.duplicates import Duplicates, Group, _Seen
 from bogv.errors import Busy, InvalidParameter, NotFound
@@ -85,8 +86,8 @@ def test_a_scan_checks_each_pair_once(service: Service, photos: dict[str, bytes]
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A copy, a mirrored copy and a re-compressed copy of one photo: the scan verifies
     each image against its neighbours in several passes (the mirrored copy is checked on
-    its own). No pair of keypoint sets is matched twice, and a pair one image found a
-    copy is not checked again from the other side."""
+    its own), a few at a time. No pair of keypoint sets is matched twice, and a pair one
+    image found a copy is not checked again from the other side, on a later page too."""
     calls: list[tuple[bytes, bytes]] = []
 
     def spy(own: bytes, other: bytes) -> int:
@@ -101,7 +102,9 @@ def test_a_scan_checks_each_pair_once(service: Service, photos: dict[str, bytes]
     images["coffee-q30"] = encode(photo("coffee"), quality=30)
     ids = {name: service.add(data, key=name).id for name, data in images.items()}
     dups = Duplicates(service, threads=1)  # two images checked at once may both check a pair
+    monkeypatch.setattr(duplicates, "BATCH", 3)  # pages searched and saved beside the checks
     report = dups.scan()
+    assert report.scanned == len(images) and dups.pending() == 0
     assert report.checked == len(calls) > 0
     assert len(set(calls)) == len(calls)
     points = {service.files.read(i, KEYPOINTS): i for i in ids.values()}
