@@ -111,7 +111,8 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
 
 def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
                   similarities: Sequence[float], mirrored: Callable[[], bytes],
-                  uncovered: Callable[[], bytes] | None = None) -> list[int]:
+                  uncovered: Callable[[], bytes] | None = None,
+                  inliers: Callable[[bytes, bytes], int] = geometry.inliers) -> list[int]:
     """Keypoint matches of each checked candidate (``stored`` reads their keypoints): the
     first ``CHECKED``, the rest of ``stored`` only when ``scoring.check_more`` asks; the best
     of the query's views, and of its mirror image when ``scoring.check_mirror`` asks for it
@@ -119,12 +120,13 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     is drawn over it (``geometry.uncovered_keypoints``, made by ``uncovered``) when
     ``scoring.check_uncovered`` asks. A candidate too far off
     (``scoring.MATCH_SIMILARITY``) is neither read nor matched. ``bench/quality/quality.py`` runs
-    this too."""
+    this too. ``inliers`` matches two sets of keypoints (the duplicate scan passes a memo
+    of ``geometry.inliers``: a pair checked twice is matched once)."""
     def match(start: int, stop: int) -> tuple[list[bytes], list[int]]:
         points = [read() if similarity >= scoring.MATCH_SIMILARITY else b""
                   for read, similarity in zip(stored[start:stop], similarities[start:stop],
                                               strict=False)]
-        return points, [max(geometry.inliers(v, s) for v in views) for s in points]
+        return points, [max(inliers(v, s) for v in views) for s in points]
 
     points, counts = match(0, CHECKED)
     if scoring.check_more(similarities, counts):
@@ -132,10 +134,10 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
         points, counts = points + more_points, counts + more_counts
     if uncovered is not None and scoring.check_uncovered(similarities, counts):
         second = uncovered()
-        counts = [max(n, geometry.inliers(second, s)) for n, s in zip(counts, points, strict=True)]
+        counts = [max(n, inliers(second, s)) for n, s in zip(counts, points, strict=True)]
     if scoring.check_mirror(similarities, counts):
         mirror = mirrored()
-        counts = [max(n, geometry.inliers(mirror, s)) for n, s in zip(counts, points, strict=True)]
+        counts = [max(n, inliers(mirror, s)) for n, s in zip(counts, points, strict=True)]
     return counts
 
 
@@ -331,7 +333,8 @@ class Service:
 
 def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callable[[], bytes],
            pattern: Callable[[], pixels.Pattern], read: Callable[[int, str], bytes],
-           sha256: str, uncovered: Callable[[], bytes] | None = None) -> list[Hit]:
+           sha256: str, uncovered: Callable[[], bytes] | None = None,
+           inliers: Callable[[bytes, bytes], int] = geometry.inliers) -> list[Hit]:
     """Candidates (best similarity first) scored and labelled by a search's checks, in their
     order: one place for an upload's search and a stored image's (``bogv.similar``).
 
@@ -339,20 +342,21 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     mirror image's keypoints, its pixel pattern and its keypoints outside overlays only when
     a check needs them (no ``uncovered``: no such check), and ``read(id, kind)``
     reads a candidate's record file: the checks open only the files they look at.
+    ``inliers`` as in ``count_inliers``.
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
 
     similarities = [c.similarity for c in found]
-    inliers = count_inliers(views, [deferred(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
-                            similarities, mirrored, uncovered)
-    inliers += [0] * (len(found) - len(inliers))
-    likeness = compare_pixels(similarities, inliers, pattern,
+    counts = count_inliers(views, [deferred(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
+                           similarities, mirrored, uncovered, inliers)
+    counts += [0] * (len(found) - len(counts))
+    likeness = compare_pixels(similarities, counts, pattern,
                               [deferred(c.id, THUMBNAIL) for c in found])
     return [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
                 scoring.match(c.similarity, inliers=n, pixels=p,
                               same_bytes=bool(sha256) and c.sha256 == sha256))
-            for c, n, p in zip(found, inliers, likeness, strict=True)]
+            for c, n, p in zip(found, counts, likeness, strict=True)]
 
 
 def build_service(settings: Settings) -> Service:

@@ -32,13 +32,32 @@ __all__ = ["Stored", "search_stored", "verify"]
 
 
 class Stored:
-    """What the checks need of one stored record, each part read only when asked for."""
+    """What the checks need of one stored record, each part made only when asked for and
+    then kept: the duplicate scan verifies one image against its neighbours in several
+    calls, which share its mirror keypoints, its pixel pattern and each pair's matches."""
 
     def __init__(self, files: Sidecar, id_: int, sha256: str = "") -> None:
         self.files, self.id, self.sha256 = files, id_, sha256
         self.keypoints: Callable[[], bytes] = cache(lambda: files.read(id_, KEYPOINTS) or b"")
         self.thumbnail: Callable[[], bytes] = cache(lambda: files.read(id_, THUMBNAIL) or b"")
         self._image = cache(self._decode)
+        self.mirrored: Callable[[], bytes] = cache(
+            lambda: geometry.keypoints(ImageOps.mirror(self._image())))
+        self.pattern: Callable[[], pixels.Pattern] = cache(
+            lambda: pixels.pattern(self._image()))
+        self.matches: dict[tuple[bytes, bytes], int] = {}
+        """Inliers of each pair of keypoint sets matched so far."""
+
+    def inliers(self, own: bytes, other: bytes) -> int:
+        """``geometry.inliers`` of one of its keypoint sets (``own``: its own or its mirror
+        image's) and a candidate's, each pair matched once (bytes keep their hash, so a
+        look-up costs no more than comparing them)."""
+        if not own or not other:
+            return 0
+        key = (own, other)
+        if key not in self.matches:
+            self.matches[key] = geometry.inliers(own, other)
+        return self.matches[key]
 
     def _decode(self) -> Image.Image:
         """The thumbnail as an RGB image; a blank one (no keypoints, a flat pattern that
@@ -49,12 +68,6 @@ class Stored:
                 return img.convert("RGB")
         except (OSError, ValueError, Image.DecompressionBombError):
             return Image.new("RGB", (pixels.SIDE, pixels.SIDE))
-
-    def mirrored(self) -> bytes:
-        return geometry.keypoints(ImageOps.mirror(self._image()))
-
-    def pattern(self) -> pixels.Pattern:
-        return pixels.pattern(self._image())
 
 
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
@@ -69,7 +82,7 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
         return files.read(id_, kind) or b""
 
     return service_verify(found, [query.keypoints()], query.mirrored, query.pattern, read,
-                          query.sha256)
+                          query.sha256, inliers=query.inliers)
 
 
 def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,

@@ -93,6 +93,13 @@ class Verdicts:
                         raise
             client.load_collection(self.name)
 
+    def forget(self) -> None:
+        """Drop everything known: pairs, dismissals and the scan's progress (a benchmark's
+        fresh scan of a kept collection)."""
+        with self._lock, _milvus_errors("drop the pairs collection"):
+            self.store.client.drop_collection(self.name)
+            self._ready = False
+
     def _write(self, rows: list[dict[str, object]]) -> None:
         name = self._open()
         with _milvus_errors("save pairs"):
@@ -123,6 +130,15 @@ class Verdicts:
                                r["match"])
         finally:
             pages.close()
+
+    def count(self, verdict: Verdict) -> int:
+        """How many pairs have this verdict."""
+        name = self._open()
+        with _milvus_errors("count pairs"):
+            rows = self.store.client.query(name, filter=f'verdict == "{verdict}"',
+                                           output_fields=["count(*)"],
+                                           consistency_level="Strong")
+        return int(rows[0]["count(*)"])
 
     def scanned(self) -> int:
         """The highest image id the scan has checked (0 before the first scan)."""

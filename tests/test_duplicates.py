@@ -7,11 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import ImageOps
 
+from bogv import duplicates
 from bogv.config import Settings
-from bogv.duplicates import Duplicates, Group
+from bogv.duplicates import Duplicates, Group, _Seen
 from bogv.errors import Busy, InvalidParameter, NotFound
-from bogv.service import Service
+from bogv.model import geometry
+from bogv.service import KEYPOINTS, Service
 from bogv.similar import search_stored
 from bogv.verdicts import pair
 
@@ -77,6 +80,79 @@ def test_scan_is_incremental_and_deleted_images_leave_groups(
     assert names(dups.groups(), ids) == [["rocket", "rocket-small"]]
     assert service.delete_ids([ids["rocket-small"]]) == 1  # the normal delete path
     assert dups.groups() == []
+
+
+def test_a_scan_checks_each_pair_once(service: Service, photos: dict[str, bytes],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy, a mirrored copy and a re-compressed copy of one photo: the scan verifies
+    each image against its neighbours in several passes (the mirrored copy is checked on
+    its own), a few at a time. No pair of keypoint sets is matched twice, and a pair one
+    image found a copy is not checked again from the other side, on a later page too."""
+    calls: list[tuple[bytes, bytes]] = []
+
+    def spy(own: bytes, other: bytes) -> int:
+        calls.append((own, other))
+        return real(own, other)
+
+    real = geometry.inliers
+    monkeypatch.setattr(geometry, "inliers", spy)
+    images = {n: photos[n] for n in PHOTOS[:4]}
+    images["coffee-small"] = edited_copy(photo("coffee"))
+    images["coffee-mirror"] = encode(ImageOps.mirror(photo("coffee")), quality=80)
+    images["coffee-q30"] = encode(photo("coffee"), quality=30)
+    ids = {name: service.add(data, key=name).id for name, data in images.items()}
+    dups = Duplicates(service, threads=1)  # two images checked at once may both check a pair
+    monkeypatch.setattr(duplicates, "BATCH", 3)  # pages searched and saved beside the checks
+    report = dups.scan()
+    assert report.scanned == len(images) and dups.pending() == 0
+    assert report.checked == len(calls) > 0
+    assert len(set(calls)) == len(calls)
+    points = {service.files.read(i, KEYPOINTS): i for i in ids.values()}
+    matched = {(points[a], points[b]) for a, b in calls if a in points and b in points}
+    copies = {(p.a, p.b) for p in dups.verdicts.pairs("copy")}
+    assert copies and not any((a, b) in matched and (b, a) in matched for a, b in copies)
+    groups = names(dups.groups(), ids)
+    assert [g[0] for g in groups] == ["coffee"]
+    assert sorted(groups[0]) == ["coffee", "coffee-mirror", "coffee-q30", "coffee-small"]
+
+
+def test_the_scan_knows_which_images_copies_already_link() -> None:
+    """What spares the scan the one-by-one checks of a pair: the copies found so far link
+    its images (through others), or one side found it a copy, checked before the other."""
+    seen = _Seen(dismissed={pair(1, 9, "dismissed").key})
+    seen.page([1, 2, 3, 4])
+    assert seen.start(1, [2, 3, 9]) == (set(), {9})
+    seen.read(1, 2)  # 1 matched 2's keypoints
+    seen.found(1, [pair(1, 2, "copy"), pair(1, 3, "copy")])
+    seen.found(4, [pair(4, 5, "copy")])
+    assert seen.joined(2, 3) and seen.joined(4, 5) and not seen.joined(3, 5)
+    assert seen.start(2, [1, 3]) == ({1}, {1})
+    assert seen.start(3, [1]) == (set(), {1})
+    seen.done([1, 2, 3, 4])
+    assert seen.matched == {} and seen.copies == {5: {4}}  # 5 is on a later page
+
+
+def test_groups_are_made_once_per_state(service: Service, allowed: Path,
+                                        photos: dict[str, bytes]) -> None:
+    """Pages are read from groups kept since they were made; adding, scanning, deleting or
+    dismissing makes them again."""
+    ids = add_files(service, allowed, photos | {"coffee-small": edited_copy(photo("coffee"))})
+    dups = Duplicates(service)
+    dups.scan()
+    assert names(dups.groups(), ids) == [["coffee", "coffee-small"]]
+    # A pair written behind the groups' back (no path of bogv does) shows only once the
+    # state changes: until then pages come from the groups already made.
+    dups.verdicts.save([pair(ids["rocket"], ids["camera"], "copy", 0.8, "copy")])
+    assert names(dups.groups(), ids) == [["coffee", "coffee-small"]]
+    ids |= add_files(service, allowed, {"chelsea-q20": encode(photo("chelsea"), quality=20)})
+    assert sorted(map(sorted, names(dups.groups(), ids))) == [["camera", "rocket"],
+                                                              ["coffee", "coffee-small"]]
+    dups.scan()
+    assert len(dups.groups()) == 3
+    dups.dismiss([ids["rocket"], ids["camera"]])
+    assert len(dups.groups()) == 2
+    service.delete_ids([ids["coffee-small"]])
+    assert names(dups.groups(), ids) == [["chelsea", "chelsea-q20"]]
 
 
 def test_the_reference_is_what_the_others_are_copies_of(service: Service,
@@ -158,15 +234,19 @@ def test_duplicates_on_a_milvus_server(server_settings: Settings,
     images["astronaut-small"] = edited_copy(photo("astronaut"))
     images["coffee-q20"] = encode(photo("coffee"), quality=20)
     ids = {name: one.add(data, key=name).id for name, data in images.items()}
-    report = Duplicates(one).scan()
+    first = Duplicates(one)
+    assert first.groups() == []
+    report = first.scan()
     assert report.scanned == len(images)
     other = Duplicates(two)
     assert other.pending() == 0
     groups = names(other.groups(), ids)
     assert sorted(map(sorted, groups)) == [["astronaut", "astronaut-small"],
                                            ["coffee", "coffee-q20"]]
+    assert sorted(map(sorted, names(first.groups(), ids))) == sorted(map(sorted, groups))
     other.dismiss([ids["coffee"], ids["coffee-q20"]])
-    assert names(Duplicates(one).groups(), ids) == [["astronaut", "astronaut-small"]]
+    # the first replica's groups, kept since it made them, are made again
+    assert names(first.groups(), ids) == [["astronaut", "astronaut-small"]]
     hits = search_stored(two, ids["astronaut"], limit=2, min_score=0.5)
     assert [h.id for h in hits] == [ids["astronaut-small"]]
 

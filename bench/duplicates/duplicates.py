@@ -4,6 +4,9 @@
     python bench/duplicates/duplicates.py                 # quality table, then the scan at --scale
     python bench/duplicates/duplicates.py --scale 10000   # the scan of 10k stored images (default)
     python bench/duplicates/duplicates.py --only quality  # or --only scale
+    # keep the scale collection (it only grows) and reuse speed_corpus's cached vectors:
+    python bench/duplicates/duplicates.py --only scale --scale 100000 --data-dir DIR \
+        --vectors CACHE/vectors-aug2-<model id> [--store-only]
 
 **Quality.** One collection, added through bogv (``Service.add``: vector, keypoints,
 thumbnail), made of every dev image (``bench/quality/quality.py``'s data; it holds its own hard
@@ -24,7 +27,10 @@ threshold that maximises its F1 on this very collection (an oracle, its best cas
 **Scale.** ``--scale`` stored images made as ``bench/speed/speed.py`` makes them (variant
 ``i % 70`` of dev image ``i // 70``: crops, rotations, colour), each stored with its record
 files (keypoints, thumbnail), then one full scan with its time per stage, the groups, and
-the peak memory of this process and of the Milvus Lite server it starts.
+the peak memory of this process and of the Milvus Lite server it starts. Storing costs
+~25 ms an image with the model; ``--vectors`` takes the vectors of exactly these images from
+``speed_corpus.stored_vectors``'s cache (each part checked against the model on its first
+batch), so only the record files are made. A kept ``--data-dir`` is rescanned from scratch.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 from pathlib import Path
 
@@ -55,7 +62,7 @@ from quality_methods import _phash, avg
 
 from bogv import imaging
 from bogv.config import Settings
-from bogv.duplicates import Duplicates
+from bogv.duplicates import BATCH, Duplicates
 from bogv.model import geometry
 from bogv.model.preprocess import embed_tensor
 from bogv.service import Incoming, Service, build_service
@@ -278,21 +285,23 @@ def _print_quality(results: dict[str, dict[str, float]], n: int, scanned: int, s
 # --- scale --------------------------------------------------------------------------------
 
 def scale(args: argparse.Namespace, work: Path) -> None:
-    from speed_corpus import _variants, dev_images
-
-    settings = Settings(data_dir=work / "scale")
-    service = build_service(settings)
-    sources = dev_images(args.data)
+    data_dir = args.data_dir or work / "scale"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    models = data_dir / "models"
+    if not models.exists():
+        models.symlink_to(Path(tempfile.gettempdir()) / "bogv-dups-models",
+                          target_is_directory=True)
+    service = build_service(Settings(data_dir=data_dir))
     t0 = time.perf_counter()
-    done = 0
-    for batch in _variants(sources, 70, range(args.scale), 64):
-        _store(service, batch, done)
-        done += len(batch)
-        if done % 2048 < 64:
-            print(f"  stored {done}/{args.scale} in {time.perf_counter() - t0:.0f} s",
-                  file=sys.stderr)
+    _fill(service, args)
     fill = time.perf_counter() - t0
+    n = service.store.count()
+    if args.store_only:
+        service.close()
+        print(f"{n} images stored in {args.data_dir} ({fill:.0f} s for those added)")
+        return
     dups = Duplicates(service)
+    dups.verdicts.forget()  # a kept collection is scanned from scratch each run
     lite = _lite_process()
     peak_lite = [lite.memory_info().rss if lite else 0]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -300,17 +309,21 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     def progress(done: int, total: int) -> None:
         if lite:
             peak_lite[0] = max(peak_lite[0], lite.memory_info().rss)
+        if done and done % 10_000 < BATCH:
+            print(f"  scanned {done}/{total} in {time.perf_counter() - t0:.0f} s ({_load()})",
+                  file=sys.stderr)
 
     t0 = time.perf_counter()
     report = dups.scan(progress)
     t1 = time.perf_counter()
     groups = dups.groups()
     t2 = time.perf_counter()
+    dups.groups()
+    t3 = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     service.close()
-    n = args.scale
     print(f"\n## Scan of {n} stored images ({_load()}; {_cpu()})\n")
-    print(f"stored {n} images with record files in {fill:.0f} s (set-up, not the scan)\n")
+    print(f"stored images with record files in {fill:.0f} s (set-up, not the scan)\n")
     print("| stage | seconds | per 1k images |")
     print("|---|---|---|")
     for stage, s in report.stages.items():
@@ -319,23 +332,67 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     print(f"| groups (anchored checks included) | {t2 - t1:.1f} | {1000 * (t2 - t1) / n:.2f} |")
     whole = t2 - t0
     print(f"| **scan + groups** | **{whole:.1f}** | {1000 * whole / n:.2f} |")
-    print(f"\n{report.copies} copy pairs, {len(groups)} groups "
+    print(f"| groups again (a page request) | {t3 - t2:.2f} | |")
+    print(f"\n{report.copies} copy pairs, {report.checked} pairs checked, {len(groups)} groups "
           f"(sizes: max {max((len(g.members) for g in groups), default=0)}); "
           f"peak RSS: this process {peak / 1024:.0f} MB (before the scan {before / 1024:.0f} MB), "
           f"Milvus Lite server {peak_lite[0] / 2**20:.0f} MB")
     if n < 100_000:
         print(f"extrapolated linearly to 100k: {whole * 100_000 / n / 60:.1f} min "
-              "(search cost per image grows with the collection on a flat index: an estimate)")
+              "(search cost per image grows with the collection: an estimate)")
 
 
-def _store(service: Service, batch: list[imaging.Image.Image], first: int) -> None:
-    tensors = np.stack([embed_tensor(img) for img in batch])
-    vectors = service.embedder.embed_tensors(tensors)
+def _fill(service: Service, args: argparse.Namespace) -> None:
+    """Store images ``count .. --scale`` of the speed bench's set (a kept ``--data-dir``
+    only grows). Their vectors come from ``--vectors`` (``speed_corpus.stored_vectors``'s
+    cache of exactly these images) when it holds them, checked against the model on a
+    sample of each part, else from the model."""
+    from speed_corpus import PART, _variants, dev_images
+
+    sources = dev_images(args.data)
+    first = service.store.count()
+    t0 = time.perf_counter()
+    for start in range(first - first % PART, args.scale, PART):
+        stop = min(start + PART, args.scale)
+        cached = args.vectors / f"{start:07d}.npy" if args.vectors else None
+        part = np.load(cached) if cached and cached.exists() else None
+        done = start
+        for batch in _variants(sources, 70, range(start, stop), 64):
+            if done + len(batch) <= first:
+                done += len(batch)
+                continue
+            _store(service, batch, done, None if part is None else part[done - start:])
+            done += len(batch)
+            if done % 2048 < 64:
+                print(f"  stored {done}/{args.scale} in {time.perf_counter() - t0:.0f} s "
+                      f"({_load()})", file=sys.stderr)
+
+
+_checked_parts: set[int] = set()
+
+
+def _store(service: Service, batch: list[imaging.Image.Image], first: int,
+           cached: np.ndarray | None) -> None:
+    from speed_corpus import PART
+
+    if cached is None or first // PART not in _checked_parts:
+        tensors = np.stack([embed_tensor(img) for img in batch])
+        vectors = service.embedder.embed_tensors(tensors)
+        if cached is not None:  # the first batch of a cached part: is it these images'?
+            gap = float(np.abs(vectors - cached[:len(batch)]).max())
+            if gap > 1e-4:
+                raise SystemExit(f"--vectors part of image {first} differs by {gap}: "
+                                 "not these images' vectors")
+            _checked_parts.add(first // PART)
+    if cached is not None:
+        vectors = cached[:len(batch)]
     digests = [hashlib.sha256(f"scale:{first + i}".encode()).hexdigest() for i in range(len(batch))]
     paths = [f"/stored/{first + i}.jpg" for i in range(len(batch))]
+    with ThreadPoolExecutor(2) as pool:
+        files = list(pool.map(lambda img: (make_thumbnail(img), geometry.keypoints(img)), batch))
     service.add_vectors(vectors, [
-        Incoming(d[:32], d, None, path, make_thumbnail(img), geometry.keypoints(img))
-        for d, path, img in zip(digests, paths, batch, strict=True)])
+        Incoming(d[:32], d, None, path, thumb, points)
+        for d, path, (thumb, points) in zip(digests, paths, files, strict=True)])
 
 
 def _lite_process() -> psutil.Process | None:
@@ -364,6 +421,12 @@ def main() -> None:
     parser.add_argument("--originals", type=int, default=80)
     parser.add_argument("--tiles", type=int, default=10)
     parser.add_argument("--scale", type=int, default=10_000)
+    parser.add_argument("--data-dir", type=Path, help="keep the scale collection here and "
+                        "reuse it (it only grows to --scale); each run rescans it from scratch")
+    parser.add_argument("--store-only", action="store_true", help="only grow --data-dir "
+                        "to --scale images, no scan")
+    parser.add_argument("--vectors", type=Path, help="speed_corpus.stored_vectors's cache "
+                        "folder of the model: its vectors of these very images are reused")
     parser.add_argument("--images", type=int, default=0, help="use only this many dev images "
                         "(0: all), for a quick run")
     parser.add_argument("--only", choices=("quality", "scale"))

@@ -3,7 +3,8 @@
 Like ``routes``, each route only moves data between the request, a call in the worker pool
 and the envelope. A scan can take minutes on a large collection, so listing never scans:
 ``GET /duplicates`` answers from what the last scan saved and says how many images are
-``pending``; ``POST /duplicates/scan`` checks those.
+``pending``; ``POST /duplicates/scan`` checks those. Groups are made once per state of the
+collection and kept (``Duplicates.groups``), so each page only reads a few counts.
 """
 
 from __future__ import annotations
