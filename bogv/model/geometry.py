@@ -122,7 +122,7 @@ def keypoints_of(small: np.ndarray, strongest: int = STRONGEST, spread: int = SP
     if mask is not None and points:
         xy = np.rint(cv2.KeyPoint.convert(points)).astype(np.int64)
         xy = np.minimum(np.maximum(xy, 0), [small.shape[1] - 1, small.shape[0] - 1])
-        shown = np.flatnonzero(~mask[xy[:, 1], xy[:, 0]])
+        shown = np.flatnonzero(~mask[xy[:, 1], xy[:, 0]]).tolist()
         points, desc = [points[i] for i in shown], desc[shown]
     if not points:
         return b""
