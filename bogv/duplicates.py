@@ -4,7 +4,9 @@
 time and sent back as one batched search each, so Milvus's index finds every image's
 ``MORE_CHECKED`` nearest neighbours. Each image's neighbours then go through the very
 checks a search runs for an upload of it (``bogv.similar.verify``: keypoints, mirror,
-pixels); the pairs they verify are saved (``bogv.verdicts``). The highest id scanned is
+pixels), with the keypoints of every neighbour matched, not only of the few a search stops
+at; a pair is a duplicate when one picture holds (most of) the other, not merely shares
+pixels with it (``bogv.containment``); the duplicates are saved (``bogv.verdicts``). The highest id scanned is
 saved too, so the next scan checks only images added since: a new image finds its old
 copies among its own neighbours, as a search for it would.
 
@@ -44,9 +46,11 @@ import numpy as np
 from PIL import Image
 
 from bogv import sources
+from bogv.containment import duplicate
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
-from bogv.model import scoring
-from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.model import geometry, scoring
+from bogv.results import Hit
+from bogv.service import CHECKED, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
 from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, Record
 from bogv.verdicts import Pair, Verdict, Verdicts, pair
@@ -213,6 +217,16 @@ class Duplicates:
         others = [c for c in found if c.id != id_][:MORE_CHECKED]
         query = Stored(files, id_, own)
         hits = verify(files, query, others, keypoints)
+        # A search matches the keypoints of its first ``CHECKED`` candidates, of the rest
+        # only while none is a copy, and of none that looks too far off
+        # (``MATCH_SIMILARITY``). Here every neighbour is matched: an original's other copies
+        # fill its first places, and a screenshot or a corner crop looks further off than a
+        # look-alike, by a vector that is mostly the window's (the search also looks for the
+        # picture inside its query, a stored vector is the whole frame's).
+        hits = [_by_keypoints(query, c, keypoints(c.id))
+                if h.match == "similar" and (i >= CHECKED
+                                             or c.similarity < scoring.MATCH_SIMILARITY)
+                else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
         if any(h.match == "copy" for h in hits):
             # A search stops at its copy: the mirror and pixel checks wait for a best hit
             # that keypoints did not verify. Among copies of one picture a flipped or tiny
@@ -224,7 +238,9 @@ class Duplicates:
             hits = [verify(files, query, [c])[0]
                     if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
                     else h for c, h in zip(others, hits, strict=True)]
-        return [pair(id_, h.id, "copy", h.score, h.match) for h in hits if h.match != "similar"]
+        views = [query.keypoints, query.mirrored]
+        return [pair(id_, h.id, "copy", h.score, h.match) for h in hits
+                if h.match != "similar" and duplicate(h, views, files.read(h.id, KEYPOINTS) or b"")]
 
     # --- decisions ------------------------------------------------------------------------
 
@@ -349,7 +365,9 @@ class Duplicates:
             similarity = float(vectors[anchor.id] @ vectors[r.id]) if r.id in vectors else 0.0
             hit = verify(self.service.files, query,
                          [Candidate(r.id, r.key, r.filepath, r.sha256, similarity)])[0]
-            verdict: Verdict = "copy" if hit.match != "similar" else "distinct"
+            stored = self.service.files.read(r.id, KEYPOINTS) or b""
+            copy = duplicate(hit, [query.keypoints, query.mirrored], stored)
+            verdict: Verdict = "copy" if copy else "distinct"
             pairs.append(pair(anchor.id, r.id, verdict, hit.score, hit.match))
         return pairs
 
@@ -384,6 +402,16 @@ class Duplicates:
                 return img.size
         except (OSError, ValueError, Image.DecompressionBombError):
             return 0, 0
+
+
+def _by_keypoints(query: Stored, candidate: Candidate, stored: bytes) -> Hit:
+    """A candidate labelled by its keypoint matches alone, as a search labels one it
+    matched."""
+    n = geometry.inliers(query.keypoints(), stored)
+    return Hit(candidate.id, candidate.key, candidate.filepath,
+               scoring.score(candidate.similarity, n),
+               scoring.match(candidate.similarity, inliers=n,
+                             same_bytes=bool(query.sha256) and candidate.sha256 == query.sha256))
 
 
 def _components(edges: dict[int, dict[int, float]]) -> Iterable[set[int]]:

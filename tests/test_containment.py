@@ -1,0 +1,102 @@
+"""A verified pair is a duplicate only when one picture holds (most of) the other
+(``bogv.containment``): real photos, their crops, tiles and a screenshot of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from bogv.containment import COVERED, contained, coverage
+from bogv.duplicates import Duplicates
+from bogv.model import geometry, scoring
+from bogv.service import Service
+
+from .images import encode, photo
+from .test_duplicates import add_files, allowed, names
+
+__all__ = ["allowed"]  # the fixture: an allowed root the scan reads pixel sizes from
+
+
+def tiles(name: str, overlap: float) -> tuple[Image.Image, Image.Image]:
+    """A left and a right part of one photo sharing ``overlap`` of its width."""
+    img = photo(name)
+    w, h = img.size
+    half = (1 + overlap) / 2
+    return img.crop((0, 0, round(w * half), h)), img.crop((round(w * (1 - half)), 0, w, h))
+
+
+def corner(img: Image.Image, area: float = 0.5) -> Image.Image:
+    w, h = img.size
+    side = area ** 0.5
+    return img.crop((0, 0, round(w * side), round(h * side)))
+
+
+def screenshot(img: Image.Image) -> Image.Image:
+    """The photo shown smaller inside a flat window with a title bar and a side panel."""
+    canvas = Image.new("RGB", (1366, 768), (240, 240, 240))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, 1366, 46), fill=(53, 132, 228))
+    draw.text((12, 18), "Image Viewer - photo.jpg", fill=(255, 255, 255))
+    draw.rectangle((0, 46, 220, 768), fill=(222, 222, 222))
+    for i in range(6):
+        draw.text((14, 70 + 34 * i), f"Item {i + 1}", fill=(128, 128, 128))
+    scale = min(1100 / img.width, 660 / img.height) * 0.9
+    shown = img.resize((round(img.width * scale), round(img.height * scale)))
+    canvas.paste(shown, (240 + (1100 - shown.width) // 2, 60 + (680 - shown.height) // 2))
+    return canvas
+
+
+def matched(a: Image.Image, b: Image.Image) -> geometry.Matched:
+    """The matches of ``a``'s keypoints on ``b``'s or the other way round, the more of
+    them (the scan matches each pair from both sides)."""
+    one, other = (geometry.match(geometry.keypoints(x), geometry.keypoints(y))
+                  for x, y in ((a, b), (b, a)))
+    found = max((m for m in (one, other) if m is not None), key=lambda m: m.count)
+    return found
+
+
+def test_coverage_tells_a_copy_from_an_overlap() -> None:
+    left, right = tiles("coffee", 0.4)
+    overlap = matched(left, right)
+    assert overlap.count >= scoring.COPY_INLIERS  # the search's check calls them a copy...
+    assert coverage(overlap) < COVERED and not contained(overlap)  # ... they only overlap
+    assert geometry.inliers(geometry.keypoints(left), geometry.keypoints(right)) == overlap.count
+    img = photo("camera")
+    for copy in (corner(img), screenshot(img)):
+        found = matched(copy, img)
+        assert found.count >= scoring.COPY_INLIERS and coverage(found) > 0.95
+        assert contained(found)
+    assert not contained(None)
+
+
+def test_overlapping_tiles_are_not_duplicates(service: Service, allowed: Path) -> None:
+    """Two parts of one photo sharing 40% of its width: real shared pixels, verified by
+    keypoints, yet neither is a copy of the other."""
+    left, right = tiles("coffee", 0.4)
+    add_files(service, allowed, {"left": encode(left, quality=92),
+                                 "right": encode(right, quality=92)})
+    dups = Duplicates(service)
+    assert dups.scan().copies == 0
+    assert dups.groups() == []
+
+
+def test_corner_crops_and_screenshots_are_duplicates(service: Service, allowed: Path,
+                                                     photos: dict[str, bytes]) -> None:
+    """A corner crop lies inside its original and the original inside its screenshot. The
+    screenshot looks further off than the original's other copies (its vector is mostly
+    the window's), so they fill the first places a search matches the keypoints of
+    (``service.CHECKED``), and from its own side too few of its keypoints lie on the
+    photo: only matching every neighbour of the original finds it."""
+    img = photo("camera")
+    images = dict(photos)
+    images |= {f"camera-q{q}": encode(img, quality=q) for q in (30, 50, 70)}
+    images["camera-grey"] = encode(img.convert("L"), quality=90)
+    images["camera-corner"] = encode(corner(img), quality=90)
+    images["camera-screenshot"] = encode(screenshot(img), quality=90)
+    ids = add_files(service, allowed, images)
+    dups = Duplicates(service)
+    dups.scan()
+    groups = names(dups.groups(), ids)
+    assert len(groups) == 1 and groups[0][0] == "camera"
+    assert sorted(groups[0]) == sorted(n for n in images if n.startswith("camera"))
