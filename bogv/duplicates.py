@@ -6,9 +6,9 @@ time and sent back as one batched search each, so Milvus's index finds every ima
 checks a search runs for an upload of it (``bogv.similar.verify``: keypoints, mirror,
 pixels), with the keypoints of every neighbour matched, not only of the few a search stops
 at; a pair is a duplicate when one picture holds (most of) the other, not merely shares
-pixels with it (``bogv.containment``); the duplicates are saved (``bogv.verdicts``). The highest id scanned is
-saved too, so the next scan checks only images added since: a new image finds its old
-copies among its own neighbours, as a search for it would.
+pixels with it (``bogv.containment``); the duplicates are saved (``bogv.verdicts``). The
+highest id scanned is saved too, so the next scan checks only images added since: a new
+image finds its old copies among its own neighbours, as a search for it would.
 
 **Groups are anchored, not chained.** Verified pairs only *propose* a group (the connected
 component). Chaining them would call A and C duplicates because each shares pixels with B:
