@@ -63,17 +63,21 @@ def _frame(points: np.ndarray) -> np.ndarray:
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
 
 
-def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes) -> bool:
+def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes,
+              back: Callable[[], float]) -> bool:
     """Whether a candidate the search's checks labelled (``hit``) is a duplicate of the
-    query: the same bytes or pixels, a copy whose keypoint matches make one picture
-    contain the other, or a copy only the pixel check verified (it compares whole frames,
-    or a crop keeping half of one, so it finds no partial overlaps). ``views`` make the
-    query's keypoints (its own, then its mirror image's: the first that verifies the
-    copy is measured), ``stored`` are the candidate's."""
+    query: the same bytes or pixels; a copy whose keypoint matches make one picture
+    contain the other; or a copy only the pixel check verified, when it verifies the other
+    way round too (``back``: the candidate's pixels against the query's thumbnail). That
+    check compares whole frames (or a crop keeping half of one), so it finds no partial
+    overlaps, but one star field or galaxy looks like another at its size, and a scan
+    runs it for far more pairs than a search does. ``views`` make the query's keypoints
+    (its own, then its mirror image's: the first that verifies the copy is measured),
+    ``stored`` are the candidate's."""
     if hit.match != "copy":
         return hit.match == "exact"
     for view in views:
         matched = geometry.match(view(), stored)
         if matched is not None and matched.count >= scoring.COPY_INLIERS:
             return contained(matched)
-    return True
+    return back() >= scoring.COPY_PIXELS

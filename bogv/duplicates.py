@@ -48,9 +48,10 @@ from PIL import Image
 from bogv import sources
 from bogv.containment import duplicate
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
-from bogv.model import geometry, scoring
+from bogv.model import geometry, pixels, scoring
 from bogv.results import Hit
 from bogv.service import CHECKED, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.sidecar import Sidecar
 from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, Record
 from bogv.verdicts import Pair, Verdict, Verdicts, pair
@@ -240,7 +241,8 @@ class Duplicates:
                     else h for c, h in zip(others, hits, strict=True)]
         views = [query.keypoints, query.mirrored]
         return [pair(id_, h.id, "copy", h.score, h.match) for h in hits
-                if h.match != "similar" and duplicate(h, views, files.read(h.id, KEYPOINTS) or b"")]
+                if h.match != "similar" and duplicate(h, views, files.read(h.id, KEYPOINTS) or b"",
+                                                      _back(files, query, h.id))]
 
     # --- decisions ------------------------------------------------------------------------
 
@@ -366,7 +368,8 @@ class Duplicates:
             hit = verify(self.service.files, query,
                          [Candidate(r.id, r.key, r.filepath, r.sha256, similarity)])[0]
             stored = self.service.files.read(r.id, KEYPOINTS) or b""
-            copy = duplicate(hit, [query.keypoints, query.mirrored], stored)
+            copy = duplicate(hit, [query.keypoints, query.mirrored], stored,
+                             _back(self.service.files, query, r.id))
             verdict: Verdict = "copy" if copy else "distinct"
             pairs.append(pair(anchor.id, r.id, verdict, hit.score, hit.match))
         return pairs
@@ -402,6 +405,11 @@ class Duplicates:
                 return img.size
         except (OSError, ValueError, Image.DecompressionBombError):
             return 0, 0
+
+
+def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:
+    """The pixel check the other way round: ``other``'s pixels against the query's."""
+    return lambda: pixels.likeness(Stored(files, other).pattern(), query.thumbnail())
 
 
 def _by_keypoints(query: Stored, candidate: Candidate, stored: bytes) -> Hit:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from bogv.containment import COVERED, contained, coverage
+from bogv.containment import COVERED, contained, coverage, duplicate
 from bogv.duplicates import Duplicates
-from bogv.model import geometry, scoring
+from bogv.model import geometry, pixels, scoring
+from bogv.results import Hit
 from bogv.service import Service
 
 from .images import encode, photo
@@ -100,3 +101,24 @@ def test_corner_crops_and_screenshots_are_duplicates(service: Service, allowed: 
     groups = names(dups.groups(), ids)
     assert len(groups) == 1 and groups[0][0] == "camera"
     assert sorted(groups[0]) == sorted(n for n in images if n.startswith("camera"))
+
+
+def test_a_pixel_copy_must_verify_both_ways() -> None:
+    """The pixel check finds a picture inside a thumbnail; among star fields a scan runs
+    it for so many pairs that one looks like another somewhere. A copy only pixels
+    verified is a duplicate when the other picture's pixels verify against it too: a
+    downscaled copy does; a stretch of sky does not, nor does a small crop of three
+    quarters of it (the cost: its keypoints must verify it)."""
+    img = photo("hubble_deep_field")
+    w, h = img.size
+    small = img.resize((w // 4, h // 4))
+    part = img.crop((0, 0, w * 3 // 4, h * 3 // 4)).resize((w * 3 // 16, h * 3 // 16))
+    hit = Hit(2, "k", "", 0.7, "copy")  # labelled a copy by a search's checks, no keypoints
+
+    def likeness(a: Image.Image, b: Image.Image) -> float:
+        return pixels.likeness(pixels.pattern(a), encode(b.resize((b.width // 2, b.height // 2))))
+
+    assert likeness(small, img) >= scoring.COPY_PIXELS <= likeness(img, small)
+    assert duplicate(hit, [lambda: b""], b"", lambda: likeness(img, small))
+    assert likeness(part, img) >= scoring.COPY_PIXELS > likeness(img, part)
+    assert not duplicate(hit, [lambda: b""], b"", lambda: likeness(img, part))
