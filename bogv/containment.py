@@ -27,7 +27,7 @@ from bogv.model import geometry, scoring
 from bogv.model.geometry import Matched
 from bogv.results import Hit
 
-__all__ = ["COVERED", "contained", "coverage", "duplicate"]
+__all__ = ["COVERED", "SUPPORTED", "contained", "coverage", "duplicate"]
 
 COVERED = 0.85
 """Share of one picture's frame the other must fill (``coverage``): the highest (in steps
@@ -37,6 +37,17 @@ of 0.05) that keeps every keypoint-verified copy pair of the calibration half of
 about their share of each other (0.5-0.8 for tiles sharing 40% of a photo's width), a
 corner crop of half a photo 0.8-1, a screenshot 1: a corner crop of half a photo with
 few keypoints near its own edges can fall under it."""
+
+SUPPORTED = 20
+"""Keypoint matches, short of ``scoring.COPY_INLIERS`` but making one picture contain the
+other, that let a copy the pixel check verified one way only stand without the other way
+round. A combination of edits (crop, colour, re-compression) or a caption keeps a copy's
+pixels like its original's one way only, while a few dozen of its keypoints still land
+where the original's are; a star field that looks like another at pixel-check size has
+no such matches. The highest (in steps of 5, from 15) that keeps all 6 pairs it gains on
+the calibration half of ``bench/duplicates/duplicates.py``, none of them false there
+(among pixel-verified pairs with 15-59 matches, no false pair even reaches one-way
+pixels)."""
 
 
 def coverage(matched: Matched) -> float:
@@ -71,13 +82,19 @@ def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes,
     way round too (``back``: the candidate's pixels against the query's thumbnail). That
     check compares whole frames (or a crop keeping half of one), so it finds no partial
     overlaps, but one star field or galaxy looks like another at its size, and a scan
-    runs it for far more pairs than a search does. ``views`` make the query's keypoints
-    (its own, then its mirror image's: the first that verifies the copy is measured),
-    ``stored`` are the candidate's."""
+    runs it for far more pairs than a search does; unless ``SUPPORTED`` keypoint matches
+    make one picture contain the other. ``views`` make the query's keypoints (its own,
+    then its mirror image's: the first that verifies the copy is measured, else the one
+    with the most matches), ``stored`` are the candidate's."""
     if hit.match != "copy":
         return hit.match == "exact"
+    best: Matched | None = None
     for view in views:
         matched = geometry.match(view(), stored)
         if matched is not None and matched.count >= scoring.COPY_INLIERS:
             return contained(matched)
+        if matched is not None and (best is None or matched.count > best.count):
+            best = matched
+    if best is not None and best.count >= SUPPORTED and contained(best):
+        return True
     return back() >= scoring.COPY_PIXELS

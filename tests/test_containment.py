@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from bogv.containment import COVERED, contained, coverage, duplicate
+from bogv.containment import COVERED, SUPPORTED, contained, coverage, duplicate
 from bogv.duplicates import Duplicates
 from bogv.model import geometry, pixels, scoring
 from bogv.results import Hit
@@ -122,3 +122,19 @@ def test_a_pixel_copy_must_verify_both_ways() -> None:
     assert duplicate(hit, [lambda: b""], b"", lambda: likeness(img, small))
     assert likeness(part, img) >= scoring.COPY_PIXELS > likeness(img, part)
     assert not duplicate(hit, [lambda: b""], b"", lambda: likeness(img, part))
+
+
+def test_a_pixel_copy_the_keypoints_place_inside_needs_no_way_back() -> None:
+    """A copy the pixel check verified one way only still stands when a few dozen
+    keypoint matches (``SUPPORTED``, short of a search's ``COPY_INLIERS``) make one
+    picture contain the other: a combination of edits keeps a copy's pixels like its
+    original's one way only, a look-alike star field has no such matches."""
+    img = photo("chelsea")
+    small = img.resize((round(img.width * 0.26), round(img.height * 0.26)))  # 38 matches
+    query, stored = geometry.keypoints(small), geometry.keypoints(img)
+    found = geometry.match(query, stored)
+    assert found is not None and SUPPORTED <= found.count < scoring.COPY_INLIERS
+    assert contained(found)
+    hit = Hit(2, "k", "", 0.7, "copy")  # pixels verified it, the way back does not
+    assert duplicate(hit, [lambda: query], stored, lambda: 0.0)
+    assert not duplicate(hit, [lambda: query[:0]], stored, lambda: 0.0)
