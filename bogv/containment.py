@@ -27,7 +27,7 @@ from bogv.model import geometry, scoring
 from bogv.model.geometry import Matched
 from bogv.results import Hit
 
-__all__ = ["COVERED", "SUPPORTED", "contained", "coverage", "duplicate"]
+__all__ = ["COVERED", "SUPPORTED", "contained", "coverage", "duplicate", "supported"]
 
 COVERED = 0.85
 """Share of one picture's frame the other must fill (``coverage``): the highest (in steps
@@ -98,3 +98,15 @@ def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes,
     if best is not None and best.count >= SUPPORTED and contained(best):
         return True
     return back() >= scoring.COPY_PIXELS
+
+
+def supported(matched: Matched | None, likeness: Sequence[Callable[[], float]]) -> float:
+    """The pixel likeness that makes a candidate the search's checks left unverified a
+    duplicate after all, 0 when none does: ``SUPPORTED`` keypoint matches (``matched``)
+    that make one picture contain the other, and the pixel check verifying it either way
+    (``likeness``, run only then). A search runs the pixel check for its best candidate
+    alone, while among an original's copies a re-compressed combination or a captioned
+    copy is rarely the best candidate of the other."""
+    if matched is None or matched.count < SUPPORTED or not contained(matched):
+        return 0.0
+    return next((p for p in (f() for f in likeness) if p >= scoring.COPY_PIXELS), 0.0)

@@ -41,12 +41,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 from PIL import Image
 
 from bogv import sources
-from bogv.containment import duplicate
+from bogv.containment import duplicate, supported
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.model import geometry, pixels, scoring
 from bogv.results import Hit
@@ -214,6 +215,10 @@ class Duplicates:
                 matched.setdefault(other, set()).add(id_)
             return files.read(other, KEYPOINTS) or b""
 
+        @cache
+        def match_of(other: int) -> geometry.Matched | None:
+            return geometry.match(query.keypoints(), keypoints(other))
+
         own = next((c.sha256 for c in found if c.id == id_), "")
         others = [c for c in found if c.id != id_][:MORE_CHECKED]
         query = Stored(files, id_, own)
@@ -224,7 +229,7 @@ class Duplicates:
         # fill its first places, and a screenshot or a corner crop looks further off than a
         # look-alike, by a vector that is mostly the window's (the search also looks for the
         # picture inside its query, a stored vector is the whole frame's).
-        hits = [_by_keypoints(query, c, keypoints(c.id))
+        hits = [_by_keypoints(query, c, match_of(c.id))
                 if h.match == "similar" and (i >= CHECKED
                                              or c.similarity < scoring.MATCH_SIMILARITY)
                 else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
@@ -239,6 +244,11 @@ class Duplicates:
             hits = [verify(files, query, [c])[0]
                     if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
                     else h for c, h in zip(others, hits, strict=True)]
+        # Each pair left unverified is looked at once more, from one side (the other side
+        # skips it, ``earlier``), for keypoints that put one picture inside the other and
+        # pixels that then verify it either way (``containment.supported``).
+        hits = [_supported(query, c, h, files, match_of(c.id)) if h.match == "similar" else h
+                for c, h in zip(others, hits, strict=True)]
         views = [query.keypoints, query.mirrored]
         return [pair(id_, h.id, "copy", h.score, h.match) for h in hits
                 if h.match != "similar" and duplicate(h, views, files.read(h.id, KEYPOINTS) or b"",
@@ -412,10 +422,24 @@ def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:
     return lambda: pixels.likeness(Stored(files, other).pattern(), query.thumbnail())
 
 
-def _by_keypoints(query: Stored, candidate: Candidate, stored: bytes) -> Hit:
+def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,
+               matched: geometry.Matched | None) -> Hit:
+    """``hit`` made a copy by ``containment.supported``, scored by the pixels that verified
+    it; else ``hit`` itself."""
+    def ahead() -> float:
+        return pixels.likeness(query.pattern(), files.read(candidate.id, THUMBNAIL) or b"")
+
+    likeness = supported(matched, [ahead, _back(files, query, candidate.id)])
+    if not likeness:
+        return hit
+    return Hit(hit.id, hit.key, hit.filepath, scoring.score(candidate.similarity, pixels=likeness),
+               "copy")
+
+
+def _by_keypoints(query: Stored, candidate: Candidate, matched: geometry.Matched | None) -> Hit:
     """A candidate labelled by its keypoint matches alone, as a search labels one it
     matched."""
-    n = geometry.inliers(query.keypoints(), stored)
+    n = matched.count if matched else 0
     return Hit(candidate.id, candidate.key, candidate.filepath,
                scoring.score(candidate.similarity, n),
                scoring.match(candidate.similarity, inliers=n,

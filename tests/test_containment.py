@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageEnhance
 
 from bogv.containment import COVERED, SUPPORTED, contained, coverage, duplicate
 from bogv.duplicates import Duplicates
@@ -138,3 +138,21 @@ def test_a_pixel_copy_the_keypoints_place_inside_needs_no_way_back() -> None:
     hit = Hit(2, "k", "", 0.7, "copy")  # pixels verified it, the way back does not
     assert duplicate(hit, [lambda: query], stored, lambda: 0.0)
     assert not duplicate(hit, [lambda: query[:0]], stored, lambda: 0.0)
+
+
+def test_a_small_edited_copy_is_found_among_its_originals_copies(service: Service,
+                                                                  allowed: Path) -> None:
+    """A brightened crop shown at a quarter of the size: too few keypoint matches for a
+    search's check, and never its best candidate (re-saved copies of the original look
+    closer), so a search never runs the pixel check for it. Its keypoints still place it
+    inside the original, and its pixels then verify it (``containment.supported``)."""
+    img = photo("astronaut")
+    w, h = img.size
+    copy = ImageEnhance.Brightness(img.crop((0, 0, round(w * 0.9), round(h * 0.9)))).enhance(1.3)
+    copy = copy.resize((round(copy.width * 0.25), round(copy.height * 0.25)))
+    images = {"astronaut": encode(img, quality=92), "copy": encode(copy, quality=85)}
+    images |= {f"astronaut-q{q}": encode(img, quality=q) for q in (30, 50, 70)}
+    ids = add_files(service, allowed, images)
+    dups = Duplicates(service)
+    dups.scan()
+    assert [sorted(g) for g in names(dups.groups(), ids)] == [sorted(images)]
