@@ -375,9 +375,12 @@ class Duplicates:
         for node in others:
             r = node.record
             similarity = float(vectors[anchor.id] @ vectors[r.id]) if r.id in vectors else 0.0
-            hit = verify(self.service.files, query,
-                         [Candidate(r.id, r.key, r.filepath, r.sha256, similarity)])[0]
+            candidate = Candidate(r.id, r.key, r.filepath, r.sha256, similarity)
+            hit = verify(self.service.files, query, [candidate])[0]
             stored = self.service.files.read(r.id, KEYPOINTS) or b""
+            if hit.match == "similar":  # as the scan looks at a neighbour it left unverified
+                hit = _supported(query, candidate, hit, self.service.files,
+                                 geometry.match(query.keypoints(), stored))
             copy = duplicate(hit, [query.keypoints, query.mirrored], stored,
                              _back(self.service.files, query, r.id))
             verdict: Verdict = "copy" if copy else "distinct"

@@ -12,6 +12,7 @@ from bogv.duplicates import Duplicates
 from bogv.model import geometry, pixels, scoring
 from bogv.results import Hit
 from bogv.service import Service
+from bogv.verdicts import pair
 
 from .images import encode, photo
 from .test_duplicates import add_files, allowed, names
@@ -140,19 +141,38 @@ def test_a_pixel_copy_the_keypoints_place_inside_needs_no_way_back() -> None:
     assert not duplicate(hit, [lambda: query[:0]], stored, lambda: 0.0)
 
 
+def small_edited_copy() -> dict[str, bytes]:
+    """A photo, three re-saved copies, and a brightened crop of it at a quarter of the size
+    (``copy``): 20-59 keypoint matches with the photo, pixels verifying it one way."""
+    img = photo("astronaut")
+    w, h = img.size
+    copy = ImageEnhance.Brightness(img.crop((0, 0, round(w * 0.9), round(h * 0.9)))).enhance(1.3)
+    copy = copy.resize((round(copy.width * 0.25), round(copy.height * 0.25)))
+    images = {"astronaut": encode(img, quality=92), "copy": encode(copy, quality=85)}
+    return images | {f"astronaut-q{q}": encode(img, quality=q) for q in (30, 50, 70)}
+
+
 def test_a_small_edited_copy_is_found_among_its_originals_copies(service: Service,
                                                                   allowed: Path) -> None:
     """A brightened crop shown at a quarter of the size: too few keypoint matches for a
     search's check, and never its best candidate (re-saved copies of the original look
     closer), so a search never runs the pixel check for it. Its keypoints still place it
     inside the original, and its pixels then verify it (``containment.supported``)."""
-    img = photo("astronaut")
-    w, h = img.size
-    copy = ImageEnhance.Brightness(img.crop((0, 0, round(w * 0.9), round(h * 0.9)))).enhance(1.3)
-    copy = copy.resize((round(copy.width * 0.25), round(copy.height * 0.25)))
-    images = {"astronaut": encode(img, quality=92), "copy": encode(copy, quality=85)}
-    images |= {f"astronaut-q{q}": encode(img, quality=q) for q in (30, 50, 70)}
+    images = small_edited_copy()
     ids = add_files(service, allowed, images)
     dups = Duplicates(service)
     dups.scan()
     assert [sorted(g) for g in names(dups.groups(), ids)] == [sorted(images)]
+
+
+def test_groups_check_a_pair_as_the_scan_does(service: Service, allowed: Path) -> None:
+    """A pair the scan did not check, checked when a group is anchored, gets the scan's
+    checks, the keypoint-supported pixel check included."""
+    images = small_edited_copy()
+    ids = add_files(service, allowed, images)
+    dups = Duplicates(service)
+    dups.verdicts.save([pair(ids["astronaut"], ids["astronaut-q50"], "copy", 0.9, "copy"),
+                        pair(ids["astronaut-q50"], ids["copy"], "copy", 0.6, "copy")])
+    dups.groups()  # each member is tried as the reference: "astronaut" against "copy" too
+    checked = pair(ids["astronaut"], ids["copy"], "copy").key
+    assert [p.verdict for p in dups.verdicts.pairs() if p.key == checked] == ["copy"]
