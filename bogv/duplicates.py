@@ -4,9 +4,11 @@
 time and sent back as one batched search each, so Milvus's index finds every image's
 ``MORE_CHECKED`` nearest neighbours. Each image's neighbours then go through the very
 checks a search runs for an upload of it (``bogv.similar.verify``: keypoints, mirror,
-pixels); the pairs they verify are saved (``bogv.verdicts``). The highest id scanned is
-saved too, so the next scan checks only images added since: a new image finds its old
-copies among its own neighbours, as a search for it would.
+pixels), with the keypoints of every neighbour matched, not only of the few a search stops
+at; a pair is a duplicate when one picture holds (most of) the other, not merely shares
+pixels with it (``bogv.containment``); the duplicates are saved (``bogv.verdicts``). The
+highest id scanned is saved too, so the next scan checks only images added since: a new
+image finds its old copies among its own neighbours, as a search for it would.
 
 **No pair is checked twice.** Neighbours are mostly mutual, so the image checked second
 skips the keypoints the first already matched and every check of a pair the first found a
@@ -55,9 +57,12 @@ import numpy as np
 from PIL import Image
 
 from bogv import sources
+from bogv.containment import duplicate, supported
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
-from bogv.model import scoring
-from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.model import geometry, pixels, scoring
+from bogv.results import Hit
+from bogv.service import CHECKED, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.sidecar import Sidecar
 from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, Record
 from bogv.verdicts import Pair, Verdict, Verdicts, pair
@@ -322,7 +327,21 @@ class Duplicates:
             return points(other)
 
         query = Stored(files, id_, own)
+
+        def match_of(other: int) -> geometry.Matched | None:
+            return query.match(query.keypoints(), keypoints(other))
+
         hits = verify(files, query, others, keypoints)
+        # A search matches the keypoints of its first ``CHECKED`` candidates, of the rest
+        # only while none is a copy, and of none that looks too far off
+        # (``MATCH_SIMILARITY``). Here every neighbour is matched: an original's other copies
+        # fill its first places, and a screenshot or a corner crop looks further off than a
+        # look-alike, by a vector that is mostly the window's (the search also looks for the
+        # picture inside its query, a stored vector is the whole frame's).
+        hits = [_by_keypoints(query, c, match_of(c.id))
+                if h.match == "similar" and (i >= CHECKED
+                                             or c.similarity < scoring.MATCH_SIMILARITY)
+                else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
         if any(h.match == "copy" for h in hits):
             # A search stops at its copy: the mirror and pixel checks wait for a best hit
             # that keypoints did not verify. Among copies of one picture a flipped or tiny
@@ -338,8 +357,16 @@ class Duplicates:
                     if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
                     and c.id not in known and not seen.joined(id_, c.id)
                     else h for c, h in zip(others, hits, strict=True)]
+        # Each pair left unverified is looked at once more, from one side (the other side
+        # skips it, ``earlier``), for keypoints that put one picture inside the other and
+        # pixels that then verify it either way (``containment.supported``).
+        hits = [_supported(query, c, h, files, match_of(c.id))
+                if h.match == "similar" and c.id not in known else h
+                for c, h in zip(others, hits, strict=True)]
+        views = [query.keypoints, query.mirrored]
         copies = [pair(id_, h.id, "copy", h.score, h.match) for h in hits
-                  if h.match != "similar" and h.id not in known]
+                  if h.match != "similar" and h.id not in known
+                  and duplicate(h, views, points(h.id), _back(files, query, h.id), query.match)]
         seen.found(id_, copies)
         return copies, len(query.matches)
 
@@ -506,9 +533,15 @@ class Duplicates:
         for node in others:
             r = node.record
             similarity = float(vectors[anchor.id] @ vectors[r.id]) if r.id in vectors else 0.0
-            hit = verify(self.service.files, query,
-                         [Candidate(r.id, r.key, r.filepath, r.sha256, similarity)])[0]
-            verdict: Verdict = "copy" if hit.match != "similar" else "distinct"
+            candidate = Candidate(r.id, r.key, r.filepath, r.sha256, similarity)
+            hit = verify(self.service.files, query, [candidate])[0]
+            stored = self.service.files.read(r.id, KEYPOINTS) or b""
+            if hit.match == "similar":  # as the scan looks at a neighbour it left unverified
+                hit = _supported(query, candidate, hit, self.service.files,
+                                 query.match(query.keypoints(), stored))
+            copy = duplicate(hit, [query.keypoints, query.mirrored], stored,
+                             _back(self.service.files, query, r.id), query.match)
+            verdict: Verdict = "copy" if copy else "distinct"
             pairs.append(pair(anchor.id, r.id, verdict, hit.score, hit.match))
         return pairs
 
@@ -543,6 +576,35 @@ class Duplicates:
                 return img.size
         except (OSError, ValueError, Image.DecompressionBombError):
             return 0, 0
+
+
+def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:
+    """The pixel check the other way round: ``other``'s pixels against the query's."""
+    return lambda: pixels.likeness(Stored(files, other).pattern(), query.thumbnail())
+
+
+def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,
+               matched: geometry.Matched | None) -> Hit:
+    """``hit`` made a copy by ``containment.supported``, scored by the pixels that verified
+    it; else ``hit`` itself."""
+    def ahead() -> float:
+        return pixels.likeness(query.pattern(), files.read(candidate.id, THUMBNAIL) or b"")
+
+    likeness = supported(matched, [ahead, _back(files, query, candidate.id)])
+    if not likeness:
+        return hit
+    return Hit(hit.id, hit.key, hit.filepath, scoring.score(candidate.similarity, pixels=likeness),
+               "copy")
+
+
+def _by_keypoints(query: Stored, candidate: Candidate, matched: geometry.Matched | None) -> Hit:
+    """A candidate labelled by its keypoint matches alone, as a search labels one it
+    matched."""
+    n = matched.count if matched else 0
+    return Hit(candidate.id, candidate.key, candidate.filepath,
+               scoring.score(candidate.similarity, n),
+               scoring.match(candidate.similarity, inliers=n,
+                             same_bytes=bool(query.sha256) and candidate.sha256 == query.sha256))
 
 
 def _components(edges: dict[int, dict[int, float]]) -> Iterable[set[int]]:

@@ -45,19 +45,24 @@ class Stored:
             lambda: geometry.keypoints(ImageOps.mirror(self._image())))
         self.pattern: Callable[[], pixels.Pattern] = cache(
             lambda: pixels.pattern(self._image()))
-        self.matches: dict[tuple[bytes, bytes], int] = {}
-        """Inliers of each pair of keypoint sets matched so far."""
+        self.matches: dict[tuple[bytes, bytes], geometry.Matched | None] = {}
+        """Matches of each pair of keypoint sets matched so far."""
 
-    def inliers(self, own: bytes, other: bytes) -> int:
-        """``geometry.inliers`` of one of its keypoint sets (``own``: its own or its mirror
+    def match(self, own: bytes, other: bytes) -> geometry.Matched | None:
+        """``geometry.match`` of one of its keypoint sets (``own``: its own or its mirror
         image's) and a candidate's, each pair matched once (bytes keep their hash, so a
         look-up costs no more than comparing them)."""
         if not own or not other:
-            return 0
+            return None
         key = (own, other)
         if key not in self.matches:
-            self.matches[key] = geometry.inliers(own, other)
+            self.matches[key] = geometry.match(own, other)
         return self.matches[key]
+
+    def inliers(self, own: bytes, other: bytes) -> int:
+        """``geometry.inliers`` through the same memo as ``match``."""
+        matched = self.match(own, other)
+        return matched.count if matched else 0
 
     def _decode(self) -> Image.Image:
         """The thumbnail as an RGB image; a blank one (no keypoints, a flat pattern that

@@ -90,12 +90,12 @@ def test_a_scan_checks_each_pair_once(service: Service, photos: dict[str, bytes]
     image found a copy is not checked again from the other side, on a later page too."""
     calls: list[tuple[bytes, bytes]] = []
 
-    def spy(own: bytes, other: bytes) -> int:
+    def spy(own: bytes, other: bytes) -> geometry.Matched | None:
         calls.append((own, other))
         return real(own, other)
 
-    real = geometry.inliers
-    monkeypatch.setattr(geometry, "inliers", spy)
+    real = geometry.match
+    monkeypatch.setattr(geometry, "match", spy)
     images = {n: photos[n] for n in PHOTOS[:4]}
     images["coffee-small"] = edited_copy(photo("coffee"))
     images["coffee-mirror"] = encode(ImageOps.mirror(photo("coffee")), quality=80)

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["MAX_POINTS", "SIDE", "UNCOVERED", "VERSION", "grey", "inliers", "keypoints",
-           "keypoints_of", "overlay_mask", "uncovered_keypoints"]
+__all__ = ["BORDER", "MAX_POINTS", "SIDE", "UNCOVERED", "VERSION", "Matched", "grey", "inliers",
+           "keypoints", "keypoints_of", "match", "overlay_mask", "uncovered_keypoints"]
 
 VERSION = "orb320-v1"
 """Changes whenever stored keypoints change (part of the model id, so an index made with
@@ -66,10 +67,13 @@ _STROKE, _DENSE, _WINDOW, _MARGIN = 150, 0.35, 9, 9
 least ``_STROKE`` grey levels, where they fill at least ``_DENSE`` of a ``_WINDOW`` px
 square, grown by ``_MARGIN`` px (ORB's patch around a point reaches that far)."""
 
+BORDER = 15
+"""Pixels along the frame where ORB finds no keypoint (more on its coarser levels)."""
+
 
 def _orb(nfeatures: int) -> cv2.ORB:
     return cv2.ORB.create(nfeatures=nfeatures, scaleFactor=_SCALE, nlevels=_LEVELS,
-                          edgeThreshold=15, patchSize=15, fastThreshold=10)
+                          edgeThreshold=BORDER, patchSize=15, fastThreshold=10)
 _POINT = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
 
 
@@ -181,22 +185,41 @@ def _unpack(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     return xy, np.ascontiguousarray(packed["d"])
 
 
+@dataclass(frozen=True)
+class Matched:
+    """The similarity transform (``matrix``, 2 x 3) that maps ``count`` of the query's
+    keypoints onto the stored image's, and where all the keypoints of each lie
+    (``query_all``, ``stored_all``), in the pixels of its keypoint picture (``grey``)."""
+
+    count: int
+    matrix: np.ndarray
+    query_all: np.ndarray
+    stored_all: np.ndarray
+
+
 def inliers(query: bytes, stored: bytes) -> int:
     """How many keypoint matches one similarity transform explains (0 when unsure)."""
+    matched = match(query, stored)
+    return matched.count if matched else 0
+
+
+def match(query: bytes, stored: bytes) -> Matched | None:
+    """The matches one similarity transform explains (``inliers`` counts them), None when
+    unsure."""
     if not query or not stored:
-        return 0
+        return None
     (qxy, qd), (sxy, sd) = _unpack(query), _unpack(stored)
     if len(qd) < 2 or len(sd) < 2:
-        return 0
+        return None
     # Each query point's two nearest stored points, as arrays (no match objects to build).
     dist, nearest = cv2.batchDistance(qd, sd, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
     good = dist[:, 0] < _RATIO * dist[:, 1]
     if good.sum() < _MIN_MATCHES:
-        return 0
+        return None
     cv2.setRNGSeed(7)  # RANSAC samples at random: the same pair always gets the same count
     src, dst = qxy[good], sxy[nearest[good, 0]]
     matrix, mask = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC,
                                                ransacReprojThreshold=4.0)
     if mask is None or not _SCALES[0] <= math.hypot(matrix[0, 0], matrix[1, 0]) <= _SCALES[1]:
-        return 0
-    return int(mask.sum())
+        return None
+    return Matched(int(mask.sum()), matrix, qxy, sxy)

@@ -1,0 +1,114 @@
+"""Is a verified pair a duplicate? Only when one picture holds (most of) the other.
+
+A search's keypoint check asks whether two pictures *share pixels*; a duplicate is more: one
+picture is an edited version of the whole of the other, or of most of it. Two tiles of one
+aerial photo that overlap by a third, two frames of one panorama, two star fields of
+overlapping sky, share real pixels, enough for ``scoring.COPY_INLIERS`` matches, yet
+neither is a copy of the other, and deleting one loses a picture. A crop lies wholly inside
+its original, and the original photo wholly inside its screenshot.
+
+So the transform the matches agree on carries one picture's frame onto the other's, and
+their overlap is measured against each: a copy fills the other picture, or is filled by
+it, an overlap is a part of both. The frame is read from the keypoints alone (their
+bounding box widened by the border ORB leaves free, ``geometry.BORDER``): no image size is
+stored beside them, and flat margins without keypoints are no content to share. The hull
+of the matched keypoints alone was too sparse a measure: a corner crop's matches spanned
+a quarter to all of it on the test photos, as much as tiles sharing a third.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from bogv.model import geometry, scoring
+from bogv.model.geometry import Matched
+from bogv.results import Hit
+
+__all__ = ["COVERED", "SUPPORTED", "contained", "coverage", "duplicate", "supported"]
+
+COVERED = 0.85
+"""Share of one picture's frame the other must fill (``coverage``): the highest (in steps
+of 0.05) that keeps every keypoint-verified copy pair of the calibration half of
+``bench/duplicates/duplicates.py`` (lowest 0.86), where it drops 17 of its 37 false pairs
+(tiles of one aerial mosaic, two screenshots of one dialog). Overlapping tiles measure
+about their share of each other (0.5-0.8 for tiles sharing 40% of a photo's width), a
+corner crop of half a photo 0.8-1, a screenshot 1: a corner crop of half a photo with
+few keypoints near its own edges can fall under it."""
+
+SUPPORTED = 20
+"""Keypoint matches, short of ``scoring.COPY_INLIERS`` but making one picture contain the
+other, that let a copy the pixel check verified one way only stand without the other way
+round. A combination of edits (crop, colour, re-compression) or a caption keeps a copy's
+pixels like its original's one way only, while a few dozen of its keypoints still land
+where the original's are; a star field that looks like another at pixel-check size has
+no such matches. The highest (in steps of 5, from 15) that keeps all 6 pairs it gains on
+the calibration half of ``bench/duplicates/duplicates.py``, none of them false there
+(among pixel-verified pairs with 15-59 matches, no false pair even reaches one-way
+pixels)."""
+
+
+def coverage(matched: Matched) -> float:
+    """How much of the better-filled picture the two pictures' overlap is, 0..1: 1 when
+    one lies wholly inside the other, a third for tiles of one photo overlapping by a
+    third."""
+    query, stored = _frame(matched.query_all), _frame(matched.stored_all)
+    moved = cv2.transform(query[None], matched.matrix)[0].astype(np.float32)
+    overlap, _ = cv2.intersectConvexConvex(moved, stored)
+    areas = cv2.contourArea(moved), cv2.contourArea(stored)
+    return min(1.0, max(overlap / a if a > 0 else 0.0 for a in areas))
+
+
+def contained(matched: Matched | None, covered: float = COVERED) -> bool:
+    """Whether the matches make one picture a copy of (most of) the other."""
+    return matched is not None and coverage(matched) >= covered
+
+
+def _frame(points: np.ndarray) -> np.ndarray:
+    """The bounding box of a picture's keypoints widened by the border ORB leaves free
+    (``geometry.BORDER``), as a polygon."""
+    (x0, y0), (x1, y1) = points.min(axis=0) - geometry.BORDER, points.max(axis=0) + geometry.BORDER
+    x0, y0 = max(x0, 0.0), max(y0, 0.0)
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
+def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes,
+              back: Callable[[], float],
+              match: Callable[[bytes, bytes], Matched | None] = geometry.match) -> bool:
+    """Whether a candidate the search's checks labelled (``hit``) is a duplicate of the
+    query: the same bytes or pixels; a copy whose keypoint matches make one picture
+    contain the other; or a copy only the pixel check verified, when it verifies the other
+    way round too (``back``: the candidate's pixels against the query's thumbnail). That
+    check compares whole frames (or a crop keeping half of one), so it finds no partial
+    overlaps, but one star field or galaxy looks like another at its size, and a scan
+    runs it for far more pairs than a search does; unless ``SUPPORTED`` keypoint matches
+    make one picture contain the other. ``views`` make the query's keypoints (its own,
+    then its mirror image's: the first that verifies the copy is measured, else the one
+    with the most matches), ``stored`` are the candidate's; ``match`` is ``geometry.match``
+    or a memo of it (``similar.Stored.match``)."""
+    if hit.match != "copy":
+        return hit.match == "exact"
+    best: Matched | None = None
+    for view in views:
+        matched = match(view(), stored)
+        if matched is not None and matched.count >= scoring.COPY_INLIERS:
+            return contained(matched)
+        if matched is not None and (best is None or matched.count > best.count):
+            best = matched
+    if best is not None and best.count >= SUPPORTED and contained(best):
+        return True
+    return back() >= scoring.COPY_PIXELS
+
+
+def supported(matched: Matched | None, likeness: Sequence[Callable[[], float]]) -> float:
+    """The pixel likeness that makes a candidate the search's checks left unverified a
+    duplicate after all, 0 when none does: ``SUPPORTED`` keypoint matches (``matched``)
+    that make one picture contain the other, and the pixel check verifying it either way
+    (``likeness``, run only then). A search runs the pixel check for its best candidate
+    alone, while among an original's copies a re-compressed combination or a captioned
+    copy is rarely the best candidate of the other."""
+    if matched is None or matched.count < SUPPORTED or not contained(matched):
+        return 0.0
+    return next((p for p in (f() for f in likeness) if p >= scoring.COPY_PIXELS), 0.0)

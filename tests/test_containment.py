@@ -1,0 +1,178 @@
+"""A verified pair is a duplicate only when one picture holds (most of) the other
+(``bogv.containment``): real photos, their crops, tiles and a screenshot of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageEnhance
+
+from bogv.containment import COVERED, SUPPORTED, contained, coverage, duplicate
+from bogv.duplicates import Duplicates
+from bogv.model import geometry, pixels, scoring
+from bogv.results import Hit
+from bogv.service import Service
+from bogv.verdicts import pair
+
+from .images import encode, photo
+from .test_duplicates import add_files, allowed, names
+
+__all__ = ["allowed"]  # the fixture: an allowed root the scan reads pixel sizes from
+
+
+def tiles(name: str, overlap: float) -> tuple[Image.Image, Image.Image]:
+    """A left and a right part of one photo sharing ``overlap`` of its width."""
+    img = photo(name)
+    w, h = img.size
+    half = (1 + overlap) / 2
+    return img.crop((0, 0, round(w * half), h)), img.crop((round(w * (1 - half)), 0, w, h))
+
+
+def corner(img: Image.Image, area: float = 0.5) -> Image.Image:
+    w, h = img.size
+    side = area ** 0.5
+    return img.crop((0, 0, round(w * side), round(h * side)))
+
+
+def screenshot(img: Image.Image) -> Image.Image:
+    """The photo shown smaller inside a flat window with a title bar and a side panel."""
+    canvas = Image.new("RGB", (1366, 768), (240, 240, 240))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, 1366, 46), fill=(53, 132, 228))
+    draw.text((12, 18), "Image Viewer - photo.jpg", fill=(255, 255, 255))
+    draw.rectangle((0, 46, 220, 768), fill=(222, 222, 222))
+    for i in range(6):
+        draw.text((14, 70 + 34 * i), f"Item {i + 1}", fill=(128, 128, 128))
+    scale = min(1100 / img.width, 660 / img.height) * 0.9
+    shown = img.resize((round(img.width * scale), round(img.height * scale)))
+    canvas.paste(shown, (240 + (1100 - shown.width) // 2, 60 + (680 - shown.height) // 2))
+    return canvas
+
+
+def matched(a: Image.Image, b: Image.Image) -> geometry.Matched:
+    """The matches of ``a``'s keypoints on ``b``'s or the other way round, the more of
+    them (the scan matches each pair from both sides)."""
+    one, other = (geometry.match(geometry.keypoints(x), geometry.keypoints(y))
+                  for x, y in ((a, b), (b, a)))
+    found = max((m for m in (one, other) if m is not None), key=lambda m: m.count)
+    return found
+
+
+def test_coverage_tells_a_copy_from_an_overlap() -> None:
+    left, right = tiles("coffee", 0.4)
+    overlap = matched(left, right)
+    assert overlap.count >= scoring.COPY_INLIERS  # the search's check calls them a copy...
+    assert coverage(overlap) < COVERED and not contained(overlap)  # ... they only overlap
+    assert geometry.inliers(geometry.keypoints(left), geometry.keypoints(right)) == overlap.count
+    img = photo("camera")
+    for copy in (corner(img), screenshot(img)):
+        found = matched(copy, img)
+        assert found.count >= scoring.COPY_INLIERS and coverage(found) > 0.95
+        assert contained(found)
+    assert not contained(None)
+
+
+def test_overlapping_tiles_are_not_duplicates(service: Service, allowed: Path) -> None:
+    """Two parts of one photo sharing 40% of its width: real shared pixels, verified by
+    keypoints, yet neither is a copy of the other."""
+    left, right = tiles("coffee", 0.4)
+    add_files(service, allowed, {"left": encode(left, quality=92),
+                                 "right": encode(right, quality=92)})
+    dups = Duplicates(service)
+    assert dups.scan().copies == 0
+    assert dups.groups() == []
+
+
+def test_corner_crops_and_screenshots_are_duplicates(service: Service, allowed: Path,
+                                                     photos: dict[str, bytes]) -> None:
+    """A corner crop lies inside its original and the original inside its screenshot. The
+    screenshot looks further off than the original's other copies (its vector is mostly
+    the window's), so they fill the first places a search matches the keypoints of
+    (``service.CHECKED``), and from its own side too few of its keypoints lie on the
+    photo: only matching every neighbour of the original finds it."""
+    img = photo("camera")
+    images = dict(photos)
+    images |= {f"camera-q{q}": encode(img, quality=q) for q in (30, 50, 70)}
+    images["camera-grey"] = encode(img.convert("L"), quality=90)
+    images["camera-corner"] = encode(corner(img), quality=90)
+    images["camera-screenshot"] = encode(screenshot(img), quality=90)
+    ids = add_files(service, allowed, images)
+    dups = Duplicates(service)
+    dups.scan()
+    groups = names(dups.groups(), ids)
+    assert len(groups) == 1 and groups[0][0] == "camera"
+    assert sorted(groups[0]) == sorted(n for n in images if n.startswith("camera"))
+
+
+def test_a_pixel_copy_must_verify_both_ways() -> None:
+    """The pixel check finds a picture inside a thumbnail; among star fields a scan runs
+    it for so many pairs that one looks like another somewhere. A copy only pixels
+    verified is a duplicate when the other picture's pixels verify against it too: a
+    downscaled copy does; a stretch of sky does not, nor does a small crop of three
+    quarters of it (the cost: its keypoints must verify it)."""
+    img = photo("hubble_deep_field")
+    w, h = img.size
+    small = img.resize((w // 4, h // 4))
+    part = img.crop((0, 0, w * 3 // 4, h * 3 // 4)).resize((w * 3 // 16, h * 3 // 16))
+    hit = Hit(2, "k", "", 0.7, "copy")  # labelled a copy by a search's checks, no keypoints
+
+    def likeness(a: Image.Image, b: Image.Image) -> float:
+        return pixels.likeness(pixels.pattern(a), encode(b.resize((b.width // 2, b.height // 2))))
+
+    assert likeness(small, img) >= scoring.COPY_PIXELS <= likeness(img, small)
+    assert duplicate(hit, [lambda: b""], b"", lambda: likeness(img, small))
+    assert likeness(part, img) >= scoring.COPY_PIXELS > likeness(img, part)
+    assert not duplicate(hit, [lambda: b""], b"", lambda: likeness(img, part))
+
+
+def test_a_pixel_copy_the_keypoints_place_inside_needs_no_way_back() -> None:
+    """A copy the pixel check verified one way only still stands when a few dozen
+    keypoint matches (``SUPPORTED``, short of a search's ``COPY_INLIERS``) make one
+    picture contain the other: a combination of edits keeps a copy's pixels like its
+    original's one way only, a look-alike star field has no such matches."""
+    img = photo("chelsea")
+    small = img.resize((round(img.width * 0.26), round(img.height * 0.26)))  # 38 matches
+    query, stored = geometry.keypoints(small), geometry.keypoints(img)
+    found = geometry.match(query, stored)
+    assert found is not None and SUPPORTED <= found.count < scoring.COPY_INLIERS
+    assert contained(found)
+    hit = Hit(2, "k", "", 0.7, "copy")  # pixels verified it, the way back does not
+    assert duplicate(hit, [lambda: query], stored, lambda: 0.0)
+    assert not duplicate(hit, [lambda: query[:0]], stored, lambda: 0.0)
+
+
+def small_edited_copy() -> dict[str, bytes]:
+    """A photo, three re-saved copies, and a brightened crop of it at a quarter of the size
+    (``copy``): 20-59 keypoint matches with the photo, pixels verifying it one way."""
+    img = photo("astronaut")
+    w, h = img.size
+    copy = ImageEnhance.Brightness(img.crop((0, 0, round(w * 0.9), round(h * 0.9)))).enhance(1.3)
+    copy = copy.resize((round(copy.width * 0.25), round(copy.height * 0.25)))
+    images = {"astronaut": encode(img, quality=92), "copy": encode(copy, quality=85)}
+    return images | {f"astronaut-q{q}": encode(img, quality=q) for q in (30, 50, 70)}
+
+
+def test_a_small_edited_copy_is_found_among_its_originals_copies(service: Service,
+                                                                  allowed: Path) -> None:
+    """A brightened crop shown at a quarter of the size: too few keypoint matches for a
+    search's check, and never its best candidate (re-saved copies of the original look
+    closer), so a search never runs the pixel check for it. Its keypoints still place it
+    inside the original, and its pixels then verify it (``containment.supported``)."""
+    images = small_edited_copy()
+    ids = add_files(service, allowed, images)
+    dups = Duplicates(service)
+    dups.scan()
+    assert [sorted(g) for g in names(dups.groups(), ids)] == [sorted(images)]
+
+
+def test_groups_check_a_pair_as_the_scan_does(service: Service, allowed: Path) -> None:
+    """A pair the scan did not check, checked when a group is anchored, gets the scan's
+    checks, the keypoint-supported pixel check included."""
+    images = small_edited_copy()
+    ids = add_files(service, allowed, images)
+    dups = Duplicates(service)
+    dups.verdicts.save([pair(ids["astronaut"], ids["astronaut-q50"], "copy", 0.9, "copy"),
+                        pair(ids["astronaut-q50"], ids["copy"], "copy", 0.6, "copy")])
+    dups.groups()  # each member is tried as the reference: "astronaut" against "copy" too
+    checked = pair(ids["astronaut"], ids["copy"], "copy").key
+    assert [p.verdict for p in dups.verdicts.pairs() if p.key == checked] == ["copy"]
