@@ -14,6 +14,7 @@ On a server the bench makes collections named ``bench_<pid>_...`` and drops them
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -78,10 +79,11 @@ def _serving(count: int, env: dict[str, str], tag: str, vectors_path: Path,
     data_dir = work / f"{tag}-{count}"
     shutil.copytree(models, data_dir / "models")
     np.save(work / f"q-{tag}-{count}.npy", np.zeros((0, 1), np.float32))  # fill's queries
-    subprocess.run([sys.executable, str(Path(__file__).with_name("speed.py")), "--fill",
-                    str(data_dir), str(vectors_path), str(count),
-                    str(work / f"q-{tag}-{count}.npy")],
-                   env=bogv_env(data_dir, **env), check=True, capture_output=True)
+    filled = subprocess.run([sys.executable, str(Path(__file__).with_name("speed.py")), "--fill",
+                             str(data_dir), str(vectors_path), str(count),
+                             str(work / f"q-{tag}-{count}.npy")],
+                            env=bogv_env(data_dir, **env), check=True, capture_output=True,
+                            text=True)
     with serve(data_dir, **env) as server:
         with httpx.Client(base_url=server.url, timeout=60) as http:  # warms caches up
             for q in queries[:20]:
@@ -92,7 +94,8 @@ def _serving(count: int, env: dict[str, str], tag: str, vectors_path: Path,
         raise RuntimeError(f"{tag}: {search.errors} search and {add.errors} add errors")
     return {"search p50": search.percentile(50) * 1e3, "search p99": search.percentile(99) * 1e3,
             "add p50": add.percentile(50) * 1e3, "add p99": add.percentile(99) * 1e3,
-            "import": _rate(*imports, data_dir, data_dir, env, tag, models)}
+            "import": _rate(*imports, data_dir, data_dir, env, tag, models),
+            "settled": json.loads(filled.stdout.splitlines()[-1])["settled"]}
 
 
 def _import_rate(folder: Path, empty: Path, env: dict[str, str], tag: str, work: Path,
@@ -173,7 +176,8 @@ def compare(args: argparse.Namespace, stores: tuple[int, ...], queries_n: int, a
                 rows.append((f"{k} bogv import, {import_n} JPEGs (img/s)",
                              {"v": figures["lite"]["import"]},
                              {"v": figures["server"]["import"]}, "target server >= 0.8x"))
-                notes.append(f"after {count} rows: {_load()}")
+                notes.append(f"after {count} rows: {_load()}; before timing, the server sealed "
+                             f"and indexed them in {figures['server']['settled']:.0f} s")
         finally:
             _drop_bench_collections(server_uri)
     _print(rows, notes, server_uri if uri else "the PyPI milvus package's server, started here")
