@@ -126,6 +126,15 @@ def served_env() -> dict[str, str]:
     return {}
 
 
+def within(bound: float, check: Callable[[], bool]) -> float:
+    """Seconds until ``check`` holds; fails past ``bound``: how long a write took to be seen."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < bound, f"not within {bound} s"
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
 @contextmanager
 def bogv_serve(root: Path, model_cache: Path, extra: dict[str, str]) -> Iterator[Served]:
     """``python -m bogv serve`` on a loopback port, over a fresh data directory ``root/data``.

@@ -17,16 +17,8 @@ from bogv.config import Settings
 from bogv.service import Added, Service
 from bogv.session import FRESH, Session
 
+from .conftest import within
 from .images import edited_copy, photo
-
-
-def _seen_within(bound: float, check: Callable[[], bool]) -> float:
-    """Seconds until ``check`` holds; fails past ``bound``."""
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < bound, f"not seen within {bound} s"
-        time.sleep(0.02)
-    return time.monotonic() - start
 
 
 def _strong_count(service: Service, expr: str) -> int:
@@ -83,11 +75,11 @@ def test_other_replicas_see_writes_within_the_bound(server_settings: Settings,
     def found() -> set[int]:
         return {h.id for h in two.search(query, limit=len(photos))}
 
-    _seen_within(FRESH, lambda: ids["rocket"] in found())
+    within(FRESH, lambda: ids["rocket"] in found())
     assert one.delete_ids([ids["rocket"]]) == 1
-    _seen_within(FRESH, lambda: ids["rocket"] not in found())
+    within(FRESH, lambda: ids["rocket"] not in found())
     assert one.delete_keys(["coffee", "chelsea"]) == 2  # deletes count what really existed
-    _seen_within(FRESH, lambda: two.store.count() == len(photos) - 3)
+    within(FRESH, lambda: two.store.count() == len(photos) - 3)
     assert two.delete_keys(["coffee"]) == 0
 
 

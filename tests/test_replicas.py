@@ -10,7 +10,6 @@ their HTTP API only.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,7 +23,7 @@ from bogv.config import Settings
 from bogv.model.embedder import Embedder
 from bogv.session import FRESH
 
-from .conftest import bogv_serve
+from .conftest import bogv_serve, within
 from .images import edited_copy, photo
 from .test_api import API, ok
 
@@ -60,15 +59,6 @@ def _found(http: httpx.Client, data: bytes) -> list[int]:
     return [int(h["id"]) for h in hits]
 
 
-def _within(bound: float, check: Callable[[], bool]) -> float:
-    """Seconds until ``check`` holds; fails past ``bound``."""
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < bound, f"not within {bound} s"
-        time.sleep(0.02)
-    return time.monotonic() - start
-
-
 def _strong(settings: Settings, expr: str) -> list[dict[str, Any]]:
     client = MilvusClient(uri=settings.milvus_uri)
     try:
@@ -85,15 +75,15 @@ def test_two_processes_keep_the_replica_contract(replicas: list[httpx.Client],
     query = edited_copy(photo("rocket"))
     rocket = _add(one, photos["rocket"], "rocket")
     assert _found(one, query)[0] == rocket  # read-your-writes: the very next request
-    _within(FRESH, lambda: rocket in _found(two, query))
+    within(FRESH, lambda: rocket in _found(two, query))
 
     coffee = _add(two, photos["coffee"], "coffee")
     assert _found(two, photos["coffee"])[0] == coffee
-    _within(FRESH, lambda: coffee in _found(one, photos["coffee"]))
+    within(FRESH, lambda: coffee in _found(one, photos["coffee"]))
 
     assert ok(one.post("/del/id", json={"id": str(rocket)})) == 1
     assert rocket not in _found(one, query)  # never returned by the replica that deleted it
-    _within(FRESH, lambda: rocket not in _found(two, query))
+    within(FRESH, lambda: rocket not in _found(two, query))
     assert ok(two.post("/del/id", json={"id": str(rocket)})) == 0  # counts what existed
 
 
@@ -133,8 +123,8 @@ def test_the_same_bytes_through_two_processes_leave_one_record(
                        ids: list[int] = ids) -> Callable[[], bool]:
             return lambda: [i for i in _found(http, data) if i in ids] == [min(ids)]
 
-        _within(SETTLED, one_left)
+        within(SETTLED, one_left)
         assert [r["id"] for r in _strong(server_settings, expr)] == [min(ids)]
         for http in replicas:  # every replica now serves the one record left
-            _within(FRESH, serves_one(http))
+            within(FRESH, serves_one(http))
     assert raced >= 1  # else this test checked nothing
