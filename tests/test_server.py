@@ -20,6 +20,7 @@ from bogv.model.embedder import Embedder
 from bogv.service import Service
 from bogv.store import Store
 
+from .conftest import no_server
 from .images import edited_copy, photo, write_photos
 from .test_lease import two_replicas_import_once
 
@@ -94,3 +95,14 @@ def test_server_imports_go_in_larger_chunks(server_settings: Settings,
     summary = ingest.import_folder(service, write_photos(tmp_path / "in", photos))
     assert summary.added == len(photos) == 6
     assert lookups == [3, 3, 3, 3]  # a skip check and an insert per chunk of 3
+
+
+def test_a_server_that_cannot_start_fails_the_run_where_one_is_required(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI sets BOGV_REQUIRE_MILVUS: a run whose server died must not pass by skipping."""
+    monkeypatch.delenv("BOGV_REQUIRE_MILVUS", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        no_server("died")
+    monkeypatch.setenv("BOGV_REQUIRE_MILVUS", "1")
+    with pytest.raises(pytest.fail.Exception, match="died"):
+        no_server("died")
