@@ -92,8 +92,10 @@ def _opened_path(fd: int) -> Path | None:
         return None
 
 
-def read_path(path: str, *, roots: Iterable[Path], limit: int, field: str = "path") -> bytes:
-    """Read a regular file below one of ``roots``, following no link out of them.
+def read_path(path: str, *, roots: Iterable[Path], limit: int, field: str = "path",
+              head: int | None = None) -> bytes:
+    """Read a regular file below one of ``roots``, following no link out of them; with
+    ``head``, only its first ``head`` bytes, whatever its size (an image's header).
 
     The path is resolved and checked, then opened without following a final symlink and
     without blocking (a FIFO would otherwise wait for a writer forever); what was opened is
@@ -127,10 +129,10 @@ def read_path(path: str, *, roots: Iterable[Path], limit: int, field: str = "pat
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise PathForbidden(f"{field} is not a regular file: {path}", field=field)
-        if info.st_size > limit:
+        if head is None and info.st_size > limit:
             raise _too_large(field, limit)
         with os.fdopen(fd, "rb", closefd=False) as f:
-            return read_stream(f, limit=limit, field=field)
+            return f.read(head) if head is not None else read_stream(f, limit=limit, field=field)
     except OSError as exc:
         raise _path_error(exc, field, path) from exc
     finally:

@@ -257,3 +257,20 @@ def test_one_scan_at_a_time(service: Service) -> None:
     with dups._scanning, pytest.raises(Busy, match="already running"):
         dups.scan()
     assert dups.scan().scanned == 0
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_pixel_sizes_come_from_the_file_header(
+        tmp_path: Path, make_service: Callable[[Settings], Service], late: bool) -> None:
+    """Only a header is read: a file larger than MAX_UPLOAD_BYTES still gives its real
+    size, not its thumbnail's (256 px), and a header past ``HEADER`` (large ICC segments
+    before the JPEG's frame) is found by reading the whole file (within the limit)."""
+    coffee = photo("coffee")
+    data = encode(coffee, icc_profile=bytes(duplicates.HEADER + 1000)) if late else encode(coffee)
+    assert (data.index(b"\xff\xc0") > duplicates.HEADER) == late  # where the frame's header is
+    allowed = tmp_path / "allowed"
+    service = make_service(Settings(data_dir=tmp_path / "data", image_allowed_roots=str(allowed),
+                                    max_upload_bytes=len(data) if late else 1000))
+    ids = add_files(service, allowed, {"coffee": data})
+    [record] = service.store.with_ids(list(ids.values()))
+    assert Duplicates(service)._dimensions(record) == coffee.size == (600, 400)
