@@ -367,10 +367,9 @@ class Duplicates:
         hits = [_supported(query, c, h, files, match_of(c.id))
                 if h.match == "similar" and c.id not in known else h
                 for c, h in zip(others, hits, strict=True)]
-        views = [query.keypoints, query.mirrored]
         copies = [pair(id_, h.id, "copy", h.score, h.match) for h in hits
                   if h.match != "similar" and h.id not in known
-                  and duplicate(h, views, points(h.id), _back(files, query, h.id), query.match)]
+                  and _duplicate(query, h, points(h.id), files)]
         seen.found(id_, copies)
         return copies, len(query.matches)
 
@@ -543,8 +542,7 @@ class Duplicates:
             if hit.match == "similar":  # as the scan looks at a neighbour it left unverified
                 hit = _supported(query, candidate, hit, self.service.files,
                                  query.match(query.keypoints(), stored))
-            copy = duplicate(hit, [query.keypoints, query.mirrored], stored,
-                             _back(self.service.files, query, r.id), query.match)
+            copy = _duplicate(query, hit, stored, self.service.files)
             verdict: Verdict = "copy" if copy else "distinct"
             pairs.append(pair(anchor.id, r.id, verdict, hit.score, hit.match))
         return pairs
@@ -591,6 +589,13 @@ def _size(data: bytes) -> tuple[int, int] | None:
 def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:
     """The pixel check the other way round: ``other``'s pixels against the query's."""
     return lambda: pixels.likeness(Stored(files, other).pattern(), query.thumbnail())
+
+
+def _duplicate(query: Stored, hit: Hit, stored: bytes, files: Sidecar) -> bool:
+    """``containment.duplicate`` of a labelled hit, by the query's kept keypoints, mirror
+    keypoints and matches; ``stored`` are the hit's keypoints."""
+    return duplicate(hit, [query.keypoints, query.mirrored], stored,
+                     _back(files, query, hit.id), query.match)
 
 
 def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,
