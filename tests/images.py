@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import skimage.data
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "camera", "motorcycle_left")
 
@@ -30,6 +30,20 @@ def edited_copy(img: Image.Image) -> bytes:
     """Downscaled to 40% and recompressed at JPEG quality 40."""
     small = img.resize((int(img.width * 0.4), int(img.height * 0.4)), Image.Resampling.LANCZOS)
     return encode(small, quality=40)
+
+
+def captioned(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """Two lines of white text with a black outline drawn over the top half of ``img`` (a
+    meme), and the box they cover."""
+    out = img.convert("RGB")
+    draw = ImageDraw.Draw(out)
+    font = ImageFont.load_default(size=max(10, img.height // 9))
+    args = {"xy": (img.width // 2, img.height // 4), "text": "WHEN YOU SEE IT\nNOBODY:",
+            "font": font, "anchor": "mm", "align": "center",
+            "stroke_width": max(1, img.height // 120)}
+    draw.multiline_text(**args, fill=(255, 255, 255), stroke_fill=(0, 0, 0))
+    box = draw.multiline_textbbox(**args)
+    return out, tuple(round(v) for v in box)  # type: ignore[return-value]
 
 
 def write_photos(folder: Path, photos: dict[str, bytes]) -> Path:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import content_box, query_views
@@ -27,7 +27,7 @@ from bogv.service import (
 )
 from bogv.thumbs import make_thumbnail
 
-from .images import PHOTOS, encode, photo
+from .images import PHOTOS, captioned, encode, photo
 
 
 def crop_area(img: Image.Image, area: float) -> Image.Image:
@@ -190,20 +190,6 @@ def test_a_shrunk_copy_is_still_verified() -> None:
     small = img.resize((img.width * 4 // 10, img.height * 4 // 10), Image.Resampling.LANCZOS)
     assert geometry.inliers(geometry.keypoints(small),
                             geometry.keypoints(img)) >= scoring.COPY_INLIERS
-
-
-def captioned(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """Two lines of white text with a black outline drawn over the top half of ``img`` (a
-    meme), and the box they cover."""
-    out = img.convert("RGB")
-    draw = ImageDraw.Draw(out)
-    font = ImageFont.load_default(size=max(10, img.height // 9))
-    args = {"xy": (img.width // 2, img.height // 4), "text": "WHEN YOU SEE IT\nNOBODY:",
-            "font": font, "anchor": "mm", "align": "center",
-            "stroke_width": max(1, img.height // 120)}
-    draw.multiline_text(**args, fill=(255, 255, 255), stroke_fill=(0, 0, 0))
-    box = draw.multiline_textbbox(**args)
-    return out, tuple(round(v) for v in box)  # type: ignore[return-value]
 
 
 def test_spread_keypoints_leave_more_on_the_picture_beside_a_caption() -> None:
