@@ -27,7 +27,7 @@ from bogv.model import geometry, scoring
 from bogv.model.geometry import Matched
 from bogv.results import Hit
 
-__all__ = ["COVERED", "SUPPORTED", "contained", "coverage", "duplicate", "supported"]
+__all__ = ["COVERED", "SUPPORTED", "contained", "coverage", "duplicate", "filled", "supported"]
 
 COVERED = 0.85
 """Share of one picture's frame the other must fill (``coverage``): the highest (in steps
@@ -54,11 +54,23 @@ def coverage(matched: Matched) -> float:
     """How much of the better-filled picture the two pictures' overlap is, 0..1: 1 when
     one lies wholly inside the other, a third for tiles of one photo overlapping by a
     third."""
+    return max(_shares(matched))
+
+
+def filled(matched: Matched) -> float:
+    """How much of the stored picture the query's overlap fills, 0..1: 1 for a copy of the
+    whole of it, under half for a photo in a screenshot's window."""
+    return _shares(matched)[1]
+
+
+def _shares(matched: Matched) -> tuple[float, float]:
+    """The two pictures' overlap as a share of the query's frame and of the stored one's."""
     query, stored = _frame(matched.query_all), _frame(matched.stored_all)
     moved = cv2.transform(query[None], matched.matrix)[0].astype(np.float32)
     overlap, _ = cv2.intersectConvexConvex(moved, stored)
     areas = cv2.contourArea(moved), cv2.contourArea(stored)
-    return min(1.0, max(overlap / a if a > 0 else 0.0 for a in areas))
+    first, second = (min(1.0, overlap / a) if a > 0 else 0.0 for a in areas)
+    return first, second
 
 
 def contained(matched: Matched | None, covered: float = COVERED) -> bool:

@@ -57,7 +57,7 @@ import numpy as np
 from PIL import Image
 
 from bogv import sources
-from bogv.containment import duplicate, supported
+from bogv.containment import COVERED, SUPPORTED, duplicate, filled, supported
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.model import geometry, pixels, scoring
 from bogv.results import Hit
@@ -346,6 +346,14 @@ class Duplicates:
                 if h.match == "similar" and (i >= CHECKED
                                              or c.similarity < scoring.MATCH_SIMILARITY)
                 else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
+        if not any(h.match != "similar" for h in hits):
+            # A search's second look (``scoring.check_uncovered``) when no neighbour is a
+            # copy, at every one with its real keypoints: unlike a matching, it is not the
+            # same from the other side (what is drawn over this image is not drawn over
+            # the neighbour), so the other side having matched the pair does not spare it.
+            hits = [_uncovered(query, c, h, points(c.id))
+                    if c.similarity >= scoring.UNCOVERED_SIMILARITY and c.id not in known
+                    else h for c, h in zip(others, hits, strict=True)]
         if any(h.match == "copy" for h in hits):
             # A search stops at its copy: the mirror and pixel checks wait for a best hit
             # that keypoints did not verify. Among copies of one picture a flipped or tiny
@@ -478,7 +486,8 @@ class Duplicates:
 
         The reference is the image the most others verify against, trying each member of
         a component of up to ``EVERY_ANCHOR`` images (ties go to the better one to keep,
-        ``rank``), else the best to keep alone. The best to keep is not always the one the
+        ``rank``, unless it only frames its copies: ``_better_reference``), else the
+        best to keep alone. The best to keep is not always the one the
         others are copies of: a screenshot of a photo has more pixels than the photo, and
         a crop of that photo is no copy of the screenshot's frame.
         """
@@ -491,7 +500,7 @@ class Duplicates:
             reference = nodes[0]
             for anchor in tries:
                 members = self._members(anchor, nodes, known, fresh, vectors)
-                if len(members) > len(best):
+                if self._better_reference(members, anchor, best, reference):
                     best, reference = members, anchor
             left -= {m.id for m in best}
             left = {i for i in left if any(j in left for j in edges[i])}
@@ -501,6 +510,26 @@ class Duplicates:
                        "the others are copies of it (a larger one is not of them all)")
                 groups.append(Group(best, why))
         return groups
+
+    def _better_reference(self, members: Sequence[Member], node: _Node,
+                          best: Sequence[Member], reference: _Node) -> bool:
+        """Whether ``node``, which ``members`` verify against, is a better reference than
+        the one found so far (``rank`` tries them best to keep first): more images verify
+        against it; or as many, and the larger one found so far only frames its copies:
+        none of them fills ``COVERED`` of it (a photo and its screenshot can each have
+        every copy of the photo verify against them; the copies of a photo that a crop of
+        it is also a copy of fill the photo)."""
+        if len(members) != len(best):
+            return len(members) > len(best)
+        if node.width * node.height * SMALLER >= reference.width * reference.height:
+            return False
+        files = self.service.files
+        framed = files.read(reference.record.id, KEYPOINTS) or b""
+        for member in best[1:]:
+            matched = geometry.match(files.read(member.id, KEYPOINTS) or b"", framed)
+            if matched is not None and matched.count >= SUPPORTED and filled(matched) >= COVERED:
+                return False
+        return True
 
     def _members(self, anchor: _Node, nodes: Sequence[_Node], known: dict[str, Pair],
                  fresh: list[Pair], vectors: dict[int, np.ndarray]) -> list[Member]:
@@ -593,9 +622,17 @@ def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:
 
 def _duplicate(query: Stored, hit: Hit, stored: bytes, files: Sidecar) -> bool:
     """``containment.duplicate`` of a labelled hit, by the query's kept keypoints, mirror
-    keypoints and matches; ``stored`` are the hit's keypoints."""
-    return duplicate(hit, [query.keypoints, query.mirrored], stored,
+    keypoints, second look and matches; ``stored`` are the hit's keypoints."""
+    return duplicate(hit, [query.keypoints, query.mirrored, query.uncovered], stored,
                      _back(files, query, hit.id), query.match)
+
+
+def _uncovered(query: Stored, candidate: Candidate, hit: Hit, stored: bytes) -> Hit:
+    """``hit`` made a copy by the query's second look (``Stored.uncovered``), else itself."""
+    matched = query.match(query.uncovered(), stored)
+    if matched is None or matched.count < scoring.COPY_INLIERS:
+        return hit
+    return _by_keypoints(query, candidate, matched)
 
 
 def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,

@@ -45,6 +45,10 @@ class Stored:
             lambda: geometry.keypoints(ImageOps.mirror(self._image())))
         self.pattern: Callable[[], pixels.Pattern] = cache(
             lambda: pixels.pattern(self._image()))
+        self.uncovered: Callable[[], bytes] = cache(
+            lambda: geometry.uncovered_keypoints(self._image()))
+        """A search's second look (``geometry.uncovered_keypoints``), from the thumbnail as
+        the mirror keypoints are: its stored keypoints lie on whatever is drawn over it."""
         self.matches: dict[tuple[bytes, bytes], geometry.Matched | None] = {}
         """Matches of each pair of keypoint sets matched so far."""
 
@@ -87,7 +91,7 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
         return files.read(id_, kind) or b""
 
     return service_verify(found, [query.keypoints()], query.mirrored, query.pattern, read,
-                          query.sha256, inliers=query.inliers)
+                          query.sha256, query.uncovered, inliers=query.inliers)
 
 
 def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,
