@@ -640,7 +640,7 @@ def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,
     """``hit`` made a copy by ``containment.supported``, scored by the pixels that verified
     it; else ``hit`` itself."""
     def ahead() -> float:
-        return pixels.likeness(query.pattern(), files.read(candidate.id, THUMBNAIL) or b"")
+        return query.likeness(query.pattern(), files.read(candidate.id, THUMBNAIL) or b"")
 
     likeness = supported(matched, [ahead, _back(files, query, candidate.id)])
     if not likeness:

@@ -143,19 +143,22 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
 
 def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
                    query: Callable[[], pixels.Pattern],
-                   thumbnails: Sequence[Callable[[], bytes]]) -> list[float]:
+                   thumbnails: Sequence[Callable[[], bytes]],
+                   likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness
+                   ) -> list[float]:
     """Pixel likeness of each candidate: that of the one scoring best so far
     (``bogv.model.pixels``; ``query`` gives the query's pattern, ``thumbnails`` read the
     candidates') when ``scoring.check_pixels`` asks for it, 0 for the rest. The best by
     score, not by similarity: keypoint matches may have lifted a copy above a look-alike.
-    ``bench/quality/quality.py`` runs this too."""
+    ``bench/quality/quality.py`` runs this too. ``likeness_of`` is ``pixels.likeness`` or
+    a memo of it (``similar.Stored.likeness``: the duplicate scan asks again)."""
     likeness = [0.0] * len(thumbnails)
     if not scoring.check_pixels(similarities, inliers):
         return likeness
     best = max(range(len(thumbnails)),
                key=lambda i: scoring.score(similarities[i], inliers[i]))
     stored = thumbnails[best]()
-    likeness[best] = pixels.likeness(query(), stored) if stored else 0.0
+    likeness[best] = likeness_of(query(), stored) if stored else 0.0
     return likeness
 
 
@@ -334,7 +337,9 @@ class Service:
 def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callable[[], bytes],
            pattern: Callable[[], pixels.Pattern], read: Callable[[int, str], bytes],
            sha256: str, uncovered: Callable[[], bytes] | None = None,
-           inliers: Callable[[bytes, bytes], int] = geometry.inliers) -> list[Hit]:
+           inliers: Callable[[bytes, bytes], int] = geometry.inliers,
+           likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness
+           ) -> list[Hit]:
     """Candidates (best similarity first) scored and labelled by a search's checks, in their
     order: one place for an upload's search and a stored image's (``bogv.similar``).
 
@@ -342,7 +347,7 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     mirror image's keypoints, its pixel pattern and its keypoints outside overlays only when
     a check needs them (no ``uncovered``: no such check), and ``read(id, kind)``
     reads a candidate's record file: the checks open only the files they look at.
-    ``inliers`` as in ``count_inliers``.
+    ``inliers`` as in ``count_inliers``, ``likeness_of`` as in ``compare_pixels``.
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
@@ -352,7 +357,7 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
                            similarities, mirrored, uncovered, inliers)
     counts += [0] * (len(found) - len(counts))
     likeness = compare_pixels(similarities, counts, pattern,
-                              [deferred(c.id, THUMBNAIL) for c in found])
+                              [deferred(c.id, THUMBNAIL) for c in found], likeness_of)
     return [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
                 scoring.match(c.similarity, inliers=n, pixels=p,
                               same_bytes=bool(sha256) and c.sha256 == sha256))

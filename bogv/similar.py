@@ -51,6 +51,7 @@ class Stored:
         the mirror keypoints are: its stored keypoints lie on whatever is drawn over it."""
         self.matches: dict[tuple[bytes, bytes], geometry.Matched | None] = {}
         """Matches of each pair of keypoint sets matched so far."""
+        self._likeness: dict[bytes, float] = {}
 
     def match(self, own: bytes, other: bytes) -> geometry.Matched | None:
         """``geometry.match`` of one of its keypoint sets (``own``: its own or its mirror
@@ -67,6 +68,14 @@ class Stored:
         """``geometry.inliers`` through the same memo as ``match``."""
         matched = self.match(own, other)
         return matched.count if matched else 0
+
+    def likeness(self, pattern: pixels.Pattern, thumbnail: bytes) -> float:
+        """``pixels.likeness`` of its own ``pattern`` and a candidate's thumbnail, each
+        thumbnail compared once: the scan asks again for a candidate a search's own pixel
+        check already compared (``duplicates._supported``)."""
+        if thumbnail not in self._likeness:
+            self._likeness[thumbnail] = pixels.likeness(pattern, thumbnail)
+        return self._likeness[thumbnail]
 
     def _decode(self) -> Image.Image:
         """The thumbnail as an RGB image; a blank one (no keypoints, a flat pattern that
@@ -91,7 +100,8 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
         return files.read(id_, kind) or b""
 
     return service_verify(found, [query.keypoints()], query.mirrored, query.pattern, read,
-                          query.sha256, query.uncovered, inliers=query.inliers)
+                          query.sha256, query.uncovered, inliers=query.inliers,
+                          likeness_of=query.likeness)
 
 
 def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,

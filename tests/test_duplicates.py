@@ -13,9 +13,10 @@ from bogv import duplicates
 from bogv.config import Settings
 from bogv.duplicates import Duplicates, Group, _Seen
 from bogv.errors import Busy, InvalidParameter, NotFound
-from bogv.model import geometry
-from bogv.service import KEYPOINTS, Service
-from bogv.similar import search_stored
+from bogv.model import geometry, pixels, scoring
+from bogv.service import KEYPOINTS, THUMBNAIL, Service
+from bogv.similar import Stored, search_stored, verify
+from bogv.store import Candidate
 from bogv.verdicts import pair
 
 from .images import PHOTOS, captioned, edited_copy, encode, photo
@@ -114,6 +115,30 @@ def test_a_scan_checks_each_pair_once(service: Service, photos: dict[str, bytes]
     groups = names(dups.groups(), ids)
     assert [g[0] for g in groups] == ["coffee"]
     assert sorted(groups[0]) == ["coffee", "coffee-mirror", "coffee-q30", "coffee-small"]
+
+
+def test_a_stored_image_compares_a_thumbnail_once(service: Service,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search's own pixel check of a candidate too small for keypoints, then the scan
+    asking for the same likeness again (``duplicates._supported``): compared once."""
+    compared: list[bytes] = []
+
+    def spy(pattern: pixels.Pattern, thumbnail: bytes) -> float:
+        compared.append(thumbnail)
+        return real(pattern, thumbnail)
+
+    real = pixels.likeness
+    monkeypatch.setattr(pixels, "likeness", spy)
+    img = photo("camera")
+    big = service.add(encode(img, quality=92), key="camera").id
+    small = service.add(encode(img.resize((64, 64)), quality=92), key="camera-64").id
+    query = Stored(service.files, big)
+    candidate = Candidate(small, "camera-64", "", "", 0.8)
+    hit = verify(service.files, query, [candidate])[0]
+    assert hit.match == "copy" and compared  # by its pixels
+    thumbnail = service.files.read(small, THUMBNAIL) or b""
+    assert query.likeness(query.pattern(), thumbnail) >= scoring.COPY_PIXELS
+    assert compared == [thumbnail]
 
 
 def test_the_scan_takes_a_searchs_second_look_at_a_captioned_copy(
