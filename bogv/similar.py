@@ -31,6 +31,17 @@ from bogv.store import Candidate
 __all__ = ["Stored", "search_stored", "verify"]
 
 
+OVERLAID = 0.01
+"""Share of a stored image that must seem drawn over (``geometry.overlay_mask``) for its
+second look. A duplicate scan would take that look for every image without a verified copy
+among its neighbours; text drawn over a dev image covered 1% or more of 96-100% of them, an
+emoji, a logo or a timestamp of 78-83%, while 53% of the dev images as they are, and the
+speed bench's photo crops, cover less and are spared the look: on the scan of its 10k the
+second look's cost (+10% scan and groups) was gone, at 0.015 less pair recall on
+``bench/duplicates/duplicates.py`` (screenshots and chains of edits lost what the look on
+their window's text had found)."""
+
+
 class Stored:
     """What the checks need of one stored record, each part made only when asked for and
     then kept: the duplicate scan verifies one image against its neighbours in several
@@ -46,9 +57,10 @@ class Stored:
         self.pattern: Callable[[], pixels.Pattern] = cache(
             lambda: pixels.pattern(self._image()))
         self.uncovered: Callable[[], bytes] = cache(
-            lambda: geometry.uncovered_keypoints(self._image()))
+            lambda: geometry.uncovered_keypoints(self._image(), OVERLAID))
         """A search's second look (``geometry.uncovered_keypoints``), from the thumbnail as
-        the mirror keypoints are: its stored keypoints lie on whatever is drawn over it."""
+        the mirror keypoints are: its stored keypoints lie on whatever is drawn over it.
+        None for an image with less than ``OVERLAID`` of it drawn over."""
         self.matches: dict[tuple[bytes, bytes], geometry.Matched | None] = {}
         """Matches of each pair of keypoint sets matched so far."""
         self._likeness: dict[bytes, float] = {}

@@ -117,6 +117,17 @@ def test_a_scan_checks_each_pair_once(service: Service, photos: dict[str, bytes]
     assert sorted(groups[0]) == ["coffee", "coffee-mirror", "coffee-q30", "coffee-small"]
 
 
+def test_only_a_stored_image_with_something_drawn_over_it_takes_a_second_look(
+        service: Service) -> None:
+    """The scan would take a search's second look for every image without a copy among
+    its neighbours; a photo with nothing drawn over it is spared it."""
+    for name in ("coffee", "chelsea", "rocket"):
+        plain = service.add(encode(photo(name), quality=92), key=name).id
+        over = service.add(encode(captioned(photo(name))[0], quality=92), key=f"{name}-c").id
+        assert Stored(service.files, plain).uncovered() == b"", name
+        assert len(Stored(service.files, over).uncovered()) > 0, name
+
+
 def test_a_stored_image_compares_a_thumbnail_once(service: Service,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's own pixel check of a candidate too small for keypoints, then the scan

@@ -104,13 +104,17 @@ def overlay_mask(small: np.ndarray) -> np.ndarray:
     return grown.astype(bool)
 
 
-def uncovered_keypoints(img: Image.Image) -> bytes:
+def uncovered_keypoints(img: Image.Image, least: float = 0.0) -> bytes:
     """A query's second look: its ``UNCOVERED`` strongest keypoints outside what seems drawn
     over it (``overlay_mask``). A caption holds a query's strongest corners (78% of 250 on
     captions changing 13% of the pixels), so the first look keeps too few on the picture to
-    verify a copy; stored images keep their usual points (no re-embedding)."""
+    verify a copy; stored images keep their usual points (no re-embedding). None (``b""``)
+    when less than ``least`` of the picture seems drawn over."""
     small = grey(img)
-    return keypoints_of(small, strongest=UNCOVERED, pool=4, mask=overlay_mask(small))
+    mask = overlay_mask(small)
+    if mask.mean() < least:
+        return b""
+    return keypoints_of(small, strongest=UNCOVERED, pool=4, mask=mask)
 
 
 def keypoints_of(small: np.ndarray, strongest: int = STRONGEST, spread: int = SPREAD,
