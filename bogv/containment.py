@@ -27,7 +27,8 @@ from bogv.model import geometry, scoring
 from bogv.model.geometry import Matched
 from bogv.results import Hit
 
-__all__ = ["COVERED", "SUPPORTED", "contained", "coverage", "duplicate", "filled", "supported"]
+__all__ = ["AGREEING", "COVERED", "PLAIN", "SUPPORTED", "contained", "coverage", "duplicate",
+           "filled", "supported"]
 
 COVERED = 0.85
 """Share of one picture's frame the other must fill (``coverage``): the highest (in steps
@@ -48,6 +49,21 @@ no such matches. The highest (in steps of 5, from 15) that keeps all 6 pairs it 
 the calibration half of ``bench/duplicates/duplicates.py``, none of them false there
 (among pixel-verified pairs with 15-59 matches, no false pair even reaches one-way
 pixels)."""
+
+PLAIN = 100
+"""Keypoints under which a picture is too small or too plain for them to judge a copy of it
+(a stored picture keeps up to ``geometry.MAX_POINTS``, 250): a 60 px drawing keeps a dozen,
+a blank-skied copy none, and only the pixel check can verify it."""
+
+AGREEING = 10
+"""Keypoint matches a copy only the pixel check verified must still keep when both pictures
+hold ``PLAIN`` keypoints or more. Galaxies and star clusters are round blurs alike at the
+pixel check's size (0.92-0.96 both ways), yet their rich star fields share few matches: 13
+of the 14 false star pairs of ``bench/duplicates/duplicates.py`` kept 0-8 (the 14th, a
+galaxy of 50 keypoints, is too plain for the rule); a flipped chessboard, text over a
+photo, a squashed and captioned one and a shrunk combination of edits kept 10-15. The
+highest that keeps every such copy of the bench's calibration half. Chance reaches it too,
+on about 1% of neighbour pairs of unrelated dev images that rich: a filter, not a proof."""
 
 
 def coverage(matched: Matched) -> float:
@@ -96,10 +112,11 @@ def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes,
     check compares whole frames (or a crop keeping half of one), so it finds no partial
     overlaps, but one star field or galaxy looks like another at its size, and a scan
     runs it for far more pairs than a search does; unless ``SUPPORTED`` keypoint matches
-    make one picture contain the other. ``views`` make the query's keypoints (its own,
-    then its mirror image's: the first that verifies the copy is measured, else the one
-    with the most matches), ``stored`` are the candidate's; ``match`` is ``geometry.match``
-    or a memo of it (``similar.Stored.match``)."""
+    make one picture contain the other. Nor does it judge alone two pictures that both keep
+    ``PLAIN`` keypoints: a copy of those keeps ``AGREEING`` matches. ``views`` make the
+    query's keypoints (its own, then its mirror image's: the first that verifies the copy
+    is measured, else the one with the most matches), ``stored`` are the candidate's;
+    ``match`` is ``geometry.match`` or a memo of it (``similar.Stored.match``)."""
     if hit.match != "copy":
         return hit.match == "exact"
     best: Matched | None = None
@@ -111,6 +128,9 @@ def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes,
             best = matched
     if best is not None and best.count >= SUPPORTED and contained(best):
         return True
+    rich = min(geometry.count(views[0]()), geometry.count(stored)) >= PLAIN
+    if rich and (best is None or best.count < AGREEING):
+        return False
     return back() >= scoring.COPY_PIXELS
 
 

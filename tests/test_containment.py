@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance
 
-from bogv.containment import COVERED, SUPPORTED, contained, coverage, duplicate
+from bogv.containment import AGREEING, COVERED, PLAIN, SUPPORTED, contained, coverage, duplicate
 from bogv.duplicates import Duplicates
 from bogv.model import geometry, pixels, scoring
 from bogv.results import Hit
@@ -139,6 +139,30 @@ def test_a_pixel_copy_the_keypoints_place_inside_needs_no_way_back() -> None:
     hit = Hit(2, "k", "", 0.7, "copy")  # pixels verified it, the way back does not
     assert duplicate(hit, [lambda: query], stored, lambda: 0.0)
     assert not duplicate(hit, [lambda: query[:0]], stored, lambda: 0.0)
+
+
+def test_pixels_alone_do_not_make_copies_of_pictures_rich_in_keypoints() -> None:
+    """Galaxies look alike at the pixel check's size, both ways, yet their star fields share
+    almost no keypoint matches; a copy of a picture rich in keypoints keeps ``AGREEING``
+    of them, even shrunk to a fifth. Pictures too plain for keypoints are the pixel
+    check's alone."""
+    both_ways = Hit(2, "k", "", 0.7, "copy")  # the pixel check verified it both ways
+
+    def keypoints(img: Image.Image) -> bytes:
+        found = geometry.keypoints(img)
+        assert geometry.count(found) >= PLAIN
+        return found
+
+    camera, coffee = keypoints(photo("camera")), keypoints(photo("coffee"))
+    assert geometry.inliers(camera, coffee) < AGREEING
+    assert not duplicate(both_ways, [lambda: camera], coffee, lambda: 1.0)
+    chelsea = photo("chelsea")
+    fifth = keypoints(chelsea.resize((chelsea.width // 5, chelsea.height // 5)))
+    assert AGREEING <= geometry.inliers(fifth, keypoints(chelsea)) < SUPPORTED
+    assert duplicate(both_ways, [lambda: fifth], keypoints(chelsea), lambda: 1.0)
+    plain = geometry.keypoints(photo("camera").resize((48, 48)))
+    assert 0 < geometry.count(plain) < PLAIN and geometry.inliers(plain, camera) < AGREEING
+    assert duplicate(both_ways, [lambda: plain], camera, lambda: 1.0)
 
 
 def small_edited_copy() -> dict[str, bytes]:

@@ -22,8 +22,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["BORDER", "MAX_POINTS", "SIDE", "UNCOVERED", "VERSION", "Matched", "grey", "inliers",
-           "keypoints", "keypoints_of", "match", "overlay_mask", "uncovered_keypoints"]
+__all__ = ["BORDER", "MAX_POINTS", "SIDE", "UNCOVERED", "VERSION", "Matched", "count", "grey",
+           "inliers", "keypoints", "keypoints_of", "match", "overlay_mask",
+           "uncovered_keypoints"]
 
 VERSION = "orb320-v1"
 """Changes whenever stored keypoints change (part of the model id, so an index made with
@@ -181,6 +182,11 @@ def _choose(points: Sequence[cv2.KeyPoint], shape: tuple[int, ...], strong_q: np
     rank = _ranks(level[allowed], np.lexsort((-response[allowed], level[allowed])))
     chosen: np.ndarray = np.r_[np.flatnonzero(strong), allowed[rank < spread_q[level[allowed]]]]
     return chosen
+
+
+def count(data: bytes) -> int:
+    """How many keypoints packed ``data`` holds."""
+    return len(data) // _POINT.itemsize
 
 
 def _unpack(data: bytes) -> tuple[np.ndarray, np.ndarray]:
