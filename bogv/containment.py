@@ -114,9 +114,9 @@ def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes,
     runs it for far more pairs than a search does; unless ``SUPPORTED`` keypoint matches
     make one picture contain the other. Nor does it judge alone two pictures that both keep
     ``PLAIN`` keypoints: a copy of those keeps ``AGREEING`` matches. ``views`` make the
-    query's keypoints (its own, then its mirror image's: the first that verifies the copy
-    is measured, else the one with the most matches), ``stored`` are the candidate's;
-    ``match`` is ``geometry.match`` or a memo of it (``similar.Stored.match``)."""
+    query's keypoints (its own, its mirror image's, its second look's: the first that
+    verifies the copy is measured, else the one with the most matches), ``stored`` are the
+    candidate's; ``match`` is ``geometry.match`` or a memo of it (``similar.Stored.match``)."""
     if hit.match != "copy":
         return hit.match == "exact"
     best: Matched | None = None
