@@ -22,7 +22,7 @@ from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
 from bogv.metrics import Metrics
 from bogv.model import geometry, pixels, scoring
-from bogv.model.content import query_views
+from bogv.model.content import query_views, uncovered_cells
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
@@ -62,13 +62,15 @@ class Prepared:
 class Query:
     """A search image ready for the model: one row of ``tensors`` and of ``keypoints`` per
     view (``bogv.model.content.query_views``), the decoded image (its mirror's keypoints
-    and its pixel pattern are found only when a search needs them) and the digest of its
-    bytes."""
+    and its pixel pattern are found only when a search needs them), the digest of its
+    bytes, and the cells of its feature map clear of what seems drawn over it
+    (``bogv.model.content.uncovered_cells``: None when nothing does)."""
 
     tensors: np.ndarray
     keypoints: list[bytes]
     image: Image.Image
     sha256: str
+    cells: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -105,8 +107,10 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
     """Bytes to what a search needs: the tensors and keypoints of every view."""
     img = _decode(data, settings)
     views = query_views(img)
+    greys = [geometry.grey(v) for v in views]
     return Query(np.stack([embed_tensor(v) for v in views]),
-                 [geometry.keypoints(v) for v in views], img, hashlib.sha256(data).hexdigest())
+                 [geometry.keypoints_of(g) for g in greys], img,
+                 hashlib.sha256(data).hexdigest(), uncovered_cells(greys[0]))
 
 
 def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
@@ -222,10 +226,11 @@ class Service:
         """Decode and preprocess (and thumbnail, for adds); safe in many threads at once."""
         return prepare(data, self.settings, thumbnail=thumbnail, digests=digests)
 
-    def _embed(self, batch: np.ndarray) -> Vectors:
-        """Vectors of a batch, timed and counted for /metrics."""
+    def _embed(self, batch: np.ndarray, cells: np.ndarray | None = None) -> Vectors:
+        """Vectors of a batch (``Embedder.embed_tensors``), timed and counted for
+        /metrics."""
         start = time.perf_counter()
-        vectors = self.embedder.embed_tensors(batch)
+        vectors = self.embedder.embed_tensors(batch, cells)
         self.metrics.embedding.observe(time.perf_counter() - start)
         self.metrics.embedded.inc(len(batch))
         return vectors
@@ -294,7 +299,8 @@ class Service:
         """
         self.check_limit(limit)
         query = prepare_query(data, self.settings)
-        found = self.store.search(self._embed(query.tensors), max(limit, MORE_CHECKED),
+        found = self.store.search(self._embed(query.tensors, query.cells),
+                                  max(limit, MORE_CHECKED),
                                   per="key" if unique_key else "image")
         hits = verify(found, query.keypoints,
                       lambda: geometry.keypoints(ImageOps.mirror(query.image)),

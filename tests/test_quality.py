@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from bogv.model import geometry, pixels, scoring
-from bogv.model.content import content_box, query_views
+from bogv.model.content import CELLS, content_box, query_views, uncovered_cells
 from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
@@ -231,6 +231,44 @@ def test_the_second_look_finds_the_picture_under_a_caption() -> None:
         assert geometry.inliers(geometry.keypoints(query), stored) < scoring.COPY_INLIERS
         assert geometry.inliers(geometry.uncovered_keypoints(query),
                                 stored) >= scoring.COPY_INLIERS, name
+
+
+def test_the_cells_under_a_caption_are_left_out_of_the_vector_outside_it() -> None:
+    """The caption over the top half takes its cells and their neighbours; the bottom rows
+    stay; a photo with nothing drawn over it has no such vector."""
+    for name in ("coffee", "chelsea", "rocket", "hubble_deep_field"):
+        cells = uncovered_cells(geometry.grey(captioned(photo(name))[0]))
+        assert cells is not None and cells.shape == (CELLS, CELLS), name
+        assert not cells[:3].any() and cells[-2:].all(), (name, cells)
+        assert uncovered_cells(geometry.grey(photo(name))) is None, name
+
+
+def test_a_vector_pooled_over_every_cell_is_the_whole_frames(embedder: Embedder) -> None:
+    batch = embed_tensor(photo("coffee"))[None]
+    whole, outside = embedder.embed_tensors(batch, np.ones((CELLS, CELLS), np.float32))
+    np.testing.assert_allclose(outside, whole, atol=1e-5)
+
+
+def test_a_captioned_star_field_is_searched_outside_its_caption(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Letters over a deep field outweigh its faint galaxies in the whole frame's vector
+    (0.34 like the original); pooled outside them it is 0.60 like it. A plain photo is
+    searched as it is."""
+    sent: list[np.ndarray] = []
+    search = service.store.search
+
+    def spy(vectors: np.ndarray, *args: object, **kwargs: object) -> object:
+        sent.append(vectors)
+        return search(vectors, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service.store, "search", spy)
+    field = photo("hubble_deep_field")
+    original = service.embedder.embed([field])[0]
+    service.search(encode(captioned(field)[0]))
+    service.search(encode(photo("coffee")))
+    captioned_rows, plain_rows = sent
+    assert len(captioned_rows) == 2 and len(plain_rows) == 1
+    assert captioned_rows[0] @ original < 0.45 and captioned_rows[1] @ original > 0.5
 
 
 def test_a_captioned_photo_is_found_first_labelled_copy(stocked: Service) -> None:

@@ -107,7 +107,13 @@ class Embedder:
             return np.zeros((0, DIM), np.float32)
         return self.embed_tensors(np.stack([embed_tensor(img) for img in images]))
 
-    def embed_tensors(self, batch: np.ndarray) -> Vectors:
+    def embed_tensors(self, batch: np.ndarray, cells: np.ndarray | None = None) -> Vectors:
         """The vectors of an NCHW batch (``embed_tensor`` of each image): the whole frame's
-        projected GeM, the same for stored images and queries."""
-        return describe(self.run(batch.astype(np.float32, copy=False), "fmap"))
+        projected GeM, the same for stored images and queries. With ``cells``
+        (``content.uncovered_cells`` of the first image), one more row: the first image's
+        vector pooled over those cells of its map alone."""
+        fmap = self.run(batch.astype(np.float32, copy=False), "fmap")
+        vectors = describe(fmap)
+        if cells is None:
+            return vectors
+        return np.concatenate([vectors, describe(fmap[:1], cells[None])])
