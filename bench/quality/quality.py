@@ -562,9 +562,10 @@ def print_tables(methods: list[Method], results: dict[str, Result], split: Split
 def print_cost(data: Path, split: Split, n: int = 300, queries: int = 40) -> None:
     files = [data / i.path for i in split.distractors[:n]]
     asked = []
-    for item in split.test[:queries]:
+    for item in split.test[:queries]:  # not indexed: every check runs
         img = load(data, item)
-        asked.append(imaging_bytes(EDITS["combo"](img, _rng("cost", item.path))))
+        for edit in ("combo", "text over, light"):
+            asked.append(imaging_bytes(EDITS[edit](img, _rng("cost", item.path))))
     rows = measure(files, asked)
     print("\nCost, end to end through Milvus Lite: plain (seed) vs bogv")
     print(f"{'':44}{'plain':>10}{'bogv':>10}{'ratio':>10}")

@@ -8,6 +8,8 @@ and the maps of every image set are computed once per geometry and view and kept
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -21,8 +23,8 @@ import numpy as np
 from PIL import Image
 
 from bogv import service
-from bogv.model import descriptor, scoring
-from bogv.model.content import query_views
+from bogv.model import content, descriptor, geometry, scoring
+from bogv.model.content import CELLS, query_views, uncovered_cells
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
 
@@ -34,10 +36,13 @@ View = tuple[int, str]
 
 
 class Features:
-    """One batch: its feature maps by view, and the images when a method needs pixels."""
+    """One batch: its feature maps by view, the images when a method needs pixels, and the
+    cells of each whole map clear of overlays (``content.uncovered_cells``, all of them
+    when it finds none) when a method pools over those."""
 
-    def __init__(self, maps: dict[View, np.ndarray], images: list[Image.Image] | None) -> None:
-        self.maps, self._images = maps, images
+    def __init__(self, maps: dict[View, np.ndarray], images: list[Image.Image] | None,
+                 cells: np.ndarray | None = None) -> None:
+        self.maps, self._images, self.cells = maps, images, cells
 
     def fmap(self, size: int = 224, view: str = "whole") -> np.ndarray:
         return self.maps[size, view].astype(np.float32)
@@ -114,6 +119,8 @@ class Method:
     the best candidates (``service.count_inliers`` decides how many)."""
     pixel_check: bool = False
     """Third stage: bogv's pixel check (``bogv.model.pixels``) of the best-scoring candidate."""
+    cells: bool = False
+    """``query`` reads ``Features.cells``."""
 
 
 def _one(fn: Callable[[Features], np.ndarray]) -> Callable[[Features], list[np.ndarray]]:
@@ -179,10 +186,15 @@ def _bogv(f: Features) -> list[np.ndarray]:
 
 
 def _bogv_query(f: Features) -> list[np.ndarray]:
-    """What bogv searches with: the whole frame and the picture inside it (the same vector
-    twice when the picture is the whole frame: the best pair is unchanged)."""
-    return list(np.stack([descriptor.describe(f.fmap()),
-                          descriptor.describe(f.fmap(224, "content"))], axis=1))
+    """What bogv searches with (``Embedder.embed_tensors`` of ``service.prepare_query``):
+    the whole frame, the picture inside it, and the whole frame pooled outside what is
+    drawn over it (the whole frame's vector again when a view or the cells add nothing:
+    the best pair is unchanged)."""
+    whole = f.fmap()
+    assert f.cells is not None
+    return list(np.stack([descriptor.describe(whole),
+                          descriptor.describe(f.fmap(224, "content")),
+                          descriptor.describe(whole, f.cells)], axis=1))
 
 
 _BOGV_QUERY = ((224, "whole"), (224, "content"))
@@ -199,11 +211,12 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("gem3-regions5", _multi(CORNERS_5), _one(lambda f: gem(f.fmap()))),
     Method("reg5+deg", _multi(CORNERS_5, ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),
-    Method("bogv", _bogv, _bogv_query, query_needs=_BOGV_QUERY),
+    Method("bogv", _bogv, _bogv_query, query_needs=_BOGV_QUERY, cells=True),
     Method("bogv+keypoints", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
-           threshold=scoring.COPY_SCORE, geometric=service.MORE_CHECKED),
+           threshold=scoring.COPY_SCORE, geometric=service.MORE_CHECKED, cells=True),
     Method("bogv+geometry", _bogv, _bogv_query, query_needs=_BOGV_QUERY,
-           threshold=scoring.COPY_SCORE, geometric=service.MORE_CHECKED, pixel_check=True),
+           threshold=scoring.COPY_SCORE, geometric=service.MORE_CHECKED, pixel_check=True,
+           cells=True),
     Method("gem3+deg", _multi([], ("degraded",)), _one(lambda f: gem(f.fmap())),
            needs=((224, "whole"), (224, "degraded"))),
     Method("gem3+sem", lambda f: _semantic(f, 0.7), lambda f: _semantic(f, 0.7)),
@@ -233,12 +246,32 @@ class Runner:
         if missing or pixel_methods:
             self._first_pass(what, images, n, missing, pixel_methods, side, out)
         maps = {v: np.load(self._map_path(what, v), mmap_mode="r") for v in views}
+        cells = (self._cells(what, images, n)
+                 if side == "query" and any(m.cells for m in methods) else None)
         for start in range(0, n, 256):
-            feats = Features({v: m[start:start + 256] for v, m in maps.items()}, None)
+            feats = Features({v: m[start:start + 256] for v, m in maps.items()}, None,
+                             None if cells is None else cells[start:start + 256])
             for m in methods:
                 if not m.pixels:
                     out[m.name].add(m.index(feats) if side == "index" else m.query(feats))
         return {name: acc.result() for name, acc in out.items()}
+
+    def _cells(self, what: str, images: Iterable[Image.Image], n: int) -> np.ndarray:
+        """``content.uncovered_cells`` of every query of a set (all cells when it finds
+        none), kept on disk: one more pass over the images the first time, and again
+        whenever the code that finds them changes (named by its source)."""
+        source = inspect.getsource(content) + inspect.getsource(geometry)
+        digest = hashlib.sha256(source.encode()).hexdigest()[:8]
+        path = self.folder / f"cells-{what}-{digest}-{self.key}.npy"
+        if not path.exists():
+            every = np.ones((CELLS, CELLS), np.float32)
+            found = [uncovered_cells(geometry.grey(img)) for img in images]
+            assert len(found) == n, (what, len(found), n)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, np.stack([every if c is None else c for c in found]))
+            tmp.replace(path)
+        cells: np.ndarray = np.load(path)
+        return cells
 
     def _first_pass(self, what: str, images: Iterable[Image.Image], n: int,
                     missing: list[View], pixel_methods: list[Method], side: str,
