@@ -26,10 +26,14 @@ panorama, a photo, its captioned copy and a third frame of the burst that copy w
 for. Deleting C because it "duplicates" A would lose a picture. So each component gets a
 reference image (the one most members verify against, ties to the one to keep), and a
 member is only what is verified *against the reference itself*: pairs the scan already
-checked, else the same checks run now (then saved, never run twice). What the reference
-does not verify stays out, and forms groups of its own around its own reference. Every
-member of a group is thus a copy of the image the group suggests keeping, which is what
-makes deleting the others safe.
+checked, else the same checks run now (then saved, never run twice); or against a member
+as large as the reference (``_through_equals``): such a copy holds the whole of it, so its
+own copies are copies of the reference too, however little of it two edits left (a crop
+of its greyscale copy). What neither verifies stays out, and forms groups of its own
+around its own reference. Every member of a group is thus a copy of the image the group
+suggests keeping, which is what makes deleting the others safe. On
+``bench/duplicates/duplicates.py`` the links through copies as large took pair recall from
+0.785 to 0.810 (chaining whole components: 0.817), precision 0.969 -> 0.970.
 
 **Which image to keep**: the reference, and among images the others are equally copies of,
 in the order a person values: the most pixels, counting only a
@@ -49,7 +53,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from itertools import repeat
 
@@ -552,7 +556,7 @@ class Duplicates:
             fresh.append(p)
             if p.verdict == "copy":
                 members.append(self._member(node, p))
-        return members
+        return members + _through_equals(anchor, members, nodes, known)
 
     def _verify(self, anchor: Record, others: Sequence[_Node],
                 vectors: dict[int, np.ndarray]) -> list[Pair]:
@@ -605,6 +609,39 @@ class Duplicates:
                 if len(data) < HEADER:
                     break
         return _size(self.service.files.read(record.id, THUMBNAIL) or b"") or (0, 0)
+
+
+def _equal(a: _Node | Member, b: _Node | Member) -> bool:
+    """Whether two copies are as large as each other (neither ``SMALLER``)."""
+    pa, pb = a.width * a.height, b.width * b.height
+    return pa * SMALLER >= pb and pb * SMALLER >= pa
+
+
+def _through_equals(anchor: _Node, members: Sequence[Member], nodes: Sequence[_Node],
+                    known: dict[str, Pair]) -> list[Member]:
+    """The nodes not verified against ``anchor`` that a member as large as it verified:
+    a copy of a whole-frame copy of the reference (re-compressed, recoloured, captioned)
+    is a copy of the reference, though edited twice it may keep too little of it to be
+    verified against it directly (a crop of its greyscale copy). Only through copies as
+    large: a crop's or a screenshot's own copies need not show the rest of the picture
+    (tiles of one photo each verify against it, not against each other). Scored by the
+    weaker of the two links. Never one a person said is no duplicate of the reference."""
+    if anchor.width * anchor.height == 0:
+        return []
+    through = [m for m in members[1:] if _equal(m, anchor)]
+    joined = {m.id for m in members}
+    found = []
+    for node in nodes:
+        direct = known.get(pair(anchor.record.id, node.record.id, "copy").key)
+        if node.record.id in joined or (direct is not None and direct.verdict == "dismissed"):
+            continue
+        links = [(min(m.score, p.score), p) for m in through
+                 if (p := known.get(pair(m.id, node.record.id, "copy").key)) is not None
+                 and p.verdict == "copy"]
+        if links:
+            score, p = max(links, key=lambda link: link[0])
+            found.append(Duplicates._member(node, replace(p, score=score)))
+    return found
 
 
 def _size(data: bytes) -> tuple[int, int] | None:

@@ -225,18 +225,43 @@ def test_the_reference_is_what_the_others_are_copies_of(service: Service,
     assert groups[0].why == "the others are copies of it (a larger one is not of them all)"
 
 
-def test_groups_are_anchored_not_chained(service: Service, photos: dict[str, bytes]) -> None:
-    """Pairs a~b, b~c, c~d (and no other) chain into one component of four; anchored on one
-    reference, a group holds only what is verified against it."""
-    names_ = ["coffee", "chelsea", "rocket", "camera"]
-    ids = {n: service.add(photos[n], key=n).id for n in names_}
+def test_groups_are_anchored_not_chained_through_a_smaller_copy(
+        service: Service, photos: dict[str, bytes]) -> None:
+    """Pairs a~b, b~c, c~d (and no other) chain into one component of four; c is far
+    smaller than b (a crop, a tile), so d, a copy of c, need not show the rest of b: a
+    group holds only what is verified against its reference, or against a copy as large."""
+    small = photo("rocket").resize((120, 80))
+    images = {"coffee": photos["coffee"], "chelsea": photos["chelsea"],
+              "rocket-small": encode(small, quality=90), "camera": photos["camera"]}
+    names_ = list(images)
+    ids = {n: service.add(images[n], key=n).id for n in names_}
     dups = Duplicates(service)
     dups.verdicts.save(pair(ids[x], ids[y], "copy" if j == i + 1 else "distinct", 0.8, "copy")
                        for i, x in enumerate(names_) for j, y in enumerate(names_) if i < j)
     groups = names(dups.groups(), ids)
     assert len(groups) == 1 and len(groups[0]) == 3
     # a reference with its two copies; the ends of the chain never meet
-    assert groups[0][0] in ("chelsea", "rocket") and not {"coffee", "camera"} <= set(groups[0])
+    assert not {"coffee", "camera"} <= set(groups[0])
+
+
+def test_a_copy_of_a_copy_as_large_as_the_reference_joins_its_group(
+        service: Service, photos: dict[str, bytes]) -> None:
+    """a~b, b~c, c~d, all about as large: d was edited from c, itself a whole-frame copy of
+    b, so d is a copy of b though not verified against it; unless a person said it is not."""
+    names_ = ["coffee", "chelsea", "rocket", "camera"]
+    ids = {n: service.add(photos[n], key=n).id for n in names_}
+    dups = Duplicates(service)
+    dups.verdicts.save(pair(ids[x], ids[y], "copy" if j == i + 1 else "distinct", 0.8, "copy")
+                       for i, x in enumerate(names_) for j, y in enumerate(names_) if i < j)
+    groups = names(dups.groups(), ids)
+    assert [sorted(g) for g in groups] == [sorted(names_)]
+    reference = groups[0][0]
+    assert reference in ("chelsea", "rocket")
+    assert all(m.match == "copy" and m.score == pytest.approx(0.8)
+               for m in dups.groups()[0].members[1:])
+    end = "camera" if reference == "chelsea" else "coffee"  # the one it reaches through
+    dups.verdicts.save([pair(ids[reference], ids[end], "dismissed")])
+    assert all(end not in g for g in names(dups.groups(), ids) if g[0] == reference)
 
 
 def test_dismissed_groups_never_come_back(service: Service, make_service: Callable[..., Service],
