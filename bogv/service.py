@@ -22,7 +22,7 @@ from bogv.config import Settings
 from bogv.errors import InvalidParameter, NotFound
 from bogv.metrics import Metrics
 from bogv.model import geometry, pixels, scoring
-from bogv.model.content import query_views, uncovered_cells
+from bogv.model.content import drawn_over, query_views, uncovered_cells
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
@@ -63,13 +63,15 @@ class Query:
     """A search image ready for the model: one row of ``tensors`` and of ``keypoints`` per
     view (``bogv.model.content.query_views``), the decoded image (its mirror's keypoints
     and its pixel pattern are found only when a search needs them), the digest of its
-    bytes, and the cells of its feature map clear of what seems drawn over it
-    (``bogv.model.content.uncovered_cells``: None when nothing does)."""
+    bytes, where something seems drawn over it (``bogv.model.content.drawn_over``) and the
+    cells of its feature map clear of that (``bogv.model.content.uncovered_cells``): None
+    when nothing does."""
 
     tensors: np.ndarray
     keypoints: list[bytes]
     image: Image.Image
     sha256: str
+    drawn: np.ndarray | None = None
     cells: np.ndarray | None = None
 
 
@@ -108,9 +110,11 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
     img = _decode(data, settings)
     views = query_views(img)
     greys = [geometry.grey(v) for v in views]
+    drawn = drawn_over(greys[0])
     return Query(np.stack([embed_tensor(v) for v in views]),
                  [geometry.keypoints_of(g) for g in greys], img,
-                 hashlib.sha256(data).hexdigest(), uncovered_cells(greys[0]))
+                 hashlib.sha256(data).hexdigest(), drawn,
+                 None if drawn is None else uncovered_cells(drawn))
 
 
 def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
@@ -304,7 +308,7 @@ class Service:
                                   per="key" if unique_key else "image")
         hits = verify(found, query.keypoints,
                       lambda: geometry.keypoints(ImageOps.mirror(query.image)),
-                      lambda: pixels.pattern(query.image),
+                      lambda: pixels.pattern(query.image, query.drawn),
                       lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256,
                       lambda: geometry.uncovered_keypoints(query.image))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes

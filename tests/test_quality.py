@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from bogv.model import geometry, pixels, scoring
-from bogv.model.content import CELLS, content_box, query_views, uncovered_cells
+from bogv.model.content import CELLS, content_box, drawn_over, query_views, uncovered_cells
 from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
@@ -237,10 +237,12 @@ def test_the_cells_under_a_caption_are_left_out_of_the_vector_outside_it() -> No
     """The caption over the top half takes its cells and their neighbours; the bottom rows
     stay; a photo with nothing drawn over it has no such vector."""
     for name in ("coffee", "chelsea", "rocket", "hubble_deep_field"):
-        cells = uncovered_cells(geometry.grey(captioned(photo(name))[0]))
+        drawn = drawn_over(geometry.grey(captioned(photo(name))[0]))
+        assert drawn is not None, name
+        cells = uncovered_cells(drawn)
         assert cells is not None and cells.shape == (CELLS, CELLS), name
         assert not cells[:3].any() and cells[-2:].all(), (name, cells)
-        assert uncovered_cells(geometry.grey(photo(name))) is None, name
+        assert drawn_over(geometry.grey(photo(name))) is None, name
 
 
 def test_a_vector_pooled_over_every_cell_is_the_whole_frames(embedder: Embedder) -> None:
@@ -269,6 +271,20 @@ def test_a_captioned_star_field_is_searched_outside_its_caption(
     captioned_rows, plain_rows = sent
     assert len(captioned_rows) == 2 and len(plain_rows) == 1
     assert captioned_rows[0] @ original < 0.45 and captioned_rows[1] @ original > 0.5
+
+
+def test_the_pixel_check_leaves_out_what_is_drawn_over_the_query() -> None:
+    """Two lines of text over the top of a photo change its pixels too much for the pixel
+    check (0.55-0.91); compared clear of them its pixels are the original's (0.98-1.0),
+    and still nothing like another photo's."""
+    other = make_thumbnail(photo("motorcycle_left"))
+    for name in ("chelsea", "astronaut", "rocket", "camera", "hubble_deep_field"):
+        img = photo(name)
+        query, stored = captioned(img)[0], make_thumbnail(img)
+        drawn = drawn_over(geometry.grey(query))
+        assert pixels.likeness(pixels.pattern(query), stored) < scoring.COPY_PIXELS, name
+        assert pixels.likeness(pixels.pattern(query, drawn), stored) >= 0.97, name
+        assert pixels.likeness(pixels.pattern(query, drawn), other) < 0.5, name
 
 
 def test_a_captioned_photo_is_found_first_labelled_copy(stocked: Service) -> None:

@@ -22,7 +22,7 @@ from PIL import Image
 from bogv.model import geometry
 from bogv.model.preprocess import SIZE
 
-__all__ = ["CELLS", "content_box", "query_views", "uncovered_cells"]
+__all__ = ["CELLS", "content_box", "drawn_over", "query_views", "uncovered_cells"]
 
 _SIDE = 256
 _BUSY = 3
@@ -90,14 +90,21 @@ _DRAWN_CELL = 0.1
 out, with the cells around it: the network sees 100 px and more around each cell, so
 letters on a tenth of one already light up its neighbours."""
 _LEAST = 0.01
-"""Share of the picture that must seem drawn over for its vector outside the overlay."""
+"""Share of the picture that must seem drawn over for the search to look past it."""
 
 
-def uncovered_cells(small: np.ndarray) -> np.ndarray | None:
+def drawn_over(small: np.ndarray) -> np.ndarray | None:
+    """Where something seems drawn over a query's ``geometry.grey`` picture
+    (``geometry.overlay_mask``), or None when under ``_LEAST`` of it does: the search then
+    looks past it (``uncovered_cells``, the pixel check's ``pixels.pattern(drawn=)``)."""
+    mask = geometry.overlay_mask(small)
+    return mask if mask.mean() >= _LEAST else None
+
+
+def uncovered_cells(drawn: np.ndarray) -> np.ndarray | None:
     """Which cells of the whole frame's feature map (``CELLS`` x ``CELLS``, 1: kept, 0: left
-    out) lie clear of what seems drawn over a query's ``geometry.grey`` picture, for a
-    vector pooled over them alone; None when less than ``_LEAST`` of it seems drawn over,
-    or when every cell or none is left out.
+    out) lie clear of what seems ``drawn`` over a query (``drawn_over``), for a vector
+    pooled over them alone; None when every cell or none is left out.
 
     Text and stickers hold the strongest activations, which GeM pooling weights most, so a
     caption over a photo moves its vector more than the photo's own content does. Pooled
@@ -106,12 +113,9 @@ def uncovered_cells(small: np.ndarray) -> np.ndarray | None:
     0.82 -> 0.84 (test); mostly star fields, whose whole frame is a few faint dots beside
     the letters.
     """
-    mask = geometry.overlay_mask(small)
-    if mask.mean() < _LEAST:
+    share = cv2.resize(drawn.astype(np.float32), (CELLS, CELLS), interpolation=cv2.INTER_AREA)
+    covered = cv2.dilate((share > _DRAWN_CELL).astype(np.uint8), np.ones((3, 3), np.uint8))
+    if covered.all() or not covered.any():
         return None
-    share = cv2.resize(mask.astype(np.float32), (CELLS, CELLS), interpolation=cv2.INTER_AREA)
-    drawn = cv2.dilate((share > _DRAWN_CELL).astype(np.uint8), np.ones((3, 3), np.uint8))
-    if drawn.all() or not drawn.any():
-        return None
-    cells: np.ndarray = (1 - drawn).astype(np.float32)
+    cells: np.ndarray = (1 - covered).astype(np.float32)
     return cells

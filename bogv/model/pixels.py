@@ -21,6 +21,10 @@ compared with the query in grey, in two steps:
 The likeness is the fine step's normalised cross-correlation: brightness and contrast do
 not move it, blur and recompression barely do at this size. Under ``FINE`` px both sides
 are softened by a pixel first (``_SOFTEN``).
+
+Both steps leave out what seems drawn over the query when it says (``pattern(drawn=)``):
+text over a photo changes a fifth of its pixels, which no threshold that keeps look-alikes
+out forgives, while the rest of the picture still agrees pixel for pixel.
 """
 
 from __future__ import annotations
@@ -49,16 +53,22 @@ small copy and its original costs more likeness than a different picture would (
 edits: 0.75 -> 0.90 accepted, false copies unchanged)."""
 _FLAT = 1.0
 """Grey levels a picture must vary by: a blank picture matches anything."""
+_CLEAR = 0.99
+"""Share of a pattern pixel's area that must be clear of what is drawn over the query for
+the pixel to be compared."""
 
 
 @dataclass(frozen=True)
 class Pattern:
     """A query as the pixel check compares it, as is and mirrored (``(2, side, side)``
     float32 each): ``coarse`` at ``SIDE`` px, ``fine`` at its shorter side, within
-    ``SIDE``..``FINE`` px."""
+    ``SIDE``..``FINE`` px; and, when something seems drawn over it, which of those pixels
+    are compared (``coarse_shown``, ``fine_shown``: 1 clear of it, 0 on or beside it)."""
 
     coarse: np.ndarray
     fine: np.ndarray
+    coarse_shown: np.ndarray | None = None
+    fine_shown: np.ndarray | None = None
 
 
 def _resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -66,18 +76,37 @@ def _resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def pattern(img: Image.Image) -> Pattern:
-    """What of a query the pixel check needs (~0.4 ms; made only when a search runs it)."""
+def pattern(img: Image.Image, drawn: np.ndarray | None = None) -> Pattern:
+    """What of a query the pixel check needs (~0.4 ms; made only when a search runs it);
+    ``drawn``: where something seems drawn over it (``geometry.overlay_mask``, any size),
+    left out of the comparison."""
     grey = np.asarray(img.convert("L"), np.float32)
     both = (grey, np.ascontiguousarray(grey[:, ::-1]))
     fine = int(np.clip(min(grey.shape), SIDE, FINE))
-    return Pattern(np.stack([_resize(g, (SIDE, SIDE)) for g in both]),
-                   np.stack([_resize(g, (fine, fine)) for g in both]))
+    coarse = np.stack([_resize(g, (SIDE, SIDE)) for g in both])
+    fines = np.stack([_resize(g, (fine, fine)) for g in both])
+    if drawn is None:
+        return Pattern(coarse, fines)
+    clear = (~drawn).astype(np.float32)
+    shown = (clear, np.ascontiguousarray(clear[:, ::-1]))
+    return Pattern(coarse, fines, np.stack([_shown(c, SIDE) for c in shown]),
+                   np.stack([_shown(c, fine) for c in shown]))
 
 
-def _ncc(image: np.ndarray, template: np.ndarray) -> tuple[float, tuple[int, int]]:
-    """Best normalised cross-correlation of ``template`` inside ``image``, and where."""
-    _, best, _, at = cv2.minMaxLoc(cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED))
+def _shown(clear: np.ndarray, side: int) -> np.ndarray:
+    """The pixels of a ``side`` x ``side`` pattern wholly clear of what is drawn over it."""
+    return (cv2.resize(clear, (side, side), interpolation=cv2.INTER_AREA) >= _CLEAR).astype(
+        np.float32)
+
+
+def _ncc(image: np.ndarray, template: np.ndarray, shown: np.ndarray | None = None
+         ) -> tuple[float, tuple[int, int]]:
+    """Best normalised cross-correlation of ``template`` inside ``image`` (over the pixels
+    ``shown`` alone), and where."""
+    scores = cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED, mask=shown)
+    if shown is not None:  # a flat window under the mask divides by zero
+        scores[~np.isfinite(scores)] = -1.0
+    _, best, _, at = cv2.minMaxLoc(scores)
     return float(best), (int(at[0]), int(at[1]))
 
 
@@ -95,27 +124,31 @@ def likeness(query: Pattern, thumbnail: bytes) -> float:
         return 0.0
     largest = round(SIDE * GROW)
     small = _resize(stored, (2 * largest, 2 * largest))  # one antialiased step, then cheap ones
+    shown = [None, None] if query.coarse_shown is None else list(query.coarse_shown)
     coarse = []
     for side in range(SIDE, largest + 1, 2):
         scaled = _resize(small, (side, side))
-        coarse += [(_ncc(scaled, t), side, m) for m, t in enumerate(query.coarse)]
+        coarse += [(_ncc(scaled, t, shown[m]), side, m) for m, t in enumerate(query.coarse)]
     (best, (x, y)), side, mirrored = max(coarse)
     h, w = stored.shape
     box = (x * w / side, y * h / side, (x + SIDE) * w / side, (y + SIDE) * h / side)
     template = query.fine[mirrored]
+    fine_shown = None if query.fine_shown is None else query.fine_shown[mirrored]
     fine = int(min(template.shape[0], box[2] - box[0], box[3] - box[1]))
     if fine <= SIDE:  # the thumbnail resolves no more than the coarse step saw
         return best
     if fine < template.shape[0]:
         template = _resize(template, (fine, fine))
+        if fine_shown is not None:
+            fine_shown = _shown(fine_shown, fine)
     soften = fine < FINE
     if soften:
         template = cv2.GaussianBlur(template, (0, 0), _SOFTEN)
-    return max(_fine(stored, box, zoom, template, soften) for zoom in _ZOOM)
+    return max(_fine(stored, box, zoom, template, soften, fine_shown) for zoom in _ZOOM)
 
 
 def _fine(stored: np.ndarray, box: tuple[float, float, float, float], zoom: float,
-          template: np.ndarray, soften: bool) -> float:
+          template: np.ndarray, soften: bool, shown: np.ndarray | None = None) -> float:
     """``template`` against the part of ``stored`` in ``box`` (grown by ``zoom``) and a
     margin of ``_SHIFT`` of its pixels, at the template's scale (softened like it)."""
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
@@ -128,4 +161,5 @@ def _fine(stored: np.ndarray, box: tuple[float, float, float, float], zoom: floa
     part = stored[y0:y1, x0:x1]
     size = (max(side, round(part.shape[1] * sx)), max(side, round(part.shape[0] * sy)))
     part = _resize(part, size)
-    return _ncc(cv2.GaussianBlur(part, (0, 0), _SOFTEN) if soften else part, template)[0]
+    return _ncc(cv2.GaussianBlur(part, (0, 0), _SOFTEN) if soften else part, template,
+                shown)[0]
