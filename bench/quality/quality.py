@@ -46,7 +46,7 @@ from quality_methods import DEFAULT, METHODS, Method, Runner
 
 from bogv import imaging, service
 from bogv.model import geometry, pixels, scoring
-from bogv.model.content import query_views
+from bogv.model.content import drawn_over, query_views
 from bogv.model.embedder import Embedder
 from bogv.thumbs import make_thumbnail
 
@@ -192,8 +192,16 @@ class Cache:
 
 def _pattern_bytes(pattern: pixels.Pattern) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, coarse=pattern.coarse, fine=pattern.fine)
+    shown = {} if pattern.coarse_shown is None else {
+        "coarse_shown": pattern.coarse_shown, "fine_shown": pattern.fine_shown}
+    np.savez(buf, coarse=pattern.coarse, fine=pattern.fine, **shown)
     return buf.getvalue()
+
+
+def _query_pattern(img: imaging.Image.Image) -> pixels.Pattern:
+    """A query's pixel pattern as ``service.search`` makes it (``service.prepare_query``'s
+    ``drawn``)."""
+    return pixels.pattern(img, drawn_over(geometry.grey(img)))
 
 
 def _png(grey: np.ndarray) -> bytes:
@@ -204,7 +212,8 @@ def _png(grey: np.ndarray) -> bytes:
 
 def _pattern(data: bytes) -> pixels.Pattern:
     with np.load(io.BytesIO(data)) as z:
-        return pixels.Pattern(z["coarse"], z["fine"])
+        shown = (z["coarse_shown"], z["fine_shown"]) if "coarse_shown" in z else (None, None)
+        return pixels.Pattern(z["coarse"], z["fine"], *shown)
 
 
 _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = {
@@ -216,8 +225,8 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
     "uncovered": (f"keypoints-{geometry.VERSION}-uncovered{geometry.UNCOVERED}",
                   lambda img: [geometry.uncovered_keypoints(img)]),
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
-    "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}",
-               lambda img: [_pattern_bytes(pixels.pattern(img))]),
+    "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}-shown",
+               lambda img: [_pattern_bytes(_query_pattern(img))]),
     "grey": (f"grey-{geometry.SIDE}", lambda img: [_png(geometry.grey(img))]),
     "greyquery": (f"grey-{geometry.SIDE}-views",
                   lambda img: [_png(geometry.grey(v)) for v in query_views(img)]),

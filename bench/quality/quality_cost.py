@@ -22,7 +22,7 @@ import numpy as np
 from bogv import imaging
 from bogv import service as service_module
 from bogv.config import Settings
-from bogv.model import scoring
+from bogv.model import pixels, scoring
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
 from bogv.service import Service, build_service
@@ -69,11 +69,22 @@ def _no_vector_outside() -> Iterator[None]:
     """Searches as before the vector outside overlays (``content.uncovered_cells`` finds
     no cells: the query's views alone)."""
     saved = service_module.uncovered_cells
-    service_module.uncovered_cells = lambda small: None
+    service_module.uncovered_cells = lambda drawn: None
     try:
         yield
     finally:
         service_module.uncovered_cells = saved
+
+
+@contextlib.contextmanager
+def _whole_pixel_check() -> Iterator[None]:
+    """Searches whose pixel check compares every pixel, drawn over or not."""
+    saved = pixels.pattern
+    pixels.pattern = lambda img, drawn=None: saved(img)
+    try:
+        yield
+    finally:
+        pixels.pattern = saved
 
 
 def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tuple[str, ...]]:
@@ -97,14 +108,16 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
         t_plain, t_bogv = _timed(import_plain), _timed(import_bogv)
         service.search(queries[0])  # warm both paths up
         plain.search(_plain_vectors(embedder, queries[:1]), 10)
-        lat_plain, lat_bogv, lat_first, lat_whole = [], [], [], []
-        for q in queries:  # interleaved, so that all four see the same load
+        lat_plain, lat_bogv, lat_first, lat_whole, lat_px = [], [], [], [], []
+        for q in queries:  # interleaved, so that all five see the same load
             lat_plain.append(_timed(lambda q=q: plain.search(_plain_vectors(embedder, [q]), 10)))
             lat_bogv.append(_timed(lambda q=q: service.search(q, 10)))
             with _no_second_look():
                 lat_first.append(_timed(lambda q=q: service.search(q, 10)))
             with _no_vector_outside():
                 lat_whole.append(_timed(lambda q=q: service.search(q, 10)))
+            with _whole_pixel_check():
+                lat_px.append(_timed(lambda q=q: service.search(q, 10)))
         service.close()
         plain.close()
         size_plain = _store_bytes(plain.uri) / len(blobs)
@@ -114,6 +127,7 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
     n = len(blobs)
     med_p, med_b = statistics.median(lat_plain), statistics.median(lat_bogv)
     med_f, med_w = statistics.median(lat_first), statistics.median(lat_whole)
+    med_x = statistics.median(lat_px)
     return [
         (f"import, ms per image ({n} images)", f"{1000 * t_plain / n:.1f}",
          f"{1000 * t_bogv / n:.1f}", f"{t_bogv / t_plain:.2f}x"),
@@ -123,6 +137,8 @@ def measure(files: list[Path], queries: list[bytes], batch: int = 16) -> list[tu
          f"{1000 * med_f:.1f}", f"{med_f / med_p:.2f}x"),
         ("  ... without the vector outside overlays", f"{1000 * med_p:.1f}",
          f"{1000 * med_w:.1f}", f"{med_w / med_p:.2f}x"),
+        ("  ... with a pixel check of every pixel", f"{1000 * med_p:.1f}",
+         f"{1000 * med_x:.1f}", f"{med_x / med_p:.2f}x"),
         ("Milvus Lite files, KB per image", f"{size_plain / 1024:.1f}",
          f"{size_bogv / 1024:.1f}", f"{size_bogv / size_plain:.2f}x"),
         ("record files (thumb, keypoints), KB/image", "0.0",

@@ -24,7 +24,7 @@ from PIL import Image
 
 from bogv import service
 from bogv.model import content, descriptor, geometry, scoring
-from bogv.model.content import CELLS, query_views, uncovered_cells
+from bogv.model.content import CELLS, drawn_over, query_views, uncovered_cells
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
 
@@ -265,7 +265,8 @@ class Runner:
         path = self.folder / f"cells-{what}-{digest}-{self.key}.npy"
         if not path.exists():
             every = np.ones((CELLS, CELLS), np.float32)
-            found = [uncovered_cells(geometry.grey(img)) for img in images]
+            found = [None if (drawn := drawn_over(geometry.grey(img))) is None
+                     else uncovered_cells(drawn) for img in images]
             assert len(found) == n, (what, len(found), n)
             tmp = path.with_suffix(".tmp.npy")
             np.save(tmp, np.stack([every if c is None else c for c in found]))
