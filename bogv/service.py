@@ -63,16 +63,20 @@ class Query:
     """A search image ready for the model: one row of ``tensors`` and of ``keypoints`` per
     view (``bogv.model.content.query_views``), the decoded image (its mirror's keypoints
     and its pixel pattern are found only when a search needs them), the digest of its
-    bytes, where something seems drawn over it (``bogv.model.content.drawn_over``) and the
-    cells of its feature map clear of that (``bogv.model.content.uncovered_cells``): None
-    when nothing does."""
+    bytes, and where something seems drawn over it (``bogv.model.content.drawn_over``:
+    None when nothing does)."""
 
     tensors: np.ndarray
     keypoints: list[bytes]
     image: Image.Image
     sha256: str
     drawn: np.ndarray | None = None
-    cells: np.ndarray | None = None
+
+    @property
+    def cells(self) -> np.ndarray | None:
+        """The cells of its feature map clear of what is drawn over it
+        (``bogv.model.content.uncovered_cells``), None when nothing is."""
+        return None if self.drawn is None else uncovered_cells(self.drawn)
 
 
 @dataclass(frozen=True)
@@ -110,11 +114,9 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
     img = _decode(data, settings)
     views = query_views(img)
     greys = [geometry.grey(v) for v in views]
-    drawn = drawn_over(greys[0])
     return Query(np.stack([embed_tensor(v) for v in views]),
                  [geometry.keypoints_of(g) for g in greys], img,
-                 hashlib.sha256(data).hexdigest(), drawn,
-                 None if drawn is None else uncovered_cells(drawn))
+                 hashlib.sha256(data).hexdigest(), drawn_over(greys[0]))
 
 
 def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
