@@ -3,10 +3,10 @@
 A stored record already has everything a search computes from an upload except the
 decoded image: its vector lives in Milvus and its keypoints in its record file
 (``bogv.sidecar``), both made from the full image when it was added. So neither is remade
-from the thumbnail. Only the two checks a search runs on the decoded query itself, its
-mirror image's keypoints and its pixel pattern, start from the 256 px thumbnail: the
-pixel check compares at most ``pixels.FINE`` (96) px anyway, and mirror keypoints only
-rescue flipped copies.
+from the thumbnail. Only the checks a search runs on the decoded query itself, its
+mirror image's keypoints, its pixel pattern (clear of what seems drawn over it) and its
+second look, start from the 256 px thumbnail: the pixel check compares at most
+``pixels.FINE`` (96) px anyway, and mirror keypoints only rescue flipped copies.
 
 The checks are the search's own (``service.count_inliers``, ``service.compare_pixels``,
 ``scoring``), so a stored image and its upload find the same copies.
@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 
 from bogv.errors import NotFound
 from bogv.model import geometry, pixels
+from bogv.model.content import drawn_over
 from bogv.results import Hit
 from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
 from bogv.service import verify as service_verify
@@ -55,7 +56,10 @@ class Stored:
         self.mirrored: Callable[[], bytes] = cache(
             lambda: geometry.keypoints(ImageOps.mirror(self._image())))
         self.pattern: Callable[[], pixels.Pattern] = cache(
-            lambda: pixels.pattern(self._image()))
+            lambda: pixels.pattern(self._image(), drawn_over(geometry.grey(self._image()))))
+        """Its pixels clear of what seems drawn over it (``content.drawn_over``), as a
+        search compares an upload's: a caption's letters would otherwise keep its pixels
+        from matching its original's, and the scan checks the pair both ways round."""
         self.uncovered: Callable[[], bytes] = cache(
             lambda: geometry.uncovered_keypoints(self._image(), OVERLAID))
         """A search's second look (``geometry.uncovered_keypoints``), from the thumbnail as

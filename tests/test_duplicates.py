@@ -128,6 +128,22 @@ def test_only_a_stored_image_with_something_drawn_over_it_takes_a_second_look(
         assert len(Stored(service.files, over).uncovered()) > 0, name
 
 
+def test_a_stored_images_pixel_check_leaves_out_what_is_drawn_over_it(
+        service: Service) -> None:
+    """As a search's does for an upload (``test_quality``): a stored captioned photo's
+    pixels, compared clear of its letters, are its original's, and nothing like another
+    photo's."""
+    other = service.files.read(service.add(encode(photo("motorcycle_left"), quality=92),
+                                           key="other").id, THUMBNAIL) or b""
+    for name in ("chelsea", "astronaut", "rocket"):
+        plain = service.add(encode(photo(name), quality=92), key=name).id
+        over = Stored(service.files, service.add(
+            encode(captioned(photo(name))[0], quality=92), key=f"{name}-c").id)
+        original = service.files.read(plain, THUMBNAIL) or b""
+        assert pixels.likeness(over.pattern(), original) >= 0.97, name
+        assert pixels.likeness(over.pattern(), other) < 0.5, name
+
+
 def test_a_stored_image_compares_a_thumbnail_once(service: Service,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's own pixel check of a candidate too small for keypoints, then the scan
