@@ -350,13 +350,16 @@ class Duplicates:
                 if h.match == "similar" and (i >= CHECKED
                                              or c.similarity < scoring.MATCH_SIMILARITY)
                 else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
-        # A search's second look (``scoring.check_uncovered``) at every neighbour no check
-        # verified yet, with its real keypoints: unlike a matching, it is not the same from
-        # the other side (what is drawn over this image is not drawn over the neighbour),
-        # so the other side having matched the pair does not spare it.
+        # A search's second look (``scoring.check_uncovered``) at the neighbours a search
+        # would check (the first ``CHECKED``, all when none is a copy) that no check
+        # verified yet, with their real keypoints: unlike a matching, it is not the same
+        # from the other side (what is drawn over this image is not drawn over the
+        # neighbour), so the other side having matched the pair does not spare it.
+        looked = MORE_CHECKED if all(h.match == "similar" for h in hits) else CHECKED
         hits = [_uncovered(query, c, h, points(c.id))
-                if h.match == "similar" and c.similarity >= scoring.UNCOVERED_SIMILARITY
-                and c.id not in known else h for c, h in zip(others, hits, strict=True)]
+                if i < looked and h.match == "similar"
+                and c.similarity >= scoring.UNCOVERED_SIMILARITY and c.id not in known
+                else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
         if any(h.match == "copy" for h in hits):
             # A search stops at its copy: the mirror and pixel checks wait for a best hit
             # that keypoints did not verify. Among copies of one picture a flipped or tiny
