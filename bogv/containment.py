@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from bogv.model import geometry, scoring
+from bogv.model import geometry, pixels, scoring
 from bogv.model.geometry import Matched
 from bogv.results import Hit
 
@@ -134,13 +134,20 @@ def duplicate(hit: Hit, views: Sequence[Callable[[], bytes]], stored: bytes,
     return back() >= scoring.COPY_PIXELS
 
 
-def supported(matched: Matched | None, likeness: Sequence[Callable[[], float]]) -> float:
+def supported(matched: Matched | None, likeness: Sequence[Callable[[], float]],
+              aligned: Callable[[Matched], float] | None = None) -> float:
     """The pixel likeness that makes a candidate the search's checks left unverified a
     duplicate after all, 0 when none does: ``SUPPORTED`` keypoint matches (``matched``)
     that make one picture contain the other, and the pixel check verifying it either way
-    (``likeness``, run only then). A search runs the pixel check for its best candidate
-    alone, while among an original's copies a re-compressed combination or a captioned
-    copy is rarely the best candidate of the other."""
+    (``likeness``, run only then), or else their pixels agreeing where the matches put
+    them (``aligned``: ``pixels.aligned``, from ``pixels.ALIGNED``). A search runs the
+    pixel check for its best candidate alone, while among an original's copies a
+    re-compressed combination or a captioned copy is rarely the best candidate of the
+    other; and that check never finds a photo shown in a quarter of a screenshot."""
     if matched is None or matched.count < SUPPORTED or not contained(matched):
         return 0.0
-    return next((p for p in (f() for f in likeness) if p >= scoring.COPY_PIXELS), 0.0)
+    found = next((p for p in (f() for f in likeness) if p >= scoring.COPY_PIXELS), 0.0)
+    if found or aligned is None:
+        return found
+    agree = aligned(matched)
+    return agree if agree >= pixels.ALIGNED else 0.0

@@ -678,10 +678,13 @@ def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,
                matched: geometry.Matched | None) -> Hit:
     """``hit`` made a copy by ``containment.supported``, scored by the pixels that verified
     it; else ``hit`` itself."""
-    def ahead() -> float:
-        return query.likeness(query.pattern(), files.read(candidate.id, THUMBNAIL) or b"")
+    thumbnail = cache(lambda: files.read(candidate.id, THUMBNAIL) or b"")
 
-    likeness = supported(matched, [ahead, _back(files, query, candidate.id)])
+    def ahead() -> float:
+        return query.likeness(query.pattern(), thumbnail())
+
+    likeness = supported(matched, [ahead, _back(files, query, candidate.id)],
+                         lambda m: query.aligned(thumbnail(), m))
     if not likeness:
         return hit
     return Hit(hit.id, hit.key, hit.filepath, scoring.score(candidate.similarity, pixels=likeness),

@@ -7,11 +7,21 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageEnhance
 
-from bogv.containment import AGREEING, COVERED, PLAIN, SUPPORTED, contained, coverage, duplicate
+from bogv.containment import (
+    AGREEING,
+    COVERED,
+    PLAIN,
+    SUPPORTED,
+    contained,
+    coverage,
+    duplicate,
+    supported,
+)
 from bogv.duplicates import Duplicates
 from bogv.model import geometry, pixels, scoring
 from bogv.results import Hit
 from bogv.service import Service
+from bogv.similar import Stored
 from bogv.verdicts import pair
 
 from .images import encode, photo
@@ -89,7 +99,9 @@ def test_corner_crops_and_screenshots_are_duplicates(service: Service, allowed: 
     screenshot looks further off than the original's other copies (its vector is mostly
     the window's), so they fill the first places a search matches the keypoints of
     (``service.CHECKED``), and from its own side too few of its keypoints lie on the
-    photo: only matching every neighbour of the original finds it."""
+    photo: only matching every neighbour of the original finds it. One thread: with two,
+    which side checks a pair first sets its score, and the least edited of the photo and
+    its re-saved copies is chosen by score sums closer than that."""
     img = photo("camera")
     images = dict(photos)
     images |= {f"camera-q{q}": encode(img, quality=q) for q in (30, 50, 70)}
@@ -97,7 +109,7 @@ def test_corner_crops_and_screenshots_are_duplicates(service: Service, allowed: 
     images["camera-corner"] = encode(corner(img), quality=90)
     images["camera-screenshot"] = encode(screenshot(img), quality=90)
     ids = add_files(service, allowed, images)
-    dups = Duplicates(service)
+    dups = Duplicates(service, threads=1)
     dups.scan()
     groups = names(dups.groups(), ids)
     assert len(groups) == 1 and groups[0][0] == "camera"
@@ -139,6 +151,45 @@ def test_a_pixel_copy_the_keypoints_place_inside_needs_no_way_back() -> None:
     hit = Hit(2, "k", "", 0.7, "copy")  # pixels verified it, the way back does not
     assert duplicate(hit, [lambda: query], stored, lambda: 0.0)
     assert not duplicate(hit, [lambda: query[:0]], stored, lambda: 0.0)
+
+
+def test_pixels_where_the_keypoints_put_them_support_a_copy() -> None:
+    """When neither pixel check verifies a pair that ``SUPPORTED`` matches place one inside
+    the other, the pixels where those matches put them may (``pixels.ALIGNED``); never for
+    a pair the matches do not place inside the other, and never under ``ALIGNED``."""
+    img = photo("chelsea")
+    small = img.resize((round(img.width * 0.26), round(img.height * 0.26)))
+    found = geometry.match(geometry.keypoints(small), geometry.keypoints(img))
+    assert found is not None and found.count >= SUPPORTED and contained(found)
+    failed = [lambda: scoring.COPY_PIXELS - 0.1]
+    assert supported(found, failed) == 0.0
+    assert supported(found, failed, lambda m: pixels.ALIGNED) == pixels.ALIGNED
+    assert supported(found, failed, lambda m: pixels.ALIGNED - 0.01) == 0.0
+    assert supported(found, [lambda: 0.99], lambda m: pixels.ALIGNED) == 0.99  # checked first
+    overlap = matched(*tiles("coffee", 0.4))  # two parts of one photo
+    assert overlap.count >= SUPPORTED and not contained(overlap)
+    assert supported(overlap, failed, lambda m: 1.0) == 0.0
+
+
+def test_pixels_agree_where_the_keypoints_put_them(service: Service) -> None:
+    """``Stored.aligned``: a photo in its screenshot (where the pixel check finds no frame:
+    0.27-0.71) and a copy rotated 10° at 256 px (an icon's size, whose keypoints were found
+    at 256 px, not ``geometry.SIDE``; from either side) agree with the original where their
+    matches put them, from ``pixels.ALIGNED``; another photo under the same transforms
+    does not."""
+    def stored(img: Image.Image) -> Stored:
+        return Stored(service.files, service.add(encode(img, quality=92)).id)
+
+    motorcycle, camera = photo("motorcycle_left"), photo("camera")  # camera: 512 x 512 px
+    rotated = camera.rotate(10, resample=Image.Resampling.BICUBIC).resize((256, 256))
+    other = stored(photo("coffee")).thumbnail()
+    photo_in_shot = stored(motorcycle), stored(screenshot(motorcycle))
+    original, copy = stored(camera), stored(rotated)
+    for query, candidate in (photo_in_shot, (original, copy), (copy, original)):
+        matched = query.match(query.keypoints(), candidate.keypoints())
+        assert matched is not None and matched.count >= SUPPORTED
+        assert query.aligned(candidate.thumbnail(), matched) >= pixels.ALIGNED
+        assert query.aligned(other, matched) < 0.6
 
 
 def test_pixels_alone_do_not_make_copies_of_pictures_rich_in_keypoints() -> None:
