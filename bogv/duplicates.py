@@ -61,7 +61,7 @@ import numpy as np
 from PIL import Image
 
 from bogv import sources
-from bogv.containment import COVERED, SUPPORTED, duplicate, filled, supported
+from bogv.containment import COVERED, SUPPORTED, contained, duplicate, filled, supported
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.model import geometry, pixels, scoring
 from bogv.results import Hit
@@ -356,10 +356,10 @@ class Duplicates:
         # from the other side (what is drawn over this image is not drawn over the
         # neighbour), so the other side having matched the pair does not spare it.
         looked = MORE_CHECKED if all(h.match == "similar" for h in hits) else CHECKED
-        hits = [_uncovered(query, c, h, points(c.id))
-                if i < looked and h.match == "similar"
-                and c.similarity >= scoring.UNCOVERED_SIMILARITY and c.id not in known
-                else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
+        second = {c.id for i, c in enumerate(others) if i < looked and c.id not in known
+                  and c.similarity >= scoring.UNCOVERED_SIMILARITY}
+        hits = [_uncovered(query, c, h, points(c.id)) if c.id in second and h.match == "similar"
+                else h for c, h in zip(others, hits, strict=True)]
         if any(h.match == "copy" for h in hits):
             # A search stops at its copy: the mirror and pixel checks wait for a best hit
             # that keypoints did not verify. Among copies of one picture a flipped or tiny
@@ -376,9 +376,12 @@ class Duplicates:
                     and c.id not in known and not seen.joined(id_, c.id)
                     else h for c, h in zip(others, hits, strict=True)]
         # Each pair left unverified is looked at once more, from one side (the other side
-        # skips it, ``earlier``), for keypoints that put one picture inside the other and
-        # pixels that then verify it either way (``containment.supported``).
-        hits = [_supported(query, c, h, files, match_of(c.id))
+        # skips it, ``earlier``), for keypoints that put one picture inside the other (its
+        # own, or its second look's where it took one: ``_support``) and pixels that then
+        # verify it (``containment.supported``).
+        hits = [_supported(query, c, h, files,
+                           _support(query, keypoints(c.id),
+                                    points(c.id) if c.id in second else None))
                 if h.match == "similar" and c.id not in known else h
                 for c, h in zip(others, hits, strict=True)]
         copies = [pair(id_, h.id, "copy", h.score, h.match) for h in hits
@@ -575,8 +578,9 @@ class Duplicates:
             hit = verify(self.service.files, query, [candidate])[0]
             stored = self.service.files.read(r.id, KEYPOINTS) or b""
             if hit.match == "similar":  # as the scan looks at a neighbour it left unverified
+                looked = similarity >= scoring.UNCOVERED_SIMILARITY  # as a search would
                 hit = _supported(query, candidate, hit, self.service.files,
-                                 query.match(query.keypoints(), stored))
+                                 _support(query, stored, stored if looked else None))
             copy = _duplicate(query, hit, stored, self.service.files)
             verdict: Verdict = "copy" if copy else "distinct"
             pairs.append(pair(anchor.id, r.id, verdict, hit.score, hit.match))
@@ -689,6 +693,25 @@ def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,
         return hit
     return Hit(hit.id, hit.key, hit.filepath, scoring.score(candidate.similarity, pixels=likeness),
                "copy")
+
+
+def _support(query: Stored, stored: bytes, second: bytes | None) -> geometry.Matched | None:
+    """The keypoint matches that may support a copy (``containment.supported``): the
+    query's own keypoints' with ``stored``, or its second look's (``Stored.uncovered``)
+    with ``second`` where it looked at that neighbour, whichever can (``SUPPORTED``
+    matches, one picture inside the other), else the most. Text over a copy holds its
+    strongest corners: three lines of it over a photo rotated 6° left 9 matches at first
+    look and 27 at the second."""
+    views = [query.match(query.keypoints(), stored)]
+    if second is not None:
+        views.append(query.match(query.uncovered(), second))
+
+    def order(matched: geometry.Matched | None) -> tuple[bool, int]:
+        if matched is None:
+            return False, 0
+        return matched.count >= SUPPORTED and contained(matched), matched.count
+
+    return max(views, key=order)
 
 
 def _by_keypoints(query: Stored, candidate: Candidate, matched: geometry.Matched | None) -> Hit:

@@ -46,6 +46,18 @@ def captioned(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]
     return out, tuple(round(v) for v in box)  # type: ignore[return-value]
 
 
+def text_over(img: Image.Image) -> Image.Image:
+    """Three lines of white text with a black outline across the middle of ``img``: more
+    letters than ``captioned``, over more of the picture."""
+    out = img.convert("RGB")
+    font = ImageFont.load_default(size=max(10, img.height // 8))
+    ImageDraw.Draw(out).multiline_text(
+        (img.width // 2, img.height // 2), "WHEN YOU SEE IT\nNOBODY:\nME AT 3 AM", font=font,
+        anchor="mm", align="center", fill=(255, 255, 255),
+        stroke_width=max(1, img.height // 100), stroke_fill=(0, 0, 0))
+    return out
+
+
 def write_photos(folder: Path, photos: dict[str, bytes]) -> Path:
     """Each photo as ``folder/<name>.jpg`` (the folder is created); returns ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
