@@ -106,19 +106,21 @@ class Stored:
 
     def aligned(self, thumbnail: bytes, matched: geometry.Matched) -> float:
         """``pixels.aligned`` of its thumbnail and another's where ``matched`` (of its
-        keypoints and the other's) puts them, clear of what is drawn over it, at the best of
-        the sizes the keypoints may have been found at (``_scales``). The other thumbnail is
-        decoded here and not kept (a scan checks many). Only this way round: also trying
-        the other's pixels on its own added five false pairs on
+        keypoints and the other's) puts them, clear of what is drawn over either (text over
+        the other, checked from the original's side, cost dark text 0.1-0.2 of likeness),
+        at the best of the sizes the keypoints may have been found at (``_scales``). The
+        other thumbnail is decoded here and not kept (a scan checks many). Only this way
+        round: also trying the other's pixels on its own added five false pairs on
         ``bench/duplicates/duplicates.py`` (17 against 12) for none found."""
         other = _decode(thumbnail)
         mine, theirs = geometry.grey(self._image()), geometry.grey(other)
+        drawn_there = drawn_over(theirs)
         linear, shift = matched.matrix[:, :2].astype(np.float64), matched.matrix[:, 2:]
         best = -1.0
         for here in _scales(self._image()):
             for there in _scales(other):
                 matrix = np.hstack([linear * (there / here), shift * there])
-                best = max(best, pixels.aligned(mine, theirs, matrix, self.drawn()))
+                best = max(best, pixels.aligned(mine, theirs, matrix, self.drawn(), drawn_there))
                 if best >= pixels.ALIGNED:
                     return best
         return best

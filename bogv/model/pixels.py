@@ -175,12 +175,13 @@ def _fine(stored: np.ndarray, box: tuple[float, float, float, float], zoom: floa
 
 
 def aligned(query: np.ndarray, stored: np.ndarray, matrix: np.ndarray,
-            drawn: np.ndarray | None = None) -> float:
+            drawn: np.ndarray | None = None, drawn_stored: np.ndarray | None = None) -> float:
     """Normalised cross-correlation of a query's grey picture and a stored one's where
     ``matrix`` (2 x 3, from the query's pixels to the stored one's: the transform its
     keypoint matches agree on) puts them, over their overlap clear of what is ``drawn``
-    over the query (same size as ``query``), both shrunk to fit ``FINE`` px and softened by
-    ``_SOFTEN``; -1 when they overlap on less than ``_OVERLAP`` of the query.
+    over the query (same size as ``query``) and ``drawn_stored`` over the stored one (same
+    size as ``stored``), both shrunk to fit ``FINE`` px and softened by ``_SOFTEN``; -1
+    when they overlap on less than ``_OVERLAP`` of the query.
 
     The coarse-to-fine search of ``likeness`` looks for a whole frame, or a crop keeping
     half of one, inside the other; the matches already say where, at any scale and
@@ -195,6 +196,11 @@ def aligned(query: np.ndarray, stored: np.ndarray, matrix: np.ndarray,
     if drawn is not None:
         clear = clear * cv2.resize((~drawn).astype(np.float32), (w, h),
                                    interpolation=cv2.INTER_AREA)
+    if drawn_stored is not None:
+        sh, sw = stored.shape
+        there_clear = cv2.resize((~drawn_stored).astype(np.float32), (sw, sh),
+                                 interpolation=cv2.INTER_AREA)
+        clear = clear * cv2.warpAffine(there_clear, matrix, (w, h), flags=flags)
     shown = clear >= _CLEAR
     if shown.mean() < _OVERLAP:
         return -1.0
