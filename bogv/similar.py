@@ -106,9 +106,9 @@ class Stored:
 
     def aligned(self, thumbnail: bytes, matched: geometry.Matched) -> float:
         """``pixels.aligned`` of its thumbnail and another's where ``matched`` (of its
-        keypoints and the other's) puts them, clear of what is drawn over either (text over
-        the other, checked from the original's side, cost dark text 0.1-0.2 of likeness),
-        at the best of the sizes the keypoints may have been found at (``_scales``). The
+        keypoints and the other's) puts them, clear of what is drawn over either (letters
+        over the other, checked from the original's side, had cost a copy 0.07-0.18), at
+        the best of the sizes the keypoints may have been found at (``_scales``). The
         other thumbnail is decoded here and not kept (a scan checks many). Only this way
         round: also trying the other's pixels on its own added five false pairs on
         ``bench/duplicates/duplicates.py`` (17 against 12) for none found."""
