@@ -58,6 +58,27 @@ def text_over(img: Image.Image) -> Image.Image:
     return out
 
 
+def corner(img: Image.Image, area: float = 0.5) -> Image.Image:
+    w, h = img.size
+    side = area ** 0.5
+    return img.crop((0, 0, round(w * side), round(h * side)))
+
+
+def screenshot(img: Image.Image) -> Image.Image:
+    """The photo shown smaller inside a flat window with a title bar and a side panel."""
+    canvas = Image.new("RGB", (1366, 768), (240, 240, 240))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, 1366, 46), fill=(53, 132, 228))
+    draw.text((12, 18), "Image Viewer - photo.jpg", fill=(255, 255, 255))
+    draw.rectangle((0, 46, 220, 768), fill=(222, 222, 222))
+    for i in range(6):
+        draw.text((14, 70 + 34 * i), f"Item {i + 1}", fill=(128, 128, 128))
+    scale = min(1100 / img.width, 660 / img.height) * 0.9
+    shown = img.resize((round(img.width * scale), round(img.height * scale)))
+    canvas.paste(shown, (240 + (1100 - shown.width) // 2, 60 + (680 - shown.height) // 2))
+    return canvas
+
+
 def write_photos(folder: Path, photos: dict[str, bytes]) -> Path:
     """Each photo as ``folder/<name>.jpg`` (the folder is created); returns ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)

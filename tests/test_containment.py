@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageEnhance
 
 from bogv.containment import (
     AGREEING,
@@ -24,7 +24,7 @@ from bogv.service import Service
 from bogv.similar import Stored
 from bogv.verdicts import pair
 
-from .images import encode, photo, text_over
+from .images import corner, encode, photo, screenshot, text_over
 from .test_duplicates import add_files, allowed, names
 
 __all__ = ["allowed"]  # the fixture: an allowed root the scan reads pixel sizes from
@@ -36,27 +36,6 @@ def tiles(name: str, overlap: float) -> tuple[Image.Image, Image.Image]:
     w, h = img.size
     half = (1 + overlap) / 2
     return img.crop((0, 0, round(w * half), h)), img.crop((round(w * (1 - half)), 0, w, h))
-
-
-def corner(img: Image.Image, area: float = 0.5) -> Image.Image:
-    w, h = img.size
-    side = area ** 0.5
-    return img.crop((0, 0, round(w * side), round(h * side)))
-
-
-def screenshot(img: Image.Image) -> Image.Image:
-    """The photo shown smaller inside a flat window with a title bar and a side panel."""
-    canvas = Image.new("RGB", (1366, 768), (240, 240, 240))
-    draw = ImageDraw.Draw(canvas)
-    draw.rectangle((0, 0, 1366, 46), fill=(53, 132, 228))
-    draw.text((12, 18), "Image Viewer - photo.jpg", fill=(255, 255, 255))
-    draw.rectangle((0, 46, 220, 768), fill=(222, 222, 222))
-    for i in range(6):
-        draw.text((14, 70 + 34 * i), f"Item {i + 1}", fill=(128, 128, 128))
-    scale = min(1100 / img.width, 660 / img.height) * 0.9
-    shown = img.resize((round(img.width * scale), round(img.height * scale)))
-    canvas.paste(shown, (240 + (1100 - shown.width) // 2, 60 + (680 - shown.height) // 2))
-    return canvas
 
 
 def matched(a: Image.Image, b: Image.Image) -> geometry.Matched:

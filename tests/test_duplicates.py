@@ -7,11 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from bogv import duplicates
 from bogv.config import Settings
-from bogv.duplicates import Duplicates, Group, _Seen
+from bogv.duplicates import Duplicates, Group, Member, _Seen
 from bogv.errors import Busy, InvalidParameter, NotFound
 from bogv.model import geometry, pixels, scoring
 from bogv.service import KEYPOINTS, THUMBNAIL, Service
@@ -19,7 +19,7 @@ from bogv.similar import Stored, search_stored, verify
 from bogv.store import Candidate
 from bogv.verdicts import pair
 
-from .images import PHOTOS, captioned, edited_copy, encode, photo, text_over
+from .images import PHOTOS, captioned, corner, edited_copy, encode, photo, screenshot, text_over
 
 
 def add_files(service: Service, folder: Path, images: dict[str, bytes]) -> dict[str, int]:
@@ -293,6 +293,78 @@ def test_the_reference_is_what_the_others_are_copies_of(service: Service,
     assert groups[0].why == "the others are copies of it (a larger one is not of them all)"
 
 
+def test_the_original_is_kept_over_edited_copies_stored_before_it(
+        service: Service, allowed: Path, photos: dict[str, bytes]) -> None:
+    """As large as each other, the copies with text over them or blurred are older; the
+    original is kept, because each looks edited against it (``edits``), not the other way."""
+    astronaut = photo("astronaut")
+    images = {"astronaut-text": encode(captioned(astronaut)[0], quality=90),
+              "astronaut-blurred": encode(astronaut.filter(ImageFilter.GaussianBlur(4)),
+                                          quality=90), **photos}
+    ids = add_files(service, allowed, images)
+    dups = Duplicates(service, threads=1)
+    dups.scan()
+    groups = dups.groups()
+    assert [sorted(g) for g in names(groups, ids)] == [
+        ["astronaut", "astronaut-blurred", "astronaut-text"]]
+    assert groups[0].suggested == ids["astronaut"]
+    assert groups[0].why == "least edited: 2 of the other 2 as large look blurred or drawn over"
+
+
+def test_among_copies_alike_the_one_sharing_the_most_is_kept(service: Service) -> None:
+    """Copies as large as each other that show no edit against each other (here three
+    photos the saved pairs call copies): the one sharing the most with the others, not the
+    oldest."""
+    names_ = ["rocket", "coffee", "chelsea"]  # oldest first
+    ids = {n: service.add(encode(photo(n).resize((300, 200)), quality=90), key=n).id
+           for n in names_}
+    dups = Duplicates(service)
+    dups.verdicts.save([pair(ids["coffee"], ids["chelsea"], "copy", 0.9, "copy"),
+                        pair(ids["coffee"], ids["rocket"], "copy", 0.9, "copy"),
+                        pair(ids["chelsea"], ids["rocket"], "copy", 0.6, "copy")])
+    groups = dups.groups()
+    assert [g.suggested for g in groups] == [ids["coffee"]]
+    assert groups[0].why == "least edited: it shares the most with the other copies"
+
+
+def test_a_larger_copy_is_kept_when_it_holds_the_whole_reference_as_sharp(
+        service: Service, allowed: Path) -> None:
+    """The reference is what the others are copies of: it can be a small copy (a 40%
+    downscale that more copies verify against). The original holds all of it at 2.5 times
+    its pixels and is kept, scored against it through the reference. A screenshot holds all
+    of it too, enlarged in a flat window; a corner crop of the original holds a part of it;
+    a collage holds the original at 80% of its size: none is kept, whatever their pixels."""
+    img = photo("chelsea")
+    small = img.resize((img.width * 2 // 5, img.height * 2 // 5))
+    collage = photo("coffee").resize((560, 372))
+    collage.paste(img.resize((img.width * 4 // 5, img.height * 4 // 5)), (20, 20))
+    images = {"small": small, "original": img, "screenshot": screenshot(small),
+              "corner": corner(img), "collage": collage}
+    ids = add_files(service, allowed, {k: encode(v, quality=90) for k, v in images.items()})
+    dups = Duplicates(service)
+    records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
+    nodes = {n: duplicates._Node(records[i], *dups._dimensions(records[i]), 0.0)
+             for n, i in ids.items()}
+
+    def suggest(reference: str, *others: str) -> Group:
+        members = [Member(ids[reference], reference, "", 1.0, "reference", True,
+                          nodes[reference].width, nodes[reference].height)]
+        members += [Member(ids[n], n, "", 0.8 - 0.1 * k, "copy", False, nodes[n].width,
+                           nodes[n].height) for k, n in enumerate(others)]
+        return dups._suggest(nodes[reference], members, [nodes[n] for n in (reference, *others)])
+
+    group = suggest("small", "original", "screenshot", "corner")
+    assert group.suggested == ids["original"]
+    assert group.why == "largest holding the whole picture: 451x300 px"
+    scores = {m.id: (m.score, m.match) for m in group.members[1:]}
+    assert scores == {ids["small"]: (0.8, "copy"), ids["screenshot"]: (pytest.approx(0.7), "copy"),
+                      ids["corner"]: (pytest.approx(0.6), "copy")}
+    group = suggest("small", "screenshot", "corner")
+    assert group.suggested == ids["small"]
+    assert group.why == "the others are copies of it (a larger one is not of them all)"
+    assert suggest("original", "collage").suggested == ids["original"]  # shown at 80%
+
+
 def test_groups_are_anchored_not_chained_through_a_smaller_copy(
         service: Service, photos: dict[str, bytes]) -> None:
     """Pairs a~b, b~c, c~d (and no other) chain into one component of four; c is far
@@ -324,13 +396,13 @@ def test_a_copy_of_a_copy_as_large_as_the_reference_joins_its_group(
                        for i, x in enumerate(names_) for j, y in enumerate(names_) if i < j)
     groups = names(dups.groups(), ids)
     assert [sorted(g) for g in groups] == [sorted(names_)]
-    reference = groups[0][0]
-    assert reference in ("chelsea", "rocket")
     assert all(m.match == "copy" and m.score == pytest.approx(0.8)
                for m in dups.groups()[0].members[1:])
-    end = "camera" if reference == "chelsea" else "coffee"  # the one it reaches through
-    dups.verdicts.save([pair(ids[reference], ids[end], "dismissed")])
-    assert all(end not in g for g in names(dups.groups(), ids) if g[0] == reference)
+    # the reference (chelsea or rocket) reaches the far end (camera or coffee) through
+    # the other: each end is no copy of the reference next to the other end
+    dups.verdicts.save([pair(ids["chelsea"], ids["camera"], "dismissed"),
+                        pair(ids["rocket"], ids["coffee"], "dismissed")])
+    assert all(len(g) < len(names_) for g in names(dups.groups(), ids))
 
 
 def test_dismissed_groups_never_come_back(service: Service, make_service: Callable[..., Service],

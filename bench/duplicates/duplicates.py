@@ -211,6 +211,8 @@ def quality(args: argparse.Namespace, work: Path) -> None:
     service = build_service(settings)
     ids = {}
     t0 = time.perf_counter()
+    if args.copies_first:
+        images = _copies_first(images, family)
     for n, (name, img) in enumerate(images):
         data = _jpeg(img)
         path = folder / f"{n:05d}.jpg"
@@ -267,6 +269,20 @@ def quality(args: argparse.Namespace, work: Path) -> None:
         f"{k}: {v}" for k, v in sorted(_by_source(false).items(), key=lambda kv: -kv[1])))
     if args.keep:
         print("false pairs:", *sorted(false), sep="\n  ")
+
+
+def _copies_first(images: Named, family: dict[str, str]) -> Named:
+    """``images`` with each planted original moved after its last copy."""
+    originals = {name: (name, img) for name, img in images if family.get(name) == name}
+    moved: Named = []
+    for k, (name, img) in enumerate(images):
+        if name in originals:
+            continue
+        moved.append((name, img))
+        following = images[k + 1][0] if k + 1 < len(images) else None
+        if name in family and family.get(following or "") != family[name]:
+            moved.append(originals[family[name]])
+    return moved
 
 
 def _by_source(pairs: list[tuple[str, str]]) -> dict[str, int]:
@@ -472,6 +488,9 @@ def main() -> None:
                         "(0: all), for a quick run")
     parser.add_argument("--only", choices=("quality", "scale"))
     parser.add_argument("--keep", action="store_true", help="list bogv's false pairs")
+    parser.add_argument("--copies-first", action="store_true", help="store each planted "
+                        "original after its copies, so that the oldest image is never the one "
+                        "to keep: what sizes and edits choose alone")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bogv-dups-"))
     models = Path(tempfile.gettempdir()) / "bogv-dups-models"  # converted once, kept

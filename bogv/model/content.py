@@ -22,7 +22,7 @@ from PIL import Image
 from bogv.model import geometry
 from bogv.model.preprocess import SIZE
 
-__all__ = ["CELLS", "content_box", "drawn_over", "query_views", "uncovered_cells"]
+__all__ = ["CELLS", "content_box", "drawn_over", "framed", "query_views", "uncovered_cells"]
 
 _SIDE = 256
 _BUSY = 3
@@ -53,6 +53,29 @@ def content_box(img: Image.Image) -> tuple[int, int, int, int] | None:
     x, y, w, h = box
     sx, sy = img.width / grey.shape[1], img.height / grey.shape[0]
     return (round(x * sx), round(y * sy), round((x + w) * sx), round((y + h) * sy))
+
+
+_AROUND = 0.4
+"""Share of a picture that must lie outside a part of it for that part to be framed."""
+_FLATTER = 0.42
+"""How much less busy than the part itself what lies around it is, at most, when the part is
+framed. On ``bench/duplicates/duplicates.py``'s groups, around a photo inside its
+screenshot 0.18-0.36 of it, around a crop inside its original (or a rotated copy) 0.47-1.3:
+a window's bars and panels are flat but for their labels, a photo goes on around its crop.
+A drawing on a white page around its crop is flat too, and counts as framed."""
+
+
+def framed(grey: np.ndarray, part: np.ndarray) -> bool:
+    """Whether the ``part`` of a picture (a polygon in the pixels of ``grey``) is framed in
+    flat UI, as a photo is in its screenshot, rather than cut from a larger picture."""
+    inside = np.zeros(grey.shape, np.uint8)
+    cv2.fillConvexPoly(inside, np.round(part).astype(np.int32), 1)
+    shown = inside.astype(bool)
+    if (~shown).mean() < _AROUND or not shown.any():
+        return False
+    k3 = np.ones((3, 3), np.uint8)
+    busy = (cv2.dilate(grey, k3).astype(np.int16) - cv2.erode(grey, k3)) > _BUSY
+    return float(busy[~shown].mean()) < _FLATTER * float(busy[shown].mean())
 
 
 def _reaching_the_frame(flat: np.ndarray) -> np.ndarray:
