@@ -103,9 +103,11 @@ _RESOLUTION = 1.1
 """Reference pixels per pixel of a larger member under which it holds the reference at the
 reference's own resolution or finer (1 for a crop's original, 0.3 for a 30% downscale's;
 more than 1 for a photo shown shrunk in a screenshot): a tenth for the keypoints' error."""
-_COMPARED = EVERY_ANCHOR
+_COMPARED = 6
 """Most images of a group's largest ones compared with each other for edits (each pair
-both ways), the oldest first."""
+both ways, 30 comparisons), the oldest first. The groups of the 10k collection of
+``bench/duplicates/duplicates.py`` took 27-28 s to make before any comparison, 32.5 s
+comparing up to 12, 29.6 s up to 6 (their thumbnails decoded at half size)."""
 VECTORS_AT_ONCE = 4096
 """Most vectors anchoring holds at once (8 MB)."""
 MAX_DISMISS = 100
@@ -578,7 +580,7 @@ class Duplicates:
                 largest = max(largest, node.width * node.height)
         tier = sorted((n for n in holders if n.width * n.height * SMALLER >= largest),
                       key=lambda n: n.record.id)[:_COMPARED]
-        seen = {n.record.id: self._look(n.record.id) for n in tier}
+        seen = {n.record.id: self._look(n.record.id) for n in tier} if len(tier) > 1 else {}
         edited = {n.record.id: [o.record.id for o in tier if o is not n and _edited(
             seen[n.record.id], seen[o.record.id])] for n in tier}
         keep = min(tier, key=lambda n: (len(edited[n.record.id]), -n.shared, n.record.id))
@@ -596,16 +598,21 @@ class Duplicates:
         return Group([first, *sorted(rest, key=lambda m: -m.score)], why)
 
     def _look(self, id_: int) -> edits.Look | None:
-        """A member's thumbnail as ``edits`` compares it (None when it cannot be read)."""
-        image = self._thumbnail(id_)
+        """A member's thumbnail as ``edits`` compares it (None when it cannot be read),
+        decoded at the size compared."""
+        image = self._thumbnail(id_, edits.SIDE)
         return None if image is None else edits.look(image)
 
-    def _thumbnail(self, id_: int) -> Image.Image | None:
+    def _thumbnail(self, id_: int, side: int | None = None) -> Image.Image | None:
+        """A member's thumbnail, or (``side``) the smallest the JPEG decodes to that still
+        covers ``side`` x ``side`` px (a quarter of the pixels for half the side)."""
         data = self.service.files.read(id_, THUMBNAIL)
         if not data:
             return None
         try:
             with Image.open(io.BytesIO(data)) as img:
+                if side is not None:
+                    img.draft("RGB", (side, side))
                 return img.convert("RGB")
         except (OSError, ValueError, Image.DecompressionBombError):
             return None

@@ -16,10 +16,11 @@ from .images import PHOTOS, encode, photo, text_over
 
 
 def look(img: Image.Image) -> edits.Look:
-    """``img`` stored as a JPEG, as its thumbnail's look."""
+    """``img`` stored as a JPEG, as its thumbnail's look (decoded as the scan does)."""
     with Image.open(io.BytesIO(encode(img, quality=90))) as stored:
         thumbnail = make_thumbnail(stored)
     with Image.open(io.BytesIO(thumbnail)) as small:
+        small.draft("RGB", (edits.SIDE, edits.SIDE))
         return edits.look(small)
 
 

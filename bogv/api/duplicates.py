@@ -64,9 +64,13 @@ class MemberOut(BaseModel):
 
 class GroupOut(BaseModel):
     members: list[MemberOut] = Field(description="The suggested image first; each other "
-                                     "member is verified against it.")
+                                     "member is verified against it, or against a copy it "
+                                     "holds whole (scored then by the weaker link).")
     suggested: int
-    why: str = Field(description="Why that one: largest, least edited, or oldest.")
+    why: str = Field(description="Why that one: the largest (holding the whole picture); the "
+                     "least edited (what the others look: drawn over, blurred, greyscale, "
+                     "washed out; or it shares the most with them); the oldest; or the others "
+                     "are copies of it.")
 
 
 class GroupsPage(BaseModel):

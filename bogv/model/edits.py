@@ -68,41 +68,46 @@ by ``_LIFTED`` or more, its grey levels were pressed together: contrast at 0.6 g
 _LIFTED = 4.0
 """Grey levels (of 255) a washed-out copy's blacks are lifted by: lowered contrast lifted
 them by 6-87 (pressing towards a mid grey), while an original against a copy whose slope
-is under ``_FADED`` measured -1.5 to -0.3."""
+is under ``_FADED`` measured -1.4 to -0.3."""
 
 
 @dataclass(frozen=True)
 class Look:
-    """What comparing a copy needs of its thumbnail: ``grey`` at ``SIDE`` x ``SIDE``, and how
-    colourful it is (``chroma``)."""
+    """What comparing a copy needs of its thumbnail, made once however many copies it is
+    compared with: ``grey`` at ``SIDE`` x ``SIDE``, the same standardised (``z``) and its
+    fine ``detail``, and how colourful it is (``chroma``)."""
 
     grey: np.ndarray
+    z: np.ndarray
+    detail: np.ndarray
     chroma: float
 
 
 def look(img: Image.Image) -> Look:
     """A thumbnail as ``edits`` compares it."""
     rgb = img.convert("RGB")
-    lab = cv2.cvtColor(np.asarray(rgb, np.float32) / 255, cv2.COLOR_RGB2Lab)
+    small = cv2.resize(np.asarray(rgb, np.float32) / 255, (SIDE, SIDE),
+                       interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
     chroma = float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 90))
     grey = cv2.resize(np.asarray(rgb.convert("L"), np.float32), (SIDE, SIDE),
                       interpolation=cv2.INTER_AREA)
-    return Look(grey, chroma)
+    z = _z(grey)
+    return Look(grey, z, _detail(z), chroma)
 
 
 def edits(a: Look, b: Look) -> tuple[str, ...]:
     """What seems done to copy ``a`` that copy ``b`` does not show (see the module's list),
     empty when nothing does or the two are not framed alike."""
-    other = b.grey
-    za, zb = _z(a.grey), _z(other)
+    za, da = a.z, a.detail
+    other, zb, db = b.grey, b.z, b.detail
     if float((za * zb).mean()) < float((za * zb[:, ::-1]).mean()):
-        other, zb = other[:, ::-1], zb[:, ::-1]
+        other, zb, db = other[:, ::-1], zb[:, ::-1], db[:, ::-1]
     alike = float((za * zb).mean())
     if alike < _FRAMED:
         return ()
     found = []
     apart = cv2.GaussianBlur(np.abs(za - zb), (0, 0), 2) > _APART
-    da, db = _detail(za), _detail(zb)
     drawn = apart.mean() >= _PART
     if drawn and da[apart].mean() > _SHARPER * db[apart].mean():
         found.append("drawn over")
