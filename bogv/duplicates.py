@@ -78,7 +78,7 @@ from bogv.model.content import framed
 from bogv.results import Hit
 from bogv.service import CHECKED, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
 from bogv.sidecar import Sidecar
-from bogv.similar import Stored, verify
+from bogv.similar import Stored, decode_thumbnail, verify
 from bogv.store import MAX_BATCH, Candidate, Record
 from bogv.verdicts import Pair, Verdict, Verdicts, pair
 
@@ -241,9 +241,10 @@ def _edited(a: edits.Look | None, b: edits.Look | None) -> tuple[str, ...]:
 
 
 def _why(keep: _Node, members: Sequence[Member], tier: Sequence[_Node],
-         seen: dict[int, edits.Look | None]) -> str:
+         looked: dict[int, tuple[str, ...]]) -> str:
     """Why ``keep`` of the group's ``members`` (the reference first), chosen among the
-    ``tier`` of the largest images holding the picture (their ``seen`` looks)."""
+    ``tier`` of the largest images holding the picture; ``looked``: what each other of
+    them shows against it (``edits.edits``)."""
     if len(tier) == 1:
         area = keep.width * keep.height
         if all(m.width * m.height * SMALLER < area for m in members if m.id != keep.record.id):
@@ -251,9 +252,7 @@ def _why(keep: _Node, members: Sequence[Member], tier: Sequence[_Node],
         if keep.record.id != members[0].id:
             return f"largest holding the whole picture: {keep.width}x{keep.height} px"
         return "the others are copies of it (a larger one is not of them all)"
-    looked = {n.record.id: _edited(seen[n.record.id], seen[keep.record.id])
-              for n in tier if n is not keep}
-    found = sorted({e for found in looked.values() for e in found})
+    found = sorted({e for shown in looked.values() for e in shown})
     if found:
         return (f"least edited: {sum(map(bool, looked.values()))} of the other {len(looked)} "
                 f"as large look {' or '.join(found)}")
@@ -581,10 +580,13 @@ class Duplicates:
         tier = sorted((n for n in holders if n.width * n.height * SMALLER >= largest),
                       key=lambda n: n.record.id)[:_COMPARED]
         seen = {n.record.id: self._look(n.record.id) for n in tier} if len(tier) > 1 else {}
-        edited = {n.record.id: [o.record.id for o in tier if o is not n and _edited(
-            seen[n.record.id], seen[o.record.id])] for n in tier}
-        keep = min(tier, key=lambda n: (len(edited[n.record.id]), -n.shared, n.record.id))
-        why = _why(keep, members, tier, seen)
+        shows = {(n.record.id, o.record.id): _edited(seen[n.record.id], seen[o.record.id])
+                 for n in tier for o in tier if o is not n}
+        keep = min(tier, key=lambda n: (sum(bool(shows[n.record.id, o.record.id])
+                                            for o in tier if o is not n),
+                                        -n.shared, n.record.id))
+        why = _why(keep, members, tier, {n.record.id: shows[n.record.id, keep.record.id]
+                                         for n in tier if n is not keep})
         if keep is reference:
             rest = members[1:]
         else:
@@ -604,18 +606,7 @@ class Duplicates:
         return None if image is None else edits.look(image)
 
     def _thumbnail(self, id_: int, side: int | None = None) -> Image.Image | None:
-        """A member's thumbnail, or (``side``) the smallest the JPEG decodes to that still
-        covers ``side`` x ``side`` px (a quarter of the pixels for half the side)."""
-        data = self.service.files.read(id_, THUMBNAIL)
-        if not data:
-            return None
-        try:
-            with Image.open(io.BytesIO(data)) as img:
-                if side is not None:
-                    img.draft("RGB", (side, side))
-                return img.convert("RGB")
-        except (OSError, ValueError, Image.DecompressionBombError):
-            return None
+        return decode_thumbnail(self.service.files.read(id_, THUMBNAIL) or b"", side)
 
     def _holds(self, node: _Node, reference: _Node) -> bool:
         """Whether ``node``, verified against ``reference``, holds the whole of it at least

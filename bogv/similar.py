@@ -31,7 +31,7 @@ from bogv.service import verify as service_verify
 from bogv.sidecar import Sidecar
 from bogv.store import Candidate
 
-__all__ = ["Stored", "search_stored", "verify"]
+__all__ = ["Stored", "decode_thumbnail", "search_stored", "verify"]
 
 
 OVERLAID = 0.01
@@ -140,11 +140,23 @@ def _scales(thumbnail: Image.Image) -> tuple[float, ...]:
 def _decode(data: bytes) -> Image.Image:
     """A thumbnail as an RGB image; a blank one (no keypoints, a flat pattern that matches
     nothing) when it is missing or unreadable."""
+    img = decode_thumbnail(data)
+    return Image.new("RGB", (pixels.SIDE, pixels.SIDE)) if img is None else img
+
+
+def decode_thumbnail(data: bytes, side: int | None = None) -> Image.Image | None:
+    """A thumbnail as an RGB image, None when it is missing or unreadable; with ``side``,
+    the smallest the JPEG decodes to that still covers ``side`` x ``side`` px (a quarter of
+    the pixels for half the side)."""
+    if not data:
+        return None
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if side is not None:
+                img.draft("RGB", (side, side))
             return img.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError):
-        return Image.new("RGB", (pixels.SIDE, pixels.SIDE))
+        return None
 
 
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
