@@ -405,6 +405,29 @@ def test_a_copy_of_a_copy_as_large_as_the_reference_joins_its_group(
     assert all(len(g) < len(names_) for g in names(dups.groups(), ids))
 
 
+def test_a_copy_of_the_original_a_small_reference_was_cut_from_joins_its_group(
+        service: Service, allowed: Path) -> None:
+    """original~rotated, rotated~crop, crop~flipped crop (and no other pair): a crop of the
+    rotated copy and the crop's own mirror image verify against the crop, and the rotated
+    copy, clearly larger, holds the whole crop (``_holds``), so the original, a copy of the
+    rotated one, is a copy of the crop's picture too: one group of four (anchored on the
+    rotated copy or the original, the flipped crop was left out; on the crop, the original)."""
+    img = photo("astronaut").resize((400, 400))
+    rotated = img.rotate(10, resample=Image.Resampling.BICUBIC)
+    crop = rotated.crop((100, 100, 300, 300))
+    images = {"original": img, "rotated": rotated, "crop": crop,
+              "crop-flipped": ImageOps.mirror(crop)}
+    ids = add_files(service, allowed, {k: encode(v, quality=90) for k, v in images.items()})
+    dups = Duplicates(service)
+    copies = {("original", "rotated"), ("rotated", "crop"), ("crop", "crop-flipped")}
+    dups.verdicts.save(pair(ids[x], ids[y], "copy" if (x, y) in copies else "distinct", 0.8,
+                            "copy") for i, x in enumerate(images) for j, y in enumerate(images)
+                       if i < j)
+    groups = dups.groups()
+    assert [sorted(g) for g in names(groups, ids)] == [sorted(images)]
+    assert all(m.score == pytest.approx(0.8) for m in groups[0].members[1:])
+
+
 def test_dismissed_groups_never_come_back(service: Service, make_service: Callable[..., Service],
                                           settings: Settings, allowed: Path,
                                           photos: dict[str, bytes]) -> None:
