@@ -66,6 +66,11 @@ def corner(img: Image.Image, area: float = 0.5) -> Image.Image:
 
 def screenshot(img: Image.Image) -> Image.Image:
     """The photo shown smaller inside a flat window with a title bar and a side panel."""
+    return screenshot_at(img)[0]
+
+
+def screenshot_at(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """``screenshot`` and where the photo is in it (left, top, right, bottom)."""
     canvas = Image.new("RGB", (1366, 768), (240, 240, 240))
     draw = ImageDraw.Draw(canvas)
     draw.rectangle((0, 0, 1366, 46), fill=(53, 132, 228))
@@ -75,8 +80,9 @@ def screenshot(img: Image.Image) -> Image.Image:
         draw.text((14, 70 + 34 * i), f"Item {i + 1}", fill=(128, 128, 128))
     scale = min(1100 / img.width, 660 / img.height) * 0.9
     shown = img.resize((round(img.width * scale), round(img.height * scale)))
-    canvas.paste(shown, (240 + (1100 - shown.width) // 2, 60 + (680 - shown.height) // 2))
-    return canvas
+    left, top = 240 + (1100 - shown.width) // 2, 60 + (680 - shown.height) // 2
+    canvas.paste(shown, (left, top))
+    return canvas, (left, top, left + shown.width, top + shown.height)
 
 
 def write_photos(folder: Path, photos: dict[str, bytes]) -> Path:

@@ -27,7 +27,7 @@ from bogv.service import (
 )
 from bogv.thumbs import make_thumbnail
 
-from .images import PHOTOS, captioned, encode, photo
+from .images import PHOTOS, captioned, encode, photo, screenshot, screenshot_at
 
 
 def crop_area(img: Image.Image, area: float) -> Image.Image:
@@ -35,22 +35,6 @@ def crop_area(img: Image.Image, area: float) -> Image.Image:
     w, h = round(img.width * area ** 0.5), round(img.height * area ** 0.5)
     x, y = (img.width - w) // 2, (img.height - h) // 2
     return img.crop((x, y, x + w, y + h))
-
-
-def screenshot(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """``img`` shown in an app window (title bar, side panel with labels, margins), and
-    where it is."""
-    canvas = Image.new("RGB", (1366, 768), (240, 240, 240))
-    draw = ImageDraw.Draw(canvas)
-    draw.rectangle((0, 0, 1366, 46), fill=(53, 132, 228))
-    draw.text((12, 23), "Image Viewer - photo.jpg", fill=(255, 255, 255), anchor="lm")
-    draw.rectangle((0, 46, 220, 768), fill=(222, 222, 222))
-    for i in range(6):
-        draw.text((14, 66 + 34 * i), f"Item {i + 1}", fill=(128, 128, 128))
-    scale = min(1000 / img.width, 620 / img.height)
-    shown = img.resize((round(img.width * scale), round(img.height * scale)))
-    canvas.paste(shown, (260, 80))
-    return canvas, (260, 80, 260 + shown.width, 80 + shown.height)
 
 
 @pytest.fixture
@@ -97,7 +81,7 @@ def test_a_projection_is_the_same_after_saving_it(tmp_path: Path) -> None:
 
 def test_the_picture_inside_a_screenshot_is_found() -> None:
     for name in PHOTOS:
-        shot, where = screenshot(photo(name))
+        shot, where = screenshot_at(photo(name))
         box = content_box(shot)
         assert box is not None, name
         # none of the window, most of the photo (a flat sky at its edge may be left out)
@@ -160,7 +144,7 @@ def test_a_photo_or_a_flat_image_is_searched_whole() -> None:
 def test_a_screenshot_finds_the_photo_labelled_copy(stocked: Service) -> None:
     # The whole frame alone calls half of these "similar": the window outweighs the photo.
     for name in PHOTOS:
-        hits = stocked.search(encode(screenshot(photo(name))[0], "PNG"), limit=3)
+        hits = stocked.search(encode(screenshot(photo(name)), "PNG"), limit=3)
         assert (hits[0].key, hits[0].match) == (name, "copy"), (name, hits[0])
         assert all(h.match == "similar" for h in hits[1:])
 
