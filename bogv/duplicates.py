@@ -273,8 +273,8 @@ class Duplicates:
         self._sizes: dict[int, tuple[int, int]] = {}
         """Pixel sizes read for ranking (records never change; a deleted one is not asked)."""
         self._held: dict[tuple[int, int], bool] = {}
-        """``_holds`` of (member, reference) ids, asked by every anchor tried and again to
-        suggest one to keep (records never change)."""
+        """``_holds`` of (member, reference) ids for members clearly larger, asked by every
+        anchor tried and again to suggest one to keep (records never change)."""
         self._grouping = threading.Lock()
         self._cached: tuple[tuple[int, int, int], list[Group]] | None = None
         """The groups of every member, and the ``_state`` they were made in."""
@@ -614,12 +614,6 @@ class Duplicates:
         return decode_thumbnail(self.service.files.read(id_, THUMBNAIL) or b"", side)
 
     def _holds(self, node: _Node, reference: _Node) -> bool:
-        key = node.record.id, reference.record.id
-        if key not in self._held:
-            self._held[key] = self._holds_now(node, reference)
-        return self._held[key]
-
-    def _holds_now(self, node: _Node, reference: _Node) -> bool:
         """Whether ``node``, verified against ``reference``, holds the whole of it at least
         as sharp, so keeping it loses none of the picture. It does when it has about as
         many pixels; with clearly more, when its keypoints place all of the reference
@@ -630,6 +624,13 @@ class Duplicates:
         (``SUPPORTED``), the reference stays."""
         if node.width * node.height <= reference.width * reference.height * SMALLER:
             return True
+        key = node.record.id, reference.record.id
+        if key not in self._held:
+            self._held[key] = self._holds_larger(node, reference)
+        return self._held[key]
+
+    def _holds_larger(self, node: _Node, reference: _Node) -> bool:
+        """``_holds`` for a ``node`` clearly larger than ``reference``."""
         files = self.service.files
         matched = geometry.match(files.read(node.record.id, KEYPOINTS) or b"",
                                  files.read(reference.record.id, KEYPOINTS) or b"")
@@ -749,12 +750,6 @@ class Duplicates:
         return _size(self.service.files.read(record.id, THUMBNAIL) or b"") or (0, 0)
 
 
-def _equal(a: _Node | Member, b: _Node | Member) -> bool:
-    """Whether two copies are as large as each other (neither ``SMALLER``)."""
-    pa, pb = a.width * a.height, b.width * b.height
-    return pa * SMALLER >= pb and pb * SMALLER >= pa
-
-
 def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_Node],
                      known: dict[str, Pair], holds: Callable[[_Node, _Node], bool]
                      ) -> list[Member]:
@@ -763,7 +758,7 @@ def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_
     captioned) is a copy of the reference, though edited twice it may keep too little of
     it to be verified against it directly (a crop of its greyscale copy); so is a copy of
     the original a small reference was cut from (a crop's original and that original's
-    rotated copy). Only through members as large (``_equal``) or clearly larger and
+    rotated copy). Only through members as large (neither ``SMALLER``) or clearly larger and
     holding it (``holds``: ``Duplicates._holds``): a crop's or a screenshot's own copies
     need not show the rest of the picture (tiles of one photo each verify against it, not
     against each other). Scored by the weaker of the two links. Never one a person said
@@ -771,9 +766,10 @@ def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_
     if anchor.width * anchor.height == 0:
         return []
     by_id = {n.record.id: n for n in nodes}
-    area = anchor.width * anchor.height
-    # A larger member is asked whether it holds the anchor only once it links a node.
-    through = [m for m in members[1:] if _equal(m, anchor) or m.width * m.height > area]
+    # As large or larger; a clearly larger one is asked whether it holds the anchor only
+    # once it links a node (``holds`` is true of one as large).
+    through = [m for m in members[1:]
+               if m.width * m.height * SMALLER >= anchor.width * anchor.height]
     joined = {m.id for m in members}
     found = []
     for node in nodes:
@@ -782,7 +778,7 @@ def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_
             continue
         links = [(min(m.score, p.score), p) for m in through
                  if (p := known.get(pair(m.id, node.record.id, "copy").key)) is not None
-                 and p.verdict == "copy" and (_equal(m, anchor) or holds(by_id[m.id], anchor))]
+                 and p.verdict == "copy" and holds(by_id[m.id], anchor)]
         if links:
             score, p = max(links, key=lambda link: link[0])
             found.append(Duplicates._member(node, replace(p, score=score)))
