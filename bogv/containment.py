@@ -28,7 +28,7 @@ from bogv.model.geometry import Matched
 from bogv.results import Hit
 
 __all__ = ["AGREEING", "COVERED", "PLAIN", "SUPPORTED", "contained", "coverage", "duplicate",
-           "filled", "supported"]
+           "filled", "shares", "supported"]
 
 COVERED = 0.85
 """Share of one picture's frame the other must fill (``coverage``): the highest (in steps
@@ -81,8 +81,14 @@ def filled(matched: Matched) -> float:
 
 def _shares(matched: Matched) -> tuple[float, float]:
     """The two pictures' overlap as a share of the query's frame and of the stored one's."""
-    query, stored = _frame(matched.query_all), _frame(matched.stored_all)
-    moved = cv2.transform(query[None], matched.matrix)[0].astype(np.float32)
+    return shares(_frame(matched.query_all), _frame(matched.stored_all), matched.matrix)
+
+
+def shares(query: np.ndarray, stored: np.ndarray, matrix: np.ndarray) -> tuple[float, float]:
+    """The overlap of two frames (convex polygons, each in its own picture's pixels) once
+    ``matrix`` carries the query's onto the stored one's, as a share of each: 0 of a frame
+    without area, since nothing can be said to hold a picture of unknown size."""
+    moved = cv2.transform(query[None], matrix)[0].astype(np.float32)
     overlap, _ = cv2.intersectConvexConvex(moved, stored)
     areas = cv2.contourArea(moved), cv2.contourArea(stored)
     first, second = (min(1.0, overlap / a) if a > 0 else 0.0 for a in areas)

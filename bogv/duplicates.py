@@ -73,7 +73,7 @@ import numpy as np
 from PIL import Image
 
 from bogv import sources, thumbs
-from bogv.containment import COVERED, SUPPORTED, contained, duplicate, filled, supported
+from bogv.containment import COVERED, SUPPORTED, contained, duplicate, filled, shares, supported
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.model import edits, geometry, pixels, scoring
 from bogv.model.content import framed
@@ -621,7 +621,8 @@ class Duplicates:
         (``_RESOLUTION``), and not framed in flat UI (``content.framed``): a screenshot
         has more pixels than the photo it shows, often enlarged; the original of a crop or
         of a downscaled copy holds it whole, at more pixels. When the keypoints cannot tell
-        (``SUPPORTED``), the reference stays."""
+        (``SUPPORTED``), or the reference's pixel size could not be read (0 x 0: no part of
+        it can be said to be held), the reference stays."""
         if node.width * node.height <= reference.width * reference.height * SMALLER:
             return True
         key = node.record.id, reference.record.id
@@ -640,10 +641,8 @@ class Duplicates:
         shrunk = [max(1.0, max(n.width, n.height) / geometry.SIDE) for n in (node, reference)]
         mine, theirs = (_rectangle(n.width / f, n.height / f) for n, f in zip(
             (node, reference), shrunk, strict=True))
-        moved = cv2.transform(mine[None], matched.matrix)[0]
-        overlap, _ = cv2.intersectConvexConvex(moved, theirs)
         scale = float(np.hypot(*matched.matrix[:, 0])) * shrunk[1] / shrunk[0]
-        if overlap < COVERED * cv2.contourArea(theirs) or scale > _RESOLUTION:
+        if shares(mine, theirs, matched.matrix)[1] < COVERED or scale > _RESOLUTION:
             return False
         image = self._thumbnail(node.record.id)
         if image is None:

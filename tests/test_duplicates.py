@@ -365,6 +365,25 @@ def test_a_larger_copy_is_kept_when_it_holds_the_whole_reference_as_sharp(
     assert suggest("original", "collage").suggested == ids["original"]  # shown at 80%
 
 
+def test_a_reference_of_unknown_size_is_held_by_no_larger_copy(service: Service,
+                                                                allowed: Path) -> None:
+    """A reference whose pixel size could not be read (0 x 0: neither its file nor its
+    thumbnail) is not replaced by a larger member, however well their keypoints match:
+    nothing says how much of it that member holds (``containment.shares`` of a frame
+    without area is 0). The same member holds the reference once its size is known."""
+    img = photo("chelsea")
+    small = img.resize((img.width * 2 // 5, img.height * 2 // 5))
+    ids = add_files(service, allowed, {"small": encode(small, quality=90),
+                                       "original": encode(img, quality=90)})
+    dups = Duplicates(service)
+    records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
+    original = duplicates._Node(records[ids["original"]], img.width, img.height, 0.0)
+    known = duplicates._Node(records[ids["small"]], small.width, small.height, 0.0)
+    unknown = duplicates._Node(records[ids["small"]], 0, 0, 0.0)
+    assert dups._holds(original, known)
+    assert not Duplicates(service)._holds(original, unknown)
+
+
 def test_groups_are_anchored_not_chained_through_a_smaller_copy(
         service: Service, photos: dict[str, bytes]) -> None:
     """Pairs a~b, b~c, c~d (and no other) chain into one component of four; c is far
