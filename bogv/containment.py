@@ -27,8 +27,8 @@ from bogv.model import geometry, pixels, scoring
 from bogv.model.geometry import Matched
 from bogv.results import Hit
 
-__all__ = ["AGREEING", "COVERED", "PLAIN", "SUPPORTED", "contained", "coverage", "duplicate",
-           "filled", "shares", "supported"]
+__all__ = ["AGREEING", "COVERED", "PLAIN", "SUPPORTED", "contained", "coverage", "cut",
+           "duplicate", "filled", "shares", "supported"]
 
 COVERED = 0.85
 """Share of one picture's frame the other must fill (``coverage``): the highest (in steps
@@ -93,6 +93,16 @@ def shares(query: np.ndarray, stored: np.ndarray, matrix: np.ndarray) -> tuple[f
     areas = cv2.contourArea(moved), cv2.contourArea(stored)
     first, second = (min(1.0, overlap / a) if a > 0 else 0.0 for a in areas)
     return first, second
+
+
+def cut(matched: Matched | None) -> bool:
+    """Whether the matches make the query a part cut from the stored picture: ``SUPPORTED``
+    of them place (``COVERED``) all of it inside the stored one, which it fills less than
+    ``COVERED`` of (a centre crop keeping 70% of a photo's sides fills half of it)."""
+    if matched is None or matched.count < SUPPORTED:
+        return False
+    inside, fills = _shares(matched)
+    return inside >= COVERED > fills
 
 
 def contained(matched: Matched | None, covered: float = COVERED) -> bool:

@@ -45,14 +45,15 @@ counting only a clear difference (``SMALLER``: a caption banner or a screenshot'
 some pixels to a copy, a downscale removes many; an upscaled copy would still fool it, but
 upscaling is rare next to downscaling); then the least edited: the one that looks edited
 from the fewest of the others as large, each compared with each (``bogv.model.edits``: text
-or a sticker drawn over, blurred, greyscale, washed out), and among those the one sharing
-the most with all the others (its pair scores summed: an original keeps its pixels in every
-edit, a crop and a captioned copy share less with each other; but in a chain of edits the
-copy edited again shares the most); then the oldest. On ``bench/duplicates/duplicates.py``
-the planted original is kept in 54-57 of the 77 groups holding one (the scan's two threads
-move the pair scores, so the shares), 49 when every original is
-stored after its copies (was 30 and 27 by the shares alone; the oldest before the shares:
-75, but 22 with the copies stored first). Never the largest file: a re-saved JPEG at
+or a sticker drawn over, blurred, greyscale, washed out; ``_cropped``: a part cut from the
+other, by keypoints), and among those the one sharing the most with all the others (its
+pair scores summed: an original keeps its pixels in every edit, a crop and a captioned copy
+share less with each other; but in a chain of edits the copy edited again shares the most);
+then the oldest. On ``bench/duplicates/duplicates.py`` the planted original is kept in 58
+of the 78 groups holding one (54-57 before crops counted as edits; the scan's two threads
+move the pair scores, so the shares), 50 when every original is stored after its copies
+(was 30 and 27 by the shares alone; the oldest before the shares: 75, but 22 with the
+copies stored first). Never the largest file: a re-saved JPEG at
 quality 95 outweighs its original.
 """
 
@@ -73,7 +74,16 @@ import numpy as np
 from PIL import Image
 
 from bogv import sources, thumbs
-from bogv.containment import COVERED, SUPPORTED, contained, duplicate, filled, shares, supported
+from bogv.containment import (
+    COVERED,
+    SUPPORTED,
+    contained,
+    cut,
+    duplicate,
+    filled,
+    shares,
+    supported,
+)
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.model import edits, geometry, pixels, scoring
 from bogv.model.content import framed
@@ -105,6 +115,9 @@ _RESOLUTION = 1.1
 """Reference pixels per pixel of a larger member under which it holds the reference at the
 reference's own resolution or finer (1 for a crop's original, 0.3 for a 30% downscale's;
 more than 1 for a photo shown shrunk in a screenshot): a tenth for the keypoints' error."""
+_CROPPED = 0.95
+"""Pixels of a copy, against another's, under which it may be a part cut from it
+(``_cropped``): whole-frame edits keep the size, a crop keeping 80% of each side has 64%."""
 _COMPARED = 6
 """Most images of a group's largest ones compared with each other for edits (each pair
 both ways, 30 comparisons), the oldest first. The groups of the 10k collection of
@@ -570,9 +583,10 @@ class Duplicates:
         """The group of ``members`` (verified against ``reference``, first) with the image
         to keep first: the reference, or a member holding the whole of it (``_holds``), in
         the order a person values: the most pixels (``SMALLER``), then the least edited
-        (``edits.edits``: fewest of the others it looks edited from; then sharing the most
-        with them), then the oldest. Each other member is scored against it through the
-        reference (the weaker of the two links), as ``_through_holders`` scores one."""
+        (``edits.edits`` and ``_cropped``: fewest of the others it looks edited from; then
+        sharing the most with them), then the oldest. Each other member is scored against
+        it through the reference (the weaker of the two links), as ``_through_holders``
+        scores one."""
         by_id = {n.record.id: n for n in nodes}
         holders, largest = [reference], reference.width * reference.height
         for node in sorted((by_id[m.id] for m in members[1:]),
@@ -586,6 +600,7 @@ class Duplicates:
                       key=lambda n: n.record.id)[:_COMPARED]
         seen = {n.record.id: self._look(n.record.id) for n in tier} if len(tier) > 1 else {}
         shows = {(n.record.id, o.record.id): _edited(seen[n.record.id], seen[o.record.id])
+                 + (("cropped",) if self._cropped(n, o) else ())
                  for n in tier for o in tier if o is not n}
         keep = min(tier, key=lambda n: (sum(bool(shows[n.record.id, o.record.id])
                                             for o in tier if o is not n),
@@ -644,13 +659,35 @@ class Duplicates:
         scale = float(np.hypot(*matched.matrix[:, 0])) * shrunk[1] / shrunk[0]
         if shares(mine, theirs, matched.matrix)[1] < COVERED or scale > _RESOLUTION:
             return False
-        image = self._thumbnail(node.record.id)
-        if image is None:
+        return not self._framed(node, cv2.transform(
+            theirs[None], cv2.invertAffineTransform(matched.matrix))[0])
+
+    def _cropped(self, node: _Node, other: _Node) -> bool:
+        """Whether ``node``, no more than ``SMALLER`` times smaller than ``other``, is a part
+        cut from it: ``other``'s keypoints place all of it inside ``other``, which shows
+        more of the picture around it (``containment.cut``), and not flat UI around a
+        photo (``content.framed``), as a caption banner or a screenshot's window is.
+        Copies alike in pixels are not compared (a whole-frame edit keeps the size)."""
+        if node.width * node.height >= _CROPPED * other.width * other.height:
             return False
-        part = cv2.transform(theirs[None], cv2.invertAffineTransform(matched.matrix))[0]
-        long = max(node.width, node.height, 1)
-        part *= min(thumbs.SIDE, long) / min(geometry.SIDE, long)  # into thumbnail pixels
-        return not framed(geometry.grey(image), part)
+        files = self.service.files
+        matched = geometry.match(files.read(node.record.id, KEYPOINTS) or b"",
+                                 files.read(other.record.id, KEYPOINTS) or b"")
+        if matched is None or not cut(matched):
+            return False
+        f = max(1.0, max(node.width, node.height) / geometry.SIDE)
+        return not self._framed(other, cv2.transform(
+            _rectangle(node.width / f, node.height / f)[None], matched.matrix)[0], around=0.0)
+
+    def _framed(self, outer: _Node, part: np.ndarray, **around: float) -> bool:
+        """Whether the ``part`` of ``outer`` (a polygon in its keypoint picture's pixels) is
+        framed in flat UI (``content.framed``, on its thumbnail); unreadable: it is."""
+        image = self._thumbnail(outer.record.id)
+        if image is None:
+            return True
+        long = max(outer.width, outer.height, 1)
+        part = part * (min(thumbs.SIDE, long) / min(geometry.SIDE, long))  # thumbnail pixels
+        return framed(geometry.grey(image), part, **around)
 
     def _better_reference(self, members: Sequence[Member], node: _Node,
                           best: Sequence[Member], reference: _Node) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from bogv import duplicates
 from bogv.config import Settings
@@ -363,6 +363,42 @@ def test_a_larger_copy_is_kept_when_it_holds_the_whole_reference_as_sharp(
     assert group.suggested == ids["small"]
     assert group.why == "the others are copies of it (a larger one is not of them all)"
     assert suggest("original", "collage").suggested == ids["original"]  # shown at 80%
+
+
+def test_a_crop_as_large_is_not_kept_over_the_picture_it_was_cut_from(
+        service: Service, allowed: Path) -> None:
+    """A centre crop keeping 85% of each side has 72% of the original's pixels: as large
+    by ``SMALLER``, alike in every edit ``edits`` tells, and sharing more with the other
+    copies when they are crops too. The original's keypoints place all of it inside the
+    original, which shows more of the picture around it: the crop looks cropped, and the
+    original is kept. A caption banner below a copy also adds picture the original lacks,
+    but flat, with a word on it (``content.framed``): it does not make the original look
+    cropped from it."""
+    img = photo("chelsea")
+    w, h = img.size
+    crop = img.crop((w * 15 // 200, h * 15 // 200, w - w * 15 // 200, h - h * 15 // 200))
+    banner = Image.new("RGB", (w, h * 6 // 5), "white")
+    banner.paste(img, (0, 0))
+    ImageDraw.Draw(banner).text((w // 2, h * 11 // 10), "SALE", fill="black", anchor="mm",
+                                font=ImageFont.load_default(size=h // 8))
+    images = {"crop": crop, "original": img, "banner": banner}
+    ids = add_files(service, allowed, {k: encode(v, quality=90) for k, v in images.items()})
+    dups = Duplicates(service)
+    records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
+
+    def node(name: str, shared: float) -> duplicates._Node:
+        return duplicates._Node(records[ids[name]], *dups._dimensions(records[ids[name]]),
+                                shared)
+
+    def suggest(*nodes: duplicates._Node) -> Group:
+        members = [Member(n.record.id, n.record.key, "", 0.9, "copy", False, n.width,
+                          n.height) for n in nodes]
+        return dups._suggest(nodes[0], members, nodes)
+
+    group = suggest(node("crop", 2.0), node("original", 1.0))
+    assert group.suggested == ids["original"]
+    assert group.why == "least edited: 1 of the other 1 as large look cropped"
+    assert suggest(node("original", 2.0), node("banner", 1.0)).suggested == ids["original"]
 
 
 def test_a_reference_of_unknown_size_is_held_by_no_larger_copy(service: Service,

@@ -65,13 +65,15 @@ screenshot 0.07-0.34 of it (25 pairs), around a crop inside its original or a ro
 around its crop. A drawing on a white page around a crop of it would count as framed too."""
 
 
-def framed(grey: np.ndarray, part: np.ndarray) -> bool:
+def framed(grey: np.ndarray, part: np.ndarray, around: float = _AROUND) -> bool:
     """Whether the ``part`` of a picture (a polygon in the pixels of ``grey``) is framed in
-    flat UI, as a photo is in its screenshot, rather than cut from a larger picture."""
+    flat UI, as a photo is in its screenshot, rather than cut from a larger picture; never
+    when less than ``around`` of the picture lies outside it (0: asked of any margin, such
+    as a caption banner below a photo)."""
     inside = np.zeros(grey.shape, np.uint8)
     cv2.fillConvexPoly(inside, np.round(part).astype(np.int32), 1)
     shown = inside.astype(bool)
-    if (~shown).mean() < _AROUND or not shown.any():
+    if (~shown).mean() <= around or not shown.any():
         return False
     k3 = np.ones((3, 3), np.uint8)
     busy = (cv2.dilate(grey, k3).astype(np.int16) - cv2.erode(grey, k3)) > _BUSY
