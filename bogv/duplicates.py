@@ -677,17 +677,20 @@ class Duplicates:
             return False
         f = max(1.0, max(node.width, node.height) / geometry.SIDE)
         return not self._framed(other, cv2.transform(
-            _rectangle(node.width / f, node.height / f)[None], matched.matrix)[0], around=0.0)
+            _rectangle(node.width / f, node.height / f)[None], matched.matrix)[0],
+            any_margin=True)
 
-    def _framed(self, outer: _Node, part: np.ndarray, **around: float) -> bool:
+    def _framed(self, outer: _Node, part: np.ndarray, *, any_margin: bool = False) -> bool:
         """Whether the ``part`` of ``outer`` (a polygon in its keypoint picture's pixels) is
-        framed in flat UI (``content.framed``, on its thumbnail); unreadable: it is."""
+        framed in flat UI (``content.framed``, on its thumbnail; ``any_margin``: however
+        little of it lies outside the part); unreadable: it is."""
         image = self._thumbnail(outer.record.id)
         if image is None:
             return True
         long = max(outer.width, outer.height, 1)
         part = part * (min(thumbs.SIDE, long) / min(geometry.SIDE, long))  # thumbnail pixels
-        return framed(geometry.grey(image), part, **around)
+        grey = geometry.grey(image)
+        return framed(grey, part, 0.0) if any_margin else framed(grey, part)
 
     def _better_reference(self, members: Sequence[Member], node: _Node,
                           best: Sequence[Member], reference: _Node) -> bool:
