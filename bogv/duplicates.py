@@ -247,7 +247,16 @@ def rank(nodes: Sequence[_Node]) -> list[_Node]:
                                         n.record.id))
 
 
-def _rectangle(width: float, height: float) -> np.ndarray:
+def _shrunk(node: _Node) -> float:
+    """Image pixels per pixel of its keypoint picture (``geometry.grey``: shrunk to fit
+    ``geometry.SIDE``, never enlarged)."""
+    return max(1.0, max(node.width, node.height) / geometry.SIDE)
+
+
+def _keypoint_frame(node: _Node) -> np.ndarray:
+    """The whole image as a polygon in its keypoint picture's pixels."""
+    f = _shrunk(node)
+    width, height = node.width / f, node.height / f
     return np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
 
 
@@ -647,16 +656,11 @@ class Duplicates:
 
     def _holds_larger(self, node: _Node, reference: _Node) -> bool:
         """``_holds`` for a ``node`` clearly larger than ``reference``."""
-        files = self.service.files
-        matched = geometry.match(files.read(node.record.id, KEYPOINTS) or b"",
-                                 files.read(reference.record.id, KEYPOINTS) or b"")
+        matched = self._matched(node, reference)
         if matched is None or matched.count < SUPPORTED:
             return False
-        # Keypoints were found on each image shrunk to fit geometry.SIDE.
-        shrunk = [max(1.0, max(n.width, n.height) / geometry.SIDE) for n in (node, reference)]
-        mine, theirs = (_rectangle(n.width / f, n.height / f) for n, f in zip(
-            (node, reference), shrunk, strict=True))
-        scale = float(np.hypot(*matched.matrix[:, 0])) * shrunk[1] / shrunk[0]
+        mine, theirs = _keypoint_frame(node), _keypoint_frame(reference)
+        scale = float(np.hypot(*matched.matrix[:, 0])) * _shrunk(reference) / _shrunk(node)
         if shares(mine, theirs, matched.matrix)[1] < COVERED or scale > _RESOLUTION:
             return False
         return not self._framed(node, cv2.transform(
@@ -670,15 +674,17 @@ class Duplicates:
         Copies alike in pixels are not compared (a whole-frame edit keeps the size)."""
         if node.width * node.height >= _CROPPED * other.width * other.height:
             return False
-        files = self.service.files
-        matched = geometry.match(files.read(node.record.id, KEYPOINTS) or b"",
-                                 files.read(other.record.id, KEYPOINTS) or b"")
+        matched = self._matched(node, other)
         if matched is None or not cut(matched):
             return False
-        f = max(1.0, max(node.width, node.height) / geometry.SIDE)
-        return not self._framed(other, cv2.transform(
-            _rectangle(node.width / f, node.height / f)[None], matched.matrix)[0],
-            any_margin=True)
+        return not self._framed(other, cv2.transform(_keypoint_frame(node)[None],
+                                                     matched.matrix)[0], any_margin=True)
+
+    def _matched(self, node: _Node, other: _Node) -> geometry.Matched | None:
+        """``geometry.match`` of two members' stored keypoints."""
+        files = self.service.files
+        return geometry.match(files.read(node.record.id, KEYPOINTS) or b"",
+                              files.read(other.record.id, KEYPOINTS) or b"")
 
     def _framed(self, outer: _Node, part: np.ndarray, *, any_margin: bool = False) -> bool:
         """Whether the ``part`` of ``outer`` (a polygon in its keypoint picture's pixels) is

@@ -73,7 +73,7 @@ def framed(grey: np.ndarray, part: np.ndarray, around: float = _AROUND) -> bool:
     inside = np.zeros(grey.shape, np.uint8)
     cv2.fillConvexPoly(inside, np.round(part).astype(np.int32), 1)
     shown = inside.astype(bool)
-    if (~shown).mean() <= around or not shown.any():
+    if (~shown).mean() < around or shown.all() or not shown.any():
         return False
     k3 = np.ones((3, 3), np.uint8)
     busy = (cv2.dilate(grey, k3).astype(np.int16) - cv2.erode(grey, k3)) > _BUSY
