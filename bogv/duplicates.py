@@ -49,8 +49,8 @@ or a sticker drawn over, blurred, greyscale, washed out; ``_cropped``: a part cu
 other, by keypoints), and among those the one sharing the most with all the others (its
 pair scores summed: an original keeps its pixels in every edit, a crop and a captioned copy
 share less with each other; but in a chain of edits the copy edited again shares the most);
-then the oldest. On ``bench/duplicates/duplicates.py`` the planted original is kept in 58
-of the 78 groups holding one (54-57 before crops counted as edits; the scan's two threads
+then the oldest. On ``bench/duplicates/duplicates.py`` the planted original is kept in
+57-58 of the 78 groups holding one (54-57 before crops counted as edits; the scan's two threads
 move the pair scores, so the shares), 50 when every original is stored after its copies
 (was 30 and 27 by the shares alone; the oldest before the shares: 75, but 22 with the
 copies stored first). Never the largest file: a re-saved JPEG at
