@@ -90,7 +90,7 @@ from bogv.model.content import framed
 from bogv.results import Hit
 from bogv.service import CHECKED, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
 from bogv.sidecar import Sidecar
-from bogv.similar import Stored, decode_thumbnail, verify
+from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, Record
 from bogv.verdicts import Pair, Verdict, Verdicts, pair
 
@@ -635,7 +635,7 @@ class Duplicates:
         return None if image is None else edits.look(image)
 
     def _thumbnail(self, id_: int, side: int | None = None) -> Image.Image | None:
-        return decode_thumbnail(self.service.files.read(id_, THUMBNAIL) or b"", side)
+        return thumbs.decode(self.service.files.read(id_, THUMBNAIL) or b"", side)
 
     def _holds(self, node: _Node, reference: _Node) -> bool:
         """Whether ``node``, verified against ``reference``, holds the whole of it at least

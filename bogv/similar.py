@@ -14,14 +14,13 @@ The checks are the search's own (``service.count_inliers``, ``service.compare_pi
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from functools import cache
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ImageOps
 
-from bogv import thumbs
+from bogv import placed, thumbs
 from bogv.errors import NotFound
 from bogv.model import geometry, pixels
 from bogv.model.content import drawn_over
@@ -31,7 +30,7 @@ from bogv.service import verify as service_verify
 from bogv.sidecar import Sidecar
 from bogv.store import Candidate
 
-__all__ = ["Stored", "decode_thumbnail", "search_stored", "verify"]
+__all__ = ["Stored", "search_stored", "verify"]
 
 
 OVERLAID = 0.01
@@ -59,7 +58,7 @@ class Stored:
         self.files, self.id, self.sha256 = files, id_, sha256
         self.keypoints: Callable[[], bytes] = cache(lambda: files.read(id_, KEYPOINTS) or b"")
         self.thumbnail: Callable[[], bytes] = cache(lambda: files.read(id_, THUMBNAIL) or b"")
-        self._image = cache(lambda: _decode(self.thumbnail()))
+        self._image = cache(lambda: placed.decode(self.thumbnail()))
         self.mirrored: Callable[[], bytes] = cache(
             lambda: geometry.keypoints(ImageOps.mirror(self._image())))
         self.drawn: Callable[[], np.ndarray | None] = cache(
@@ -104,59 +103,15 @@ class Stored:
             self._likeness[thumbnail] = pixels.likeness(pattern, thumbnail)
         return self._likeness[thumbnail]
 
-    def aligned(self, thumbnail: bytes, matched: geometry.Matched) -> float:
-        """``pixels.aligned`` of its thumbnail and another's where ``matched`` (of its
-        keypoints and the other's) puts them, clear of what is drawn over either (letters
-        over the other, checked from the original's side, had cost a copy 0.07-0.18), at
-        the best of the sizes the keypoints may have been found at (``_scales``). The
-        other thumbnail is decoded here and not kept (a scan checks many). Only this way
-        round: also trying the other's pixels on its own added five false pairs on
-        ``bench/duplicates/duplicates.py`` (17 against 12) for none found."""
-        other = _decode(thumbnail)
-        mine, theirs = geometry.grey(self._image()), geometry.grey(other)
-        drawn_there = drawn_over(theirs)
-        linear, shift = matched.matrix[:, :2].astype(np.float64), matched.matrix[:, 2:]
-        best = -1.0
-        for here in _scales(self._image()):
-            for there in _scales(other):
-                matrix = np.hstack([linear * (there / here), shift * there])
-                best = max(best, pixels.aligned(mine, theirs, matrix, self.drawn(), drawn_there))
-                if best >= pixels.ALIGNED:
-                    return best
-        return best
-
-
-def _scales(thumbnail: Image.Image) -> tuple[float, ...]:
-    """Thumbnail pixels per keypoint pixel, as far as the thumbnail tells. Both were made
-    from the image shrunk, never enlarged: keypoints to fit ``geometry.SIDE``, the thumbnail
-    ``thumbs.SIDE``. A thumbnail smaller than that is the image itself; one that size comes
-    from an image of ``geometry.SIDE`` px or more, or of exactly ``thumbs.SIDE`` (an icon),
-    tried in that order. From an image of 257-319 px its pixels are misplaced by up to a
-    fifth, and disagree: a copy missed, not a false one."""
-    long = max(thumbnail.size)
-    return (long / geometry.SIDE, 1.0) if long >= thumbs.SIDE else (1.0,)
-
-
-def _decode(data: bytes) -> Image.Image:
-    """A thumbnail as an RGB image; a blank one (no keypoints, a flat pattern that matches
-    nothing) when it is missing or unreadable."""
-    img = decode_thumbnail(data)
-    return Image.new("RGB", (pixels.SIDE, pixels.SIDE)) if img is None else img
-
-
-def decode_thumbnail(data: bytes, side: int | None = None) -> Image.Image | None:
-    """A thumbnail as an RGB image, None when it is missing or unreadable; with ``side``,
-    the smallest the JPEG decodes to that still covers ``side`` x ``side`` px (a quarter of
-    the pixels for half the side)."""
-    if not data:
-        return None
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if side is not None:
-                img.draft("RGB", (side, side))
-            return img.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
+    def aligned(self, thumbnail: bytes, matched: geometry.Matched,
+                enough: float = pixels.ALIGNED) -> float:
+        """``placed.likeness`` of its thumbnail and another's where ``matched`` (of its
+        keypoints and the other's) puts them, at the sizes its keypoints may have been
+        found at. Only this way round: also trying the other's pixels on its own added
+        five false pairs on ``bench/duplicates/duplicates.py`` (17 against 12) for none
+        found."""
+        return placed.likeness(geometry.grey(self._image()), self.drawn(),
+                               thumbs.keypoint_scales(self._image()), thumbnail, matched, enough)
 
 
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
