@@ -11,14 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from bogv import fields, imaging, sources
+from bogv import fields, imaging, placed, sources
 from bogv._types import Vectors
 from bogv.config import Settings
+from bogv.containment import SUPPORTED, contained
 from bogv.errors import InvalidParameter, NotFound
 from bogv.metrics import Metrics
 from bogv.model import geometry, pixels, scoring
@@ -63,14 +65,23 @@ class Query:
     """A search image ready for the model: one row of ``tensors`` and of ``keypoints`` per
     view (``bogv.model.content.query_views``), the decoded image (its mirror's keypoints
     and its pixel pattern are found only when a search needs them), the digest of its
-    bytes, and where something seems drawn over it (``bogv.model.content.drawn_over``:
-    None when nothing does)."""
+    bytes, where something seems drawn over it (``bogv.model.content.drawn_over``:
+    None when nothing does), and each view's grey picture its keypoints were found on."""
 
     tensors: np.ndarray
     keypoints: list[bytes]
     image: Image.Image
     sha256: str
     drawn: np.ndarray | None = None
+    greys: tuple[np.ndarray, ...] = ()
+
+    def aligned(self, view: int, matched: geometry.Matched, thumbnail: bytes) -> float:
+        """``placed.likeness`` of one view's pixels (``view``: its index) and a stored
+        thumbnail where ``matched`` (of that view's keypoints and the stored ones) puts
+        them, clear of what seems drawn over either."""
+        grey = self.greys[view]
+        drawn = self.drawn if view == 0 else drawn_over(grey)
+        return placed.likeness(grey, drawn, (1.0,), thumbnail, matched, scoring.COPY_ALIGNED)
 
     @property
     def cells(self) -> np.ndarray | None:
@@ -116,7 +127,7 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
     greys = [geometry.grey(v) for v in views]
     return Query(np.stack([embed_tensor(v) for v in views]),
                  [geometry.keypoints_of(g) for g in greys], img,
-                 hashlib.sha256(data).hexdigest(), drawn_over(greys[0]))
+                 hashlib.sha256(data).hexdigest(), drawn_over(greys[0]), tuple(greys))
 
 
 def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
@@ -170,6 +181,31 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
     stored = thumbnails[best]()
     likeness[best] = likeness_of(query(), stored) if stored else 0.0
     return likeness
+
+
+def compare_aligned(similarities: Sequence[float], inliers: Sequence[int],
+                    likeness: Sequence[float],
+                    matched: Sequence[Callable[[], tuple[int, geometry.Matched] | None]],
+                    thumbnails: Sequence[Callable[[], bytes]],
+                    aligned: Callable[[int, geometry.Matched, bytes], float]
+                    ) -> tuple[int, float] | None:
+    """The candidate whose pixels are compared where its keypoint matches put it
+    (``bogv.placed``) and their likeness, or None when none is: when
+    ``scoring.check_aligned`` asks, the best-scoring one with ``containment.SUPPORTED``
+    matches that make one picture contain the other. ``matched[i]()`` gives candidate
+    ``i``'s best matches and the query view they are of, ``aligned(view, matches,
+    thumbnail)`` compares. ``bench/quality/quality.py`` runs this too."""
+    if not scoring.check_aligned(similarities, inliers, likeness):
+        return None
+    enough = [i for i, n in enumerate(inliers[:len(matched)]) if n >= SUPPORTED]
+    if not enough:
+        return None
+    best = max(enough, key=lambda i: scoring.score(similarities[i], inliers[i]))
+    found = matched[best]()
+    if found is None or found[1].count < SUPPORTED or not contained(found[1]):
+        return None
+    thumbnail = thumbnails[best]()
+    return (best, aligned(*found, thumbnail)) if thumbnail else None
 
 
 def _decode(data: bytes, settings: Settings) -> Image.Image:
@@ -312,7 +348,7 @@ class Service:
                       lambda: geometry.keypoints(ImageOps.mirror(query.image)),
                       lambda: pixels.pattern(query.image, query.drawn),
                       lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256,
-                      lambda: geometry.uncovered_keypoints(query.image))
+                      lambda: geometry.uncovered_keypoints(query.image), aligned=query.aligned)
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
@@ -349,27 +385,52 @@ class Service:
 def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callable[[], bytes],
            pattern: Callable[[], pixels.Pattern], read: Callable[[int, str], bytes],
            sha256: str, uncovered: Callable[[], bytes] | None = None,
-           inliers: Callable[[bytes, bytes], int] = geometry.inliers,
-           likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness
+           match: Callable[[bytes, bytes], geometry.Matched | None] = geometry.match,
+           likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness,
+           aligned: Callable[[int, geometry.Matched, bytes], float] | None = None
            ) -> list[Hit]:
     """Candidates (best similarity first) scored and labelled by a search's checks, in their
     order: one place for an upload's search and a stored image's (``bogv.similar``).
 
     ``views`` are the query's keypoints, ``mirrored``, ``pattern`` and ``uncovered`` make its
-    mirror image's keypoints, its pixel pattern and its keypoints outside overlays only when
-    a check needs them (no ``uncovered``: no such check), and ``read(id, kind)``
-    reads a candidate's record file: the checks open only the files they look at.
-    ``inliers`` as in ``count_inliers``, ``likeness_of`` as in ``compare_pixels``.
+    mirror image's keypoints, its pixel pattern and its keypoints outside overlays (in its
+    first view's pixels) only when a check needs them (no ``uncovered``: no such check),
+    and ``read(id, kind)`` reads a candidate's record file: the checks open only the files
+    they look at. ``match`` matches two sets of keypoints (``geometry.match`` or a memo of
+    it: the duplicate scan asks again), ``likeness_of`` as in ``compare_pixels``;
+    ``aligned`` as in ``compare_aligned`` (None: no such check).
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
 
+    matches = cache(match)
+    second = None if uncovered is None else cache(uncovered)
+
+    def inliers(own: bytes, other: bytes) -> int:
+        matched = matches(own, other)
+        return matched.count if matched else 0
+
+    def best_matched(id_: int) -> Callable[[], tuple[int, geometry.Matched] | None]:
+        def best() -> tuple[int, geometry.Matched] | None:
+            stored = read(id_, KEYPOINTS)
+            frames = [*enumerate(views), *([(0, second())] if second is not None else [])]
+            found = [(i, m) for i, v in frames if (m := matches(v, stored)) is not None]
+            return max(found, key=lambda f: f[1].count, default=None)
+        return best
+
     similarities = [c.similarity for c in found]
     counts = count_inliers(views, [deferred(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
-                           similarities, mirrored, uncovered, inliers)
+                           similarities, mirrored, second, inliers)
     counts += [0] * (len(found) - len(counts))
-    likeness = compare_pixels(similarities, counts, pattern,
-                              [deferred(c.id, THUMBNAIL) for c in found], likeness_of)
+    thumbnails = [deferred(c.id, THUMBNAIL) for c in found]
+    likeness = compare_pixels(similarities, counts, pattern, thumbnails, likeness_of)
+    if aligned is not None:
+        placed_at = compare_aligned(similarities, counts, likeness,
+                                    [best_matched(c.id) for c in found[:MORE_CHECKED]],
+                                    thumbnails, aligned)
+        if placed_at is not None and placed_at[1] >= scoring.COPY_ALIGNED:
+            i, agree = placed_at
+            likeness[i] = max(likeness[i], agree)
     return [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
                 scoring.match(c.similarity, inliers=n, pixels=p,
                               same_bytes=bool(sha256) and c.sha256 == sha256))

@@ -22,7 +22,7 @@ from PIL import ImageOps
 
 from bogv import placed, thumbs
 from bogv.errors import NotFound
-from bogv.model import geometry, pixels
+from bogv.model import geometry, pixels, scoring
 from bogv.model.content import drawn_over
 from bogv.results import Hit
 from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
@@ -115,19 +115,26 @@ class Stored:
 
 
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
-           keypoints: Callable[[int], bytes] | None = None) -> list[Hit]:
+           keypoints: Callable[[int], bytes] | None = None, *, aligned: bool = False
+           ) -> list[Hit]:
     """A stored image's candidates (best similarity first) scored and labelled exactly as a
     search would score them for an upload of it (``service.verify``). ``keypoints`` reads a
     candidate's keypoints by id (the duplicate scan skips pairs it matched the other way
-    round)."""
+    round). ``aligned``: also compare pixels where keypoint matches put them, as a search
+    does (``service.compare_aligned``); the scan asks that of every pair left unverified
+    itself (``containment.supported``), at its own threshold."""
     def read(id_: int, kind: str) -> bytes:
         if kind == KEYPOINTS and keypoints is not None:
             return keypoints(id_)
         return files.read(id_, kind) or b""
 
+    def placed_likeness(_: int, matched: geometry.Matched, thumbnail: bytes) -> float:
+        return query.aligned(thumbnail, matched, scoring.COPY_ALIGNED)
+
     return service_verify(found, [query.keypoints()], query.mirrored, query.pattern, read,
-                          query.sha256, query.uncovered, inliers=query.inliers,
-                          likeness_of=query.likeness)
+                          query.sha256, query.uncovered, match=query.match,
+                          likeness_of=query.likeness,
+                          aligned=placed_likeness if aligned else None)
 
 
 def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,
@@ -144,6 +151,7 @@ def search_stored(service: Service, id_: int, limit: int = 10, min_score: float 
     found = service.store.search(vectors[0], max(limit, MORE_CHECKED) + 1,
                                  per="key" if unique_key else "image")
     found = [c for c in found if c.id != id_]
-    hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found)
+    hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found,
+                  aligned=True)
     hits.sort(key=lambda h: -h.score)
     return [h for h in hits[:limit] if h.score >= min_score]

@@ -32,6 +32,14 @@ def edited_copy(img: Image.Image) -> bytes:
     return encode(small, quality=40)
 
 
+def rotated(img: Image.Image, degrees: float = 15, trim: float = 0.1) -> Image.Image:
+    """``img`` turned by ``degrees`` in its own frame (the corners it loses are black) and
+    ``trim`` of its shorter side cut from every edge."""
+    turned = img.rotate(degrees, resample=Image.Resampling.BICUBIC)
+    cut = int(min(img.size) * trim)
+    return turned.crop((cut, cut, img.width - cut, img.height - cut))
+
+
 def captioned(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
     """Two lines of white text with a black outline drawn over the top half of ``img`` (a
     meme), and the box they cover."""

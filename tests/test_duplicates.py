@@ -19,7 +19,17 @@ from bogv.similar import Stored, search_stored, verify
 from bogv.store import Candidate
 from bogv.verdicts import pair
 
-from .images import PHOTOS, captioned, corner, edited_copy, encode, photo, screenshot, text_over
+from .images import (
+    PHOTOS,
+    captioned,
+    corner,
+    edited_copy,
+    encode,
+    photo,
+    rotated,
+    screenshot,
+    text_over,
+)
 
 
 def add_files(service: Service, folder: Path, images: dict[str, bytes]) -> dict[str, int]:
@@ -519,6 +529,17 @@ def test_more_like_this_uses_the_stored_record(service: Service,
         search_stored(service, 42)
     with pytest.raises(InvalidParameter, match="limit"):
         search_stored(service, ids["coffee"], limit=0)
+
+
+def test_more_like_this_compares_pixels_where_keypoints_put_them_as_a_search_does(
+        service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, data in photos.items():
+        service.add(data, key=name)
+    turned = service.add(encode(rotated(photo("rocket")), quality=70), key="turned").id
+    hit = search_stored(service, turned, limit=1)[0]
+    assert (hit.key, hit.match) == ("rocket", "copy"), hit
+    monkeypatch.setattr(scoring, "COPY_ALIGNED", 1.01)
+    assert search_stored(service, turned, limit=1)[0].match == "similar"
 
 
 def test_duplicates_on_a_milvus_server(server_settings: Settings,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
+from bogv.containment import SUPPORTED
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import CELLS, content_box, drawn_over, query_views, uncovered_cells
 from bogv.model.descriptor import DIM, Projection, gem, projection
@@ -22,12 +23,13 @@ from bogv.service import (
     MORE_CHECKED,
     THUMBNAIL,
     Service,
+    compare_aligned,
     compare_pixels,
     count_inliers,
 )
 from bogv.thumbs import make_thumbnail
 
-from .images import PHOTOS, captioned, encode, photo, screenshot, screenshot_at
+from .images import PHOTOS, captioned, encode, photo, rotated, screenshot, screenshot_at
 
 
 def crop_area(img: Image.Image, area: float) -> Image.Image:
@@ -456,6 +458,56 @@ def test_only_a_search_without_a_verified_copy_checks_pixels() -> None:
 
 
 # --- scores and labels ----------------------------------------------------------------------
+
+def test_a_turned_and_trimmed_copy_is_verified_by_its_pixels_where_its_keypoints_put_it(
+        stocked: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turned 15 degrees and trimmed, a photo keeps too few keypoint matches for a copy
+    and no upright frame for the pixel check; where its matches put it, its pixels are
+    its original's (0.99)."""
+    query = encode(rotated(photo("rocket")), quality=70)
+    hits = stocked.search(query, limit=3)
+    assert (hits[0].key, hits[0].match) == ("rocket", "copy"), hits[0]
+    assert all(h.match == "similar" for h in hits[1:])
+    monkeypatch.setattr(scoring, "COPY_ALIGNED", 1.01)  # the check can verify nothing
+    assert stocked.search(query, limit=1)[0].match == "similar"
+
+
+def _matched(count: int, shift: float) -> geometry.Matched:
+    """Matches of two 300 px frames, the query's moved ``shift`` px to the right."""
+    frame = np.array([[15.0, 15.0], [285.0, 285.0]], np.float32)
+    return geometry.Matched(count, np.array([[1.0, 0, shift], [0, 1.0, 0]]), frame, frame)
+
+
+def test_pixels_where_keypoints_put_them_are_compared_only_when_nothing_is_verified() -> None:
+    assert scoring.check_aligned([0.5, 0.4], [30, 3], [0.5, 0.0])
+    assert not scoring.check_aligned([0.5, 0.4], [30, scoring.COPY_INLIERS], [0.0, 0.0])
+    assert not scoring.check_aligned([0.5, 0.4], [30, 3], [scoring.COPY_PIXELS, 0.0])
+    assert not scoring.check_aligned([scoring.MATCH_SIMILARITY - 0.01], [30], [0.0])
+    assert not scoring.check_aligned([scoring.EXACT_SIMILARITY], [30], [0.0])
+    # what it finds stands for the pixel likeness, so it must be at least as strict
+    assert scoring.COPY_ALIGNED > scoring.COPY_PIXELS
+
+
+def test_pixels_are_compared_where_the_matches_of_the_best_scoring_candidate_put_them() -> None:
+    asked: list[tuple[int, int]] = []
+
+    def aligned(view: int, matched: geometry.Matched, thumbnail: bytes) -> float:
+        asked.append((view, matched.count))
+        return 0.97
+
+    def compare(inliers: list[int], shift: float = 0.0) -> tuple[int, float] | None:
+        asked.clear()
+        return compare_aligned([0.6, 0.5, 0.4], inliers, [0.5, 0.0, 0.0],
+                               [lambda n=n: (1, _matched(n, shift)) for n in inliers],
+                               [lambda: b"thumbnail"] * 3, aligned)
+
+    # 40 matches outscore 0.6 similarity (0.5 * 40 / 60 > 0.5 * 0.6): the second is asked
+    assert compare([10, 40, 25]) == (1, 0.97) and asked == [(1, 40)]
+    assert compare([10, SUPPORTED - 1, 3]) is None and not asked
+    # matches that put the pictures beside each other (a tile of one photo) are no copy
+    assert compare([10, 40, 25], shift=150.0) is None and not asked
+    assert compare([10, scoring.COPY_INLIERS, 25]) is None
+
 
 def test_similarity_alone_never_makes_a_copy() -> None:
     """Two photos of one subject look as alike as an edited copy: only keypoints, pixels or

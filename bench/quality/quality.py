@@ -44,7 +44,7 @@ from quality_cost import measure
 from quality_edits import EDITS, distractor_variants
 from quality_methods import DEFAULT, METHODS, Method, Runner
 
-from bogv import imaging, service
+from bogv import imaging, placed, service
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import drawn_over, query_views
 from bogv.model.embedder import Embedder
@@ -232,9 +232,9 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
                   lambda img: [_png(geometry.grey(v)) for v in query_views(img)]),
 }
 """What bogv keeps of a stored image (its keypoints, its thumbnail) and finds for a query
-(its views' keypoints, its mirror image's, its second look's, its pixel pattern), by file
-name prefix; and, for ``bench/quality/quality_replay.py`` (``--keep-grey``), the grey
-pictures ORB looks at."""
+(its views' keypoints, its mirror image's, its second look's, its pixel pattern, the grey
+pictures of its views), by file name prefix; and, for ``bench/quality/quality_replay.py``
+(``--keep-grey``), the grey pictures ORB looks at in the indexed images."""
 
 
 def records_for(folder: Path, key: str, what: str, images: Iterable[imaging.Image.Image],
@@ -378,6 +378,47 @@ def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
                      for q in range(len(ids))])
 
 
+def aligned_likeness(greys: list[list[bytes]], views: list[list[bytes]],
+                     uncovered: list[list[bytes]], index: list[list[bytes]],
+                     thumbnails: list[list[bytes]], ids: np.ndarray, sims: np.ndarray,
+                     inl: np.ndarray, px: np.ndarray) -> np.ndarray:
+    """Pixel likeness where keypoint matches put each query's candidates, as bogv finds it
+    (``service.compare_aligned``: of one candidate, when no check verified any), at full
+    precision so that its threshold can be calibrated; -inf where not compared."""
+    k = inl.shape[1]
+    out = np.full(px.shape, -np.inf)
+    for q in range(len(ids)):
+        frames = [*enumerate(views[q]), (0, uncovered[q][0])]
+        pictures = [np.asarray(imaging.Image.open(io.BytesIO(g))) for g in greys[q]]
+
+        def matched(c: int, frames: list[tuple[int, bytes]] = frames
+                    ) -> Callable[[], tuple[int, geometry.Matched] | None]:
+            def best() -> tuple[int, geometry.Matched] | None:
+                found = [(i, m) for i, v in frames
+                         if (m := geometry.match(v, index[c][0])) is not None]
+                return max(found, key=lambda f: f[1].count, default=None)
+            return best
+
+        def aligned(view: int, m: geometry.Matched, thumbnail: bytes,
+                    pictures: list[np.ndarray] = pictures) -> float:
+            grey = pictures[view]
+            return placed.likeness(grey, drawn_over(grey), (1.0,), thumbnail, m, np.inf)
+
+        got = service.compare_aligned(list(sims[q]), list(inl[q]), list(px[q]),
+                                      [matched(c) for c in ids[q][:k]],
+                                      [lambda c=c: thumbnails[c][0] for c in ids[q][:k]],
+                                      aligned)
+        if got is not None:
+            out[q, got[0]] = got[1]
+    return out
+
+
+def with_aligned(px: np.ndarray, aligned: np.ndarray, t_al: float) -> np.ndarray:
+    """Pixel likeness once a likeness where the matches put the pictures that reaches
+    ``t_al`` stands for it (``service.verify``)."""
+    return np.where(aligned >= t_al, np.maximum(px, aligned), px)
+
+
 def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int,
                   px: np.ndarray | None = None, t_px: float = np.inf
                   ) -> tuple[np.ndarray, np.ndarray]:
@@ -450,6 +491,21 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                                         negpx, t)[1][:, 0] >= threshold,
                 np.arange(0.8, 1.0005, 0.001))
             print(f"  {method.name}: ... or a pixel likeness >= {t_px:.3f}", file=sys.stderr)
+            al = {what: aligned_likeness(records[f"{what.split('-')[0]}-greyquery"],
+                                         records[f"{what.split('-')[0]}-query"],
+                                         records[f"{what.split('-')[0]}-uncovered"],
+                                         records["index-index"], records["index-thumbnail"],
+                                         r[0][:, :method.geometric], r[1], inl[what], px[what])
+                  for what, r in runs.items()}
+            negal = al["negcalib-query"][counted]
+            t_al = lowest_within_budget(
+                lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t_in,
+                                        with_aligned(negpx, negal, t), t_px
+                                        )[1][:, 0] >= threshold,
+                [t for t in np.arange(0.9, 1.0005, 0.005) if t >= t_px])
+            print(f"  {method.name}: ... or a likeness where the matches put them >= "
+                  f"{t_al:.3f}", file=sys.stderr)
+            px = {what: with_aligned(px[what], al[what], t_al) for what in runs}
         runs = {what: with_geometry(*r, inl[what], t_in, px[what], t_px)
                 for what, r in runs.items()}
     calib_i, calib_s = runs["calib-query"]
@@ -595,8 +651,10 @@ def main() -> None:
     parser.add_argument("--cost", type=int, default=1, help="1: also measure import, "
                         "search and size against the plain descriptor (0: skip)")
     parser.add_argument("--keep-grey", action="store_true",
-                        help="also keep the grey images keypoints are found on, so that "
-                        "quality_replay.py can try other keypoints without the images")
+                        help="also keep the indexed images' grey pictures keypoints are found "
+                        "on (the queries' are always kept: bogv compares their pixels where "
+                        "keypoints put them), so that quality_replay.py can try other "
+                        "keypoints without the images")
     parser.add_argument("--methods", default=",".join(DEFAULT),
                         help=f"comma-separated, from: {', '.join(METHODS)}")
     args = parser.parse_args()
@@ -639,8 +697,9 @@ def main() -> None:
             if f"{what}-{side}" in records or what == "labelled":
                 continue
             sides = (("query", "mirror", "uncovered") if side == "query" else (side,)) + (
-                (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ()) + (
-                (("greyquery",) if side == "query" else ("grey",)) if args.keep_grey else ())
+                (("pixels", "greyquery") if side == "query" else ("thumbnail",))
+                if pixel else ()) + (
+                (() if side == "query" else ("grey",)) if args.keep_grey else ())
             found = records_for(args.cache, key, what, _Lazy(images), sides)
             records.update((f"{what}-{s}", v) for s, v in found.items())
     results = {m.name: evaluate(m, vec, split, m.threshold, records) for m in methods}
