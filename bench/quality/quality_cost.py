@@ -67,6 +67,9 @@ _VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager[object]]] = 
         lambda: patch.object(service_module, "uncovered_cells", lambda drawn: None),
     "  ... with a pixel check of every pixel":
         lambda: patch.object(pixels, "pattern", _every_pixel(pixels.pattern)),
+    # ``service.compare_aligned`` compares no candidate's pixels where its matches put it
+    "  ... without pixels where keypoints put them":
+        lambda: patch.object(service_module, "compare_aligned", lambda *args: None),
 }
 """Searches timed beside bogv's as shipped: each without one of its later checks."""
 
