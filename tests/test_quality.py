@@ -495,11 +495,12 @@ def test_pixels_are_compared_where_the_matches_of_the_best_scoring_candidate_put
         asked.append((view, matched.count))
         return 0.97
 
-    def compare(inliers: list[int], shift: float = 0.0) -> tuple[int, float] | None:
+    def compare(inliers: list[int], shift: float = 0.0, thumbnail: bytes = b"thumbnail"
+                ) -> tuple[int, float] | None:
         asked.clear()
         return compare_aligned([0.6, 0.5, 0.4], inliers, [0.5, 0.0, 0.0],
                                [lambda n=n: (1, _matched(n, shift)) for n in inliers],
-                               [lambda: b"thumbnail"] * 3, aligned)
+                               [lambda: thumbnail] * 3, aligned)
 
     # 40 matches outscore 0.6 similarity (0.5 * 40 / 60 > 0.5 * 0.6): the second is asked
     assert compare([10, 40, 25]) == (1, 0.97) and asked == [(1, 40)]
@@ -507,6 +508,7 @@ def test_pixels_are_compared_where_the_matches_of_the_best_scoring_candidate_put
     # matches that put the pictures beside each other (a tile of one photo) are no copy
     assert compare([10, 40, 25], shift=150.0) is None and not asked
     assert compare([10, scoring.COPY_INLIERS, 25]) is None
+    assert compare([10, 40, 25], thumbnail=b"") is None and not asked  # no thumbnail file
 
 
 def test_similarity_alone_never_makes_a_copy() -> None:
