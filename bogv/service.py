@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 from bogv import fields, imaging, placed, sources
 from bogv._types import Vectors
 from bogv.config import Settings
-from bogv.containment import SUPPORTED, contained
+from bogv.containment import SUPPORTED, contained, pixels_judge
 from bogv.errors import InvalidParameter, NotFound
 from bogv.metrics import Metrics
 from bogv.model import geometry, pixels, scoring
@@ -165,19 +165,23 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
 def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
                    query: Callable[[], pixels.Pattern],
                    thumbnails: Sequence[Callable[[], bytes]],
-                   likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness
-                   ) -> list[float]:
+                   likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness,
+                   judge: Callable[[int], bool] = lambda i: True) -> list[float]:
     """Pixel likeness of each candidate: that of the one scoring best so far
     (``bogv.model.pixels``; ``query`` gives the query's pattern, ``thumbnails`` read the
     candidates') when ``scoring.check_pixels`` asks for it, 0 for the rest. The best by
     score, not by similarity: keypoint matches may have lifted a copy above a look-alike.
     ``bench/quality/quality.py`` runs this too. ``likeness_of`` is ``pixels.likeness`` or
-    a memo of it (``similar.Stored.likeness``: the duplicate scan asks again)."""
+    a memo of it (``similar.Stored.likeness``: the duplicate scan asks again).
+    ``judge(i)``: whether the pixel check alone may verify candidate ``i``
+    (``containment.pixels_judge``); when not, its pixels are not compared."""
     likeness = [0.0] * len(thumbnails)
     if not scoring.check_pixels(similarities, inliers):
         return likeness
     best = max(range(len(thumbnails)),
                key=lambda i: scoring.score(similarities[i], inliers[i]))
+    if not judge(best):
+        return likeness
     stored = thumbnails[best]()
     likeness[best] = likeness_of(query(), stored) if stored else 0.0
     return likeness
@@ -423,7 +427,11 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
                            similarities, mirrored, second, inliers)
     counts += [0] * (len(found) - len(counts))
     thumbnails = [deferred(c.id, THUMBNAIL) for c in found]
-    likeness = compare_pixels(similarities, counts, pattern, thumbnails, likeness_of)
+
+    def judge(i: int) -> bool:
+        return pixels_judge(views[0], read(found[i].id, KEYPOINTS), counts[i])
+
+    likeness = compare_pixels(similarities, counts, pattern, thumbnails, likeness_of, judge)
     if aligned is not None:
         placed_at = compare_aligned(similarities, counts, likeness,
                                     [best_matched(c.id) for c in found[:MORE_CHECKED]],

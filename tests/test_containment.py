@@ -11,10 +11,12 @@ from bogv.containment import (
     AGREEING,
     COVERED,
     PLAIN,
+    SMALL,
     SUPPORTED,
     contained,
     coverage,
     duplicate,
+    pixels_judge,
     supported,
 )
 from bogv.duplicates import Duplicates
@@ -191,7 +193,7 @@ def test_pixels_alone_do_not_make_copies_of_pictures_rich_in_keypoints() -> None
     """Galaxies look alike at the pixel check's size, both ways, yet their star fields share
     almost no keypoint matches; a copy of a picture rich in keypoints keeps ``AGREEING``
     of them, even shrunk to a fifth. Pictures too plain for keypoints are the pixel
-    check's alone."""
+    check's alone (``pixels_judge``, which a search asks too)."""
     both_ways = Hit(2, "k", "", 0.7, "copy")  # the pixel check verified it both ways
 
     def keypoints(img: Image.Image) -> bytes:
@@ -210,6 +212,12 @@ def test_pixels_alone_do_not_make_copies_of_pictures_rich_in_keypoints() -> None
     plain = geometry.keypoints(photo("camera").resize((48, 48)))
     assert 0 < geometry.count(plain) < PLAIN and geometry.inliers(plain, camera) < AGREEING
     assert duplicate(both_ways, [lambda: plain], camera, lambda: 1.0)
+    assert not pixels_judge(camera, coffee, AGREEING - 1)
+    assert pixels_judge(camera, coffee, AGREEING) and pixels_judge(plain, camera, 0)
+    # shrunk to 77 px a photo still keeps 138 keypoints, spanning too little to judge
+    tiny = geometry.keypoints(photo("astronaut").resize((77, 77)))
+    assert geometry.count(tiny) >= PLAIN and geometry.span(tiny) < SMALL
+    assert pixels_judge(tiny, camera, 0)
 
 
 def small_edited_copy() -> dict[str, bytes]:

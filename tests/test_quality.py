@@ -26,7 +26,9 @@ from bogv.service import (
     compare_aligned,
     compare_pixels,
     count_inliers,
+    verify,
 )
+from bogv.store import Candidate
 from bogv.thumbs import make_thumbnail
 
 from .images import PHOTOS, captioned, encode, photo, rotated, screenshot, screenshot_at
@@ -421,6 +423,24 @@ def test_a_candidate_without_a_thumbnail_costs_no_pixel_pattern() -> None:
         raise AssertionError("the query's pattern was computed")
 
     assert compare_pixels([0.5], [0], pattern, [lambda: b""]) == [0.0]
+
+
+def test_pixels_alone_verify_no_copy_of_a_picture_rich_in_keypoints_that_disagree() -> None:
+    """A search asks what the scan asks (``containment.pixels_judge``): two galaxies look
+    alike at the pixel check's size, their star fields share almost no keypoints. Here the
+    pixels are said to agree perfectly; the keypoints decide whether that is heard."""
+    camera, coffee = photo("camera"), photo("coffee")
+    stored = {KEYPOINTS: geometry.keypoints(coffee), THUMBNAIL: make_thumbnail(coffee)}
+    found = [Candidate(1, "coffee", "", "", 0.5)]
+
+    def search(query: Image.Image) -> str:
+        hits = verify(found, [geometry.keypoints(query)], lambda: b"",
+                      lambda: pixels.pattern(query), lambda id_, kind: stored[kind], "",
+                      likeness_of=lambda pattern, thumbnail: 1.0)
+        return hits[0].match
+
+    assert search(camera) == "similar"  # both rich, fewer than AGREEING matches
+    assert search(camera.resize((48, 48))) == "copy"  # too plain for keypoints to judge
 
 
 def test_pixels_are_compared_with_the_best_scoring_candidate() -> None:

@@ -45,6 +45,7 @@ from quality_edits import EDITS, distractor_variants
 from quality_methods import DEFAULT, METHODS, Method, Runner
 
 from bogv import imaging, placed, service
+from bogv.containment import pixels_judge
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import drawn_over, query_views
 from bogv.model.embedder import Embedder
@@ -367,15 +368,17 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
 
 
 def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
-                   ids: np.ndarray, sims: np.ndarray, inl: np.ndarray) -> np.ndarray:
+                   ids: np.ndarray, sims: np.ndarray, inl: np.ndarray,
+                   views: list[list[bytes]], index: list[list[bytes]]) -> np.ndarray:
     """Pixel likeness of each query's first ``inl.shape[1]`` candidates, as bogv finds it
     (``service.compare_pixels``: of the best-scoring one, when no candidate is verified
     yet)."""
     k = inl.shape[1]
-    return np.array([service.compare_pixels(list(sims[q]), list(inl[q]),
-                                            lambda q=q: _pattern(patterns[q][0]),
-                                            [lambda c=c: thumbnails[c][0] for c in ids[q][:k]])
-                     for q in range(len(ids))])
+    return np.array([service.compare_pixels(
+        list(sims[q]), list(inl[q]), lambda q=q: _pattern(patterns[q][0]),
+        [lambda c=c: thumbnails[c][0] for c in ids[q][:k]],
+        judge=lambda i, q=q: pixels_judge(views[q][0], index[ids[q][i]][0], int(inl[q][i])))
+        for q in range(len(ids))])
 
 
 def aligned_likeness(greys: list[list[bytes]], views: list[list[bytes]],
@@ -483,7 +486,9 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
         t_px = np.inf
         if method.pixel_check:
             px = {what: pixel_likeness(records[f"{what.split('-')[0]}-pixels"],
-                                       records["index-thumbnail"], *r, inl[what])
+                                       records["index-thumbnail"], *r, inl[what],
+                                       records[f"{what.split('-')[0]}-query"],
+                                       records["index-index"])
                   for what, r in runs.items()}
             negpx = px["negcalib-query"][counted]
             t_px = lowest_within_budget(

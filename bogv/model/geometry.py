@@ -24,7 +24,7 @@ from PIL import Image
 
 __all__ = ["BORDER", "MAX_POINTS", "SIDE", "UNCOVERED", "VERSION", "Matched", "count", "grey",
            "inliers", "keypoints", "keypoints_of", "match", "overlay_mask",
-           "uncovered_keypoints"]
+           "span", "uncovered_keypoints"]
 
 VERSION = "orb320-v1"
 """Changes whenever stored keypoints change (part of the model id, so an index made with
@@ -187,6 +187,15 @@ def _choose(points: Sequence[cv2.KeyPoint], shape: tuple[int, ...], strong_q: np
 def count(data: bytes) -> int:
     """How many keypoints packed ``data`` holds."""
     return len(data) // _POINT.itemsize
+
+
+def span(data: bytes) -> float:
+    """The longer side of the box a picture's packed keypoints lie in, widened by the
+    ``BORDER`` ORB leaves free on each side: about the size it was found at (0: none)."""
+    if not data:
+        return 0.0
+    xy, _ = _unpack(data)
+    return float((xy.max(axis=0) - xy.min(axis=0)).max()) + 2 * BORDER
 
 
 def _unpack(data: bytes) -> tuple[np.ndarray, np.ndarray]:
