@@ -165,9 +165,9 @@ def pixels_judge(query: bytes, stored: bytes, matches: int) -> bool:
     and the scan ask it alike: on ``bench/quality/quality.py`` it halved a search's false
     copies (not-indexed originals 2.8% -> 1.4%: two galaxies alike at 32 px; their edits
     1.6% -> 1.0%) for 0.3% of the copies (accepted 0.917 -> 0.913)."""
-    return (min(geometry.count(query), geometry.count(stored)) < PLAIN
-            or min(geometry.span(query), geometry.span(stored)) < SMALL
-            or matches >= AGREEING)
+    return (matches >= AGREEING
+            or min(geometry.count(query), geometry.count(stored)) < PLAIN
+            or min(geometry.span(query), geometry.span(stored)) < SMALL)
 
 
 def supported(matched: Matched | None, likeness: Sequence[Callable[[], float]],

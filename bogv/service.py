@@ -187,6 +187,18 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
     return likeness
 
 
+def best_match(views: Sequence[bytes], second: bytes | None, stored: bytes,
+               match: Callable[[bytes, bytes], geometry.Matched | None] = geometry.match
+               ) -> tuple[int, geometry.Matched] | None:
+    """The most matches of a query's keypoints with a candidate's (``stored``) and the
+    index of the view they are in: its views', and its second look's (``second``, found in
+    its first view's pixels); None when none match. ``bench/quality/quality.py`` runs this
+    too."""
+    frames = [*enumerate(views), *([(0, second)] if second is not None else [])]
+    found = [(i, m) for i, v in frames if (m := match(v, stored)) is not None]
+    return max(found, key=lambda f: f[1].count, default=None)
+
+
 def compare_aligned(similarities: Sequence[float], inliers: Sequence[int],
                     likeness: Sequence[float],
                     matched: Sequence[Callable[[], tuple[int, geometry.Matched] | None]],
@@ -407,6 +419,9 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
 
+    # Each candidate's keypoints are read once and each pair matched once, however many of
+    # the checks below (count, pixels alone, pixels where they match) ask for them.
+    points = [cache(deferred(c.id, KEYPOINTS)) for c in found]
     matches = cache(match)
     second = None if uncovered is None else cache(uncovered)
 
@@ -414,28 +429,24 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
         matched = matches(own, other)
         return matched.count if matched else 0
 
-    def best_matched(id_: int) -> Callable[[], tuple[int, geometry.Matched] | None]:
-        def best() -> tuple[int, geometry.Matched] | None:
-            stored = read(id_, KEYPOINTS)
-            frames = [*enumerate(views), *([(0, second())] if second is not None else [])]
-            found = [(i, m) for i, v in frames if (m := matches(v, stored)) is not None]
-            return max(found, key=lambda f: f[1].count, default=None)
-        return best
+    def best_matched(i: int) -> Callable[[], tuple[int, geometry.Matched] | None]:
+        return lambda: best_match(views, second() if second is not None else None,
+                                  points[i](), matches)
 
     similarities = [c.similarity for c in found]
-    counts = count_inliers(views, [deferred(c.id, KEYPOINTS) for c in found[:MORE_CHECKED]],
-                           similarities, mirrored, second, inliers)
+    counts = count_inliers(views, points[:MORE_CHECKED], similarities, mirrored, second,
+                           inliers)
     counts += [0] * (len(found) - len(counts))
     thumbnails = [deferred(c.id, THUMBNAIL) for c in found]
 
     def judge(i: int) -> bool:
-        return pixels_judge(views[0], read(found[i].id, KEYPOINTS), counts[i])
+        return pixels_judge(views[0], points[i](), counts[i])
 
     likeness = compare_pixels(similarities, counts, pattern, thumbnails, likeness_of, judge)
     if aligned is not None:
+        checked = range(min(len(points), MORE_CHECKED))
         placed_at = compare_aligned(similarities, counts, likeness,
-                                    [best_matched(c.id) for c in found[:MORE_CHECKED]],
-                                    thumbnails, aligned)
+                                    [best_matched(i) for i in checked], thumbnails, aligned)
         if placed_at is not None and placed_at[1] >= scoring.COPY_ALIGNED:
             i, agree = placed_at
             likeness[i] = max(likeness[i], agree)

@@ -391,16 +391,7 @@ def aligned_likeness(greys: list[list[bytes]], views: list[list[bytes]],
     k = inl.shape[1]
     out = np.full(px.shape, -np.inf)
     for q in range(len(ids)):
-        frames = [*enumerate(views[q]), (0, uncovered[q][0])]
         pictures = [np.asarray(imaging.Image.open(io.BytesIO(g))) for g in greys[q]]
-
-        def matched(c: int, frames: list[tuple[int, bytes]] = frames
-                    ) -> Callable[[], tuple[int, geometry.Matched] | None]:
-            def best() -> tuple[int, geometry.Matched] | None:
-                found = [(i, m) for i, v in frames
-                         if (m := geometry.match(v, index[c][0])) is not None]
-                return max(found, key=lambda f: f[1].count, default=None)
-            return best
 
         def aligned(view: int, m: geometry.Matched, thumbnail: bytes,
                     pictures: list[np.ndarray] = pictures) -> float:
@@ -408,7 +399,9 @@ def aligned_likeness(greys: list[list[bytes]], views: list[list[bytes]],
             return placed.likeness(grey, drawn_over(grey), (1.0,), thumbnail, m, np.inf)
 
         got = service.compare_aligned(list(sims[q]), list(inl[q]), list(px[q]),
-                                      [matched(c) for c in ids[q][:k]],
+                                      [lambda c=c, q=q: service.best_match(
+                                          views[q], uncovered[q][0], index[c][0])
+                                       for c in ids[q][:k]],
                                       [lambda c=c: thumbnails[c][0] for c in ids[q][:k]],
                                       aligned)
         if got is not None:
