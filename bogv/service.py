@@ -133,7 +133,8 @@ def prepare_query(data: bytes, settings: Settings) -> Query:
 def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
                   similarities: Sequence[float], mirrored: Callable[[], bytes],
                   uncovered: Callable[[], bytes] | None = None,
-                  inliers: Callable[[bytes, bytes], int] = geometry.inliers) -> list[int]:
+                  inliers: Callable[[bytes, bytes], int] = geometry.inliers,
+                  copy_inliers: float = scoring.COPY_INLIERS) -> list[int]:
     """Keypoint matches of each checked candidate (``stored`` reads their keypoints): the
     first ``CHECKED``, the rest of ``stored`` only when ``scoring.check_more`` asks; the best
     of the query's views, and of its mirror image when ``scoring.check_mirror`` asks for it
@@ -142,7 +143,8 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     ``scoring.check_uncovered`` asks. A candidate too far off
     (``scoring.MATCH_SIMILARITY``) is neither read nor matched. ``bench/quality/quality.py`` runs
     this too. ``inliers`` matches two sets of keypoints (the duplicate scan passes a memo
-    of ``geometry.inliers``: a pair checked twice is matched once)."""
+    of ``geometry.inliers``: a pair checked twice is matched once); ``copy_inliers``
+    (``scoring.copy_inliers``) makes a copy of this query."""
     def match(start: int, stop: int) -> tuple[list[bytes], list[int]]:
         points = [read() if similarity >= scoring.MATCH_SIMILARITY else b""
                   for read, similarity in zip(stored[start:stop], similarities[start:stop],
@@ -150,13 +152,14 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
         return points, [max(inliers(v, s) for v in views) for s in points]
 
     points, counts = match(0, CHECKED)
-    if scoring.check_more(similarities, counts):
+    if scoring.check_more(similarities, counts, copy_inliers=copy_inliers):
         more_points, more_counts = match(CHECKED, len(stored))
         points, counts = points + more_points, counts + more_counts
-    if uncovered is not None and scoring.check_uncovered(similarities, counts):
+    if uncovered is not None and scoring.check_uncovered(similarities, counts,
+                                                         copy_inliers=copy_inliers):
         second = uncovered()
         counts = [max(n, inliers(second, s)) for n, s in zip(counts, points, strict=True)]
-    if scoring.check_mirror(similarities, counts):
+    if scoring.check_mirror(similarities, counts, copy_inliers=copy_inliers):
         mirror = mirrored()
         counts = [max(n, inliers(mirror, s)) for n, s in zip(counts, points, strict=True)]
     return counts
@@ -166,7 +169,8 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
                    query: Callable[[], pixels.Pattern],
                    thumbnails: Sequence[Callable[[], bytes]],
                    likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness,
-                   judge: Callable[[int], bool] = lambda i: True) -> list[float]:
+                   judge: Callable[[int], bool] = lambda i: True,
+                   copy_inliers: float = scoring.COPY_INLIERS) -> list[float]:
     """Pixel likeness of each candidate: that of the one scoring best so far
     (``bogv.model.pixels``; ``query`` gives the query's pattern, ``thumbnails`` read the
     candidates') when ``scoring.check_pixels`` asks for it, 0 for the rest. The best by
@@ -174,12 +178,14 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
     ``bench/quality/quality.py`` runs this too. ``likeness_of`` is ``pixels.likeness`` or
     a memo of it (``similar.Stored.likeness``: the duplicate scan asks again).
     ``judge(i)``: whether the pixel check alone may verify candidate ``i``
-    (``containment.pixels_judge``); when not, its pixels are not compared."""
+    (``containment.pixels_judge``); when not, its pixels are not compared. ``copy_inliers``
+    as in ``count_inliers``."""
     likeness = [0.0] * len(thumbnails)
-    if not scoring.check_pixels(similarities, inliers):
+    if not scoring.check_pixels(similarities, inliers, copy_inliers=copy_inliers):
         return likeness
     best = max(range(len(thumbnails)),
-               key=lambda i: scoring.score(similarities[i], inliers[i]))
+               key=lambda i: scoring.score(similarities[i], inliers[i],
+                                           copy_inliers=copy_inliers))
     if not judge(best):
         return likeness
     stored = thumbnails[best]()
@@ -203,20 +209,22 @@ def compare_aligned(similarities: Sequence[float], inliers: Sequence[int],
                     likeness: Sequence[float],
                     matched: Sequence[Callable[[], tuple[int, geometry.Matched] | None]],
                     thumbnails: Sequence[Callable[[], bytes]],
-                    aligned: Callable[[int, geometry.Matched, bytes], float]
-                    ) -> tuple[int, float] | None:
+                    aligned: Callable[[int, geometry.Matched, bytes], float],
+                    copy_inliers: float = scoring.COPY_INLIERS) -> tuple[int, float] | None:
     """The candidate whose pixels are compared where its keypoint matches put it
     (``bogv.placed``) and their likeness, or None when none is: when
     ``scoring.check_aligned`` asks, the best-scoring one with ``containment.SUPPORTED``
     matches that make one picture contain the other. ``matched[i]()`` gives candidate
     ``i``'s best matches and the query view they are of, ``aligned(view, matches,
-    thumbnail)`` compares. ``bench/quality/quality.py`` runs this too."""
-    if not scoring.check_aligned(similarities, inliers, likeness):
+    thumbnail)`` compares; ``copy_inliers`` as in ``count_inliers``.
+    ``bench/quality/quality.py`` runs this too."""
+    if not scoring.check_aligned(similarities, inliers, likeness, copy_inliers=copy_inliers):
         return None
     enough = [i for i, n in enumerate(inliers[:len(matched)]) if n >= SUPPORTED]
     if not enough:
         return None
-    best = max(enough, key=lambda i: scoring.score(similarities[i], inliers[i]))
+    best = max(enough, key=lambda i: scoring.score(similarities[i], inliers[i],
+                                                   copy_inliers=copy_inliers))
     found = matched[best]()
     if found is None or found[1].count < SUPPORTED or not contained(found[1]):
         return None
@@ -364,7 +372,8 @@ class Service:
                       lambda: geometry.keypoints(ImageOps.mirror(query.image)),
                       lambda: pixels.pattern(query.image, query.drawn),
                       lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256,
-                      lambda: geometry.uncovered_keypoints(query.image), aligned=query.aligned)
+                      lambda: geometry.uncovered_keypoints(query.image), aligned=query.aligned,
+                      copy_inliers=scoring.copy_inliers(max(query.image.size)))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
@@ -403,8 +412,8 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
            sha256: str, uncovered: Callable[[], bytes] | None = None,
            match: Callable[[bytes, bytes], geometry.Matched | None] = geometry.match,
            likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness,
-           aligned: Callable[[int, geometry.Matched, bytes], float] | None = None
-           ) -> list[Hit]:
+           aligned: Callable[[int, geometry.Matched, bytes], float] | None = None,
+           copy_inliers: float = scoring.COPY_INLIERS) -> list[Hit]:
     """Candidates (best similarity first) scored and labelled by a search's checks, in their
     order: one place for an upload's search and a stored image's (``bogv.similar``).
 
@@ -414,7 +423,8 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     and ``read(id, kind)`` reads a candidate's record file: the checks open only the files
     they look at. ``match`` matches two sets of keypoints (``geometry.match`` or a memo of
     it: the duplicate scan asks again), ``likeness_of`` as in ``compare_pixels``;
-    ``aligned`` as in ``compare_aligned`` (None: no such check).
+    ``aligned`` as in ``compare_aligned`` (None: no such check); ``copy_inliers``
+    (``scoring.copy_inliers`` of the query's size) as in ``count_inliers``.
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
@@ -435,23 +445,26 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
 
     similarities = [c.similarity for c in found]
     counts = count_inliers(views, points[:MORE_CHECKED], similarities, mirrored, second,
-                           inliers)
+                           inliers, copy_inliers)
     counts += [0] * (len(found) - len(counts))
     thumbnails = [deferred(c.id, THUMBNAIL) for c in found]
 
     def judge(i: int) -> bool:
         return pixels_judge(views[0], points[i](), counts[i])
 
-    likeness = compare_pixels(similarities, counts, pattern, thumbnails, likeness_of, judge)
+    likeness = compare_pixels(similarities, counts, pattern, thumbnails, likeness_of, judge,
+                              copy_inliers)
     if aligned is not None:
         checked = range(min(len(points), MORE_CHECKED))
         placed_at = compare_aligned(similarities, counts, likeness,
-                                    [best_matched(i) for i in checked], thumbnails, aligned)
+                                    [best_matched(i) for i in checked], thumbnails, aligned,
+                                    copy_inliers)
         if placed_at is not None and placed_at[1] >= scoring.COPY_ALIGNED:
             i, agree = placed_at
             likeness[i] = max(likeness[i], agree)
-    return [Hit(c.id, c.key, c.filepath, scoring.score(c.similarity, n, p),
-                scoring.match(c.similarity, inliers=n, pixels=p,
+    return [Hit(c.id, c.key, c.filepath,
+                scoring.score(c.similarity, n, p, copy_inliers=copy_inliers),
+                scoring.match(c.similarity, inliers=n, pixels=p, copy_inliers=copy_inliers,
                               same_bytes=bool(sha256) and c.sha256 == sha256))
             for c, n, p in zip(found, counts, likeness, strict=True)]
 

@@ -28,6 +28,7 @@ from bogv.service import (
     count_inliers,
     verify,
 )
+from bogv.similar import Stored, search_stored
 from bogv.store import Candidate
 from bogv.thumbs import make_thumbnail
 
@@ -595,6 +596,46 @@ def test_a_stereo_pair_is_two_photos_not_a_copy(service: Service) -> None:
     service.add(encode(photo("motorcycle_right"), "PNG"), key="right")
     hit = service.search(encode(photo("motorcycle_left"), "PNG"))[0]
     assert hit.key == "right" and hit.match == "similar" and hit.score < 0.5
+
+
+def test_a_smaller_query_needs_proportionally_fewer_keypoint_matches() -> None:
+    full = scoring.COPY_INLIERS
+    assert scoring.copy_inliers(4000) == scoring.copy_inliers(scoring.FULL_SIDE) == full
+    assert scoring.copy_inliers(scoring.FULL_SIDE / 2) == full / 2
+    assert scoring.copy_inliers(10) == scoring.LEAST_INLIERS  # however small
+    assert scoring.copy_inliers(10, full=12) == 12  # never more than a full-size query needs
+    assert scoring.match(0.5, inliers=40, copy_inliers=35, same_bytes=False) == "copy"
+    assert scoring.match(0.5, inliers=40, same_bytes=False) == "similar"
+    assert scoring.score(0.5, 35, copy_inliers=35) == 0.5
+
+
+def _small_captioned(name: str, side: int = 150) -> bytes:
+    """``name`` shrunk to ``side`` px, captioned and recompressed (a meme passed around)."""
+    img = photo(name)
+    f = side / max(img.size)
+    small = img.resize((round(img.width * f), round(img.height * f)), Image.Resampling.LANCZOS)
+    return encode(captioned(small)[0], quality=60)
+
+
+def test_a_small_captioned_copy_is_verified_by_the_matches_its_size_allows(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 150 px under a caption, the left view of the stereo pair keeps 40 matches with its
+    original: short of the 60 a full-size copy needs, more than the 35 its size asks. Its
+    stereo twin keeps 15 with it."""
+    service.add(encode(photo("motorcycle_left"), "PNG"), key="left")
+    service.add(encode(photo("motorcycle_right"), "PNG"), key="right")
+    query = _small_captioned("motorcycle_left")
+    hits = service.search(query, limit=2)
+    assert [(h.key, h.match) for h in hits] == [("left", "copy"), ("right", "similar")], hits
+    twin = service.search(_small_captioned("motorcycle_right"), limit=2)
+    assert [(h.key, h.match) for h in twin] == [("right", "copy"), ("left", "similar")], twin
+    small = service.add(query, key="small").id  # "more like this" of it asks the same
+    assert Stored(service.files, small).copy_inliers() == scoring.copy_inliers(150)
+    assert Stored(service.files, 10 ** 9).copy_inliers() == scoring.COPY_INLIERS  # no files
+    found = {h.key: h for h in search_stored(service, small, limit=3)}
+    assert found["left"].match == "copy" and found["right"].match == "similar"
+    monkeypatch.setattr(scoring, "FULL_SIDE", 1)  # every query asks a full-size copy's 60
+    assert {h.key: h.match for h in service.search(query, limit=3)}["left"] == "similar"
 
 
 def test_keypoint_matches_short_of_a_copy_raise_the_score_below_one_half() -> None:

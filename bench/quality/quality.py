@@ -353,23 +353,38 @@ def _mean(values: list[bool] | list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def query_sides(greys: list[list[bytes]]) -> np.ndarray:
+    """Each query's longer side in px, as ``scoring.copy_inliers`` reads it: that of the
+    grey picture its keypoints were found on (shrunk to ``geometry.SIDE``, never enlarged,
+    which is as full as ``scoring.FULL_SIDE``)."""
+    return np.array([max(imaging.Image.open(io.BytesIO(views[0])).size) for views in greys])
+
+
+def needed(sides: np.ndarray, full: float = scoring.COPY_INLIERS) -> np.ndarray:
+    """``scoring.copy_inliers`` of each query (``full``: the calibration's try)."""
+    return np.array([scoring.copy_inliers(float(s), full) for s in sides])
+
+
 def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                   index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray,
-                  uncovered: list[list[bytes]] | None = None) -> np.ndarray:
+                  uncovered: list[list[bytes]] | None, needs: np.ndarray) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
     (``service.count_inliers``: the best view's, or the mirror image's or the second
-    look's when it asks; 0 for candidates it does not check)."""
+    look's when it asks; 0 for candidates it does not check); ``needs``: the matches that
+    make a copy of each query."""
     k = ids.shape[1]
     rows = [service.count_inliers(queries[q], [lambda c=c: index[c][0] for c in ids[q]],
                                   list(sims[q]), lambda q=q: mirrors[q][0],
-                                  None if uncovered is None else lambda q=q: uncovered[q][0])
+                                  None if uncovered is None else lambda q=q: uncovered[q][0],
+                                  copy_inliers=float(needs[q]))
             for q in range(len(ids))]
     return np.array([r + [0] * (k - len(r)) for r in rows])
 
 
 def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
                    ids: np.ndarray, sims: np.ndarray, inl: np.ndarray,
-                   views: list[list[bytes]], index: list[list[bytes]]) -> np.ndarray:
+                   views: list[list[bytes]], index: list[list[bytes]], needs: np.ndarray
+                   ) -> np.ndarray:
     """Pixel likeness of each query's first ``inl.shape[1]`` candidates, as bogv finds it
     (``service.compare_pixels``: of the best-scoring one, when no candidate is verified
     yet)."""
@@ -377,14 +392,15 @@ def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
     return np.array([service.compare_pixels(
         list(sims[q]), list(inl[q]), lambda q=q: _pattern(patterns[q][0]),
         [lambda c=c: thumbnails[c][0] for c in ids[q][:k]],
-        judge=lambda i, q=q: pixels_judge(views[q][0], index[ids[q][i]][0], int(inl[q][i])))
+        judge=lambda i, q=q: pixels_judge(views[q][0], index[ids[q][i]][0], int(inl[q][i])),
+        copy_inliers=float(needs[q]))
         for q in range(len(ids))])
 
 
 def aligned_likeness(greys: list[list[bytes]], views: list[list[bytes]],
                      uncovered: list[list[bytes]], index: list[list[bytes]],
                      thumbnails: list[list[bytes]], ids: np.ndarray, sims: np.ndarray,
-                     inl: np.ndarray, px: np.ndarray) -> np.ndarray:
+                     inl: np.ndarray, px: np.ndarray, needs: np.ndarray) -> np.ndarray:
     """Pixel likeness where keypoint matches put each query's candidates, as bogv finds it
     (``service.compare_aligned``: of one candidate, when no check verified any), at full
     precision so that its threshold can be calibrated; -inf where not compared."""
@@ -403,7 +419,7 @@ def aligned_likeness(greys: list[list[bytes]], views: list[list[bytes]],
                                           views[q], uncovered[q][0], index[c][0])
                                        for c in ids[q][:k]],
                                       [lambda c=c: thumbnails[c][0] for c in ids[q][:k]],
-                                      aligned)
+                                      aligned, float(needs[q]))
         if got is not None:
             out[q, got[0]] = got[1]
     return out
@@ -415,19 +431,20 @@ def with_aligned(px: np.ndarray, aligned: np.ndarray, t_al: float) -> np.ndarray
     return np.where(aligned >= t_al, np.maximum(px, aligned), px)
 
 
-def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: int,
+def with_geometry(ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, t_in: np.ndarray,
                   px: np.ndarray | None = None, t_px: float = np.inf
                   ) -> tuple[np.ndarray, np.ndarray]:
     """bogv's order and scores (``scoring.scores``, as ``service.search`` sorts its hits)
-    under the calibration's thresholds: ``t_in`` inliers or ``t_px`` pixel likeness make a
-    copy. ``inl`` (and ``px``) cover each query's first candidates; the rest score by their
-    similarity alone."""
+    under the calibration's thresholds: ``t_in`` inliers (each query's, ``needed``) or
+    ``t_px`` pixel likeness make a copy. ``inl`` (and ``px``) cover each query's first
+    candidates; the rest score by their similarity alone."""
     inliers = np.zeros_like(sims)
     inliers[:, :inl.shape[1]] = inl
     likeness = np.zeros_like(sims)
     if px is not None:
         likeness[:, :px.shape[1]] = px
-    key = scoring.scores(sims, inliers, likeness, copy_inliers=t_in, copy_pixels=t_px)
+    key = scoring.scores(sims, inliers, likeness, copy_inliers=np.asarray(t_in)[:, None],
+                         copy_pixels=t_px)
     order = np.argsort(-key, axis=1, kind="stable")
     return np.take_along_axis(ids, order, axis=1), np.take_along_axis(key, order, axis=1)
 
@@ -464,47 +481,55 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
     counted = split.unrelated(split.neg_calib)  # calibrate on pictures the index lacks
     if method.geometric:
         assert threshold is not None
+        sides = {what: query_sides(records[f"{what.split('-')[0]}-greyquery"]) for what in runs}
         inl = {what: inlier_counts(records[f"{what.split('-')[0]}-query"],
                                    records[f"{what.split('-')[0]}-mirror"],
                                    records["index-index"], r[0][:, :method.geometric], r[1],
-                                   records.get(f"{what.split('-')[0]}-uncovered"))
+                                   records.get(f"{what.split('-')[0]}-uncovered"),
+                                   needed(sides[what]))
                for what, r in runs.items()}
         neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
+        negsides = sides["negcalib-query"][counted]
         t_in = int(lowest_within_budget(
-            lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t
+            lambda t: with_geometry(*neg, inl["negcalib-query"][counted], needed(negsides, t)
                                     )[1][:, 0] >= threshold,
             range(6, 500)))
-        print(f"  {method.name}: a copy needs >= {t_in} inliers", file=sys.stderr)
+        needs = {what: needed(sides[what], t_in) for what in runs}
+        print(f"  {method.name}: a copy needs >= {t_in} inliers (from "
+              f"{scoring.FULL_SIDE} px up, proportionally fewer below)", file=sys.stderr)
         px = {what: None for what in runs}
         t_px = np.inf
         if method.pixel_check:
             px = {what: pixel_likeness(records[f"{what.split('-')[0]}-pixels"],
                                        records["index-thumbnail"], *r, inl[what],
                                        records[f"{what.split('-')[0]}-query"],
-                                       records["index-index"])
+                                       records["index-index"], needs[what])
                   for what, r in runs.items()}
             negpx = px["negcalib-query"][counted]
             t_px = lowest_within_budget(
-                lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t_in,
-                                        negpx, t)[1][:, 0] >= threshold,
+                lambda t: with_geometry(*neg, inl["negcalib-query"][counted],
+                                        needs["negcalib-query"][counted], negpx, t
+                                        )[1][:, 0] >= threshold,
                 np.arange(0.8, 1.0005, 0.001))
             print(f"  {method.name}: ... or a pixel likeness >= {t_px:.3f}", file=sys.stderr)
             al = {what: aligned_likeness(records[f"{what.split('-')[0]}-greyquery"],
                                          records[f"{what.split('-')[0]}-query"],
                                          records[f"{what.split('-')[0]}-uncovered"],
                                          records["index-index"], records["index-thumbnail"],
-                                         r[0][:, :method.geometric], r[1], inl[what], px[what])
+                                         r[0][:, :method.geometric], r[1], inl[what], px[what],
+                                         needs[what])
                   for what, r in runs.items()}
             negal = al["negcalib-query"][counted]
             t_al = lowest_within_budget(
-                lambda t: with_geometry(*neg, inl["negcalib-query"][counted], t_in,
+                lambda t: with_geometry(*neg, inl["negcalib-query"][counted],
+                                        needs["negcalib-query"][counted],
                                         with_aligned(negpx, negal, t), t_px
                                         )[1][:, 0] >= threshold,
                 [t for t in np.arange(0.9, 1.0005, 0.005) if t >= t_px])
             print(f"  {method.name}: ... or a likeness where the matches put them >= "
                   f"{t_al:.3f}", file=sys.stderr)
             px = {what: with_aligned(px[what], al[what], t_al) for what in runs}
-        runs = {what: with_geometry(*r, inl[what], t_in, px[what], t_px)
+        runs = {what: with_geometry(*r, inl[what], needs[what], px[what], t_px)
                 for what, r in runs.items()}
     calib_i, calib_s = runs["calib-query"]
     negc_s = runs["negcalib-query"][1][counted]
@@ -694,9 +719,9 @@ def main() -> None:
             what, side = name.split("-")
             if f"{what}-{side}" in records or what == "labelled":
                 continue
-            sides = (("query", "mirror", "uncovered") if side == "query" else (side,)) + (
-                (("pixels", "greyquery") if side == "query" else ("thumbnail",))
-                if pixel else ()) + (
+            sides = (("query", "mirror", "uncovered", "greyquery") if side == "query"
+                     else (side,)) + (
+                (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ()) + (
                 (() if side == "query" else ("grey",)) if args.keep_grey else ())
             found = records_for(args.cache, key, what, _Lazy(images), sides)
             records.update((f"{what}-{s}", v) for s, v in found.items())

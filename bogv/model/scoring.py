@@ -10,12 +10,13 @@ candidate's thumbnail is compared with the query pixel by pixel (``bogv.model.pi
 ``COPY_PIXELS``): copies too small or too plain for keypoints. Failing both, a candidate
 whose keypoint matches are too few but place one picture inside the other has its pixels
 compared where they put them (``bogv.placed``, ``COPY_ALIGNED``): rotated, screenshotted
-and captioned copies. The thresholds were chosen
+and captioned copies. A query smaller than ``FULL_SIDE`` needs proportionally fewer
+keypoint matches (``copy_inliers``). The thresholds were chosen
 on the calibration split of ``bench/quality/quality.py`` (images never used for the test figures):
 the lowest at which at most 1% of searches for *not-indexed* pictures (and edits of them)
 would call their best hit a copy. The score puts them at exactly 0.5:
 
-    unverified: score = 0.5 * similarity, or 0.5 * inliers / COPY_INLIERS if higher
+    unverified: score = 0.5 * similarity, or 0.5 * inliers / copy_inliers if higher
     verified:   score = 0.5 .. 1, rising with the keypoint matches or the pixel likeness
     exact:      score = 1
 
@@ -34,9 +35,10 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = ["COPY_ALIGNED", "COPY_INLIERS", "COPY_PIXELS", "COPY_SCORE", "EXACT_SIMILARITY",
-           "MATCH_SIMILARITY", "MIRROR_SIMILARITY", "PIXELS_SIMILARITY",
-           "UNCOVERED_SIMILARITY", "Match", "check_aligned", "check_mirror", "check_more",
-           "check_pixels", "check_uncovered", "match", "score", "scores", "verified"]
+           "FULL_SIDE", "LEAST_INLIERS", "MATCH_SIMILARITY", "MIRROR_SIMILARITY",
+           "PIXELS_SIMILARITY", "UNCOVERED_SIMILARITY", "Match", "check_aligned",
+           "check_mirror", "check_more", "check_pixels", "check_uncovered", "copy_inliers",
+           "match", "score", "scores", "verified"]
 
 Match = Literal["exact", "copy", "similar"]
 
@@ -44,6 +46,20 @@ COPY_INLIERS = 60
 """Keypoint matches one transform must explain for the second stage to call a copy. (76
 while the calibration split counted derivatives of the index's own pictures, such as a
 drawing recoloured with an arrow added, as false copies: ``bench/quality/related.csv``.)"""
+FULL_SIDE = 256
+"""Long side (px) from which a query counts as full size for ``COPY_INLIERS``: a smaller
+one needs proportionally fewer matches (``copy_inliers``). A small picture's keypoints lie
+on few pixels, so a copy of it keeps fewer matches, and a look-alike of it hardly any: on
+``bench/quality/quality.py`` no search for a not-indexed picture under 128 px kept 15
+matches with any candidate, while shrunk copies under overlays kept 18-58 with their
+originals. With it the thresholds calibrate unchanged and the test split's accepted copies
+rise from 0.913 to 0.919 (shrunk overlays 0.58 -> 0.67), for one more false copy among
+3,102 edits of not-indexed pictures and none among their originals. Counting from 320 px
+(``geometry.SIDE``) instead, replayed on the same searches: 0.1% more copies, one more false
+one. A stored image's thumbnail (``bogv.thumbs``, 256 px) tells its size up to this."""
+LEAST_INLIERS = 20
+"""The fewest matches ``copy_inliers`` asks of however small a query (``containment``'s
+``SUPPORTED``): 10, 15 and 20 verified the same copies on the benchmark."""
 COPY_PIXELS = 0.918
 """Pixel likeness (``bogv.model.pixels``) from which the best candidate counts as a copy
 when no candidate's keypoints made it one; chosen after ``COPY_INLIERS`` on the same
@@ -78,9 +94,18 @@ MIRROR_SIMILARITY = 0.75
 searches for pictures not in the index reach 0.75 and so pay for the extra check."""
 
 
-def score(similarity: float, inliers: int = 0, pixels: float = 0.0) -> float:
+def copy_inliers(side: float, full: float = COPY_INLIERS) -> float:
+    """Keypoint matches that make a copy of a query whose longer side is ``side`` px:
+    ``full`` (``COPY_INLIERS``) from ``FULL_SIDE`` up, proportionally fewer below, never
+    fewer than ``LEAST_INLIERS`` (nor than ``full``). ``full`` is a parameter only so the
+    calibration can try others."""
+    return max(min(full, LEAST_INLIERS), full * min(1.0, side / FULL_SIDE))
+
+
+def score(similarity: float, inliers: int = 0, pixels: float = 0.0, *,
+          copy_inliers: float = COPY_INLIERS) -> float:
     """The calibrated score in [0, 1] of one hit (``scores``); 0.5 is the copy threshold."""
-    return float(scores(similarity, inliers, pixels))
+    return float(scores(similarity, inliers, pixels, copy_inliers=copy_inliers))
 
 
 def scores(similarity: npt.ArrayLike, inliers: npt.ArrayLike = 0, pixels: npt.ArrayLike = 0.0,
@@ -117,18 +142,19 @@ def verified(inliers: npt.ArrayLike, pixels: npt.ArrayLike = 0.0, *,
     return (np.asarray(inliers) >= copy_inliers) | (np.asarray(pixels) >= copy_pixels)
 
 
-def match(similarity: float, *, same_bytes: bool, inliers: int = 0, pixels: float = 0.0
-          ) -> Match:
+def match(similarity: float, *, same_bytes: bool, inliers: int = 0, pixels: float = 0.0,
+          copy_inliers: float = COPY_INLIERS) -> Match:
     """``exact``: the same bytes, or the same pixels; ``copy``: verified by keypoints or
     pixels; else ``similar``, however close it looks."""
     if same_bytes or similarity >= EXACT_SIMILARITY:
         return "exact"
-    if verified(inliers, pixels):
+    if verified(inliers, pixels, copy_inliers=copy_inliers):
         return "copy"
     return "similar"
 
 
-def check_mirror(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
+def check_mirror(similarities: Sequence[float], inliers: Sequence[int], *,
+                 copy_inliers: float = COPY_INLIERS) -> bool:
     """Whether a search should also match its mirror image's keypoints against the checked
     candidates: its best hit looks close but is not yet a copy.
 
@@ -136,30 +162,33 @@ def check_mirror(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
     the pixel check (which tries the mirror image too) verifies it. Most searches skip it:
     a copy is already verified, an unrelated picture scores lower.
     """
-    return _close_but_unverified(similarities, inliers, MIRROR_SIMILARITY)
+    return _close_but_unverified(similarities, inliers, MIRROR_SIMILARITY, copy_inliers)
 
 
-def check_more(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
+def check_more(similarities: Sequence[float], inliers: Sequence[int], *,
+               copy_inliers: float = COPY_INLIERS) -> bool:
     """Whether a search should match the keypoints of its next candidates too
     (``service.MORE_CHECKED``): none of the first is a copy yet.
 
     Among thousands of look-alikes (star fields, drawings in one style) an edited copy can
     rank sixth to tenth by its vector; a search whose copy is already verified skips them.
     """
-    return _close_but_unverified(similarities, inliers, MATCH_SIMILARITY)
+    return _close_but_unverified(similarities, inliers, MATCH_SIMILARITY, copy_inliers)
 
 
-def check_uncovered(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
+def check_uncovered(similarities: Sequence[float], inliers: Sequence[int], *,
+                    copy_inliers: float = COPY_INLIERS) -> bool:
     """Whether a search should take a second look with its keypoints outside what seems
     drawn over it (``geometry.uncovered_keypoints``): no candidate is a copy yet.
 
     Text, stickers and emoji drawn over a copy hold the query's strongest corners, so
     its first look keeps too few on the picture itself to verify the copy.
     """
-    return _close_but_unverified(similarities, inliers, UNCOVERED_SIMILARITY)
+    return _close_but_unverified(similarities, inliers, UNCOVERED_SIMILARITY, copy_inliers)
 
 
-def check_pixels(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
+def check_pixels(similarities: Sequence[float], inliers: Sequence[int], *,
+                 copy_inliers: float = COPY_INLIERS) -> bool:
     """Whether a search should compare its pixels with its best candidate's thumbnail
     (``bogv.model.pixels``): no candidate is a copy by its keypoints.
 
@@ -167,11 +196,11 @@ def check_pixels(similarities: Sequence[float], inliers: Sequence[int]) -> bool:
     search whose copy is already verified skips it, and so does one whose best hit is
     too far off to be a copy (``PIXELS_SIMILARITY``).
     """
-    return _close_but_unverified(similarities, inliers, PIXELS_SIMILARITY)
+    return _close_but_unverified(similarities, inliers, PIXELS_SIMILARITY, copy_inliers)
 
 
 def check_aligned(similarities: Sequence[float], inliers: Sequence[int],
-                  likeness: Sequence[float]) -> bool:
+                  likeness: Sequence[float], *, copy_inliers: float = COPY_INLIERS) -> bool:
     """Whether a search should compare pixels where keypoint matches put them
     (``bogv.placed``): neither the keypoints' count nor the pixel check made any
     candidate a copy.
@@ -180,13 +209,14 @@ def check_aligned(similarities: Sequence[float], inliers: Sequence[int],
     dozen matches on the picture itself, and its pixels where they put it, while the
     pixel check's coarse-to-fine search looks for an upright whole frame.
     """
-    return (_close_but_unverified(similarities, inliers, MATCH_SIMILARITY)
+    return (_close_but_unverified(similarities, inliers, MATCH_SIMILARITY, copy_inliers)
             and max(likeness, default=0.0) < COPY_PIXELS)
 
 
 def _close_but_unverified(similarities: Sequence[float], inliers: Sequence[int],
-                          lowest: float) -> bool:
+                          lowest: float, copy_inliers: float) -> bool:
     """The best hit is at least ``lowest`` similar, not the same pixels, and no candidate
-    is a copy by its keypoints: what the extra checks wait for."""
+    is a copy by its keypoints (``copy_inliers``: as ``copy_inliers()`` asks of the query):
+    what the extra checks wait for."""
     return (bool(similarities) and lowest <= similarities[0] < EXACT_SIMILARITY
-            and max(inliers, default=0) < COPY_INLIERS)
+            and max(inliers, default=0) < copy_inliers)
