@@ -71,10 +71,14 @@ class Stored:
         a caption's letters would otherwise keep its pixels from matching its original's,
         and the scan checks the pair both ways round."""
         self.uncovered: Callable[[], bytes] = cache(
-            lambda: geometry.uncovered_keypoints(self._image(), OVERLAID))
+            lambda: geometry.uncovered_keypoints(self._image(), OVERLAID, letters=False))
         """A search's second look (``geometry.uncovered_keypoints``), from the thumbnail as
         the mirror keypoints are: its stored keypoints lie on whatever is drawn over it.
-        None for an image with less than ``OVERLAID`` of it drawn over."""
+        None for an image with less than ``OVERLAID`` of it drawn over. Outside every dense
+        stroke, not only letters as a search looks: outside letters alone, the outlines
+        left to the look matched drawings of one style to each other, and the scan of
+        ``bench/duplicates/duplicates.py`` found 18 false pairs instead of 13 (precision
+        0.971 -> 0.961) for recall 0.898 -> 0.915."""
         self.copy_inliers: Callable[[], float] = cache(lambda: scoring.copy_inliers(
             max(found.size) if (found := thumbs.decode(self.thumbnail())) else scoring.FULL_SIDE))
         """Keypoint matches that make a copy of it (``scoring.copy_inliers``), by its

@@ -66,6 +66,22 @@ def text_over(img: Image.Image) -> Image.Image:
     return out
 
 
+def text_box(img: Image.Image) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """Three lines of dark text on a light, partly see-through box over the middle third of
+    ``img``, and the box."""
+    out = img.convert("RGBA")
+    layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    w, h = out.size
+    box = (w // 5, h // 3, w * 4 // 5, h * 2 // 3)
+    draw.rounded_rectangle(box, radius=6, fill=(250, 250, 245, 210))
+    draw.multiline_text(((box[0] + box[2]) // 2, (box[1] + box[3]) // 2),
+                        "ME AT 3 AM\nNOT AGAIN\nPLOT TWIST",
+                        font=ImageFont.load_default(size=max(10, h // 12)), anchor="mm",
+                        align="center", fill=(0, 0, 0, 255))
+    return Image.alpha_composite(out, layer).convert("RGB"), box
+
+
 def corner(img: Image.Image, area: float = 0.5) -> Image.Image:
     w, h = img.size
     side = area ** 0.5

@@ -223,7 +223,8 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
               lambda img: [geometry.keypoints(v) for v in query_views(img)]),
     "mirror": (f"keypoints-{geometry.VERSION}-mirror",
                lambda img: [geometry.keypoints(ImageOps.mirror(img))]),
-    "uncovered": (f"keypoints-{geometry.VERSION}-uncovered{geometry.UNCOVERED}",
+    "uncovered": (f"keypoints-{geometry.VERSION}-uncovered{geometry.UNCOVERED}"
+                  f"-letters{geometry.TALLEST}",
                   lambda img: [geometry.uncovered_keypoints(img)]),
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
     "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}-shown",
