@@ -252,6 +252,8 @@ def records_for(folder: Path, key: str, what: str, images: Iterable[imaging.Imag
         for img in images:
             for s in missing:
                 found[s].append([base64.b64encode(b).decode() for b in _RECORDS[s][1](img)])
+        if not found[missing[0]]:  # a replay that passed no images: keep no empty cache
+            raise FileNotFoundError(f"no cached {', '.join(missing)} for {what}, nor images")
         for s in missing:
             paths[s].write_text(json.dumps(found[s]))
         print(f"  {what}: {', '.join(missing)} of {len(found[missing[0]])} images in "
