@@ -59,7 +59,6 @@ quality 95 outweighs its original.
 
 from __future__ import annotations
 
-import io
 import threading
 import time
 from collections import defaultdict
@@ -788,11 +787,11 @@ class Duplicates:
                                              limit=settings.max_upload_bytes, head=head)
                 except BogvError:
                     break
-                if size := _size(data):
+                if size := thumbs.size(data):
                     return size
                 if len(data) < HEADER:
                     break
-        return _size(self.service.files.read(record.id, THUMBNAIL) or b"") or (0, 0)
+        return thumbs.size(self.service.files.read(record.id, THUMBNAIL) or b"") or (0, 0)
 
 
 def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_Node],
@@ -828,14 +827,6 @@ def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_
             score, p = max(links, key=lambda link: link[0])
             found.append(Duplicates._member(node, replace(p, score=score)))
     return found
-
-
-def _size(data: bytes) -> tuple[int, int] | None:
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.size
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
 
 
 def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:

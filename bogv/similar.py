@@ -80,10 +80,11 @@ class Stored:
         ``bench/duplicates/duplicates.py`` found 18 false pairs instead of 13 (precision
         0.971 -> 0.961) for recall 0.898 -> 0.915."""
         self.copy_inliers: Callable[[], float] = cache(lambda: scoring.copy_inliers(
-            max(found.size) if (found := thumbs.decode(self.thumbnail())) else scoring.FULL_SIDE))
+            max(found) if (found := thumbs.size(self.thumbnail())) else scoring.FULL_SIDE))
         """Keypoint matches that make a copy of it (``scoring.copy_inliers``), by its
-        thumbnail's size: the image's own up to ``thumbs.SIDE``, as large as
-        ``scoring.FULL_SIDE`` counts. Full size when it has no thumbnail."""
+        thumbnail's size (read from its header, not decoded again): the image's own up to
+        ``thumbs.SIDE``, as large as ``scoring.FULL_SIDE`` counts. Full size when it has no
+        thumbnail."""
         self.matches: dict[tuple[bytes, bytes], geometry.Matched | None] = {}
         """Matches of each pair of keypoint sets matched so far."""
         self._likeness: dict[bytes, float] = {}

@@ -15,7 +15,7 @@ from PIL import Image
 
 from bogv.model import geometry
 
-__all__ = ["SIDE", "decode", "keypoint_scales", "make_thumbnail"]
+__all__ = ["SIDE", "decode", "keypoint_scales", "make_thumbnail", "size"]
 
 SIDE = 256
 """Longest side in pixels: sharp in a ~128 CSS px grid cell on a 2x screen."""
@@ -52,6 +52,16 @@ def decode(data: bytes, side: int | None = None) -> Image.Image | None:
             if side is not None:
                 img.draft("RGB", (side, side))
             return img.convert("RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def size(data: bytes) -> tuple[int, int] | None:
+    """The pixel size an image file's (or a thumbnail's) header gives, without decoding
+    its pixels; None when it is missing or unreadable."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
