@@ -46,12 +46,15 @@ some pixels to a copy, a downscale removes many; an upscaled copy would still fo
 upscaling is rare next to downscaling); then the least edited: the one that looks edited
 from the fewest of the others as large, each compared with each (``bogv.model.edits``: text
 or a sticker drawn over, blurred, greyscale, washed out; ``_cropped``: a part cut from the
-other, by keypoints), and among those the one sharing the most with all the others (its
-pair scores summed: an original keeps its pixels in every edit, a crop and a captioned copy
-share less with each other; but in a chain of edits the copy edited again shares the most);
+other, by keypoints; ``bogv.model.compression``: compressed harder than a copy of the same
+pixel size, by their files where the service may read them), and among those the one
+sharing the most with all the others (its pair scores summed: an original keeps its pixels
+in every edit, a crop and a captioned copy share less with each other; but in a chain of
+edits the copy edited again shares the most);
 then the oldest. On ``bench/duplicates/duplicates.py`` the planted original is kept in
-57-58 of the 78 groups holding one (54-57 before crops counted as edits; the scan's two threads
-move the pair scores, so the shares), 50 when every original is stored after its copies
+61-62 of the 78 groups holding one (57-58 before re-compression counted as an edit, 54-57
+before crops did; the scan's two threads move the pair scores, so the shares), 50 when every
+original is stored after its copies
 (was 30 and 27 by the shares alone; the oldest before the shares: 75, but 22 with the
 copies stored first). Never the largest file: a re-saved JPEG at
 quality 95 outweighs its original.
@@ -84,7 +87,7 @@ from bogv.containment import (
     supported,
 )
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
-from bogv.model import edits, geometry, pixels, scoring
+from bogv.model import compression, edits, geometry, pixels, scoring
 from bogv.model.content import framed
 from bogv.results import Hit
 from bogv.service import CHECKED, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
@@ -296,6 +299,9 @@ class Duplicates:
         self._held: dict[tuple[int, int], bool] = {}
         """``_holds`` of (member, reference) ids for members clearly larger, asked by every
         anchor tried and again to suggest one to keep (records never change)."""
+        self._harder: dict[tuple[int, int], bool] = {}
+        """``_recompressed`` of (member, member) ids as large as each other (records never
+        change; a whole file is decoded to judge a pair)."""
         self._grouping = threading.Lock()
         self._cached: tuple[tuple[int, int, int], list[Group]] | None = None
         """The groups of every member, and the ``_state`` they were made in."""
@@ -591,7 +597,8 @@ class Duplicates:
         """The group of ``members`` (verified against ``reference``, first) with the image
         to keep first: the reference, or a member holding the whole of it (``_holds``), in
         the order a person values: the most pixels (``SMALLER``), then the least edited
-        (``edits.edits`` and ``_cropped``: fewest of the others it looks edited from; then
+        (``edits.edits``, ``_cropped`` and ``_recompressed``: fewest of the others it looks
+        edited from; then
         sharing the most with them), then the oldest. Each other member is scored against
         it through the reference (the weaker of the two links), as ``_through_holders``
         scores one."""
@@ -607,8 +614,10 @@ class Duplicates:
         tier = sorted((n for n in holders if n.width * n.height * SMALLER >= largest),
                       key=lambda n: n.record.id)[:_COMPARED]
         seen = {n.record.id: self._look(n.record.id) for n in tier} if len(tier) > 1 else {}
+        harder = self._recompressed(tier)
         shows = {(n.record.id, o.record.id): _edited(seen[n.record.id], seen[o.record.id])
                  + (("cropped",) if self._cropped(n, o) else ())
+                 + (("re-compressed",) if (n.record.id, o.record.id) in harder else ())
                  for n in tier for o in tier if o is not n}
         keep = min(tier, key=lambda n: (sum(bool(shows[n.record.id, o.record.id])
                                             for o in tier if o is not n),
@@ -779,19 +788,59 @@ class Duplicates:
         (``IMAGE_ALLOWED_ROOTS``), else from its thumbnail (exact up to 256 px, a floor
         above). Only the header is read: a group of 100k photos of a few MB each would
         otherwise read them all whole for their sizes."""
-        settings = self.service.settings
-        if record.filepath.startswith("/") and settings.allowed_roots:
-            for head in (HEADER, None):  # the whole file when the size lies past HEADER
-                try:
-                    data = sources.read_path(record.filepath, roots=settings.allowed_roots,
-                                             limit=settings.max_upload_bytes, head=head)
-                except BogvError:
-                    break
-                if size := thumbs.size(data):
-                    return size
-                if len(data) < HEADER:
-                    break
+        for head in (HEADER, None):  # the whole file when the size lies past HEADER
+            data = self._file(record, head)
+            if data is None:
+                break
+            if size := thumbs.size(data):
+                return size
+            if len(data) < HEADER:
+                break
         return thumbs.size(self.service.files.read(record.id, THUMBNAIL) or b"") or (0, 0)
+
+    def _recompressed(self, tier: Sequence[_Node]) -> set[tuple[int, int]]:
+        """(id, other id) of the ``tier``'s images compressed harder than another of the
+        same pixel size (``compression.recompressed``), as far as their files tell. Each
+        pair is judged once (records never change): a file is decoded whole for it."""
+        pairs = [(n, o) for n in tier for o in tier if o is not n
+                 and (n.width, n.height) == (o.width, o.height)
+                 and n.record.sha256 != o.record.sha256]
+        grids: dict[int, compression.Grid | None] = {}
+
+        def grid(node: _Node) -> compression.Grid | None:
+            if node.record.id not in grids:
+                grids[node.record.id] = self._grid(node.record)
+            return grids[node.record.id]
+
+        for n, o in pairs:
+            if (n.record.id, o.record.id) not in self._harder:
+                mine, theirs = grid(n), grid(o)
+                self._harder[n.record.id, o.record.id] = (
+                    mine is not None and theirs is not None
+                    and compression.recompressed(mine, theirs))
+        return {(n.record.id, o.record.id) for n, o in pairs
+                if self._harder[n.record.id, o.record.id]}
+
+    def _grid(self, record: Record) -> compression.Grid | None:
+        """The image file's JPEG grid (``compression.grid``), None when the service may not
+        read the file: a thumbnail has its own grid, not the image's."""
+        data = self._file(record)
+        return None if data is None else compression.grid(
+            data, self.service.settings.max_pixels)
+
+    def _file(self, record: Record, head: int | None = None) -> bytes | None:
+        """The image's file (its first ``head`` bytes), where the record says it was read
+        from, when the service may read it there (``IMAGE_ALLOWED_ROOTS``)."""
+        settings = self.service.settings
+        if not record.filepath.startswith("/") or not settings.allowed_roots:
+            return None
+        try:
+            return sources.read_path(record.filepath, roots=settings.allowed_roots,
+                                     limit=settings.max_upload_bytes, head=head)
+        except BogvError:
+            return None
+
+
 
 
 def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_Node],

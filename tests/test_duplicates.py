@@ -3,6 +3,7 @@ this" (``bogv.similar``). Milvus Lite here, the shared server in the last tests.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from bogv import duplicates
 from bogv.config import Settings
 from bogv.duplicates import Duplicates, Group, Member, _Seen
 from bogv.errors import Busy, InvalidParameter, NotFound
-from bogv.model import geometry, pixels, scoring
+from bogv.model import compression, geometry, pixels, scoring
 from bogv.service import KEYPOINTS, THUMBNAIL, Service
 from bogv.similar import Stored, search_stored, verify
 from bogv.store import Candidate
@@ -73,8 +74,8 @@ def test_scan_groups_copies_and_suggests_the_largest(service: Service, allowed: 
     assert [m.match for m in coffee.members] == ["reference", "copy"]
     assert coffee.members[1].score >= 0.5 and coffee.members[1].width == 240
     camera = next(g for g in groups if ids["camera"] in {m.id for m in g.members})
-    assert camera.suggested == ids["camera"]  # as large: the older one
-    assert camera.why == "oldest of equally large copies"
+    assert camera.suggested == ids["camera"]  # as large: the one compressed less
+    assert camera.why == "least edited: 1 of the other 1 as large look re-compressed"
     assert dups.groups(min_score=0.999) == []  # no copy here is nearly the same pixels
 
 
@@ -319,6 +320,25 @@ def test_the_original_is_kept_over_edited_copies_stored_before_it(
         ["astronaut", "astronaut-blurred", "astronaut-text"]]
     assert groups[0].suggested == ids["astronaut"]
     assert groups[0].why == "least edited: 2 of the other 2 as large look blurred or drawn over"
+
+
+def test_the_original_is_kept_over_a_re_compressed_copy_stored_before_it(
+        service: Service, allowed: Path, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy saved at quality 30 and then re-saved at 92, as large and older than its
+    original: nothing tells them apart at thumbnail size, but its file carries the coarser
+    compression's blocks (``compression``); without that the older copy would be kept."""
+    resaved = Image.open(io.BytesIO(encode(photo("camera"), quality=30)))
+    ids = add_files(service, allowed, {"camera-resaved": encode(resaved, quality=92),
+                                       **photos})
+    dups = Duplicates(service, threads=1)
+    dups.scan()
+    groups = dups.groups()
+    assert [sorted(g) for g in names(groups, ids)] == [["camera", "camera-resaved"]]
+    assert groups[0].suggested == ids["camera"]
+    assert groups[0].why == "least edited: 1 of the other 1 as large look re-compressed"
+    monkeypatch.setattr(compression, "HARDER", float("inf"))
+    assert Duplicates(service).groups()[0].suggested == ids["camera-resaved"]
 
 
 def test_among_copies_alike_the_one_sharing_the_most_is_kept(service: Service) -> None:
