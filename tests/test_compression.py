@@ -46,12 +46,12 @@ def test_copies_compressed_alike_show_nothing(name: str) -> None:
 
 
 def test_copies_that_show_different_pixels_are_not_compared() -> None:
-    """A blurred copy agrees with its original on no block with detail, and copies of
-    another size are not compared at all, however coarse."""
+    """A blurred copy agrees with its original on too few blocks with detail to tell
+    (either way), and copies of another size are not compared at all, however coarse."""
     img = photo("camera")
     original = grid_of(img, quality=92)
-    blurred = grid_of(resaved(img.filter(ImageFilter.GaussianBlur(2)), 30), quality=92)
-    assert not recompressed(blurred, original)
+    blurred = grid_of(img.filter(ImageFilter.GaussianBlur(2)), quality=92)
+    assert not recompressed(blurred, original) and not recompressed(original, blurred)
     assert not recompressed(grid_of(img.resize((500, 500)), quality=30), original)
 
 
