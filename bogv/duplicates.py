@@ -52,7 +52,7 @@ sharing the most with all the others (its pair scores summed: an original keeps 
 in every edit, a crop and a captioned copy share less with each other; but in a chain of
 edits the copy edited again shares the most);
 then the oldest. On ``bench/duplicates/duplicates.py`` the planted original is kept in
-61-62 of the 78 groups holding one (57-58 before re-compression counted as an edit, 54-57
+62 of the 78 groups holding one (57-58 before re-compression counted as an edit, 54-57
 before crops did; the scan's two threads move the pair scores, so the shares), 50 when every
 original is stored after its copies
 (was 30 and 27 by the shares alone; the oldest before the shares: 75, but 22 with the
