@@ -53,8 +53,8 @@ in every edit, a crop and a captioned copy share less with each other; but in a 
 edits the copy edited again shares the most);
 then the oldest. On ``bench/duplicates/duplicates.py`` the planted original is kept in
 62 of the 78 groups holding one (57-58 before re-compression counted as an edit, 54-57
-before crops did; the scan's two threads move the pair scores, so the shares), 50 when every
-original is stored after its copies
+before crops did; the scan's two threads move the pair scores, so the shares), 55 when every
+original is stored after its copies (50 before re-compression counted)
 (was 30 and 27 by the shares alone; the oldest before the shares: 75, but 22 with the
 copies stored first). Never the largest file: a re-saved JPEG at
 quality 95 outweighs its original.
