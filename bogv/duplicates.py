@@ -62,6 +62,7 @@ quality 95 outweighs its original.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import defaultdict
@@ -823,10 +824,13 @@ class Duplicates:
 
     def _grid(self, record: Record) -> compression.Grid | None:
         """The image file's JPEG grid (``compression.grid``), None when the service may not
-        read the file: a thumbnail has its own grid, not the image's."""
+        read the file (a thumbnail has its own grid, not the image's) or the file there is
+        no longer the image stored (its SHA-256 differs: a path names a file, not its
+        bytes, and an upload's ``imgPath`` is what its client said)."""
         data = self._file(record)
-        return None if data is None else compression.grid(
-            data, self.service.settings.max_pixels)
+        if data is None or hashlib.sha256(data).hexdigest() != record.sha256:
+            return None
+        return compression.grid(data, self.service.settings.max_pixels)
 
     def _file(self, record: Record, head: int | None = None) -> bytes | None:
         """The image's file (its first ``head`` bytes), where the record says it was read
@@ -839,8 +843,6 @@ class Duplicates:
                                      limit=settings.max_upload_bytes, head=head)
         except BogvError:
             return None
-
-
 
 
 def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_Node],

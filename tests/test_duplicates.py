@@ -327,7 +327,8 @@ def test_the_original_is_kept_over_a_re_compressed_copy_stored_before_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A copy saved at quality 30 and then re-saved at 92, as large and older than its
     original: nothing tells them apart at thumbnail size, but its file carries the coarser
-    compression's blocks (``compression``); without that the older copy would be kept."""
+    compression's blocks (``compression``); without that, or when the file at its path is
+    no longer the one stored, the older copy is kept."""
     resaved = Image.open(io.BytesIO(encode(photo("camera"), quality=30)))
     ids = add_files(service, allowed, {"camera-resaved": encode(resaved, quality=92),
                                        **photos})
@@ -338,6 +339,10 @@ def test_the_original_is_kept_over_a_re_compressed_copy_stored_before_it(
     assert groups[0].suggested == ids["camera"]
     assert groups[0].why == "least edited: 1 of the other 1 as large look re-compressed"
     monkeypatch.setattr(compression, "HARDER", float("inf"))
+    assert Duplicates(service).groups()[0].suggested == ids["camera-resaved"]
+    monkeypatch.undo()
+    # the file at the copy's path is no longer the image stored: it tells nothing
+    (allowed / "camera-resaved.jpg").write_bytes(encode(photo("camera"), quality=30))
     assert Duplicates(service).groups()[0].suggested == ids["camera-resaved"]
 
 
