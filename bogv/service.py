@@ -87,7 +87,7 @@ class Query:
     def cells(self) -> np.ndarray | None:
         """The cells of its feature map clear of what is drawn over it
         (``bogv.model.content.uncovered_cells``), None when nothing is."""
-        return None if self.drawn is None else uncovered_cells(self.drawn)
+        return uncovered_cells(self.greys[0], self.drawn)
 
 
 @dataclass(frozen=True)

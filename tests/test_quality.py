@@ -12,8 +12,15 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from bogv.containment import SUPPORTED
-from bogv.model import geometry, pixels, scoring
-from bogv.model.content import CELLS, content_box, drawn_over, query_views, uncovered_cells
+from bogv.model import content, geometry, pixels, scoring
+from bogv.model.content import (
+    CELLS,
+    content_box,
+    drawn_over,
+    query_views,
+    stickers,
+    uncovered_cells,
+)
 from bogv.model.descriptor import DIM, Projection, gem, projection
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
@@ -257,12 +264,36 @@ def test_the_cells_under_a_caption_are_left_out_of_the_vector_outside_it() -> No
     """The caption over the top half takes its cells and their neighbours; the bottom rows
     stay; a photo with nothing drawn over it has no such vector."""
     for name in ("coffee", "chelsea", "rocket", "hubble_deep_field"):
-        drawn = drawn_over(geometry.grey(captioned(photo(name))[0]))
+        grey = geometry.grey(captioned(photo(name))[0])
+        drawn = drawn_over(grey)
         assert drawn is not None, name
-        cells = uncovered_cells(drawn)
+        cells = uncovered_cells(grey, drawn)
         assert cells is not None and cells.shape == (CELLS, CELLS), name
         assert not cells[:3].any() and cells[-2:].all(), (name, cells)
         assert drawn_over(geometry.grey(photo(name))) is None, name
+
+
+def test_a_sticker_over_a_star_field_is_left_out_of_the_vector_outside_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An emoji-like disc over a star field has a sharp outline but almost no strokes
+    inside: the overlay mask misses it, ``stickers`` finds it, and the vector outside
+    overlays leaves out its cells (top right) and keeps the others; a photo of a plain
+    scene shows none. With outlines out of reach nothing is found."""
+    img = photo("hubble_deep_field").resize((400, 400))
+    draw = ImageDraw.Draw(img)
+    draw.ellipse((250, 60, 330, 140), fill=(255, 200, 0), outline=(120, 60, 0), width=3)
+    for eye in (275, 295):
+        draw.ellipse((eye, 85, eye + 10, 95), fill=(60, 30, 0))
+    draw.arc((270, 95, 310, 125), 20, 160, fill=(60, 30, 0), width=3)
+    grey = geometry.grey(img)
+    assert drawn_over(grey) is None
+    cells = uncovered_cells(grey, None)
+    assert cells is not None
+    assert not cells[:3, 4:].any() and cells[:, :3].all() and cells[-2:].all(), cells
+    plain = geometry.grey(photo("coffee"))
+    assert not stickers(plain).any() and uncovered_cells(plain, drawn_over(plain)) is None
+    monkeypatch.setattr(content, "_OUTLINE", 256)
+    assert uncovered_cells(grey, None) is None
 
 
 def test_a_vector_pooled_over_every_cell_is_the_whole_frames(embedder: Embedder) -> None:

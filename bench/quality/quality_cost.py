@@ -64,7 +64,7 @@ _VARIANTS: dict[str, Callable[[], contextlib.AbstractContextManager[object]]] = 
         lambda: patch.object(scoring, "UNCOVERED_SIMILARITY", math.inf),
     # ``content.uncovered_cells`` finds no cells: the query's views alone
     "  ... without the vector outside overlays":
-        lambda: patch.object(service_module, "uncovered_cells", lambda drawn: None),
+        lambda: patch.object(service_module, "uncovered_cells", lambda small, drawn: None),
     "  ... with a pixel check of every pixel":
         lambda: patch.object(pixels, "pattern", _every_pixel(pixels.pattern)),
     # ``service.compare_aligned`` compares no candidate's pixels where its matches put it

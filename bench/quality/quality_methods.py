@@ -265,8 +265,8 @@ class Runner:
         path = self.folder / f"cells-{what}-{digest}-{self.key}.npy"
         if not path.exists():
             every = np.ones((CELLS, CELLS), np.float32)
-            found = [None if (drawn := drawn_over(geometry.grey(img))) is None
-                     else uncovered_cells(drawn) for img in images]
+            found = [uncovered_cells(grey, drawn_over(grey))
+                     for grey in (geometry.grey(img) for img in images)]
             assert len(found) == n, (what, len(found), n)
             tmp = path.with_suffix(".tmp.npy")
             np.save(tmp, np.stack([every if c is None else c for c in found]))
