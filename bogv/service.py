@@ -85,7 +85,7 @@ class Query:
 
     @property
     def cells(self) -> np.ndarray | None:
-        """The cells of its feature map clear of what is drawn over it
+        """The cells of its feature map clear of what is drawn over it and of stickers
         (``bogv.model.content.uncovered_cells``), None when nothing is."""
         return uncovered_cells(self.greys[0], self.drawn)
 

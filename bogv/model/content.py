@@ -139,23 +139,20 @@ def stickers(small: np.ndarray) -> np.ndarray:
     """Where a ``grey`` picture shows stickers (True): flat shapes closed by a sharp outline
     (``_OUTLINE``), away from the frame's edge, each ``_STICKER`` of the picture, as an
     emoji, a badge or a logo's disc is. ``overlay_mask`` finds dense strokes, and a
-    sticker's few letters, or none, are not dense: on a star field it found none of most
-    emoji and of three in ten corner logos, whose flat colour then held the vector."""
+    sticker's few letters, or none, are not dense: of eight star fields looked at under
+    emoji it found nothing drawn over five, under a corner logo over three, and their flat
+    colour then held the vector."""
     span = cv2.morphologyEx(small, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
     _, labels, stats, _ = cv2.connectedComponentsWithStats(
         (span < _OUTLINE).astype(np.uint8), connectivity=4)
     height, width = small.shape
     x, y, w, h, area = stats.T
     low, high = _STICKER
-    inside = ((x > 0) & (y > 0) & (x + w < width) & (y + h < height)
+    flat = np.bincount(labels.ravel(), weights=span.ravel(), minlength=len(area)) <= _FLAT * area
+    chosen = (flat & (x > 0) & (y > 0) & (x + w < width) & (y + h < height)
               & (area >= low * small.size) & (area <= high * small.size))
-    inside[0] = False  # the outlines themselves
-    found = np.zeros(small.shape, bool)
-    for label in np.flatnonzero(inside):
-        shape = labels == label
-        if span[shape].mean() <= _FLAT:
-            found |= shape
-    grown: np.ndarray = cv2.dilate(found.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    chosen[0] = False  # the outlines themselves
+    grown: np.ndarray = cv2.dilate(chosen[labels].astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     return grown
 
 
