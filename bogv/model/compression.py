@@ -93,8 +93,8 @@ def grid(data: bytes, max_pixels: int) -> Grid | None:
                 return None
             left = max(0, (img.width - REGION) // 2) // _BLOCK * _BLOCK
             top = max(0, (img.height - REGION) // 2) // _BLOCK * _BLOCK
-            part = img.convert("L").crop((left, top, min(img.width, left + REGION),
-                                          min(img.height, top + REGION)))
+            part = img.crop((left, top, min(img.width, left + REGION),
+                             min(img.height, top + REGION))).convert("L")  # that part alone
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
     grey = np.asarray(part, np.float32)
