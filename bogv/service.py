@@ -183,9 +183,7 @@ def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
     likeness = [0.0] * len(thumbnails)
     if not scoring.check_pixels(similarities, inliers, copy_inliers=copy_inliers):
         return likeness
-    best = max(range(len(thumbnails)),
-               key=lambda i: scoring.score(similarities[i], inliers[i],
-                                           copy_inliers=copy_inliers))
+    best = int(np.argmax(scoring.scores(similarities, inliers, copy_inliers=copy_inliers)))
     if not judge(best):
         return likeness
     stored = thumbnails[best]()
@@ -462,11 +460,11 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
         if placed_at is not None and placed_at[1] >= scoring.COPY_ALIGNED:
             i, agree = placed_at
             likeness[i] = max(likeness[i], agree)
-    return [Hit(c.id, c.key, c.filepath,
-                scoring.score(c.similarity, n, p, copy_inliers=copy_inliers),
-                scoring.match(c.similarity, inliers=n, pixels=p, copy_inliers=copy_inliers,
-                              same_bytes=bool(sha256) and c.sha256 == sha256))
-            for c, n, p in zip(found, counts, likeness, strict=True)]
+    scores = scoring.scores(similarities, counts, likeness, copy_inliers=copy_inliers)
+    labels = scoring.matches(similarities, [bool(sha256) and c.sha256 == sha256 for c in found],
+                             counts, likeness, copy_inliers=copy_inliers)
+    return [Hit(c.id, c.key, c.filepath, float(score), label)
+            for c, score, label in zip(found, scores, labels, strict=True)]
 
 
 def build_service(settings: Settings) -> Service:
