@@ -25,7 +25,7 @@ from bogv.errors import NotFound
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import drawn_over
 from bogv.results import Hit
-from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.service import DEEPER, KEYPOINTS, THUMBNAIL, Service
 from bogv.service import verify as service_verify
 from bogv.sidecar import Sidecar
 from bogv.store import Candidate
@@ -166,7 +166,7 @@ def search_stored(service: Service, id_: int, limit: int = 10, min_score: float 
     vectors = [v for _, v in service.store.vectors(f"id == {id_}")]
     if not records or not vectors:
         raise NotFound(f"no record with id {id_}", field="id")
-    found = service.store.search(vectors[0], max(limit, MORE_CHECKED) + 1,
+    found = service.store.search(vectors[0], max(limit, DEEPER) + 1,
                                  per="key" if unique_key else "image")
     found = [c for c in found if c.id != id_]
     hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found,

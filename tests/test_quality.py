@@ -26,9 +26,11 @@ from bogv.model.embedder import Embedder
 from bogv.model.preprocess import embed_tensor
 from bogv.service import (
     CHECKED,
+    DEEPER,
     KEYPOINTS,
     MORE_CHECKED,
     THUMBNAIL,
+    VOTED,
     Service,
     compare_aligned,
     compare_pixels,
@@ -478,6 +480,45 @@ def test_the_next_candidates_are_matched_only_while_nothing_is_verified() -> Non
     counts = count_inliers([points], [first_verified(i) for i in range(MORE_CHECKED)], sims,
                            lambda: b"")
     assert read == list(range(CHECKED)) and len(counts) == CHECKED
+
+
+def test_a_copy_shares_more_descriptor_pieces_than_other_pictures_each_counted_once() -> None:
+    captioned_coffee, _ = captioned(photo("coffee"))
+    query = geometry.keypoints(captioned_coffee)
+    stored = [geometry.keypoints(photo(name)) for name in PHOTOS]
+    votes = geometry.shared([query], stored)
+    assert votes[PHOTOS.index("coffee")] > 2 * max(
+        v for name, v in zip(PHOTOS, votes, strict=True) if name != "coffee")
+    # The same descriptors twice in one set (a star field's alike points) vote once.
+    assert geometry.shared([query], [stored[0] + stored[0]]) == geometry.shared([query],
+                                                                                 stored[:1])
+    assert geometry.shared([b""], stored[:2]) == [0, 0] and geometry.shared([query], []) == []
+
+
+def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy() -> None:
+    """Candidates beyond ``MORE_CHECKED`` are voted on by descriptor pieces and only the
+    ``VOTED`` best matched; not at all once a copy is verified, or when every candidate
+    is too far off to be matched."""
+    copy, _ = text_box(photo("astronaut"))
+    query = geometry.keypoints(copy)
+    others = [geometry.keypoints(photo(name)) for name in PHOTOS if name != "astronaut"]
+    stored = [others[i % len(others)] for i in range(DEEPER)]
+    stored[31] = geometry.keypoints(photo("astronaut"))
+    read: list[int] = []
+
+    def search(sims: list[float]) -> list[int]:
+        read.clear()
+        return count_inliers([query], [lambda i=i: read.append(i) or stored[i]
+                                       for i in range(DEEPER)], sims, lambda: b"",
+                             lambda: geometry.uncovered_keypoints(copy))
+
+    counts = search([0.4] * DEEPER)
+    assert counts[31] >= scoring.COPY_INLIERS and read == list(range(DEEPER))
+    assert sum(n > 0 for n in counts[MORE_CHECKED:]) <= VOTED
+    assert search([scoring.MATCH_SIMILARITY - 0.01] * DEEPER) == [0] * CHECKED and read == []
+    stored[0] = stored[31]  # verified by the second look: nothing past the ten is read
+    counts = search([0.4] * DEEPER)
+    assert counts[0] >= scoring.COPY_INLIERS and read == list(range(MORE_CHECKED))
 
 
 def test_a_candidate_without_a_thumbnail_costs_no_pixel_pattern() -> None:

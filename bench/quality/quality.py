@@ -473,7 +473,8 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
     target_pos = {p: i for i, p in enumerate(owners[:len(split.test) + len(split.calib)])}
 
     def run(what: str) -> tuple[np.ndarray, np.ndarray]:
-        ids, sims = best_per_image(*vec[what][method.name], rows, counts)
+        ids, sims = best_per_image(*vec[what][method.name], rows, counts,
+                                   max(10, method.geometric))
         if method.verify is not None:
             ids, sims = recheck(method, vec[what][f"{method.name}#layout"], rows, counts,
                                 ids, sims)
@@ -552,7 +553,7 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
         accepted = bool(first and sims[0] >= threshold)
         for key in (edit, "all edits"):
             r1[key].append(first)
-            r10[key].append(want in ids)
+            r10[key].append(want in ids[:10])
             acc[key].append(accepted)
         by_source[item.source].append((first, accepted))
     false_copy: dict[str, list[bool]] = defaultdict(list)

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["BORDER", "MAX_POINTS", "SIDE", "TALLEST", "UNCOVERED", "VERSION", "Matched", "count",
-           "grey", "inliers", "keypoints", "keypoints_of", "match", "overlay_mask",
+           "grey", "inliers", "keypoints", "keypoints_of", "match", "overlay_mask", "shared",
            "span", "uncovered_keypoints"]
 
 VERSION = "orb320-v1"
@@ -223,6 +223,53 @@ def span(data: bytes) -> float:
         return 0.0
     xy, _ = _unpack(data)
     return float((xy.max(axis=0) - xy.min(axis=0)).max()) + 2 * BORDER
+
+
+_PIECE_BITS = 20
+"""Pieces are looked up in a table of ``2 ** _PIECE_BITS`` slots (``shared``): a query's
+750 keypoints fill 0.6% of them, so a stored piece hits one by chance that rarely."""
+
+
+def shared(query: Sequence[bytes], stored: Sequence[bytes]) -> list[int]:
+    """How many distinct 4-byte pieces of each ``stored`` keypoint set's descriptors the
+    ``query`` sets hold too, at the same place in a descriptor: a cheap vote among
+    candidates too many to ``match`` one by one (2.4 ns a pair of descriptors, 11 ms for a
+    query's 500 against 40 candidates' 250; this takes 1.5 ms). Copies share their unchanged
+    pictures' descriptors bit for bit, so whole pieces of them. On
+    ``bench/quality/quality.py`` the original of a copy ranked 11-50 by the vector (and
+    verified once matched) got the most votes of all 40 candidates in 71 of 72 searches,
+    the third most in the other. Each piece counts once per set: a star field's many alike
+    points repeat theirs, and counted each time, look-alikes outvoted the original in 6 of
+    those 72."""
+    table = np.zeros(1 << _PIECE_BITS, bool)
+    for points in query:
+        if points:
+            table[_pieces(_unpack(points)[1])] = True
+    slots = _pieces(_unpack(b"".join(stored))[1])
+    owner = np.repeat(np.arange(len(stored), dtype=np.uint64), [count(p) for p in stored])
+    held = table[slots]
+    owners = np.broadcast_to(owner[:, None], slots.shape)[held]
+    # One vote per distinct (set, piece): of the hits written to one slot each, exactly
+    # one reads its own index back, whichever numpy wrote last (a sort costs 1 ms more).
+    pair = _hashed((owners << np.uint64(_PIECE_BITS)) | slots[held])
+    first = np.empty(1 << _PIECE_BITS, np.int32)
+    order = np.arange(len(pair), dtype=np.int32)
+    first[pair] = order
+    votes: list[int] = np.bincount(owners[first[pair] == order].astype(np.intp),
+                                   minlength=len(stored)).tolist()
+    return votes
+
+
+def _hashed(values: np.ndarray) -> np.ndarray:
+    """``values`` (uint64) spread over ``shared``'s table slots (Fibonacci hashing)."""
+    return (values * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _PIECE_BITS)
+
+
+def _pieces(descriptors: np.ndarray) -> np.ndarray:
+    """Each descriptor's eight 4-byte pieces, tagged with their place, as ``shared``'s
+    table slots: (n, 8)."""
+    words = descriptors.view("<u4").astype(np.uint64)
+    return _hashed(words * np.uint64(8) + np.arange(8, dtype=np.uint64))
 
 
 def _unpack(data: bytes) -> tuple[np.ndarray, np.ndarray]:
