@@ -262,6 +262,32 @@ def test_the_second_look_keeps_a_drawings_outlines_beside_the_letters_over_it(
     assert geometry.inliers(geometry.uncovered_keypoints(query), stored) < scoring.COPY_INLIERS
 
 
+def test_the_second_look_keeps_points_where_the_picture_is_faint(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half of its points are spread over the frame: bright marks not dense enough to be
+    taken for text (under ``geometry._STROKE``) over one half of the picture would
+    otherwise take nearly all of them from the faint stars on the other."""
+    img = Image.new("RGB", (640, 480))
+    draw = ImageDraw.Draw(img)
+    for y in range(4, 480, 9):
+        for x in range(4, 316, 9):
+            draw.rectangle((x, y, x + 3, y + 3), fill=(140, 140, 140))
+    rng = np.random.default_rng(0)
+    for x, y, r in zip(rng.uniform(330, 640, 300), rng.uniform(0, 480, 300),
+                       rng.uniform(1, 2, 300), strict=True):
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(60, 60, 60))
+    assert not geometry.overlay_mask(geometry.grey(img), letters=True).any()
+
+    def on_the_faint_half() -> int:
+        point = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])  # x, y in 1/8 px
+        x = np.frombuffer(geometry.uncovered_keypoints(img), point)["x"] / 8
+        return int((x >= geometry.grey(img).shape[1] / 2).sum())
+
+    assert on_the_faint_half() >= 40
+    monkeypatch.setattr(geometry, "UNCOVERED_SPREAD", 0)
+    assert on_the_faint_half() < 20
+
+
 def test_the_cells_under_a_caption_are_left_out_of_the_vector_outside_it() -> None:
     """The caption over the top half takes its cells and their neighbours; the bottom rows
     stay; a photo with nothing drawn over it has no such vector."""

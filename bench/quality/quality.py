@@ -224,7 +224,7 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
     "mirror": (f"keypoints-{geometry.VERSION}-mirror",
                lambda img: [geometry.keypoints(ImageOps.mirror(img))]),
     "uncovered": (f"keypoints-{geometry.VERSION}-uncovered{geometry.UNCOVERED}"
-                  f"-letters{geometry.TALLEST}",
+                  f"-spread{geometry.UNCOVERED_SPREAD}-letters{geometry.TALLEST}",
                   lambda img: [geometry.uncovered_keypoints(img)]),
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
     "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}-shown",
