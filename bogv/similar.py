@@ -25,7 +25,7 @@ from bogv.errors import NotFound
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import drawn_over
 from bogv.results import Hit
-from bogv.service import DEEPER, KEYPOINTS, THUMBNAIL, Service
+from bogv.service import DEEPER, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
 from bogv.service import verify as service_verify
 from bogv.sidecar import Sidecar
 from bogv.store import Candidate
@@ -125,8 +125,8 @@ class Stored:
 
 
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
-           keypoints: Callable[[int], bytes] | None = None, *, as_search: bool = False
-           ) -> list[Hit]:
+           keypoints: Callable[[int], bytes] | None = None, *, as_search: bool = False,
+           further: Callable[[], Sequence[Candidate]] | None = None) -> list[Hit]:
     """A stored image's candidates (best similarity first) scored and labelled by a search's
     checks (``service.verify``). ``keypoints`` reads a candidate's keypoints by id (the
     duplicate scan skips pairs it matched the other way round). ``as_search``: exactly as a
@@ -139,7 +139,8 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
     allowance made more of a group's degraded copies share pairs with its other members: on
     ``bench/duplicates/duplicates.py`` the suggested image to keep was the planted original
     in 57 of 78 groups instead of 62 (re-compression counted as an edit; 54 instead of 57-58
-    before), and one more pair was false (14), for 0.014 more recall (0.912)."""
+    before), and one more pair was false (14), for 0.014 more recall (0.912). ``further``
+    as in ``service.verify``: "more like this" looks as deep as a search, the scan does not."""
     def read(id_: int, kind: str) -> bytes:
         if kind == KEYPOINTS and keypoints is not None:
             return keypoints(id_)
@@ -152,7 +153,8 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
                           query.sha256, query.uncovered, match=query.match,
                           likeness_of=query.likeness,
                           aligned=placed_likeness if as_search else None,
-                          copy_inliers=query.copy_inliers() if as_search else scoring.COPY_INLIERS)
+                          copy_inliers=query.copy_inliers() if as_search else scoring.COPY_INLIERS,
+                          further=further)
 
 
 def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,
@@ -166,10 +168,13 @@ def search_stored(service: Service, id_: int, limit: int = 10, min_score: float 
     vectors = [v for _, v in service.store.vectors(f"id == {id_}")]
     if not records or not vectors:
         raise NotFound(f"no record with id {id_}", field="id")
-    found = service.store.search(vectors[0], max(limit, DEEPER) + 1,
-                                 per="key" if unique_key else "image")
-    found = [c for c in found if c.id != id_]
-    hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found,
-                  as_search=True)
+    per = "key" if unique_key else "image"
+
+    def others(n: int) -> list[Candidate]:
+        return [c for c in service.store.search(vectors[0], n + 1, per=per) if c.id != id_]
+
+    hits = verify(service.files, Stored(service.files, id_, records[0].sha256),
+                  others(max(limit, MORE_CHECKED)), as_search=True,
+                  further=lambda: others(max(limit, DEEPER)))
     hits.sort(key=lambda h: -h.score)
     return [h for h in hits[:limit] if h.score >= min_score]

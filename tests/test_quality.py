@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from bogv.containment import SUPPORTED
 from bogv.model import content, geometry, pixels, scoring
@@ -522,9 +522,9 @@ def test_a_copy_shares_more_descriptor_pieces_than_other_pictures_each_counted_o
 
 
 def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy() -> None:
-    """Candidates beyond ``MORE_CHECKED`` are voted on by descriptor pieces and only the
-    ``VOTED`` best matched; not at all once a copy is verified, or when every candidate
-    is too far off to be matched."""
+    """Candidates beyond ``MORE_CHECKED`` are read (``further``) and voted on by descriptor
+    pieces, and only the ``VOTED`` best matched; not read at all once a copy is verified,
+    or when every candidate is too far off to be matched."""
     copy, _ = text_box(photo("astronaut"))
     query = geometry.keypoints(copy)
     others = [geometry.keypoints(photo(name)) for name in PHOTOS if name != "astronaut"]
@@ -532,11 +532,15 @@ def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy
     stored[31] = geometry.keypoints(photo("astronaut"))
     read: list[int] = []
 
+    def further() -> list[bytes]:
+        read.extend(range(MORE_CHECKED, DEEPER))
+        return stored[MORE_CHECKED:]
+
     def search(sims: list[float]) -> list[int]:
         read.clear()
         return count_inliers([query], [lambda i=i: read.append(i) or stored[i]
-                                       for i in range(DEEPER)], sims, lambda: b"",
-                             lambda: geometry.uncovered_keypoints(copy))
+                                       for i in range(MORE_CHECKED)], sims, lambda: b"",
+                             lambda: geometry.uncovered_keypoints(copy), further=further)
 
     counts = search([0.4] * DEEPER)
     assert counts[31] >= scoring.COPY_INLIERS and read == list(range(DEEPER))
@@ -545,6 +549,36 @@ def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy
     stored[0] = stored[31]  # verified by the second look: nothing past the ten is read
     counts = search([0.4] * DEEPER)
     assert counts[0] >= scoring.COPY_INLIERS and read == list(range(MORE_CHECKED))
+
+
+def test_milvus_is_asked_for_the_candidates_past_the_tenth_only_when_they_are_voted_on(
+        stocked: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    limits: list[int] = []
+    search = stocked.store.search
+
+    def spy(vectors: np.ndarray, limit: int, **kwargs: str) -> list[Candidate]:
+        limits.append(limit)
+        return search(vectors, limit, **kwargs)
+
+    monkeypatch.setattr(stocked.store, "search", spy)
+    hits = stocked.search(encode(crop_area(photo("coffee"), 0.7)), limit=3)
+    assert hits[0].key == "coffee" and hits[0].match == "copy" and limits == [MORE_CHECKED]
+    limits.clear()
+    blurred = photo("coffee").filter(ImageFilter.GaussianBlur(8))  # too blurred for keypoints
+    stocked.search(encode(blurred), limit=3)
+    assert limits == [MORE_CHECKED]  # its best hit is too far off (0.28) to be matched at all
+    monkeypatch.setattr(scoring, "MATCH_SIMILARITY", 0.1)
+    limits.clear()
+    hits = stocked.search(encode(blurred), limit=3)
+    assert limits == [MORE_CHECKED, DEEPER] and len(hits) == 3
+    limits.clear()
+    coffee = next(h.id for h in hits if h.key == "coffee")
+    search_stored(stocked, coffee, limit=3)  # "more like this" looks as deep as a search
+    assert limits == [MORE_CHECKED + 1]
+    monkeypatch.setattr(scoring, "MATCH_SIMILARITY", -1.0)
+    limits.clear()
+    search_stored(stocked, coffee, limit=3)
+    assert limits == [MORE_CHECKED + 1, DEEPER + 1]
 
 
 def test_a_candidate_without_a_thumbnail_costs_no_pixel_pattern() -> None:

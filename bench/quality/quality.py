@@ -376,10 +376,12 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
     look's when it asks; 0 for candidates it does not check); ``needs``: the matches that
     make a copy of each query."""
     k = ids.shape[1]
-    rows = [service.count_inliers(queries[q], [lambda c=c: index[c][0] for c in ids[q]],
+    checked = service.MORE_CHECKED
+    rows = [service.count_inliers(queries[q], [lambda c=c: index[c][0] for c in ids[q][:checked]],
                                   list(sims[q]), lambda q=q: mirrors[q][0],
                                   None if uncovered is None else lambda q=q: uncovered[q][0],
-                                  copy_inliers=float(needs[q]))
+                                  copy_inliers=float(needs[q]),
+                                  further=lambda q=q: [index[c][0] for c in ids[q][checked:]])
             for q in range(len(ids))]
     return np.array([r + [0] * (k - len(r)) for r in rows])
 
