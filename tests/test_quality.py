@@ -551,6 +551,24 @@ def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy
     assert counts[0] >= scoring.COPY_INLIERS and read == list(range(MORE_CHECKED))
 
 
+def test_candidates_found_later_are_voted_on_after_those_checked_however_few() -> None:
+    """A collection of three when the search began and five when it looked further: the
+    copy among the two new candidates is matched and labelled on its own hit."""
+    copy, _ = text_box(photo("astronaut"))
+    names = ["coffee", "chelsea", "rocket", "camera", "astronaut"]
+    points = {i: geometry.keypoints(photo(name)) for i, name in enumerate(names)}
+    found = [Candidate(i, name, "", "", 0.4) for i, name in enumerate(names)]
+
+    def read(id_: int, kind: str) -> bytes:
+        return points[id_] if kind == KEYPOINTS else b""
+
+    hits = verify(found[:3], [geometry.keypoints(copy)], lambda: b"",
+                  lambda: pixels.pattern(copy), read, "",
+                  lambda: geometry.uncovered_keypoints(copy), further=lambda: found)
+    assert [h.key for h in hits] == names
+    assert [h.match for h in hits] == ["similar"] * 4 + ["copy"]
+
+
 def test_milvus_is_asked_for_the_candidates_past_the_tenth_only_when_they_are_voted_on(
         stocked: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     limits: list[int] = []
