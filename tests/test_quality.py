@@ -279,8 +279,7 @@ def test_the_second_look_keeps_points_where_the_picture_is_faint(
     assert not geometry.overlay_mask(geometry.grey(img), letters=True).any()
 
     def on_the_faint_half() -> int:
-        point = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])  # x, y in 1/8 px
-        x = np.frombuffer(geometry.uncovered_keypoints(img), point)["x"] / 8
+        x = np.frombuffer(geometry.uncovered_keypoints(img), geometry._POINT)["x"] / 8
         return int((x >= geometry.grey(img).shape[1] / 2).sum())
 
     assert on_the_faint_half() >= 40
