@@ -492,9 +492,7 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
         return [read() for read in points[len(checked):]]
 
     counts = count_inliers(views, checked, [c.similarity for c in candidates],
-                           mirrored, second, inliers, copy_inliers,
-                           past_checked if further is not None or len(candidates) > MORE_CHECKED
-                           else None)
+                           mirrored, second, inliers, copy_inliers, past_checked)
     similarities = [c.similarity for c in candidates]
     counts += [0] * (len(candidates) - len(counts))
     thumbnails = [deferred(c.id, THUMBNAIL) for c in candidates]

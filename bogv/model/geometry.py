@@ -251,6 +251,8 @@ def shared(query: Sequence[bytes], stored: Sequence[bytes]) -> list[int]:
     the third most in the other. Each piece counts once per set: a star field's many alike
     points repeat theirs, and counted each time, look-alikes outvoted the original in 6 of
     those 72."""
+    if not stored:  # a search with no candidate past those it checked: no table to fill
+        return []
     table = np.zeros(1 << _PIECE_BITS, bool)
     for points in query:
         if points:
