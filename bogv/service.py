@@ -53,8 +53,13 @@ are among the first ten in 99-100%. Of the test split's 97 such searches, 72 kep
 copy's matches with the original, while no other candidate that far down kept more than
 17. Matching all 40 would cost 18-33 ms a search; voting costs 1.5."""
 VOTED = 2
-"""Candidates past ``MORE_CHECKED`` whose keypoints are matched (``DEEPER``): the original
-got the most votes in 71 of those 72 searches, the third most in the other."""
+"""Candidates voted on whose keypoints are matched (``DEEPER``): the original got the most
+votes in 71 of those 72 searches, the third most in the other. The vote takes the first
+ten that were too far off to be matched (``scoring.MATCH_SIMILARITY``) too: under a
+watermark or stickers a copy may look that far off while a look-alike above it opens the
+checks. It reads every view of the query: a screenshot's picture inside its window holds
+the keypoints of the copy. On ``bench/quality/quality.py`` both took copies accepted from
+0.939 to 0.945 (screenshots 0.925 -> 0.940)."""
 THUMBNAIL = "jpg"
 KEYPOINTS = f"{geometry.VERSION}.kp"
 """Kinds of record files (``bogv.sidecar``). Keypoints are named by their version, so during
@@ -153,15 +158,18 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     ``MORE_CHECKED`` at most): the first ``CHECKED``, the rest only when
     ``scoring.check_more`` asks, and then those ``further`` gives (the keypoints of the
     candidates past them, read only now) when it asks again after every look below: of
-    those, the ``VOTED`` (``deeper``), 0 for the others; the best
+    those and of the first ten too far off to be matched, the ``VOTED`` (``voted``), 0 for
+    the others; the best
     of the query's views, and of its mirror image when ``scoring.check_mirror`` asks for it
     (only then does ``mirrored`` find those keypoints), and of its keypoints outside what
     is drawn over it (``geometry.uncovered_keypoints``, made by ``uncovered``) when
     ``scoring.check_uncovered`` asks. A candidate too far off
-    (``scoring.MATCH_SIMILARITY``) is neither read nor matched. ``bench/quality/quality.py`` runs
-    this too. ``inliers`` matches two sets of keypoints (the duplicate scan passes a memo
-    of ``geometry.inliers``: a pair checked twice is matched once); ``copy_inliers``
-    (``scoring.copy_inliers``) makes a copy of this query."""
+    (``scoring.MATCH_SIMILARITY``) is matched only when voted for. Without ``further`` (the
+    duplicate scan, which matches every neighbour anyway) there is no vote.
+    ``bench/quality/quality.py`` runs this too. ``inliers`` matches two sets of keypoints
+    (the duplicate scan passes a memo of ``geometry.inliers``: a pair checked twice is
+    matched once); ``copy_inliers`` (``scoring.copy_inliers``) makes a copy of this
+    query."""
     def match(start: int, stop: int) -> tuple[list[bytes], list[int]]:
         points = [read() if similarity >= scoring.MATCH_SIMILARITY else b""
                   for read, similarity in zip(stored[start:stop], similarities[start:stop],
@@ -180,23 +188,30 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     if scoring.check_mirror(similarities, counts, copy_inliers=copy_inliers):
         mirror = mirrored()
         counts = [max(n, inliers(mirror, s)) for n, s in zip(counts, points, strict=True)]
-    if further is not None and scoring.check_more(similarities, counts,
-                                                  copy_inliers=copy_inliers):
-        counts += deeper([*views[:1], second], further(), inliers)
-    return counts
+    if further is None:
+        return counts
+    if scoring.check_more(similarities, counts, copy_inliers=copy_inliers):
+        # Every look at the first candidates failed: those too far off to be matched and
+        # those past them are voted on.
+        skipped = [i for i, similarity in enumerate(similarities[:len(points)])
+                   if similarity < scoring.MATCH_SIMILARITY]
+        pool = [stored[i]() for i in skipped] + [*further()]
+        looks = [*views, second]
+        chosen = voted(looks, pool)
+    else:
+        return counts
+    matched = [max(inliers(q, pool[i]) for q in looks) if i in chosen else 0
+               for i in range(len(pool))]
+    for i, n in zip(skipped, matched, strict=False):
+        counts[i] = n
+    return counts + matched[len(skipped):]
 
 
-def deeper(query: Sequence[bytes], stored: Sequence[bytes],
-           inliers: Callable[[bytes, bytes], int] = geometry.inliers) -> list[int]:
-    """Keypoint matches of the ``VOTED`` of ``stored`` that share most descriptor pieces
-    with any ``query`` set (``geometry.shared``), the best of those sets'; 0 for the rest,
-    which are not matched (``DEEPER``)."""
+def voted(query: Sequence[bytes], stored: Sequence[bytes]) -> list[int]:
+    """Which of ``stored`` to match: the ``VOTED`` that share most descriptor pieces with
+    any ``query`` set (``geometry.shared``)."""
     votes = geometry.shared(query, stored)
-    chosen = sorted(range(len(stored)), key=lambda i: -votes[i])[:VOTED]
-    counts = [0] * len(stored)
-    for i in chosen:
-        counts[i] = max(inliers(q, stored[i]) for q in query)
-    return counts
+    return sorted(range(len(stored)), key=lambda i: -votes[i])[:VOTED]
 
 
 def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],

@@ -550,6 +550,23 @@ def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy
     assert counts[0] >= scoring.COPY_INLIERS and read == list(range(MORE_CHECKED))
 
 
+def test_a_copy_too_far_off_to_be_matched_among_the_first_ten_is_voted_on() -> None:
+    """Under a watermark or stickers a copy can look further off than ``MATCH_SIMILARITY``
+    while a look-alike above it opens the checks: the vote takes it among the first ten
+    too, not only past them."""
+    copy, _ = text_box(photo("astronaut"))
+    others = [geometry.keypoints(photo(name)) for name in PHOTOS if name != "astronaut"]
+    stored = [others[i % len(others)] for i in range(DEEPER)]
+    stored[4] = geometry.keypoints(photo("astronaut"))
+    sims = [0.4] * 2 + [scoring.MATCH_SIMILARITY - 0.01] * (DEEPER - 2)
+    counts = count_inliers([geometry.keypoints(copy)],
+                           [lambda i=i: stored[i] for i in range(MORE_CHECKED)], sims,
+                           lambda: b"", lambda: geometry.uncovered_keypoints(copy),
+                           further=lambda: stored[MORE_CHECKED:])
+    assert counts[4] >= scoring.COPY_INLIERS
+    assert sum(n > 0 for i, n in enumerate(counts) if i >= 2) <= VOTED
+
+
 def test_candidates_found_later_are_voted_on_after_those_checked_however_few() -> None:
     """A collection of three when the search began and five when it looked further: the
     copy among the two new candidates is matched and labelled on its own hit."""
