@@ -27,6 +27,7 @@ from bogv.model.preprocess import embed_tensor
 from bogv.service import (
     CHECKED,
     DEEPER,
+    DOMINANT,
     KEYPOINTS,
     MORE_CHECKED,
     THUMBNAIL,
@@ -523,7 +524,8 @@ def test_a_copy_shares_more_descriptor_pieces_than_other_pictures_each_counted_o
 def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy() -> None:
     """Candidates beyond ``MORE_CHECKED`` are read (``further``) and voted on by descriptor
     pieces, and only the ``VOTED`` best matched; not read at all once a copy is verified,
-    or when every candidate is too far off to be matched."""
+    or when every candidate is too far off to be matched (then only the first ten are
+    voted on, and none of them is a copy)."""
     copy, _ = text_box(photo("astronaut"))
     query = geometry.keypoints(copy)
     others = [geometry.keypoints(photo(name)) for name in PHOTOS if name != "astronaut"]
@@ -544,7 +546,8 @@ def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy
     counts = search([0.4] * DEEPER)
     assert counts[31] >= scoring.COPY_INLIERS and read == list(range(DEEPER))
     assert sum(n > 0 for n in counts[MORE_CHECKED:]) <= VOTED
-    assert search([scoring.MATCH_SIMILARITY - 0.01] * DEEPER) == [0] * CHECKED and read == []
+    far = search([scoring.MATCH_SIMILARITY - 0.01] * DEEPER)
+    assert far == [0] * MORE_CHECKED and read == list(range(MORE_CHECKED))
     stored[0] = stored[31]  # verified by the second look: nothing past the ten is read
     counts = search([0.4] * DEEPER)
     assert counts[0] >= scoring.COPY_INLIERS and read == list(range(MORE_CHECKED))
@@ -565,6 +568,31 @@ def test_a_copy_too_far_off_to_be_matched_among_the_first_ten_is_voted_on() -> N
                            further=lambda: stored[MORE_CHECKED:])
     assert counts[4] >= scoring.COPY_INLIERS
     assert sum(n > 0 for i, n in enumerate(counts) if i >= 2) <= VOTED
+
+
+def test_a_search_too_far_off_to_match_any_candidate_matches_one_that_dominates_the_vote(
+        ) -> None:
+    """When every candidate is too far off to be matched, the first ten are voted on and
+    only one sharing ``DOMINANT`` times as many descriptor pieces as any other is matched:
+    the copy; not when two candidates share as many (a search for a picture that is not
+    stored rarely has one that stands out), and nothing past the ten is read."""
+    copy, _ = text_box(photo("astronaut"))
+    others = [geometry.keypoints(photo(name)) for name in PHOTOS if name != "astronaut"]
+    stored = [others[i % len(others)] for i in range(MORE_CHECKED)]
+    stored[6] = geometry.keypoints(photo("astronaut"))
+
+    def search() -> list[int]:
+        return count_inliers([geometry.keypoints(copy)], [lambda i=i: stored[i]
+                                                          for i in range(MORE_CHECKED)],
+                             [scoring.MATCH_SIMILARITY - 0.05] * MORE_CHECKED, lambda: b"",
+                             lambda: geometry.uncovered_keypoints(copy),
+                             further=lambda: pytest.fail("read past the first ten"))
+
+    counts = search()
+    assert counts[6] >= scoring.COPY_INLIERS and sum(n > 0 for n in counts) == 1
+    stored[2] = stored[6]  # two copies as close: neither stands out
+    assert search() == [0] * MORE_CHECKED
+    assert DOMINANT > 1
 
 
 def test_candidates_found_later_are_voted_on_after_those_checked_however_few() -> None:

@@ -37,8 +37,8 @@ import numpy.typing as npt
 __all__ = ["COPY_ALIGNED", "COPY_INLIERS", "COPY_PIXELS", "COPY_SCORE", "EXACT_SIMILARITY",
            "FULL_SIDE", "LEAST_INLIERS", "MATCH_SIMILARITY", "MIRROR_SIMILARITY",
            "PIXELS_SIMILARITY", "UNCOVERED_SIMILARITY", "Match", "check_aligned",
-           "check_mirror", "check_more", "check_pixels", "check_uncovered", "copy_inliers",
-           "match", "matches", "score", "scores", "verified"]
+           "check_far", "check_mirror", "check_more", "check_pixels", "check_uncovered",
+           "copy_inliers", "match", "matches", "score", "scores", "verified"]
 
 Match = Literal["exact", "copy", "similar"]
 
@@ -180,12 +180,22 @@ def check_more(similarities: Sequence[float], inliers: Sequence[int], *,
     Among thousands of look-alikes (star fields, drawings in one style) an edited copy can
     rank sixth to fiftieth by its vector; a search whose copy is already verified skips
     them, and so does one whose best hit is too far off to be matched at all: 65 of the 80
-    searches for not-indexed pictures that ``bench/quality/quality_cost.py`` times. Voting
-    in those too (after a second look taken for it) found 0.3% more of
-    ``bench/quality/quality.py``'s copies, but made searches take 2.8 times the plain
-    descriptor's time instead of 1.9 times.
+    searches for not-indexed pictures that ``bench/quality/quality_cost.py`` times. Those
+    vote among their first ten only (``check_far``): voting among 50 in those too (after a
+    second look taken for it) found 0.3% more of ``bench/quality/quality.py``'s copies, but
+    made searches take 2.8 times the plain descriptor's time instead of 1.9 times.
     """
     return _close_but_unverified(similarities, inliers, MATCH_SIMILARITY, copy_inliers)
+
+
+def check_far(similarities: Sequence[float], inliers: Sequence[int], *,
+              copy_inliers: float = COPY_INLIERS) -> bool:
+    """Whether a search whose best hit is too far off to be matched at all
+    (``MATCH_SIMILARITY``) should vote among its candidates for one to match anyway
+    (``service.DOMINANT``): a watermark tiled over a star field takes its vector that far
+    from the original's, not its keypoints."""
+    return (bool(similarities) and similarities[0] < MATCH_SIMILARITY
+            and max(inliers, default=0) < copy_inliers)
 
 
 def check_uncovered(similarities: Sequence[float], inliers: Sequence[int], *,
