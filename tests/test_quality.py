@@ -570,6 +570,22 @@ def test_a_copy_too_far_off_to_be_matched_among_the_first_ten_is_voted_on() -> N
     assert sum(n > 0 for i, n in enumerate(counts) if i >= 2) <= VOTED
 
 
+def test_the_vote_reads_every_view_of_the_query() -> None:
+    """A screenshot's picture inside its window is a view of its own, whose keypoints the
+    whole frame's lack: the vote reads it too."""
+    copy = photo("astronaut")
+    window = geometry.keypoints(photo("coffee"))  # a first view sharing nothing with it
+    others = [geometry.keypoints(photo(name)) for name in PHOTOS
+              if name not in ("astronaut", "coffee")]
+    stored = [others[i % len(others)] for i in range(DEEPER)]
+    stored[20] = geometry.keypoints(copy)
+    counts = count_inliers([window, geometry.keypoints(crop_area(copy, 0.8))],
+                           [lambda i=i: stored[i] for i in range(MORE_CHECKED)],
+                           [0.4] * DEEPER, lambda: b"", None,
+                           further=lambda: stored[MORE_CHECKED:])
+    assert counts[20] >= scoring.COPY_INLIERS
+
+
 def test_a_search_too_far_off_to_match_any_candidate_matches_one_that_dominates_the_vote(
         ) -> None:
     """When every candidate is too far off to be matched, the first ten are voted on and
