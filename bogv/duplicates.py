@@ -2,13 +2,15 @@
 
 **The scan** never builds an N x N matrix. Stored vectors are read from Milvus a page at a
 time and sent back as one batched search each, so Milvus's index finds every image's
-``MORE_CHECKED`` nearest neighbours. Each image's neighbours then go through the very
+``DEEPER`` nearest neighbours. Each image's first ``MORE_CHECKED`` then go through the very
 checks a search runs for an upload of it (``bogv.similar.verify``: keypoints, mirror,
-pixels), with the keypoints of every neighbour matched, not only of the few a search stops
-at; a pair is a duplicate when one picture holds (most of) the other, not merely shares
-pixels with it (``bogv.containment``); the duplicates are saved (``bogv.verdicts``). The
-highest id scanned is saved too, so the next scan checks only images added since: a new
-image finds its old copies among its own neighbours, as a search for it would.
+pixels), with the keypoints of every one matched, not only of the few a search stops
+at; of the others, one that wins their vote as a search's does (``service.voted``,
+``DOMINANT``) is matched too; a pair is a duplicate when one picture holds (most of) the
+other, not merely shares pixels with it (``bogv.containment``); the duplicates are saved
+(``bogv.verdicts``). The highest id scanned is saved too, so the next scan checks only
+images added since: a new image finds its old copies among its own neighbours, as a
+search for it would.
 
 **No pair is checked twice.** Neighbours are mostly mutual, so the image checked second
 skips the keypoints the first already matched and every check of a pair the first found a
@@ -91,7 +93,7 @@ from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.model import compression, edits, geometry, pixels, scoring
 from bogv.model.content import framed
 from bogv.results import Hit
-from bogv.service import CHECKED, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.service import CHECKED, DEEPER, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service, voted
 from bogv.sidecar import Sidecar
 from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, Record
@@ -339,7 +341,7 @@ class Duplicates:
             if page is None:
                 return None
             ids, vectors = page
-            found = store.neighbours(vectors, MORE_CHECKED + 1)
+            found = store.neighbours(vectors, DEEPER + 1)
             report.stages["read vectors, search neighbours (beside the checks)"] += (
                 time.perf_counter() - tick)
             return ids, found
@@ -400,7 +402,8 @@ class Duplicates:
         """
         files = self.service.files
         own = next((c.sha256 for c in found if c.id == id_), "")
-        others = [c for c in found if c.id != id_][:MORE_CHECKED]
+        others = [c for c in found if c.id != id_][:DEEPER]
+        others, further = others[:MORE_CHECKED], others[MORE_CHECKED:]
         earlier, known = seen.start(id_, (c.id for c in others))
         points = cache(lambda other: files.read(other, KEYPOINTS) or b"")
 
@@ -460,6 +463,17 @@ class Duplicates:
                                     points(c.id) if c.id in second else None))
                 if h.match == "similar" and c.id not in known else h
                 for c, h in zip(others, hits, strict=True)]
+        # Past the tenth neighbour, as a search looks past its tenth candidate when none
+        # of the first is a copy: under a watermark, a logo or emoji a star field's vector
+        # can rank its original 11th-50th. One neighbour there sharing ``service.DOMINANT``
+        # times as many descriptor pieces as any other is matched, by the second look too.
+        if all(h.match == "similar" for h in hits):
+            further = [c for c in further if c.id not in known]
+            for i in voted([query.keypoints()], [points(c.id) for c in further],
+                           dominant=True):
+                c = further[i]
+                hits.append(_uncovered(query, c, _by_keypoints(query, c, match_of(c.id)),
+                                       points(c.id)))
         copies = [pair(id_, h.id, "copy", h.score, h.match) for h in hits
                   if h.match != "similar" and h.id not in known
                   and _duplicate(query, h, points(h.id), files)]

@@ -36,7 +36,7 @@ from bogv.store import Candidate, Page, Store
 from bogv.thumbs import make_thumbnail
 
 __all__ = ["Incoming", "Prepared", "Query", "Service", "build_service",
-           "compare_pixels", "count_inliers", "prepare", "prepare_query", "verify"]
+           "compare_pixels", "count_inliers", "prepare", "prepare_query", "verify", "voted"]
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search..."""

@@ -247,6 +247,39 @@ def test_the_scan_supports_a_copy_by_the_matches_of_its_second_look(
     assert copies == {tuple(sorted((ids["motorcycle_left"], ids["over"])))}
 
 
+def test_the_scan_votes_among_the_neighbours_past_those_it_checks(
+        service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no neighbour checked the usual way (``MORE_CHECKED`` patched to 0, as when
+    look-alikes fill the first ten), the captioned copy is still found among the
+    neighbours past them: the one sharing most descriptor pieces with it, by its second
+    look; no other pair is."""
+    ids = {name: service.add(data, key=name).id for name, data in photos.items()}
+    ids["over"] = service.add(encode(captioned(photo("astronaut"))[0], quality=90),
+                              key="over").id
+    monkeypatch.setattr(duplicates, "MORE_CHECKED", 0)
+    dups = Duplicates(service, threads=1)
+    dups.scan()
+    copies = {(p.a, p.b) for p in dups.verdicts.pairs("copy")}
+    assert copies == {tuple(sorted((ids["astronaut"], ids["over"])))}
+
+
+def test_an_image_with_a_copy_among_its_first_neighbours_votes_on_no_others(
+        service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a search stops at its copy: only the images without one vote."""
+    for name, data in photos.items():
+        service.add(data, key=name)
+    service.add(encode(photo("coffee"), quality=40), key="coffee-q40")
+    asked: list[int] = []
+
+    def spy(query: list[bytes], stored: list[bytes], *, dominant: bool = False) -> list[int]:
+        asked.append(len(stored))
+        return []
+
+    monkeypatch.setattr(duplicates, "voted", spy)
+    Duplicates(service, threads=1).scan()
+    assert len(asked) == len(photos) - 1
+
+
 def test_the_scan_knows_which_images_copies_already_link() -> None:
     """What spares the scan the one-by-one checks of a pair: the copies found so far link
     its images (through others), or one side found it a copy, checked before the other."""
