@@ -50,6 +50,17 @@ def names(groups: list[Group], ids: dict[str, int]) -> list[list[str]]:
     return [[by_id[m.id] for m in g.members] for g in groups]
 
 
+def scanned_with(service: Service, photos: dict[str, bytes], over: Image.Image
+                 ) -> tuple[dict[str, int], set[tuple[int, int]]]:
+    """The photos and ``over`` (stored as "over") scanned by one thread: their ids and the
+    pairs saved as copies."""
+    ids = {name: service.add(data, key=name).id for name, data in photos.items()}
+    ids["over"] = service.add(encode(over, quality=90), key="over").id
+    dups = Duplicates(service, threads=1)
+    dups.scan()
+    return ids, {(p.a, p.b) for p in dups.verdicts.pairs("copy")}
+
+
 @pytest.fixture
 def allowed(settings: Settings) -> Path:
     return settings.allowed_roots[0]
@@ -238,12 +249,8 @@ def test_the_scan_supports_a_copy_by_the_matches_of_its_second_look(
     upright frame, gives 0.52-0.58 both ways. Its second look, outside the letters, keeps
     27 that do, and the pixels agree where those put it (0.999): the pair is a copy, and
     no other pair is."""
-    ids = {name: service.add(data, key=name).id for name, data in photos.items()}
     over = text_over(photo("motorcycle_left")).rotate(6, resample=Image.Resampling.BICUBIC)
-    ids["over"] = service.add(encode(over, quality=90), key="over").id
-    dups = Duplicates(service, threads=1)
-    dups.scan()
-    copies = {(p.a, p.b) for p in dups.verdicts.pairs("copy")}
+    ids, copies = scanned_with(service, photos, over)
     assert copies == {tuple(sorted((ids["motorcycle_left"], ids["over"])))}
 
 
@@ -253,13 +260,8 @@ def test_the_scan_votes_among_the_neighbours_past_those_it_checks(
     look-alikes fill the first ten), the captioned copy is still found among the
     neighbours past them: the one sharing most descriptor pieces with it, by its second
     look; no other pair is."""
-    ids = {name: service.add(data, key=name).id for name, data in photos.items()}
-    ids["over"] = service.add(encode(captioned(photo("astronaut"))[0], quality=90),
-                              key="over").id
     monkeypatch.setattr(duplicates, "MORE_CHECKED", 0)
-    dups = Duplicates(service, threads=1)
-    dups.scan()
-    copies = {(p.a, p.b) for p in dups.verdicts.pairs("copy")}
+    ids, copies = scanned_with(service, photos, captioned(photo("astronaut"))[0])
     assert copies == {tuple(sorted((ids["astronaut"], ids["over"])))}
 
 
