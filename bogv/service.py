@@ -211,8 +211,8 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
         looks = [*views, second]
         chosen = voted(looks, pool)
     elif scoring.check_far(similarities, counts, copy_inliers=copy_inliers):
-        counts = [0] * len(stored)
-        skipped = list(range(len(stored)))
+        # None was matched: the vote's counts are all there is.
+        counts, skipped = [], []
         pool = [read() for read in stored]
         chosen = voted(views, pool, dominant=True)
         looks = [*views, uncovered()] if chosen and uncovered is not None else [*views]
