@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from bogv.api.app import create_app
 from bogv.config import Settings
-from bogv.logs import JsonFormatter
+from bogv.logs import JsonFormatter, configure
 from bogv.model import cpu
 from bogv.service import Service
 
@@ -98,3 +98,20 @@ def test_json_log_lines() -> None:
     assert (entry["method"], entry["path"], entry["status"], entry["duration_ms"]) == (
         "GET", "/healthz", 200, 1.25)
     assert entry["logger"] == "bogv.access" and entry["time"].endswith("+00:00")
+
+
+def test_pymilvus_logs_as_bogv_does_and_keeps_its_iterator_quiet(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """pymilvus brings a handler of its own; every start-up reads the collection with a
+    query iterator, whose clock warning under Milvus Lite would be a line of another
+    format in a JSON log."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure("info", "json")
+        logging.getLogger("pymilvus.milvus_client").warning("from pymilvus")
+        logging.getLogger("pymilvus.orm.iterator").warning("failed to get mvccTs")
+        lines = capsys.readouterr().err.splitlines()
+        assert [json.loads(line)["msg"] for line in lines] == ["from pymilvus"]
+    finally:
+        root.handlers[:], root.level = handlers, level
