@@ -25,7 +25,7 @@ from bogv.errors import NotFound
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import drawn_over
 from bogv.results import Hit
-from bogv.service import DEEPER, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
 from bogv.service import verify as service_verify
 from bogv.sidecar import Sidecar
 from bogv.store import Candidate
@@ -126,7 +126,8 @@ class Stored:
 
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
            keypoints: Callable[[int], bytes] | None = None, *, as_search: bool = False,
-           further: Callable[[], Sequence[Candidate]] | None = None) -> list[Hit]:
+           further: Callable[[Sequence[bytes]], Sequence[Candidate]] | None = None
+           ) -> list[Hit]:
     """A stored image's candidates (best similarity first) scored and labelled by a search's
     checks (``service.verify``). ``keypoints`` reads a candidate's keypoints by id (the
     duplicate scan skips pairs it matched the other way round). ``as_search``: exactly as a
@@ -173,8 +174,11 @@ def search_stored(service: Service, id_: int, limit: int = 10, min_score: float 
     def others(n: int) -> list[Candidate]:
         return [c for c in service.store.search(vectors[0], n + 1, per=per) if c.id != id_]
 
-    hits = verify(service.files, Stored(service.files, id_, records[0].sha256),
-                  others(max(limit, MORE_CHECKED)), as_search=True,
-                  further=lambda: others(max(limit, DEEPER)))
+    found = others(max(limit, MORE_CHECKED))
+    hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found,
+                  as_search=True,
+                  further=lambda looks: service.deeper(vectors[0], looks,
+                                                       [*found, Candidate(id_, "", "", "", 1.0)],
+                                                       per=per))
     hits.sort(key=lambda h: -h.score)
     return [h for h in hits[:limit] if h.score >= min_score]

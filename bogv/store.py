@@ -381,9 +381,11 @@ class Store:
                                     unique)
         return [Record(*row) for row in rows]
 
-    def search(self, vectors: Vectors, limit: int, *, per: str = "image") -> list[Candidate]:
+    def search(self, vectors: Vectors, limit: int, *, per: str = "image",
+               among: Sequence[int] = ()) -> list[Candidate]:
         """The ``limit`` best images for the query's ``(n, dim)`` vectors (its views), each
-        image scored by its best similarity to any of them.
+        image scored by its best similarity to any of them; only those with ids ``among``
+        when given.
 
         ``per="key"`` keeps only the best image of each key. Rows are over-fetched and
         deduplicated here rather than with Milvus's ``group_by_field``, which a Milvus 2.3
@@ -396,6 +398,7 @@ class Store:
                 results = self.client.search(
                     self.name, data=vectors.tolist(), anns_field="embedding", limit=fetch,
                     output_fields=_FIELDS[1:], search_params=self.index.search_params(fetch),
+                    filter=f"id in {[int(i) for i in among]}" if among else "",
                     **self._reads(self.search_consistency))
             best: dict[object, Candidate] = {}
             for row in (row for rows in results for row in rows):

@@ -4,8 +4,9 @@ vector per image, keypoints kept in files beside the record."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -533,7 +534,7 @@ def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy
     stored[31] = geometry.keypoints(photo("astronaut"))
     read: list[int] = []
 
-    def further() -> list[bytes]:
+    def further(looks: Sequence[bytes]) -> list[bytes]:
         read.extend(range(MORE_CHECKED, DEEPER))
         return stored[MORE_CHECKED:]
 
@@ -565,7 +566,7 @@ def test_a_copy_too_far_off_to_be_matched_among_the_first_ten_is_voted_on() -> N
     counts = count_inliers([geometry.keypoints(copy)],
                            [lambda i=i: stored[i] for i in range(MORE_CHECKED)], sims,
                            lambda: b"", lambda: geometry.uncovered_keypoints(copy),
-                           further=lambda: stored[MORE_CHECKED:])
+                           further=lambda looks: stored[MORE_CHECKED:])
     assert counts[4] >= scoring.COPY_INLIERS
     assert sum(n > 0 for i, n in enumerate(counts) if i >= 2) <= VOTED
 
@@ -582,7 +583,7 @@ def test_the_vote_reads_every_view_of_the_query() -> None:
     counts = count_inliers([window, geometry.keypoints(crop_area(copy, 0.8))],
                            [lambda i=i: stored[i] for i in range(MORE_CHECKED)],
                            [0.4] * DEEPER, lambda: b"", None,
-                           further=lambda: stored[MORE_CHECKED:])
+                           further=lambda looks: stored[MORE_CHECKED:])
     assert counts[20] >= scoring.COPY_INLIERS
 
 
@@ -602,7 +603,7 @@ def test_a_search_too_far_off_to_match_any_candidate_matches_one_that_dominates_
                                                           for i in range(MORE_CHECKED)],
                              [scoring.MATCH_SIMILARITY - 0.05] * MORE_CHECKED, lambda: b"",
                              lambda: geometry.uncovered_keypoints(copy),
-                             further=lambda: pytest.fail("read past the first ten"))
+                             further=lambda looks: pytest.fail("read past the first ten"))
 
     counts = search()
     assert counts[6] >= scoring.COPY_INLIERS and sum(n > 0 for n in counts) == 1
@@ -624,39 +625,45 @@ def test_candidates_found_later_are_voted_on_after_those_checked_however_few() -
 
     hits = verify(found[:3], [geometry.keypoints(copy)], lambda: b"",
                   lambda: pixels.pattern(copy), read, "",
-                  lambda: geometry.uncovered_keypoints(copy), further=lambda: found)
+                  lambda: geometry.uncovered_keypoints(copy), further=lambda looks: found)
     assert [h.key for h in hits] == names
     assert [h.match for h in hits] == ["similar"] * 4 + ["copy"]
 
 
-def test_milvus_is_asked_for_the_candidates_past_the_tenth_only_when_they_are_voted_on(
+def test_past_the_tenth_milvus_is_asked_only_for_the_images_sharing_the_most_pieces(
         stocked: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    limits: list[int] = []
+    """A search that verifies none of its first ten candidates asks Milvus, by id, only for
+    the stored images sharing the most descriptor pieces with it (``Service.deeper``): a
+    copy whose vector ranks its original past the first ten is found that way (here the
+    original is hidden from every search but that one). A verified copy, or a best hit too
+    far off to be matched, asks nothing more; "more like this" looks as deep."""
+    astronaut = stocked.store.query('key == "astronaut"')[0].id
+    calls: list[tuple[int, list[int]]] = []
     search = stocked.store.search
 
-    def spy(vectors: np.ndarray, limit: int, **kwargs: str) -> list[Candidate]:
-        limits.append(limit)
-        return search(vectors, limit, **kwargs)
+    def spy(vectors: np.ndarray, limit: int, **kwargs: Any) -> list[Candidate]:
+        calls.append((limit, list(kwargs.get("among", []))))
+        found = search(vectors, limit, **kwargs)
+        return found if kwargs.get("among") else [c for c in found if c.id != astronaut]
 
     monkeypatch.setattr(stocked.store, "search", spy)
     hits = stocked.search(encode(crop_area(photo("coffee"), 0.7)), limit=3)
-    assert hits[0].key == "coffee" and hits[0].match == "copy" and limits == [MORE_CHECKED]
-    limits.clear()
+    assert hits[0].key == "coffee" and hits[0].match == "copy" and calls == [(MORE_CHECKED, [])]
+    calls.clear()
     blurred = photo("coffee").filter(ImageFilter.GaussianBlur(8))  # too blurred for keypoints
     stocked.search(encode(blurred), limit=3)
-    assert limits == [MORE_CHECKED]  # its best hit is too far off (0.28) to be matched at all
+    assert calls == [(MORE_CHECKED, [])]  # its best hit is too far off (0.28) to be matched
     monkeypatch.setattr(scoring, "MATCH_SIMILARITY", 0.1)
-    limits.clear()
-    hits = stocked.search(encode(blurred), limit=3)
-    assert limits == [MORE_CHECKED, DEEPER] and len(hits) == 3
-    limits.clear()
-    coffee = next(h.id for h in hits if h.key == "coffee")
-    search_stored(stocked, coffee, limit=3)  # "more like this" looks as deep as a search
-    assert limits == [MORE_CHECKED + 1]
-    monkeypatch.setattr(scoring, "MATCH_SIMILARITY", -1.0)
-    limits.clear()
-    search_stored(stocked, coffee, limit=3)
-    assert limits == [MORE_CHECKED + 1, DEEPER + 1]
+    calls.clear()
+    copy = crop_area(photo("astronaut"), 0.8)
+    hits = stocked.search(encode(copy), limit=3)
+    assert calls == [(MORE_CHECKED, []), (1, [astronaut])]
+    assert hits[0].key == "astronaut" and hits[0].match == "copy"
+    stored = stocked.add(encode(copy), key="astronaut, cropped").id
+    calls.clear()
+    hits = search_stored(stocked, stored, limit=3)
+    assert calls == [(MORE_CHECKED + 1, []), (1, [astronaut])]
+    assert hits[0].key == "astronaut" and hits[0].match == "copy"
 
 
 def test_a_candidate_without_a_thumbnail_costs_no_pixel_pattern() -> None:

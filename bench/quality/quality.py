@@ -49,6 +49,7 @@ from bogv.containment import pixels_judge
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import drawn_over, query_views
 from bogv.model.embedder import Embedder
+from bogv.pieces import Pieces
 from bogv.thumbs import make_thumbnail
 
 SEED = 3
@@ -370,20 +371,56 @@ def needed(sides: np.ndarray, full: float = scoring.COPY_INLIERS) -> np.ndarray:
 
 def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                   index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray,
-                  uncovered: list[list[bytes]] | None, needs: np.ndarray) -> np.ndarray:
+                  uncovered: list[list[bytes]] | None, needs: np.ndarray,
+                  deeper: Callable[[int, list[bytes]], tuple[list[int], list[float]]]
+                  ) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
     (``service.count_inliers``: the best view's, or the mirror image's or the second
     look's when it asks; 0 for candidates it does not check); ``needs``: the matches that
-    make a copy of each query."""
+    make a copy of each query. Where a search would look past its first ten, the index
+    images ``deeper(q, looks)`` gives (``Service.deeper``: those sharing the most
+    descriptor pieces, with their similarities) take the places after the tenth in ``ids``
+    and ``sims``, changed in place, as they follow a search's first ten."""
     k = ids.shape[1]
     checked = service.MORE_CHECKED
+
+    def further(q: int, looks: list[bytes]) -> list[bytes]:
+        found, similarity = deeper(q, looks)
+        rest = [(c, s) for c, s in zip(ids[q][checked:], sims[q][checked:k], strict=True)
+                if c not in found]
+        row = [*zip(found, similarity, strict=True), *rest][:k - checked]
+        ids[q][checked:], sims[q][checked:k] = zip(*row, strict=True)
+        return [index[c][0] for c in found]
+
     rows = [service.count_inliers(queries[q], [lambda c=c: index[c][0] for c in ids[q][:checked]],
                                   list(sims[q]), lambda q=q: mirrors[q][0],
                                   None if uncovered is None else lambda q=q: uncovered[q][0],
                                   copy_inliers=float(needs[q]),
-                                  further=lambda q=q: [index[c][0] for c in ids[q][checked:]])
+                                  further=lambda looks, q=q: further(q, looks))
             for q in range(len(ids))]
     return np.array([r + [0] * (k - len(r)) for r in rows])
+
+
+def index_pieces(index: list[list[bytes]], queries: np.ndarray, qcounts: np.ndarray,
+                 rows: np.ndarray, counts: np.ndarray, first: np.ndarray
+                 ) -> Callable[[int, list[bytes]], tuple[list[int], list[float]]]:
+    """``inlier_counts``'s ``deeper`` for one set of queries: the index images sharing
+    the most descriptor pieces with a query's looks (``bogv.pieces``, as a search asks it),
+    none of its ``first`` ten, by similarity as Milvus returns them."""
+    pieces = Pieces()
+    pieces.add((i, points[0]) for i, points in enumerate(index))
+    starts = _starts(qcounts)
+
+    def deeper(q: int, looks: list[bytes]) -> tuple[list[int], list[float]]:
+        found = pieces.best(looks, service.VOTED, set(first[q].tolist()))
+        if not found:
+            return [], []
+        mine = similarities(queries[starts[q]:starts[q] + qcounts[q]], qcounts[q:q + 1],
+                            rows, counts)[0]
+        found.sort(key=lambda c: -mine[c])
+        return found, [float(mine[c]) for c in found]
+
+    return deeper
 
 
 def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
@@ -492,7 +529,9 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                                    records[f"{what.split('-')[0]}-mirror"],
                                    records["index-index"], r[0][:, :method.geometric], r[1],
                                    records.get(f"{what.split('-')[0]}-uncovered"),
-                                   needed(sides[what]))
+                                   needed(sides[what]),
+                                   index_pieces(records["index-index"], *vec[what][method.name],
+                                                rows, counts, r[0][:, :service.MORE_CHECKED]))
                for what, r in runs.items()}
         neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
         negsides = sides["negcalib-query"][counted]

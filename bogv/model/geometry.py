@@ -284,6 +284,15 @@ def _pieces(descriptors: np.ndarray) -> np.ndarray:
     return _hashed(words * np.uint64(8) + np.arange(8, dtype=np.uint64))
 
 
+def pieces(data: bytes, places: int) -> np.ndarray:
+    """The distinct table slots (``shared``'s) of the first ``places`` 4-byte pieces of
+    each descriptor of packed keypoints ``data``, sorted (uint32): what an index of every
+    stored picture's pieces (``bogv.pieces``) files it under."""
+    if not data:
+        return np.zeros(0, np.uint32)
+    return np.unique(_pieces(_unpack(data)[1])[:, :places]).astype(np.uint32)
+
+
 def _unpack(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     packed = np.frombuffer(data, _POINT)
     xy = np.stack([packed["x"], packed["y"]], axis=1).astype(np.float32) / 8

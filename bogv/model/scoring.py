@@ -174,8 +174,9 @@ def check_mirror(similarities: Sequence[float], inliers: Sequence[int], *,
 def check_more(similarities: Sequence[float], inliers: Sequence[int], *,
                copy_inliers: float = COPY_INLIERS) -> bool:
     """Whether a search should match the keypoints of its next candidates too
-    (``service.MORE_CHECKED``), and once every look at those failed, vote among the ones
-    after them (``service.DEEPER``): none of the first is a copy yet.
+    (``service.MORE_CHECKED``), and once every look at those failed, vote among the stored
+    images sharing the most descriptor pieces with it (``Service.deeper``): none of the
+    first is a copy yet.
 
     Among thousands of look-alikes (star fields, drawings in one style) an edited copy can
     rank sixth to fiftieth by its vector; a search whose copy is already verified skips

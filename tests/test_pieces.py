@@ -1,0 +1,78 @@
+"""The index of every stored picture's descriptor pieces (``bogv.pieces``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image
+
+from bogv.config import Settings
+from bogv.model import geometry
+from bogv.pieces import _COMMON, _FEWEST, PLACES, Pieces
+from bogv.service import Service
+
+from .images import PHOTOS, encode, photo, text_box
+
+
+def _cropped(img: Image.Image) -> Image.Image:
+    w, h = img.size
+    return img.crop((w // 10, h // 10, w - w // 10, h - h // 10))
+
+
+def test_the_image_sharing_the_most_pieces_comes_first_and_left_out_or_dropped_never() -> None:
+    pieces = Pieces()
+    pieces.add((i, geometry.keypoints(photo(name))) for i, name in enumerate(PHOTOS))
+    astronaut = PHOTOS.index("astronaut")
+    copy, _ = text_box(_cropped(photo("astronaut")))
+    looks = [geometry.keypoints(copy)]
+    assert pieces.best(looks, 2)[0] == astronaut and len(pieces) == len(PHOTOS)
+    assert astronaut not in pieces.best(looks, len(PHOTOS), leave_out={astronaut})
+    pieces.drop([astronaut])
+    assert astronaut not in pieces.best(looks, len(PHOTOS)) and len(pieces) == len(PHOTOS) - 1
+    assert pieces.best([b""], 2) == [] and pieces.last == len(PHOTOS) - 1
+
+
+def test_sorted_segments_and_images_not_yet_sorted_answer_as_counting_each_image_would(
+        ) -> None:
+    """Random descriptors, so that many images share a few pieces and the order of the
+    answer is that of the counts, ties to the image added first; pieces filed under too
+    many images are not counted."""
+    rng = np.random.default_rng(7)
+    point = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
+
+    def points(n: int) -> bytes:
+        packed = np.zeros(n, point)
+        packed["d"] = rng.integers(0, 4, (n, 32))  # few values: pieces repeat across images
+        return packed.tobytes()
+
+    stored = [points(250) for _ in range(700)]
+    pieces = Pieces()
+    for first in range(0, len(stored), 100):
+        pieces.add((i, stored[i]) for i in range(first, first + 100))
+    assert pieces._segments and pieces._pending  # both kinds are asked
+    slots = [geometry.pieces(s, PLACES) for s in stored]
+    filed, images = np.unique(np.concatenate(slots), return_counts=True)
+    common = filed[images > max(_FEWEST, _COMMON * len(stored))]  # not asked
+    assert len(common) > 0
+    for query in (points(250), stored[3], stored[650]):
+        mine = np.setdiff1d(geometry.pieces(query, PLACES), common)
+        counts = [len(np.intersect1d(s, mine)) for s in slots]
+        expected = [i for i in sorted(range(len(stored)), key=lambda i: -counts[i])
+                    if counts[i] > 0][:5]
+        assert pieces.best([query], 5) == expected
+
+
+def test_a_service_indexes_what_was_stored_before_it_started_and_what_it_adds(
+        settings: Settings, make_service: Callable[[Settings], Service]) -> None:
+    first = make_service(settings)
+    for name in ("coffee", "chelsea", "rocket"):
+        first.add(encode(photo(name)), key=name)
+    first.close()
+    service = make_service(settings)
+    assert len(service.pieces) == 3
+    added = service.add(encode(photo("astronaut")), key="astronaut").id
+    looks = [geometry.keypoints(_cropped(photo("astronaut")))]
+    assert service.pieces.best(looks, 1) == [added] and len(service.pieces) == 4
+    service.delete_keys(["astronaut"])
+    assert added not in service.pieces.best(looks, 4)
