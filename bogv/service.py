@@ -320,8 +320,9 @@ class Service:
         self.resolve = resolve  # how URL hosts are looked up (a lying DNS server in tests)
         self.files = Sidecar(settings.record_path)
         self.pieces = Pieces()
-        self._caught_up = 0.0
-        self._catch_up()
+        self._filling = threading.Lock()
+        self._filled = 0.0
+        """When the index of pieces last read the store (0: not yet, ``index_pieces``)."""
         self.metrics = Metrics(store.count)
         self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
         # On a server, adds racing through other replicas are reconciled after the fact.
@@ -426,9 +427,10 @@ class Service:
             for kind, data in ((THUMBNAIL, image.thumbnail), (KEYPOINTS, image.keypoints)):
                 if data is not None and (a.created or self.files.find(a.id, kind) is None):
                     self.files.save(a.id, kind, data)
-        self.pieces.add((a.id, image.keypoints or b"") for a, image in zip(added, images,
-                                                                          strict=True)
-                        if a.created)
+        with self._filling:
+            if self._filled:  # else the first fill reads them with the rest
+                self.pieces.add((a.id, image.keypoints or b"")
+                                for a, image in zip(added, images, strict=True) if a.created)
         return added
 
     def check_limit(self, limit: int) -> int:
@@ -463,17 +465,23 @@ class Service:
         """The ``VOTED`` stored images (not ``found``) sharing the most descriptor pieces
         with the query's ``looks`` (``bogv.pieces``), as candidates of its ``vectors``:
         where a search looks past its first ten when none is a copy."""
-        if self.store.backend == "milvus-server" and time.monotonic() > self._caught_up + 1:
-            self._catch_up()
+        self.index_pieces()
         best = self.pieces.best(looks, VOTED, {c.id for c in found})
         return self.store.search(vectors, len(best), per=per, among=best) if best else []
 
-    def _catch_up(self) -> None:
-        """Index the pieces of images stored since the last look (all of them at start-up;
-        on a server, other replicas' adds too): one query, then their keypoint files."""
-        self._caught_up = time.monotonic()
-        for page in self.store.scan(f"id > {self.pieces.last}"):
-            self.pieces.add((r.id, self.files.read(r.id, KEYPOINTS) or b"") for r in page)
+    def index_pieces(self) -> None:
+        """Fill the index of pieces (``bogv.pieces``) when first needed: it reads every
+        record's keypoint file (2 s at 10k images, 20 s at 100k), which a process that never
+        searches (an import, the duplicate scan) should not pay; ``bogv serve`` fills it
+        beside its start-up. On a server, other replicas' adds are read again (ids above the
+        highest indexed) at most once a second."""
+        with self._filling:
+            if self._filled and (self.store.backend != "milvus-server"
+                                 or time.monotonic() < self._filled + 1):
+                return
+            for page in self.store.scan(f"id > {self.pieces.last}"):
+                self.pieces.add((r.id, self.files.read(r.id, KEYPOINTS) or b"") for r in page)
+            self._filled = time.monotonic()
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)

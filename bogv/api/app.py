@@ -58,12 +58,16 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         app.state.fetch_limiter = anyio.CapacityLimiter(settings.url_fetches)
         app.state.stop = threading.Event()
         app.state.import_thread = start_import(svc, app.state.stop)
+        # The index of pieces reads every keypoint file: filled beside start-up, not in it.
+        filling = threading.Thread(target=svc.index_pieces, name="index pieces", daemon=True)
+        filling.start()
         try:
             yield
         finally:
             app.state.stop.set()
             if app.state.import_thread is not None:
                 await anyio.to_thread.run_sync(app.state.import_thread.join)
+            await anyio.to_thread.run_sync(filling.join)  # before the store it reads closes
             if service is None:
                 svc.close()
 
