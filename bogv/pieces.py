@@ -11,10 +11,11 @@ collection, instead of among the vector's candidates 11-50: of those 79 searches
 original shared the most pieces of all 4,855 stored images in 51.
 
 It lives in the memory of the process (Milvus Lite 2.5.1 holds sparse vectors, but answered
-one such query in 5.5-60 ms with 5k images, a search's whole budget), is filled at start-up
-from the keypoint files, and follows this process's adds and deletes as they happen (and a
-server's other replicas' adds through ``Service``). Images are kept in sorted segments,
-merged as they double, as an LSM tree keeps them, so that adding one never re-sorts them all.
+one such query in 5.5-60 ms with 5k images, a search's whole budget), is filled from the
+keypoint files when first needed (``Service.index_pieces``), and follows this process's
+adds and deletes as they happen (and a server's other replicas' adds through ``Service``).
+Images are kept in sorted segments, merged as they double, as an LSM tree keeps them, so
+that adding one never re-sorts them all.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ __all__ = ["PLACES", "Pieces"]
 PLACES = 2
 """Pieces of each descriptor indexed: about 420 slots an image, 170 MB of postings at 100k
 images. All eight (1,700 slots an image) found the original first in 0.845 of the test
-searches, two in 0.791; with two, the copies called ``copy`` were 0.9530 of them against
-0.9536 with eight (0.9480 with the vector's candidates 11-50)."""
+searches, two in 0.791; every piece asked, the copies called ``copy`` were 0.9530 of them
+with two against 0.9536 with eight (0.9480 with the vector's candidates 11-50); 0.9550 with
+two and the common ones left out (``_COMMON``)."""
 
 _FROZEN = 256
 """Images added before they are sorted into a segment (until then, read one by one)."""
