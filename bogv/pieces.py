@@ -80,7 +80,8 @@ class _Segment:
     def holding(self, first: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """The positions of the postings ``filed`` found (those asked)."""
         steps = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return self.positions[np.repeat(first, lengths) + steps]
+        positions: np.ndarray = self.positions[np.repeat(first, lengths) + steps]
+        return positions
 
 
 class Pieces:
