@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from bogv.config import Settings
+from bogv.model import geometry
 from bogv.service import Added, Service
 from bogv.session import FRESH, Session
+from bogv.store import Candidate
 
 from .conftest import within
 from .images import edited_copy, photo
@@ -146,3 +148,24 @@ def test_a_session_waits_only_for_its_own_recent_writes() -> None:
     time.sleep(0.25)  # older than a Bounded read's staleness: the server has it all
     assert session.read() == {"consistency_level": "Bounded"}
     assert session.hidden() == set() and session.overlay([], ["d1"]) == []
+
+
+def test_a_replica_votes_among_the_pieces_of_another_replicas_adds(
+        server_settings: Settings, make_service: Callable[..., Service],
+        photos: dict[str, bytes]) -> None:
+    """The index of descriptor pieces (``bogv.pieces``) is each replica's own: it reads the
+    adds of the others (ids above its highest) when asked, and the server answers its
+    winners' similarities by id."""
+    one, two = make_service(server_settings), make_service(server_settings)
+    for name in ("coffee", "chelsea"):
+        one.add(photos[name], key=name)
+    one.index_pieces()
+    astronaut = two.add(photos["astronaut"], key="astronaut").id
+    looks = [geometry.keypoints(photo("astronaut").crop((40, 40, 472, 472)))]
+    vectors = one.embedder.embed([photo("astronaut")])
+
+    def best() -> list[Candidate]:
+        return one.deeper(vectors, looks, [])
+
+    within(FRESH, lambda: [c.id for c in best()][:1] == [astronaut])
+    assert best()[0].similarity > 0.9  # the stored vector's, read by id
