@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -53,9 +53,10 @@ emoji or an app's bars, a star field's vector ranks its original 11th-50th in 6-
 searches (``bench/quality/quality.py``, Stellarium's test pictures), and past the 50th in
 79 of the test split's 4,400. Among candidates 11-50 the original got the most votes in 71
 of 72 such searches that kept a copy's matches with it; over the whole collection, in 51 of
-those 79 too (copies accepted 0.948 -> 0.953, recall@1 0.970 -> 0.976)."""
+those 79 too (copies accepted 0.948 -> 0.955, recall@1 0.970 -> 0.979)."""
 VOTED = 2
-"""Candidates voted on whose keypoints are matched (``DEEPER``). The vote takes the first
+"""Candidates voted on whose keypoints are matched, and how many ``Service.deeper`` asks
+the index of pieces for. The vote takes the first
 ten that were too far off to be matched (``scoring.MATCH_SIMILARITY``) too: under a
 watermark or stickers a copy may look that far off while a look-alike above it opens the
 checks. It reads every view of the query: a screenshot's picture inside its window holds
@@ -456,17 +457,19 @@ class Service:
                       lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256,
                       lambda: geometry.uncovered_keypoints(query.image), aligned=query.aligned,
                       copy_inliers=scoring.copy_inliers(max(query.image.size)),
-                      further=lambda looks: self.deeper(vectors, looks, found, per=per))
+                      further=lambda looks: self.deeper(vectors, looks,
+                                                        {c.id for c in found}, per=per))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
-    def deeper(self, vectors: Vectors, looks: Sequence[bytes], found: Sequence[Candidate],
+    def deeper(self, vectors: Vectors, looks: Sequence[bytes], leave_out: Collection[int],
                *, per: str = "image") -> list[Candidate]:
-        """The ``VOTED`` stored images (not ``found``) sharing the most descriptor pieces
-        with the query's ``looks`` (``bogv.pieces``), as candidates of its ``vectors``:
-        where a search looks past its first ten when none is a copy."""
+        """The ``VOTED`` stored images (none of ``leave_out``: the candidates already
+        found) sharing the most descriptor pieces with the query's ``looks``
+        (``bogv.pieces``), as candidates of its ``vectors``: where a search looks past its
+        first ten when none is a copy."""
         self.index_pieces()
-        best = self.pieces.best(looks, VOTED, {c.id for c in found})
+        best = self.pieces.best(looks, VOTED, leave_out)
         return self.store.search(vectors, len(best), per=per, among=best) if best else []
 
     def index_pieces(self) -> None:

@@ -177,8 +177,7 @@ def search_stored(service: Service, id_: int, limit: int = 10, min_score: float 
     found = others(max(limit, MORE_CHECKED))
     hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found,
                   as_search=True,
-                  further=lambda looks: service.deeper(vectors[0], looks,
-                                                       [*found, Candidate(id_, "", "", "", 1.0)],
-                                                       per=per))
+                  further=lambda looks: service.deeper(
+                      vectors[0], looks, {id_, *(c.id for c in found)}, per=per))
     hits.sort(key=lambda h: -h.score)
     return [h for h in hits[:limit] if h.score >= min_score]
