@@ -45,6 +45,8 @@ _COMMON = 0.01
 10k images, the 4,042 slots holding over 100 images held a third of all postings), tell
 images apart no better than chance, and would make a query read much of the index."""
 _FEWEST = 64
+_POSTING = np.dtype([("position", "<u4"), ("slot", "<u4")])
+"""A posting as it is sorted: read as one little-endian uint64, ``slot << 32 | position``."""
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,29 @@ class _Segment:
 
     @classmethod
     def of(cls, slots: np.ndarray, positions: np.ndarray) -> _Segment:
-        order = np.argsort(slots, kind="stable")
-        keys, counts = np.unique(slots[order], return_counts=True)
-        return cls(keys, np.concatenate([[0], np.cumsum(counts)]), positions[order])
+        postings = np.empty(len(slots), _POSTING)
+        postings["slot"], postings["position"] = slots, positions
+        return cls._sorted(postings)
 
     def merged(self, other: _Segment) -> _Segment:
-        return _Segment.of(np.concatenate([self.slots(), other.slots()]),
-                           np.concatenate([self.positions, other.positions]))
+        postings = np.empty(len(self.positions) + len(other.positions), _POSTING)
+        for segment, at in ((self, 0), (other, len(self.positions))):
+            part = postings[at:at + len(segment.positions)]
+            part["slot"] = np.repeat(segment.keys, np.diff(segment.starts))
+            part["position"] = segment.positions
+        return _Segment._sorted(postings)
 
-    def slots(self) -> np.ndarray:
-        return np.repeat(self.keys, np.diff(self.starts))
+    @classmethod
+    def _sorted(cls, postings: np.ndarray) -> _Segment:
+        """Sorted as one uint64 each (``slot << 32 | position``), in place: two sorted
+        segments are two runs that timsort merges in one pass with half as scratch, and
+        no array of indices (``argsort``'s int64) or sorted copy is made beside them.
+        Filling the index of 100k images (40.5M postings) peaked 848 MB above the process
+        by ``argsort`` and 519 MB this way, in 20 and 16 s, and kept 315 and 263 MB."""
+        postings.view("<u8").sort(kind="stable")
+        slots = postings["slot"]
+        starts = np.flatnonzero(np.concatenate([[True], slots[1:] != slots[:-1], [True]]))
+        return cls(slots[starts[:-1]], starts, postings["position"].copy())
 
     def filed(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each of ``query``'s slots is filed here: its first posting and how many
@@ -144,8 +159,7 @@ class Pieces:
 
     def _freeze(self) -> None:
         """Sort the pending images into a segment, and merge segments as they double."""
-        positions = np.repeat([p for p, _ in self._pending],
-                              [len(s) for _, s in self._pending]).astype(np.int32)
+        positions = np.repeat([p for p, _ in self._pending], [len(s) for _, s in self._pending])
         self._segments.append(_Segment.of(np.concatenate([s for _, s in self._pending]),
                                           positions))
         self._pending = []
