@@ -18,7 +18,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +125,11 @@ def _milvus_errors(action: str) -> Iterator[None]:
 
 def _quote_all(values: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
+
+
+def _ids_in(ids: Iterable[int]) -> str:
+    """A filter for these ids, as Python ints (numpy's print as ``np.int64(1)``)."""
+    return f"id in {[int(i) for i in ids]}"
 
 
 class Store:
@@ -285,7 +290,7 @@ class Store:
         Deletes read ``Strong`` (they are rare): the count is what really existed, written
         through any replica, and everything of a key goes.
         """
-        found = self._ids_where(f"id in {list(ids)}", strong=True) if ids else []
+        found = self._ids_where(_ids_in(ids), strong=True) if ids else []
         self._delete(found)
         return found
 
@@ -352,7 +357,7 @@ class Store:
 
     def with_ids(self, ids: Sequence[int]) -> list[Record]:
         """The records of these ids that exist (any order)."""
-        return self.query(f"id in {[int(i) for i in ids]}", limit=len(ids)) if ids else []
+        return self.query(_ids_in(ids), limit=len(ids)) if ids else []
 
     def with_filepaths(self, filepaths: Sequence[str]) -> list[Record]:
         """Records stored under these filepaths (a path may hold several keys' images)."""
@@ -398,7 +403,7 @@ class Store:
                 results = self.client.search(
                     self.name, data=vectors.tolist(), anns_field="embedding", limit=fetch,
                     output_fields=_FIELDS[1:], search_params=self.index.search_params(fetch),
-                    filter=f"id in {[int(i) for i in among]}" if among else "",
+                    filter=_ids_in(among) if among else "",
                     **self._reads(self.search_consistency))
             best: dict[object, Candidate] = {}
             for row in (row for rows in results for row in rows):
@@ -420,8 +425,8 @@ class Store:
         """How many images match ``expr``."""
         hidden = sorted(self._hidden())
         if hidden:
-            return (self._count(expr) - self._count(f"({expr}) and id in {hidden}" if expr
-                                                    else f"id in {hidden}"))
+            return (self._count(expr) - self._count(f"({expr}) and {_ids_in(hidden)}" if expr
+                                                    else _ids_in(hidden)))
         return self._count(expr)
 
     def _count(self, expr: str) -> int:
