@@ -109,6 +109,7 @@ class Pieces:
         self._count = 0
         self._segments: list[_Segment] = []
         self._pending: list[tuple[int, np.ndarray]] = []
+        self._held: set[int] = set()
         self.last = -1
         """The highest id added: a server's other replicas' adds are read from there on."""
 
@@ -116,10 +117,16 @@ class Pieces:
         return int(self._alive[:self._count].sum())
 
     def add(self, images: Iterable[tuple[int, bytes]]) -> None:
-        """Index images by id and packed keypoints (an image without any is left out)."""
+        """Index images by id and packed keypoints (an image without any is left out).
+
+        An id already held is left as it is: the first fill and the adds that arrive
+        while it reads (``Service.index_pieces``) may both bring an image."""
         found = [(id_, geometry.pieces(points, PLACES)) for id_, points in images if points]
         with self._lock:
             for id_, slots in found:
+                if id_ in self._held:
+                    continue
+                self._held.add(id_)
                 if self._count == len(self._ids):
                     self._ids = np.concatenate([self._ids, np.zeros_like(self._ids)])
                     self._alive = np.concatenate([self._alive, np.zeros_like(self._alive)])

@@ -324,6 +324,9 @@ class Service:
         self._filling = threading.Lock()
         self._filled = 0.0
         """When the index of pieces last read the store (0: not yet, ``index_pieces``)."""
+        self._indexing = False
+        """Whether the index of pieces is wanted (its first fill has begun): adds index
+        their images from then on, without waiting for the fill."""
         self.metrics = Metrics(store.count)
         self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
         # On a server, adds racing through other replicas are reconciled after the fact.
@@ -428,10 +431,9 @@ class Service:
             for kind, data in ((THUMBNAIL, image.thumbnail), (KEYPOINTS, image.keypoints)):
                 if data is not None and (a.created or self.files.find(a.id, kind) is None):
                     self.files.save(a.id, kind, data)
-        with self._filling:
-            if self._filled:  # else the first fill reads them with the rest
-                self.pieces.add((a.id, image.keypoints or b"")
-                                for a, image in zip(added, images, strict=True) if a.created)
+        if self._indexing:  # else a first fill reads them with the rest, if one ever runs
+            self.pieces.add((a.id, image.keypoints or b"")
+                            for a, image in zip(added, images, strict=True) if a.created)
         return added
 
     def check_limit(self, limit: int) -> int:
@@ -477,12 +479,19 @@ class Service:
         record's keypoint file (2 s at 10k images, 20 s at 100k), which a process that never
         searches (an import, the duplicate scan) should not pay; ``bogv serve`` fills it
         beside its start-up. On a server, other replicas' adds are read again (ids above the
-        highest indexed) at most once a second."""
+        highest indexed) at most once a second.
+
+        Adds do not wait for the fill: once it has begun they index their own images, and
+        the fill, reading every record stored before and while it runs, leaves those it
+        finds indexed as they are. An add that found it not begun stored its record first,
+        so the fill reads it."""
         with self._filling:
             if self._filled and (self.store.backend != "milvus-server"
                                  or time.monotonic() < self._filled + 1):
                 return
-            for page in self.store.scan(f"id > {self.pieces.last}"):
+            after = self.pieces.last  # before adds may raise it
+            self._indexing = True
+            for page in self.store.scan(f"id > {after}"):
                 self.pieces.add((r.id, self.files.read(r.id, KEYPOINTS) or b"") for r in page)
             self._filled = time.monotonic()
 

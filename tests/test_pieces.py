@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -33,6 +35,8 @@ def test_the_image_sharing_the_most_pieces_comes_first_and_left_out_or_dropped_n
     pieces.drop([astronaut])
     assert astronaut not in pieces.best(looks, len(PHOTOS)) and len(pieces) == len(PHOTOS) - 1
     assert pieces.best([b""], 2) == [] and pieces.last == len(PHOTOS) - 1
+    pieces.add([(0, geometry.keypoints(photo(PHOTOS[0])))])  # held already: left as it is
+    assert len(pieces) == len(PHOTOS) - 1 and astronaut not in pieces.best(looks, len(PHOTOS))
 
 
 def test_sorted_segments_and_images_not_yet_sorted_answer_as_counting_each_image_would(
@@ -89,3 +93,38 @@ def test_the_service_fills_its_index_beside_start_up(service: Service) -> None:
     with TestClient(create_app(service=service)):
         pass  # the app's shutdown waits for the fill
     assert len(service.pieces) == 2
+
+
+def test_an_add_does_not_wait_for_the_first_fill_and_both_are_indexed(
+        settings: Settings, make_service: Callable[[Settings], Service],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first fill reads every keypoint file (16 s at 100k images, beside ``bogv
+    serve``'s start-up); an add that arrives meanwhile is stored and indexed at once."""
+    first = make_service(settings)
+    for name in ("coffee", "chelsea"):
+        first.add(encode(photo(name)), key=name)
+    first.close()
+    service = make_service(settings)
+    read, reading, go_on = service.files.read, threading.Event(), threading.Event()
+
+    def slow_read(id_: int, kind: str) -> bytes | None:
+        if threading.current_thread() is filling:
+            reading.set()
+            go_on.wait(60)
+        return read(id_, kind)
+
+    monkeypatch.setattr(service.files, "read", slow_read)
+    filling = threading.Thread(target=service.index_pieces)
+    filling.start()
+    assert reading.wait(60)
+    added: list[int] = []
+    adding = threading.Thread(target=lambda: added.append(
+        service.add(encode(photo("astronaut")), key="astronaut").id))
+    adding.start()
+    adding.join(30)
+    waited = adding.is_alive()
+    go_on.set()
+    filling.join(60)
+    adding.join(60)
+    assert not waited and len(service.pieces) == 3
+    assert service.pieces.best([geometry.keypoints(_cropped(photo("astronaut")))], 1) == added
