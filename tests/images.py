@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import textwrap
 from pathlib import Path
 
 import skimage.data
@@ -115,3 +116,28 @@ def write_photos(folder: Path, photos: dict[str, bytes]) -> Path:
     for name, data in photos.items():
         (folder / f"{name}.jpg").write_bytes(data)
     return folder
+
+
+def dialog(panel: str) -> Image.Image:
+    """A settings dialog's screenshot with the ``panel`` ("extra" or "misc") open: title
+    bar, side panel with icons, buttons, and the panel's heading and paragraph."""
+    heading, text = {"extra": ("Extra Information",
+                               "Wikipedia (American English). Jefferson Lab. Webelements. "),
+                     "misc": ("Miscellaneous", "This element was known to ancient cultures. "
+                              "Origin of the name: Latin ferrum. ")}[panel]
+    img = Image.new("RGB", (828, 589), (239, 240, 241))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=13)
+    draw.rectangle((0, 0, 828, 22), fill=(71, 80, 87))
+    draw.text((414, 11), "Iron (26) - Kalzium", font=font, anchor="mm", fill="white")
+    for i, name in enumerate(PHOTOS[:4]):
+        img.paste(photo(name).resize((24, 24)), (53, 40 + 70 * i))
+        draw.text((65, 74 + 70 * i), name.title(), font=font, anchor="mm", fill="black")
+    draw.line((130, 30, 130, 520), fill=(60, 150, 230), width=2)
+    for x, label in ((15, "Help"), (600, "< Previous"), (680, "Next >"), (750, "Close")):
+        draw.rectangle((x, 540, x + 70, 570), outline=(150, 150, 150), fill=(250, 250, 250))
+        draw.text((x + 35, 555), label, font=font, anchor="mm", fill="black")
+    draw.text((150, 45), heading, font=ImageFont.load_default(size=18), fill="black")
+    draw.multiline_text((160, 100), textwrap.fill(text * 6, 70), font=font, fill=(20, 20, 20),
+                        spacing=8)
+    return img

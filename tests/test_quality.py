@@ -46,6 +46,7 @@ from bogv.thumbs import make_thumbnail
 from .images import (
     PHOTOS,
     captioned,
+    dialog,
     encode,
     photo,
     rotated,
@@ -190,6 +191,22 @@ def test_matches_piled_onto_one_keypoint_verify_nothing(query: str, stored: str)
     shrinks the query to that point and counted 142 and 83 inliers."""
     assert geometry.inliers(geometry.keypoints(photo(query)),
                             geometry.keypoints(photo(stored))) == 0
+
+
+def test_two_screenshots_of_one_dialog_match_too_little_of_each_other_to_be_copies(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another panel open: the frame's matches, more than a copy needs, cover about half
+    the detail the two show each other (the panels' text has none), so they count for
+    less (``geometry.COVERED``). A turned copy's matches cover it all and count whole."""
+    extra, misc = geometry.keypoints(dialog("extra")), geometry.keypoints(dialog("misc"))
+    original, turned = geometry.keypoints(photo("astronaut")), geometry.keypoints(
+        rotated(photo("astronaut"), 10))
+    counted = [geometry.inliers(extra, misc), geometry.inliers(misc, extra),
+               geometry.inliers(turned, original)]
+    monkeypatch.setattr(geometry, "COVERED", 0.0)
+    assert geometry.inliers(extra, misc) >= scoring.COPY_INLIERS + 10
+    assert max(counted[:2]) < scoring.COPY_INLIERS - 10
+    assert counted[2] == geometry.inliers(turned, original) >= scoring.COPY_INLIERS
 
 
 def test_a_shrunk_copy_is_still_verified() -> None:
