@@ -62,6 +62,12 @@ watermark or stickers a copy may look that far off while a look-alike above it o
 checks. It reads every view of the query: a screenshot's picture inside its window holds
 the keypoints of the copy. On ``bench/quality/quality.py`` both took copies accepted from
 0.939 to 0.945 (screenshots 0.925 -> 0.940)."""
+FILL_WAIT = 1.0
+"""Seconds a search that needs the index of pieces waits for its first fill when another
+thread runs it (``bogv serve`` fills it beside its start-up: 16-23 s at 100k images), then
+asks what the fill has read so far: a copy past the tenth candidate may be missed for that
+long, rather than every search held up (the first took 16.7 s at 100k, now 1.3 s). A small
+collection's fill ends within it (10k images: 1.3 s)."""
 DOMINANT = 2.0
 """A search whose every candidate is too far off to be matched (``scoring.check_far``)
 matches the one of its first ``MORE_CHECKED`` that shares this many times as many
@@ -470,11 +476,11 @@ class Service:
         found) sharing the most descriptor pieces with the query's ``looks``
         (``bogv.pieces``), as candidates of its ``vectors``: where a search looks past its
         first ten when none is a copy."""
-        self.index_pieces()
+        self.index_pieces(wait=FILL_WAIT)
         best = self.pieces.best(looks, VOTED, leave_out)
         return self.store.search(vectors, len(best), per=per, among=best) if best else []
 
-    def index_pieces(self) -> None:
+    def index_pieces(self, wait: float = -1) -> None:
         """Fill the index of pieces (``bogv.pieces``) when first needed: it reads every
         record's keypoint file (2 s at 10k images, 20 s at 100k), which a process that never
         searches (an import, the duplicate scan) should not pay; ``bogv serve`` fills it
@@ -484,8 +490,11 @@ class Service:
         Adds do not wait for the fill: once it has begun they index their own images, and
         the fill, reading every record stored before and while it runs, leaves those it
         finds indexed as they are. An add that found it not begun stored its record first,
-        so the fill reads it."""
-        with self._filling:
+        so the fill reads it. ``wait``: the seconds to wait for a fill that another thread
+        is running (-1: until it ends; a search, ``FILL_WAIT``), then return without it."""
+        if not self._filling.acquire(timeout=wait):
+            return
+        try:
             if self._filled and (self.store.backend != "milvus-server"
                                  or time.monotonic() < self._filled + 1):
                 return
@@ -494,6 +503,8 @@ class Service:
             for page in self.store.scan(f"id > {after}"):
                 self.pieces.add((r.id, self.files.read(r.id, KEYPOINTS) or b"") for r in page)
             self._filled = time.monotonic()
+        finally:
+            self._filling.release()
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from bogv import service as service_module
 from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.model import geometry
 from bogv.pieces import _COMMON, _FEWEST, PLACES, Pieces
 from bogv.service import Service
 
-from .images import PHOTOS, encode, photo, text_box
+from .images import PHOTOS, dialog, encode, photo, text_box
 
 
 def _cropped(img: Image.Image) -> Image.Image:
@@ -95,16 +97,10 @@ def test_the_service_fills_its_index_beside_start_up(service: Service) -> None:
     assert len(service.pieces) == 2
 
 
-def test_an_add_does_not_wait_for_the_first_fill_and_both_are_indexed(
-        settings: Settings, make_service: Callable[[Settings], Service],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The first fill reads every keypoint file (16 s at 100k images, beside ``bogv
-    serve``'s start-up); an add that arrives meanwhile is stored and indexed at once."""
-    first = make_service(settings)
-    for name in ("coffee", "chelsea"):
-        first.add(encode(photo(name)), key=name)
-    first.close()
-    service = make_service(settings)
+@contextmanager
+def first_fill_reading(service: Service, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The index's first fill, in a thread, held at its first keypoint file until the
+    block ends (at 100k images it reads them for 16-23 s beside ``bogv serve``'s start-up)."""
     read, reading, go_on = service.files.read, threading.Event(), threading.Event()
 
     def slow_read(id_: int, kind: str) -> bytes | None:
@@ -117,14 +113,49 @@ def test_an_add_does_not_wait_for_the_first_fill_and_both_are_indexed(
     filling = threading.Thread(target=service.index_pieces)
     filling.start()
     assert reading.wait(60)
-    added: list[int] = []
-    adding = threading.Thread(target=lambda: added.append(
-        service.add(encode(photo("astronaut")), key="astronaut").id))
-    adding.start()
-    adding.join(30)
-    waited = adding.is_alive()
-    go_on.set()
-    filling.join(60)
-    adding.join(60)
-    assert not waited and len(service.pieces) == 3
-    assert service.pieces.best([geometry.keypoints(_cropped(photo("astronaut")))], 1) == added
+    try:
+        yield
+    finally:
+        go_on.set()
+        filling.join(60)
+
+
+def ends_within(seconds: float, call: Callable[[], object]) -> list[object]:
+    """``call``'s answer (in a list) if it came within ``seconds``, else an empty list."""
+    answer: list[object] = []
+    thread = threading.Thread(target=lambda: answer.append(call()))
+    thread.start()
+    thread.join(seconds)
+    return answer
+
+
+@pytest.fixture
+def reopened(settings: Settings, make_service: Callable[[Settings], Service]) -> Service:
+    """A service opened on two stored photos, its index of pieces not filled yet."""
+    first = make_service(settings)
+    first.add(encode(photo("coffee")), key="coffee")
+    first.add(encode(dialog("extra")), key="extra")
+    first.close()
+    return make_service(settings)
+
+
+def test_an_add_does_not_wait_for_the_first_fill_and_both_are_indexed(
+        reopened: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    with first_fill_reading(reopened, monkeypatch):
+        added = ends_within(30, lambda: reopened.add(encode(photo("astronaut")),
+                                                     key="astronaut").id)
+    assert added and len(reopened.pieces) == 3
+    assert reopened.pieces.best([geometry.keypoints(_cropped(photo("astronaut")))], 1) == added
+
+
+def test_a_search_waits_for_the_first_fill_no_longer_than_fill_wait(
+        reopened: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It asks what the fill has read so far; a search from a process that fills the
+    index itself (a command, the benchmarks) waits for all of it."""
+    monkeypatch.setattr(service_module, "FILL_WAIT", 0.5)
+    deeper, asked = reopened.deeper, []
+    monkeypatch.setattr(reopened, "deeper", lambda *a, **k: asked.append(1) or deeper(*a, **k))
+    query = encode(dialog("misc"))  # close to the other panel, not a copy by keypoints
+    with first_fill_reading(reopened, monkeypatch):
+        assert ends_within(30, lambda: reopened.search(query))
+    assert asked and len(reopened.pieces) == 2
