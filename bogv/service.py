@@ -67,7 +67,7 @@ FILL_WAIT = 1.0
 thread runs it (``bogv serve`` fills it beside its start-up: 16-23 s at 100k images), then
 asks what the fill has read so far: a copy past the tenth candidate may be missed for that
 long, rather than every search held up (the first took 16.7 s at 100k, now 1.3 s). A small
-collection's fill ends within it (10k images: 1.3 s)."""
+collection of a few thousand images fills within it (10k images: 1.3 s)."""
 DOMINANT = 2.0
 """A search whose every candidate is too far off to be matched (``scoring.check_far``)
 matches the one of its first ``MORE_CHECKED`` that shares this many times as many
