@@ -22,6 +22,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from . import scoring
+
 __all__ = ["BORDER", "COVERED", "MAX_POINTS", "SIDE", "TALLEST", "UNCOVERED",
            "UNCOVERED_SPREAD", "VERSION", "Matched", "count", "covered",
            "grey", "inliers", "keypoints", "keypoints_of", "match", "overlay_mask", "shared",
@@ -71,15 +73,13 @@ covers most of them, and its second look (``uncovered_keypoints``), taken outsid
 drawn over, more. On ``bench/quality/quality.py`` not-indexed originals called copies went
 1.42% -> 0.71% (a dialog's screenshots; edits 0.77% -> 0.39%) for 0.9550 -> 0.9541
 accepted copies; on ``bench/duplicates/duplicates.py`` false pairs 13 -> 9, recall
-unchanged. Lowering the count never takes it under ``_KEPT``: the pixel checks, which
-verify a copy by its pixels, are asked only from there (with no floor, the duplicate scan
-lost small copies under text that they verify, recall 0.904 -> 0.879). 0.7 and the lower
-of both pictures' shares instead of their mean took accepted copies to 0.9505."""
+unchanged. Lowering the count never takes it under ``scoring.LEAST_INLIERS`` (also
+``containment.SUPPORTED``): the pixel checks, which verify a copy by its pixels, are
+asked only from there (with no floor, the duplicate scan lost small copies under text that
+they verify, recall 0.904 -> 0.879). 0.7 and the lower of both pictures' shares instead of
+their mean took accepted copies to 0.9505."""
 _CELL_POINTS = 10
 _CELL_INDEX = np.array([1, GRID])
-_KEPT = 20
-"""``scoring.LEAST_INLIERS`` and ``containment.SUPPORTED``: the matches from which the pixel
-checks compare two pictures."""
 
 UNCOVERED = 500
 """Keypoints of a query's second look (``uncovered_keypoints``): more than a stored image
@@ -357,11 +357,12 @@ def match(query: bytes, stored: bytes) -> Matched | None:
                                                ransacReprojThreshold=4.0)
     if mask is None or not _SCALES[0] <= math.hypot(matrix[0, 0], matrix[1, 0]) <= _SCALES[1]:
         return None
-    count = int(mask.sum())
-    if count > _KEPT:
-        share = covered(qxy, sxy, src[mask.ravel() == 1], dst[mask.ravel() == 1], matrix)
+    count, floor = int(mask.sum()), scoring.LEAST_INLIERS
+    if count > floor:
+        inlying = mask.ravel() == 1
+        share = covered(qxy, sxy, src[inlying], dst[inlying], matrix)
         if share < COVERED:
-            count = max(int(count * share / COVERED), _KEPT)
+            count = max(int(count * share / COVERED), floor)
     return Matched(count, matrix, qxy, sxy)
 
 
