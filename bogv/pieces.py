@@ -110,11 +110,13 @@ class Pieces:
         self._segments: list[_Segment] = []
         self._pending: list[tuple[int, np.ndarray]] = []
         self._held: set[int] = set()
-        self.last = -1
-        """The highest id added: a server's other replicas' adds are read from there on."""
 
     def __len__(self) -> int:
         return int(self._alive[:self._count].sum())
+
+    def __contains__(self, id_: object) -> bool:
+        """Whether this id was added (dropped since or not): a re-read skips its file."""
+        return id_ in self._held
 
     def add(self, images: Iterable[tuple[int, bytes]]) -> None:
         """Index images by id and packed keypoints (an image without any is left out).
@@ -133,7 +135,6 @@ class Pieces:
                 self._ids[self._count], self._alive[self._count] = id_, True
                 self._pending.append((self._count, slots))
                 self._count += 1
-                self.last = max(self.last, id_)
             if len(self._pending) >= _FROZEN:
                 self._freeze()
 

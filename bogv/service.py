@@ -33,7 +33,7 @@ from bogv.pieces import Pieces
 from bogv.results import Added, Hit
 from bogv.settle import Settler
 from bogv.sidecar import Sidecar
-from bogv.store import Candidate, Page, Store
+from bogv.store import Candidate, IdAllocator, Page, Store
 from bogv.thumbs import make_thumbnail
 
 __all__ = ["Incoming", "Prepared", "Query", "Service", "build_service",
@@ -68,6 +68,10 @@ thread runs it (``bogv serve`` fills it beside its start-up: 16-23 s at 100k ima
 asks what the fill has read so far: a copy past the tenth candidate may be missed for that
 long, rather than every search held up (the first took 16.7 s at 100k, now 1.3 s). A small
 collection of a few thousand images fills within it (10k images: 1.3 s)."""
+REREAD = 30
+"""Seconds of ids below the highest it has read that a replica's index of pieces reads
+again from a server (``Service.index_pieces``): a write is seen ``session.FRESH`` (5 s)
+late at most, which leaves 25 s for replicas' clocks to disagree."""
 DOMINANT = 2.0
 """A search whose every candidate is too far off to be matched (``scoring.check_far``)
 matches the one of its first ``MORE_CHECKED`` that shares this many times as many
@@ -333,6 +337,9 @@ class Service:
         self._indexing = False
         """Whether the index of pieces is wanted (its first fill has begun): adds index
         their images from then on, without waiting for the fill."""
+        self._read = -1
+        """The highest id the index of pieces has read from the store (its own adds do not
+        count: ``index_pieces``)."""
         self.metrics = Metrics(store.count)
         self._write_lock = threading.Lock()  # one check-then-insert at a time (idempotent adds)
         # On a server, adds racing through other replicas are reconciled after the fact.
@@ -484,8 +491,11 @@ class Service:
         """Fill the index of pieces (``bogv.pieces``) when first needed: it reads every
         record's keypoint file (2 s at 10k images, 20 s at 100k), which a process that never
         searches (an import, the duplicate scan) should not pay; ``bogv serve`` fills it
-        beside its start-up. On a server, other replicas' adds are read again (ids above the
-        highest indexed) at most once a second.
+        beside its start-up. On a server, other replicas' adds are read at most once a
+        second: the ids above the highest read so far, less ``REREAD`` seconds' worth, since
+        ids follow each replica's clock and a write reaches the others' reads up to
+        ``session.FRESH`` s late (an id below one already read may appear after it); images
+        already indexed are skipped.
 
         Adds do not wait for the fill: once it has begun they index their own images, and
         the fill, reading every record stored before and while it runs, leaves those it
@@ -498,10 +508,13 @@ class Service:
             if self._filled and (self.store.backend != "milvus-server"
                                  or time.monotonic() < self._filled + 1):
                 return
-            after = self.pieces.last  # before adds may raise it
+            after = (-1 if self._read < 0 else
+                     IdAllocator.first_of(IdAllocator.time_of(self._read) - REREAD * 1000))
             self._indexing = True
             for page in self.store.scan(f"id > {after}"):
-                self.pieces.add((r.id, self.files.read(r.id, KEYPOINTS) or b"") for r in page)
+                self.pieces.add((r.id, self.files.read(r.id, KEYPOINTS) or b"") for r in page
+                                if r.id not in self.pieces)
+                self._read = max(self._read, page[-1].id)
             self._filled = time.monotonic()
         finally:
             self._filling.release()

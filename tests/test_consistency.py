@@ -169,3 +169,25 @@ def test_a_replica_votes_among_the_pieces_of_another_replicas_adds(
 
     within(FRESH, lambda: [c.id for c in best()][:1] == [astronaut])
     assert best()[0].similarity > 0.9  # the stored vector's, read by id
+
+
+@pytest.mark.parametrize("behind", [0.0, 10.0])
+def test_a_replica_reads_another_replicas_add_whose_id_is_below_its_own_latest(
+        behind: float, server_settings: Settings, make_service: Callable[..., Service],
+        photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids follow each replica's own clock, and a write reaches the others' reads up to
+    ``FRESH`` s later: another replica's add may get an id below one this replica has
+    already indexed, its own add's (``behind`` 0) or one it read from the server, when
+    the other replica's clock runs ``behind`` seconds late. It is read all the same."""
+    one, two = make_service(server_settings), make_service(server_settings)
+    taken = two.store.ids.take
+    monkeypatch.setattr(two.store.ids, "take", lambda n: [
+        i - (int(behind * 1000) << 12) for i in taken(n)])
+    one.add(photos["coffee"], key="coffee")
+    one.index_pieces()
+    astronaut = two.add(photos["astronaut"], key="astronaut").id
+    chelsea = one.add(photos["chelsea"], key="chelsea").id  # indexed by ``one`` as it adds
+    assert astronaut < chelsea
+    looks = [geometry.keypoints(photo("astronaut").crop((40, 40, 472, 472)))]
+    vectors = one.embedder.embed([photo("astronaut")])
+    within(FRESH, lambda: [c.id for c in one.deeper(vectors, looks, [])][:1] == [astronaut])
