@@ -11,14 +11,25 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from bogv import pieces as pieces_module
 from bogv import service as service_module
 from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.model import geometry
-from bogv.pieces import _COMMON, _FEWEST, PLACES, Pieces
+from bogv.pieces import _COMMON, _FEWEST, _FROZEN, PLACES, Pieces
 from bogv.service import Service
 
 from .images import PHOTOS, dialog, encode, photo, text_box
+
+_POINT = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
+
+
+def _random_points(rng: np.random.Generator, n: int, values: int = 4) -> bytes:
+    """Packed keypoints of random descriptors of ``values`` byte values (few: pieces
+    repeat across images)."""
+    packed = np.zeros(n, _POINT)
+    packed["d"] = rng.integers(0, values, (n, 32))
+    return packed.tobytes()
 
 
 def _cropped(img: Image.Image) -> Image.Image:
@@ -48,14 +59,7 @@ def test_sorted_segments_and_images_not_yet_sorted_answer_as_counting_each_image
     answer is that of the counts, ties to the image added first; pieces filed under too
     many images are not counted."""
     rng = np.random.default_rng(7)
-    point = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
-
-    def points(n: int) -> bytes:
-        packed = np.zeros(n, point)
-        packed["d"] = rng.integers(0, 4, (n, 32))  # few values: pieces repeat across images
-        return packed.tobytes()
-
-    stored = [points(250) for _ in range(700)]
+    stored = [_random_points(rng, 250) for _ in range(700)]
     pieces = Pieces()
     for first in range(0, len(stored), 100):
         pieces.add((i, stored[i]) for i in range(first, first + 100))
@@ -64,12 +68,50 @@ def test_sorted_segments_and_images_not_yet_sorted_answer_as_counting_each_image
     filed, images = np.unique(np.concatenate(slots), return_counts=True)
     common = filed[images > max(_FEWEST, _COMMON * len(stored))]  # not asked
     assert len(common) > 0
-    for query in (points(250), stored[3], stored[650]):
+    for query in (_random_points(rng, 250), stored[3], stored[650]):
         mine = np.setdiff1d(geometry.pieces(query, PLACES), common)
         counts = [len(np.intersect1d(s, mine)) for s in slots]
         expected = [i for i in sorted(range(len(stored)), key=lambda i: -counts[i])
                     if counts[i] > 0][:5]
         assert pieces.best([query], 5) == expected
+
+
+def test_an_add_sorting_images_into_segments_holds_up_no_other_add_or_search(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The add that brings the ``_FROZEN``-th pending image sorts them (and merges
+    segments: 0.5 s at 100k images) out of the lock; meanwhile other adds and searches
+    answer from the pending images, and what they add stays pending after."""
+    rng = np.random.default_rng(8)
+    stored = [_random_points(rng, 250, 256) for _ in range(_FROZEN + 1)]
+    sorting, release = threading.Event(), threading.Event()
+    sort = pieces_module._Segment.of
+
+    def held(slots: np.ndarray, positions: np.ndarray) -> object:
+        sorting.set()
+        release.wait(30)
+        return sort(slots, positions)
+
+    monkeypatch.setattr(pieces_module._Segment, "of", held)
+    pieces = Pieces()
+    first = threading.Thread(target=pieces.add, args=([(i, stored[i]) for i in range(_FROZEN)],))
+    first.start()
+    assert sorting.wait(30)
+    answers: list[list[int]] = []
+
+    def meanwhile() -> None:
+        pieces.add([(_FROZEN, stored[_FROZEN])])
+        answers.extend(pieces.best([stored[i]], 1) for i in (3, _FROZEN))
+
+    other = threading.Thread(target=meanwhile)
+    other.start()
+    other.join(10)
+    held_up = other.is_alive()
+    release.set()
+    first.join(30)
+    other.join(30)
+    assert not held_up and answers == [[3], [_FROZEN]]
+    assert len(pieces._segments) == 1 and len(pieces._pending) == 1
+    assert [pieces.best([stored[i]], 1) for i in (3, _FROZEN)] == [[3], [_FROZEN]]
 
 
 def test_a_service_indexes_what_was_stored_before_it_needs_it_and_what_it_adds(
