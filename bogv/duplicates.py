@@ -10,7 +10,9 @@ at; of the others, one that wins their vote as a search's does (``service.voted`
 other, not merely shares pixels with it (``bogv.containment``); the duplicates are saved
 (``bogv.verdicts``). The highest id scanned is saved too, so the next scan checks only
 images added since: a new image finds its old copies among its own neighbours, as a
-search for it would.
+search for it would. On a Milvus server it checks again the images of ``service.REREAD``
+seconds of ids below that: ids follow each replica's clock and a write reaches the others
+up to 5 s late, so another replica's add may arrive below the highest id a scan has seen.
 
 **No pair is checked twice.** Neighbours are mostly mutual, so the image checked second
 skips the keypoints the first already matched and every check of a pair the first found a
@@ -93,10 +95,19 @@ from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.model import compression, edits, geometry, pixels, scoring
 from bogv.model.content import framed
 from bogv.results import Hit
-from bogv.service import CHECKED, DEEPER, KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service, voted
+from bogv.service import (
+    CHECKED,
+    DEEPER,
+    KEYPOINTS,
+    MORE_CHECKED,
+    REREAD,
+    THUMBNAIL,
+    Service,
+    voted,
+)
 from bogv.sidecar import Sidecar
 from bogv.similar import Stored, verify
-from bogv.store import MAX_BATCH, Candidate, Record
+from bogv.store import MAX_BATCH, Candidate, IdAllocator, Record
 from bogv.verdicts import Pair, Verdict, Verdicts, pair
 
 __all__ = ["Duplicates", "Group", "Member", "ScanReport", "rank"]
@@ -328,7 +339,7 @@ class Duplicates:
     def _scan(self, on_progress: Callable[[int, int], None]) -> ScanReport:
         store, report = self.service.store, ScanReport()
         started = time.perf_counter()
-        since = self.verdicts.scanned()
+        since = _rescanned_from(self.verdicts.scanned(), store.backend)
         total = store.count(f"id > {since}")
         on_progress(0, total)
         seen = _Seen(dismissed={p.key for p in self.verdicts.pairs("dismissed")})
@@ -892,6 +903,15 @@ def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_
             score, p = max(links, key=lambda link: link[0])
             found.append(Duplicates._member(node, replace(p, score=score)))
     return found
+
+
+def _rescanned_from(scanned: int, backend: str) -> int:
+    """The id above which a scan checks images, the last one having checked up to
+    ``scanned``: on a server, ``REREAD`` seconds of ids below it (one process alone
+    allocates the ids of an embedded store, in order)."""
+    if backend != "milvus-server" or scanned <= 0:
+        return scanned
+    return IdAllocator.first_of(IdAllocator.time_of(scanned) - REREAD * 1000)
 
 
 def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:

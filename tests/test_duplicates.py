@@ -4,6 +4,7 @@ this" (``bogv.similar``). Milvus Lite here, the shared server in the last tests.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from bogv.duplicates import Duplicates, Group, Member, _Seen
 from bogv.errors import Busy, InvalidParameter, NotFound
 from bogv.model import compression, geometry, pixels, scoring
 from bogv.service import KEYPOINTS, THUMBNAIL, Service
+from bogv.session import FRESH
 from bogv.similar import Stored, search_stored, verify
 from bogv.store import Candidate
 from bogv.verdicts import pair
@@ -626,6 +628,24 @@ def test_duplicates_on_a_milvus_server(server_settings: Settings,
     assert names(first.groups(), ids) == [["astronaut", "astronaut-small"]]
     hits = search_stored(two, ids["astronaut"], limit=2, min_score=0.5)
     assert [h.id for h in hits] == [ids["astronaut-small"]]
+
+
+def test_a_scan_on_a_server_checks_another_replicas_add_whose_id_is_below_the_last_scanned(
+        server_settings: Settings, make_service: Callable[..., Service],
+        photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica whose clock runs 10 s late adds a copy after a scan: its id is below the
+    highest the scan checked, and the next scan checks it all the same."""
+    one, two = make_service(server_settings), make_service(server_settings)
+    ids = {n: one.add(photos[n], key=n).id for n in PHOTOS[:3]}
+    dups = Duplicates(one)
+    dups.scan()
+    taken = two.store.ids.take
+    monkeypatch.setattr(two.store.ids, "take", lambda n: [i - (10_000 << 12) for i in taken(n)])
+    ids["coffee-small"] = two.add(edited_copy(photo("coffee")), key="coffee-small").id
+    assert ids["coffee-small"] < max(ids.values())
+    time.sleep(FRESH)  # as another replica's write is seen: at most this late
+    dups.scan()
+    assert sorted(map(sorted, names(dups.groups(), ids))) == [["coffee", "coffee-small"]]
 
 
 def test_one_scan_at_a_time(service: Service) -> None:
