@@ -382,7 +382,9 @@ def duplicates(min_score: Annotated[float, typer.Option(
         groups = dups.groups(min_score)
     finally:
         service.close()
-    err.print(f"{report.scanned} new images checked in {report.seconds:.1f} s; "
+    late = (f" (and {report.late} added shortly before the last scan's newest, which another "
+            "replica may have stored late)" if report.late else "")
+    err.print(f"{report.scanned} new images checked{late} in {report.seconds:.1f} s; "
               f"{len(groups)} groups of copies")
     rows = _member_rows(groups)
     if as_json:

@@ -176,6 +176,10 @@ class Group:
 @dataclass
 class ScanReport:
     scanned: int = 0
+    """Images added since the last scan (above the highest id it checked)."""
+    late: int = 0
+    """Images at or below the last scan's highest id, of ``service.REREAD`` seconds of ids
+    (on a server): checked again, or added late through another replica."""
     copies: int = 0
     checked: int = 0
     """Keypoint matchings run (a pair, or an image's mirror and a candidate)."""
@@ -339,7 +343,8 @@ class Duplicates:
     def _scan(self, on_progress: Callable[[int, int], None]) -> ScanReport:
         store, report = self.service.store, ScanReport()
         started = time.perf_counter()
-        since = _rescanned_from(self.verdicts.scanned(), store.backend)
+        last = self.verdicts.scanned()
+        since = _rescanned_from(last, store.backend)
         total = store.count(f"id > {since}")
         on_progress(0, total)
         seen = _Seen(dismissed={p.key for p in self.verdicts.pairs("dismissed")})
@@ -388,9 +393,11 @@ class Duplicates:
                     saved.result()  # the previous page's, done by now; raises its error
                 # saved after the next page's search, in order: pages come in id order
                 saved = ahead.submit(self._save, copies, max(ids), report)
-                report.scanned += len(ids)
+                late = sum(i <= last for i in ids)
+                report.scanned += len(ids) - late
+                report.late += late
                 report.copies += len(copies)
-                on_progress(report.scanned, total)
+                on_progress(report.scanned + report.late, total)
             if saved is not None:
                 saved.result()
         report.seconds = time.perf_counter() - started

@@ -644,7 +644,8 @@ def test_a_scan_on_a_server_checks_another_replicas_add_whose_id_is_below_the_la
     ids["coffee-small"] = two.add(edited_copy(photo("coffee")), key="coffee-small").id
     assert ids["coffee-small"] < max(ids.values())
     time.sleep(FRESH)  # as another replica's write is seen: at most this late
-    dups.scan()
+    report = dups.scan()
+    assert (report.scanned, report.late) == (0, len(ids))  # all within 30 s of the newest
     assert sorted(map(sorted, names(dups.groups(), ids))) == [["coffee", "coffee-small"]]
 
 
