@@ -344,7 +344,9 @@ class Duplicates:
         store, report = self.service.store, ScanReport()
         started = time.perf_counter()
         last = self.verdicts.scanned()
-        since = _rescanned_from(last, store.backend)
+        # One process alone allocates the ids of an embedded store, in order.
+        since = (IdAllocator.earlier(last, REREAD) if store.backend == "milvus-server"
+                 else last)
         total = store.count(f"id > {since}")
         on_progress(0, total)
         seen = _Seen(dismissed={p.key for p in self.verdicts.pairs("dismissed")})
@@ -910,15 +912,6 @@ def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_
             score, p = max(links, key=lambda link: link[0])
             found.append(Duplicates._member(node, replace(p, score=score)))
     return found
-
-
-def _rescanned_from(scanned: int, backend: str) -> int:
-    """The id above which a scan checks images, the last one having checked up to
-    ``scanned``: on a server, ``REREAD`` seconds of ids below it (one process alone
-    allocates the ids of an embedded store, in order)."""
-    if backend != "milvus-server" or scanned <= 0:
-        return scanned
-    return IdAllocator.first_of(IdAllocator.time_of(scanned) - REREAD * 1000)
 
 
 def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:

@@ -69,9 +69,10 @@ asks what the fill has read so far: a copy past the tenth candidate may be misse
 long, rather than every search held up (the first took 16.7 s at 100k, now 1.3 s). A small
 collection of a few thousand images fills within it (10k images: 1.3 s)."""
 REREAD = 30
-"""Seconds of ids below the highest it has read that a replica's index of pieces reads
-again from a server (``Service.index_pieces``): a write is seen ``session.FRESH`` (5 s)
-late at most, which leaves 25 s for replicas' clocks to disagree."""
+"""Seconds of ids below the highest it has read that a replica reads again from a server,
+for its index of pieces (``Service.index_pieces``) and the duplicate scan
+(``bogv.duplicates``): a write is seen ``session.FRESH`` (5 s) late at most, which leaves
+25 s for replicas' clocks to disagree."""
 DOMINANT = 2.0
 """A search whose every candidate is too far off to be matched (``scoring.check_far``)
 matches the one of its first ``MORE_CHECKED`` that shares this many times as many
@@ -508,10 +509,8 @@ class Service:
             if self._filled and (self.store.backend != "milvus-server"
                                  or time.monotonic() < self._filled + 1):
                 return
-            after = (-1 if self._read < 0 else
-                     IdAllocator.first_of(IdAllocator.time_of(self._read) - REREAD * 1000))
             self._indexing = True
-            for page in self.store.scan(f"id > {after}"):
+            for page in self.store.scan(f"id > {IdAllocator.earlier(self._read, REREAD)}"):
                 self.pieces.add((r.id, self.files.read(r.id, KEYPOINTS) or b"") for r in page
                                 if r.id not in self.pieces)
                 self._read = max(self._read, page[-1].id)

@@ -112,6 +112,12 @@ class IdAllocator:
         """When a record was made, Unix milliseconds (later by a few ms for big batches)."""
         return (id_ >> 12) + _EPOCH_MS
 
+    @classmethod
+    def earlier(cls, id_: int, seconds: float) -> int:
+        """The smallest id a record made ``seconds`` before ``id_`` can have; an id of 0 or
+        less (nothing read yet) as it is."""
+        return id_ if id_ <= 0 else cls.first_of(cls.time_of(id_) - round(seconds * 1000))
+
 
 @contextmanager
 def _milvus_errors(action: str) -> Iterator[None]:
