@@ -44,9 +44,8 @@ CHECKED = 5
 MORE_CHECKED = 10
 """... and how many when none of those is verified (``scoring.check_more``)..."""
 DEEPER = 50
-"""... and among how many neighbours the duplicate scan looks for a copy when none of those
-is verified either, even by the second look: the one sharing ``DOMINANT`` times as many
-pieces of descriptors with it (``geometry.shared``) as any other is matched. A search looks
+"""... and how many candidates ``bench/quality/quality.py`` keeps a search, to tell how
+deep the vector ranks a copy when none of those is verified either. A search looks
 past its first ten among the ``VOTED`` stored images sharing the most pieces with it of all
 (``Service.deeper``, ``bogv.pieces``), whatever their similarity: under text, a watermark,
 emoji or an app's bars, a star field's vector ranks its original 11th-50th in 6-21% of

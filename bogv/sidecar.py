@@ -45,8 +45,8 @@ class Sidecar:
         return self.root / _shard(id_)
 
     def _name(self, id_: int, kind: str) -> str:
-        """Where a file is, as a string: the duplicate scan builds up to ``service.DEEPER``
-        of these an image, and ``Path`` joins cost 4.5 us each."""
+        """Where a file is, as a string: filling the index of pieces (``bogv.pieces``)
+        builds one for every stored image, and ``Path`` joins cost 4.5 us each."""
         return f"{self._root}/{_shard(id_)}/{id_}.{kind}"
 
     def path(self, id_: int, kind: str) -> Path:
@@ -69,8 +69,9 @@ class Sidecar:
         return path if path.is_file() else None
 
     def read(self, id_: int, kind: str) -> bytes | None:
-        # The scan reads the keypoints of up to ``service.DEEPER`` neighbours an image: by
-        # the file descriptor, 7.5 us a file against 25 us by ``Path.read_bytes``.
+        # The index of pieces reads every stored image's keypoints, the duplicate scan
+        # a dozen an image: by the file descriptor, 7.5 us a file against 25 us by
+        # ``Path.read_bytes``.
         try:
             fd = os.open(self._name(id_, kind), os.O_RDONLY)
             try:

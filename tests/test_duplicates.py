@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
@@ -256,30 +257,43 @@ def test_the_scan_supports_a_copy_by_the_matches_of_its_second_look(
     assert copies == {tuple(sorted((ids["motorcycle_left"], ids["over"])))}
 
 
-def test_the_scan_votes_among_the_neighbours_past_those_it_checks(
+def test_the_scan_finds_a_copy_that_is_no_neighbour_by_the_pieces_it_shares(
         service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    """With no neighbour checked the usual way (``MORE_CHECKED`` patched to 0, as when
-    look-alikes fill the first ten), the captioned copy is still found among the
-    neighbours past them: the one sharing most descriptor pieces with it, by its second
-    look; no other pair is."""
-    monkeypatch.setattr(duplicates, "MORE_CHECKED", 0)
-    ids, copies = scanned_with(service, photos, captioned(photo("astronaut"))[0])
-    assert copies == {tuple(sorted((ids["astronaut"], ids["over"])))}
+    """A copy whose vector is not among its original's neighbours, nor theirs among its
+    own (a star field's app overlay or watermark ranked past the 50th), is found by the
+    descriptor pieces the two share, as a search looks past its candidates; no other pair
+    is."""
+    over = captioned(photo("astronaut"))[0]
+    ids = {name: service.add(data, key=name).id for name, data in photos.items()}
+    ids["over"] = service.add(encode(over, quality=90), key="over").id
+    apart = {ids["astronaut"], ids["over"]}
+    real = service.store.neighbours
+
+    def neighbours(vectors: np.ndarray, limit: int) -> list[list[Candidate]]:
+        """Each image first (itself), then neither of the pair."""
+        return [row[:1] + [c for c in row[1:] if c.id not in apart]
+                for row in real(vectors, limit)]
+
+    monkeypatch.setattr(service.store, "neighbours", neighbours)
+    dups = Duplicates(service, threads=1)
+    dups.scan()
+    assert {(p.a, p.b) for p in dups.verdicts.pairs("copy")} == {tuple(sorted(apart))}
 
 
 def test_an_image_with_a_copy_among_its_first_neighbours_votes_on_no_others(
         service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    """As a search stops at its copy: only the images without one vote."""
+    """As a search stops at its copy: only the images without one ask which stored images
+    share the most descriptor pieces with them."""
     for name, data in photos.items():
         service.add(data, key=name)
     service.add(encode(photo("coffee"), quality=40), key="coffee-q40")
     asked: list[int] = []
 
-    def spy(query: list[bytes], stored: list[bytes], *, dominant: bool = False) -> list[int]:
-        asked.append(len(stored))
+    def spy(looks: list[bytes], n: int, leave_out: object = ()) -> list[int]:
+        asked.append(n)
         return []
 
-    monkeypatch.setattr(duplicates, "voted", spy)
+    monkeypatch.setattr(service.pieces, "best", spy)
     Duplicates(service, threads=1).scan()
     assert len(asked) == len(photos) - 1
 
