@@ -517,6 +517,17 @@ class Service:
         finally:
             self._filling.release()
 
+    @property
+    def indexing_pieces(self) -> bool:
+        """Whether this process keeps an index of pieces (its first fill has begun)."""
+        return self._indexing
+
+    def drop_pieces(self) -> None:
+        """Forget the index of pieces, filled again when next needed: a process that filled
+        it for one duplicate scan (``bogv duplicates``) frees it before making the groups."""
+        with self._filling:
+            self.pieces, self._filled, self._indexing, self._read = Pieces(), 0.0, False, -1
+
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)
         self.files.delete(deleted)

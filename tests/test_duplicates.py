@@ -280,6 +280,20 @@ def test_the_scan_finds_a_copy_that_is_no_neighbour_by_the_pieces_it_shares(
     assert {(p.a, p.b) for p in dups.verdicts.pairs("copy")} == {tuple(sorted(apart))}
 
 
+def test_a_scan_frees_the_index_of_pieces_it_filled_and_keeps_one_kept_before(
+        service: Service, photos: dict[str, bytes]) -> None:
+    """``bogv duplicates`` fills the index for its scan and frees it for the groups; a
+    service that keeps one (``bogv serve`` fills it as it starts) still has it after."""
+    for name, data in photos.items():
+        service.add(data, key=name)
+    Duplicates(service, threads=1).scan()
+    assert len(service.pieces) == 0 and not service.indexing_pieces
+    service.index_pieces()
+    service.add(encode(photo("coffee"), quality=40), key="coffee-q40")
+    Duplicates(service, threads=1).scan()
+    assert len(service.pieces) == len(photos) + 1 and service.indexing_pieces
+
+
 def test_an_image_with_a_copy_among_its_first_neighbours_votes_on_no_others(
         service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
     """As a search stops at its copy: only the images without one ask which stored images
