@@ -44,7 +44,7 @@ CHECKED = 5
 MORE_CHECKED = 10
 """... and how many when none of those is verified (``scoring.check_more``)..."""
 DEEPER = 50
-"""... and how many candidates ``bench/quality/quality.py`` keeps a search, to tell how
+"""... and how many candidates ``bench/quality/quality.py`` keeps per search, to tell how
 deep the vector ranks a copy when none of those is verified either. A search looks
 past its first ten among the ``VOTED`` stored images sharing the most pieces with it of all
 (``Service.deeper``, ``bogv.pieces``), whatever their similarity: under text, a watermark,
