@@ -504,7 +504,7 @@ class Duplicates:
         # times as many as any other), found none of those, and reading 50 neighbours
         # instead of 10 cost more than the index's look-ups.
         if all(h.match == "similar" for h in hits):
-            for c in map(_unranked, self.service.pieces.best(
+            for c in map(Candidate.unranked, self.service.pieces.best(
                     [query.keypoints()], VOTED, {id_, *(c.id for c in others), *known})):
                 hits.append(_uncovered(query, c, _by_keypoints(query, c, match_of(c.id)),
                                        points(c.id)))
@@ -982,13 +982,6 @@ def _support(query: Stored, stored: bytes, second: bytes | None) -> geometry.Mat
         return matched.count >= SUPPORTED and contained(matched), matched.count
 
     return max(views, key=order)
-
-
-def _unranked(id_: int) -> Candidate:
-    """A stored image found by the descriptor pieces it shares, not among an image's
-    neighbours: its similarity, below theirs, is not read (a copy's score comes from its
-    matches) and neither are its key and path (a pair is saved by ids)."""
-    return Candidate(id_, "", "", "", 0.0)
 
 
 def _by_keypoints(query: Stored, candidate: Candidate, matched: geometry.Matched | None) -> Hit:

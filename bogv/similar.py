@@ -25,7 +25,7 @@ from bogv.errors import NotFound
 from bogv.model import geometry, pixels, scoring
 from bogv.model.content import drawn_over
 from bogv.results import Hit
-from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Service
+from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Deeper, Service
 from bogv.service import verify as service_verify
 from bogv.sidecar import Sidecar
 from bogv.store import Candidate
@@ -126,8 +126,7 @@ class Stored:
 
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
            keypoints: Callable[[int], bytes] | None = None, *, as_search: bool = False,
-           further: Callable[[Sequence[bytes]], Sequence[Candidate]] | None = None
-           ) -> list[Hit]:
+           further: Deeper | None = None) -> list[Hit]:
     """A stored image's candidates (best similarity first) scored and labelled by a search's
     checks (``service.verify``). ``keypoints`` reads a candidate's keypoints by id (the
     duplicate scan skips pairs it matched the other way round). ``as_search``: exactly as a
@@ -177,7 +176,6 @@ def search_stored(service: Service, id_: int, limit: int = 10, min_score: float 
     found = others(max(limit, MORE_CHECKED))
     hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found,
                   as_search=True,
-                  further=lambda looks: service.deeper(
-                      vectors[0], looks, {id_, *(c.id for c in found)}, per=per))
+                  further=service.deeper(vectors[0], {id_, *(c.id for c in found)}, per=per))
     hits.sort(key=lambda h: -h.score)
     return [h for h in hits[:limit] if h.score >= min_score]

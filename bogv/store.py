@@ -80,6 +80,14 @@ class Candidate:
     sha256: str
     similarity: float
 
+    @classmethod
+    def unranked(cls, id_: int) -> Candidate:
+        """A stored image found by the descriptor pieces it shares (``bogv.pieces``), not
+        by its vector: its similarity, key and path are not read, until a search's vote
+        has matched it (``service.Deeper``) or at all (the duplicate scan saves a pair by
+        ids, and a copy's score comes from its matches)."""
+        return cls(id_, "", "", "", 0.0)
+
 
 class IdAllocator:
     """Unique, time-ordered ids below 2**53, so they survive JavaScript's ``Number``.

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from bogv import pieces as pieces_module
 from bogv import service as service_module
@@ -194,11 +194,19 @@ def test_an_add_does_not_wait_for_the_first_fill_and_both_are_indexed(
 def test_a_search_waits_for_the_first_fill_no_longer_than_fill_wait(
         reopened: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     """It asks what the fill has read so far; a search from a process that fills the
-    index itself (a command, the benchmarks) waits for all of it."""
+    index itself (a command, the benchmarks) waits for all of it. A search too far off
+    to match any candidate (most searches for a picture that is not stored) does not
+    wait at all."""
     monkeypatch.setattr(service_module, "FILL_WAIT", 0.5)
-    deeper, asked = reopened.deeper, []
-    monkeypatch.setattr(reopened, "deeper", lambda *a, **k: asked.append(1) or deeper(*a, **k))
+    index_pieces, waits = reopened.index_pieces, []
     query = encode(dialog("misc"))  # close to the other panel, not a copy by keypoints
     with first_fill_reading(reopened, monkeypatch):
+        monkeypatch.setattr(reopened, "index_pieces",
+                            lambda wait=-1: waits.append(wait) or index_pieces(wait))
         assert ends_within(30, lambda: reopened.search(query))
-    assert asked and len(reopened.pieces) == 2
+        assert waits == [0.5]
+        monkeypatch.setattr(service_module, "FILL_WAIT", 600.0)
+        far = encode(photo("astronaut").filter(ImageFilter.GaussianBlur(2)))
+        assert ends_within(30, lambda: reopened.search(far))
+        assert waits == [0.5, 0]
+    assert len(reopened.pieces) == 2

@@ -33,6 +33,7 @@ from bogv.service import (
     MORE_CHECKED,
     THUMBNAIL,
     VOTED,
+    Deeper,
     Service,
     compare_aligned,
     compare_pixels,
@@ -541,18 +542,19 @@ def test_a_copy_shares_more_descriptor_pieces_than_other_pictures_each_counted_o
 
 def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy() -> None:
     """Candidates beyond ``MORE_CHECKED`` are read (``further``) and voted on by descriptor
-    pieces, and only the ``VOTED`` best matched; not read at all once a copy is verified,
-    or when every candidate is too far off to be matched (then only the first ten are
-    voted on, and none of them is a copy)."""
+    pieces, and only the ``VOTED`` best matched, once the index of pieces may have been
+    waited for; not read at all once a copy is verified."""
     copy, _ = text_box(photo("astronaut"))
     query = geometry.keypoints(copy)
     others = [geometry.keypoints(photo(name)) for name in PHOTOS if name != "astronaut"]
     stored = [others[i % len(others)] for i in range(DEEPER)]
     stored[31] = geometry.keypoints(photo("astronaut"))
     read: list[int] = []
+    waited: list[bool] = []
 
-    def further(looks: Sequence[bytes]) -> list[bytes]:
+    def further(looks: Sequence[bytes], wait: bool) -> list[bytes]:
         read.extend(range(MORE_CHECKED, DEEPER))
+        waited.append(wait)
         return stored[MORE_CHECKED:]
 
     def search(sims: list[float]) -> list[int]:
@@ -563,9 +565,7 @@ def test_a_copy_ranked_past_the_first_ten_is_matched_when_none_of_them_is_a_copy
 
     counts = search([0.4] * DEEPER)
     assert counts[31] >= scoring.COPY_INLIERS and read == list(range(DEEPER))
-    assert sum(n > 0 for n in counts[MORE_CHECKED:]) <= VOTED
-    far = search([scoring.MATCH_SIMILARITY - 0.01] * DEEPER)
-    assert far == [0] * MORE_CHECKED and read == list(range(MORE_CHECKED))
+    assert sum(n > 0 for n in counts[MORE_CHECKED:]) <= VOTED and waited == [True]
     stored[0] = stored[31]  # verified by the second look: nothing past the ten is read
     counts = search([0.4] * DEEPER)
     assert counts[0] >= scoring.COPY_INLIERS and read == list(range(MORE_CHECKED))
@@ -583,7 +583,7 @@ def test_a_copy_too_far_off_to_be_matched_among_the_first_ten_is_voted_on() -> N
     counts = count_inliers([geometry.keypoints(copy)],
                            [lambda i=i: stored[i] for i in range(MORE_CHECKED)], sims,
                            lambda: b"", lambda: geometry.uncovered_keypoints(copy),
-                           further=lambda looks: stored[MORE_CHECKED:])
+                           further=lambda looks, wait: stored[MORE_CHECKED:])
     assert counts[4] >= scoring.COPY_INLIERS
     assert sum(n > 0 for i, n in enumerate(counts) if i >= 2) <= VOTED
 
@@ -600,51 +600,73 @@ def test_the_vote_reads_every_view_of_the_query() -> None:
     counts = count_inliers([window, geometry.keypoints(crop_area(copy, 0.8))],
                            [lambda i=i: stored[i] for i in range(MORE_CHECKED)],
                            [0.4] * DEEPER, lambda: b"", None,
-                           further=lambda looks: stored[MORE_CHECKED:])
+                           further=lambda looks, wait: stored[MORE_CHECKED:])
     assert counts[20] >= scoring.COPY_INLIERS
 
 
 def test_a_search_too_far_off_to_match_any_candidate_matches_one_that_dominates_the_vote(
         ) -> None:
-    """When every candidate is too far off to be matched, the first ten are voted on and
-    only one sharing ``DOMINANT`` times as many descriptor pieces as any other is matched:
-    the copy; not when two candidates share as many (a search for a picture that is not
-    stored rarely has one that stands out), and nothing past the ten is read."""
+    """When every candidate is too far off to be matched, the first ten and the stored
+    images past them that the index of pieces names (``further``, not waited for) are
+    voted on, and only one sharing ``DOMINANT`` times as many descriptor pieces as any
+    other is matched: the copy, among the ten or past them; not when two candidates share
+    as many (a search for a picture that is not stored rarely has one that stands out)."""
     copy, _ = text_box(photo("astronaut"))
+    original = geometry.keypoints(photo("astronaut"))
     others = [geometry.keypoints(photo(name)) for name in PHOTOS if name != "astronaut"]
-    stored = [others[i % len(others)] for i in range(MORE_CHECKED)]
-    stored[6] = geometry.keypoints(photo("astronaut"))
+    stored = [others[i % len(others)] for i in range(MORE_CHECKED + VOTED)]
+    waited: list[bool] = []
+
+    def further(looks: Sequence[bytes], wait: bool) -> list[bytes]:
+        waited.append(wait)
+        return stored[MORE_CHECKED:]
 
     def search() -> list[int]:
         return count_inliers([geometry.keypoints(copy)], [lambda i=i: stored[i]
                                                           for i in range(MORE_CHECKED)],
                              [scoring.MATCH_SIMILARITY - 0.05] * MORE_CHECKED, lambda: b"",
-                             lambda: geometry.uncovered_keypoints(copy),
-                             further=lambda looks: pytest.fail("read past the first ten"))
+                             lambda: geometry.uncovered_keypoints(copy), further=further)
 
-    counts = search()
-    assert counts[6] >= scoring.COPY_INLIERS and sum(n > 0 for n in counts) == 1
-    stored[2] = stored[6]  # two copies as close: neither stands out
-    assert search() == [0] * MORE_CHECKED
+    for at in (6, MORE_CHECKED + 1):
+        stored[at] = original
+        counts = search()
+        assert counts[at] >= scoring.COPY_INLIERS and sum(n > 0 for n in counts) == 1
+        stored[at] = others[0]
+    assert waited == [False, False]
+    stored[2] = stored[MORE_CHECKED] = original  # two copies as close: neither stands out
+    assert search() == [0] * (MORE_CHECKED + VOTED)
     assert DOMINANT > 1
 
 
 def test_candidates_found_later_are_voted_on_after_those_checked_however_few() -> None:
     """A collection of three when the search began and five when it looked further: the
-    copy among the two new candidates is matched and labelled on its own hit."""
+    copy among the two new candidates is matched and labelled on its own hit, by its
+    similarity, key and path, asked for it alone once matched (``Deeper.candidates``); the
+    other, matching nothing, is no hit (it would score under all three)."""
     copy, _ = text_box(photo("astronaut"))
-    names = ["coffee", "chelsea", "rocket", "camera", "astronaut"]
-    points = {i: geometry.keypoints(photo(name)) for i, name in enumerate(names)}
-    found = [Candidate(i, name, "", "", 0.4) for i, name in enumerate(names)]
+    names = ["coffee", "chelsea", "rocket", "grey", "astronaut"]
+    points = {i: geometry.keypoints(photo(name) if name != "grey"
+                                    else Image.new("RGB", (512, 512), "grey"))
+              for i, name in enumerate(names)}
+    found = [Candidate(i, name, f"/{name}.jpg", "", 0.4 - i / 100)
+             for i, name in enumerate(names)]
+    asked: list[list[int]] = []
 
     def read(id_: int, kind: str) -> bytes:
         return points[id_] if kind == KEYPOINTS else b""
 
+    def candidates(ids: Sequence[int]) -> list[Candidate]:
+        asked.append(list(ids))
+        return [found[i] for i in ids]
+
     hits = verify(found[:3], [geometry.keypoints(copy)], lambda: b"",
                   lambda: pixels.pattern(copy), read, "",
-                  lambda: geometry.uncovered_keypoints(copy), further=lambda looks: found)
-    assert [h.key for h in hits] == names
-    assert [h.match for h in hits] == ["similar"] * 4 + ["copy"]
+                  lambda: geometry.uncovered_keypoints(copy),
+                  further=Deeper(lambda looks, wait: range(len(names)), candidates))
+    assert asked == [[4]]
+    assert [(h.key, h.filepath, h.match) for h in hits] == [
+        *((name, f"/{name}.jpg", "similar") for name in names[:3]),
+        ("astronaut", "/astronaut.jpg", "copy")]
 
 
 def test_past_the_tenth_milvus_is_asked_only_for_the_images_sharing_the_most_pieces(
@@ -652,8 +674,9 @@ def test_past_the_tenth_milvus_is_asked_only_for_the_images_sharing_the_most_pie
     """A search that verifies none of its first ten candidates asks Milvus, by id, only for
     the stored images sharing the most descriptor pieces with it (``Service.deeper``): a
     copy whose vector ranks its original past the first ten is found that way (here the
-    original is hidden from every search but that one). A verified copy, or a best hit too
-    far off to be matched, asks nothing more; "more like this" looks as deep."""
+    original is hidden from every search but that one). A verified copy asks nothing more;
+    nor does a search too far off to match any candidate, unless the copy the index of
+    pieces names dominates the vote; "more like this" looks as deep."""
     astronaut = stocked.store.query('key == "astronaut"')[0].id
     calls: list[tuple[int, list[int]]] = []
     search = stocked.store.search
@@ -676,6 +699,15 @@ def test_past_the_tenth_milvus_is_asked_only_for_the_images_sharing_the_most_pie
     hits = stocked.search(encode(copy), limit=3)
     assert calls == [(MORE_CHECKED, []), (1, [astronaut])]
     assert hits[0].key == "astronaut" and hits[0].match == "copy"
+    monkeypatch.setattr(scoring, "MATCH_SIMILARITY", 0.99)  # every candidate too far off
+    calls.clear()
+    hits = stocked.search(encode(copy), limit=3)
+    assert calls == [(MORE_CHECKED, []), (1, [astronaut])]
+    assert hits[0].key == "astronaut" and hits[0].match == "copy"
+    calls.clear()
+    hits = stocked.search(encode(dialog("misc")), limit=3)  # not stored
+    assert calls == [(MORE_CHECKED, [])] and len(hits) == 3
+    assert all(h.match == "similar" for h in hits)
     stored = stocked.add(encode(copy), key="astronaut, cropped").id
     calls.clear()
     hits = search_stored(stocked, stored, limit=3)

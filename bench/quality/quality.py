@@ -32,7 +32,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -372,7 +372,7 @@ def needed(sides: np.ndarray, full: float = scoring.COPY_INLIERS) -> np.ndarray:
 def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                   index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray,
                   uncovered: list[list[bytes]] | None, needs: np.ndarray,
-                  deeper: Callable[[int, list[bytes]], tuple[list[int], list[float]]]
+                  deeper: Callable[[int, Sequence[bytes]], tuple[list[int], list[float]]]
                   ) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
     (``service.count_inliers``: the best view's, or the mirror image's or the second
@@ -384,7 +384,7 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
     k = ids.shape[1]
     checked = service.MORE_CHECKED
 
-    def further(q: int, looks: list[bytes]) -> list[bytes]:
+    def further(q: int, looks: Sequence[bytes]) -> list[bytes]:
         found, similarity = deeper(q, looks)
         rest = [(c, s) for c, s in zip(ids[q][checked:], sims[q][checked:k], strict=True)
                 if c not in found]
@@ -396,14 +396,14 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                                   list(sims[q]), lambda q=q: mirrors[q][0],
                                   None if uncovered is None else lambda q=q: uncovered[q][0],
                                   copy_inliers=float(needs[q]),
-                                  further=lambda looks, q=q: further(q, looks))
+                                  further=lambda looks, _, q=q: further(q, looks))
             for q in range(len(ids))]
     return np.array([r + [0] * (k - len(r)) for r in rows])
 
 
 def index_pieces(index: list[list[bytes]], queries: np.ndarray, qcounts: np.ndarray,
                  rows: np.ndarray, counts: np.ndarray, first: np.ndarray
-                 ) -> Callable[[int, list[bytes]], tuple[list[int], list[float]]]:
+                 ) -> Callable[[int, Sequence[bytes]], tuple[list[int], list[float]]]:
     """``inlier_counts``'s ``deeper`` for one set of queries: the index images sharing
     the most descriptor pieces with a query's looks (``bogv.pieces``, as a search asks it),
     none of its ``first`` ten, by similarity as Milvus returns them."""
@@ -411,7 +411,7 @@ def index_pieces(index: list[list[bytes]], queries: np.ndarray, qcounts: np.ndar
     pieces.add((i, points[0]) for i, points in enumerate(index))
     starts = _starts(qcounts)
 
-    def deeper(q: int, looks: list[bytes]) -> tuple[list[int], list[float]]:
+    def deeper(q: int, looks: Sequence[bytes]) -> tuple[list[int], list[float]]:
         found = pieces.best(looks, service.VOTED, set(first[q].tolist()))
         if not found:
             return [], []
