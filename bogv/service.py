@@ -37,7 +37,8 @@ from bogv.store import Candidate, IdAllocator, Page, Store
 from bogv.thumbs import make_thumbnail
 
 __all__ = ["Deeper", "Incoming", "Prepared", "Query", "Service", "build_service",
-           "compare_pixels", "count_inliers", "prepare", "prepare_query", "verify", "voted"]
+           "compare_pixels", "count_inliers", "enlarged_look", "prepare", "prepare_query",
+           "verify", "voted"]
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search..."""
@@ -180,15 +181,17 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
                   uncovered: Callable[[], bytes] | None = None,
                   inliers: Callable[[bytes, bytes], int] = geometry.inliers,
                   copy_inliers: float = scoring.COPY_INLIERS,
-                  further: Callable[[Sequence[bytes], bool], Sequence[bytes]] | None = None
-                  ) -> list[int]:
+                  further: Callable[[Sequence[bytes], bool], Sequence[bytes]] | None = None,
+                  enlarged: Callable[[], bytes] | None = None) -> list[int]:
     """Keypoint matches of each checked candidate (``stored`` reads their keypoints, of
     ``MORE_CHECKED`` at most): the first ``CHECKED``, the rest only when
     ``scoring.check_more`` asks; the best of the query's views, and of its mirror image when
     ``scoring.check_mirror`` asks for it (only then does ``mirrored`` find those
     keypoints), and of its keypoints outside what is drawn over it
     (``geometry.uncovered_keypoints``, made by ``uncovered``) when
-    ``scoring.check_uncovered`` asks. A candidate too far off
+    ``scoring.check_uncovered`` asks, and of that second look at it enlarged
+    (``enlarged_look``, made by ``enlarged``: none unless it is small) when
+    ``scoring.check_uncovered`` still asks after those. A candidate too far off
     (``scoring.MATCH_SIMILARITY``) is matched only when voted for: when
     ``scoring.check_more`` asks again after every look, those ``further(looks, wait)``
     gives (the keypoints of the candidates past them, found by the query's looks and read
@@ -221,6 +224,11 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     if scoring.check_mirror(similarities, counts, copy_inliers=copy_inliers):
         mirror = mirrored()
         counts = [max(n, inliers(mirror, s)) for n, s in zip(counts, points, strict=True)]
+    bigger = b""
+    if enlarged is not None and scoring.check_uncovered(similarities, counts,
+                                                        copy_inliers=copy_inliers):
+        bigger = enlarged()
+        counts = [max(n, inliers(bigger, s)) for n, s in zip(counts, points, strict=True)]
     if further is None:
         return counts
     if scoring.check_more(similarities, counts, copy_inliers=copy_inliers):
@@ -228,7 +236,7 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
         # those past them are voted on.
         skipped = [i for i, similarity in enumerate(similarities[:len(points)])
                    if similarity < scoring.MATCH_SIMILARITY]
-        looks = [*views, second]
+        looks = [*views, second, bigger]
         pool = [stored[i]() for i in skipped] + [*further(looks, True)]
         chosen = voted(looks, pool)
     elif scoring.check_far(similarities, counts, copy_inliers=copy_inliers):
@@ -244,6 +252,15 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     for i, n in zip(skipped, matched, strict=False):
         counts[i] = n
     return counts + matched[len(skipped):]
+
+
+def enlarged_look(image: Image.Image) -> bytes:
+    """A query's second look (``geometry.uncovered_keypoints``) at it enlarged
+    (``geometry.enlarged``); none (``b""``) when it is not small. Its first look enlarged
+    too verified 0.07% more of ``bench/quality/quality.py``'s copies (0.9652 -> 0.9659),
+    for one more set of keypoints to find and match."""
+    big = geometry.enlarged(image)
+    return b"" if big is None else geometry.uncovered_keypoints(big)
 
 
 def voted(query: Sequence[bytes], stored: Sequence[bytes], *,
@@ -493,7 +510,8 @@ class Service:
                       lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256,
                       lambda: geometry.uncovered_keypoints(query.image), aligned=query.aligned,
                       copy_inliers=scoring.copy_inliers(max(query.image.size)),
-                      further=self.deeper(vectors, {c.id for c in found}, per=per))
+                      further=self.deeper(vectors, {c.id for c in found}, per=per),
+                      enlarged=lambda: enlarged_look(query.image))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
@@ -593,7 +611,8 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
            likeness_of: Callable[[pixels.Pattern, bytes], float] = pixels.likeness,
            aligned: Callable[[int, geometry.Matched, bytes], float] | None = None,
            copy_inliers: float = scoring.COPY_INLIERS,
-           further: Deeper | None = None) -> list[Hit]:
+           further: Deeper | None = None,
+           enlarged: Callable[[], bytes] | None = None) -> list[Hit]:
     """Candidates (best similarity first) scored and labelled by a search's checks, in their
     order: one place for an upload's search and a stored image's (``bogv.similar``).
 
@@ -607,7 +626,7 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     (``scoring.copy_inliers`` of the query's size) as in ``count_inliers``. ``further``
     names stored images past ``found`` for the query's looks (``Service.deeper``), asked
     for only when ``count_inliers`` votes among them; those it matched follow ``found``'s
-    hits.
+    hits. ``enlarged`` as in ``count_inliers`` (a stored image, searched by id, has none).
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
@@ -641,7 +660,7 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
         return [read() for read in points[len(checked):]]
 
     counts = count_inliers(views, checked, [c.similarity for c in candidates],
-                           mirrored, second, inliers, copy_inliers, past_checked)
+                           mirrored, second, inliers, copy_inliers, past_checked, enlarged)
     counts += [0] * (len(candidates) - len(counts))
     if further is not None and len(candidates) > len(found):
         matched = {c.id: c for c in further.candidates(

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
+from bogv import service as service_module
 from bogv.containment import SUPPORTED
 from bogv.model import content, geometry, pixels, scoring
 from bogv.model.content import (
@@ -38,6 +39,7 @@ from bogv.service import (
     compare_aligned,
     compare_pixels,
     count_inliers,
+    enlarged_look,
     verify,
 )
 from bogv.similar import Stored, search_stored
@@ -424,6 +426,65 @@ def test_only_a_search_without_a_verified_copy_takes_a_second_look() -> None:
     looked.clear()
     assert count_inliers([stored], [lambda: stored], [0.8], lambda: b"", second)[0] > 200
     assert not looked  # already verified: no second look
+
+
+def test_a_query_smaller_than_keypoints_are_found_at_is_enlarged_twice_at_most() -> None:
+    """Up to ``geometry.SIDE``; a stored image never is."""
+    assert geometry.enlarged(Image.new("RGB", (geometry.SIDE, 100))) is None
+    assert geometry.enlarged(Image.new("RGB", (100, 60))).size == (200, 120)
+    assert geometry.enlarged(Image.new("RGB", (200, 100))).size == (geometry.SIDE, 160)
+    assert geometry.ENLARGED == 2
+    assert geometry.grey(Image.new("RGB", (100, 60))).shape == (60, 100)
+
+
+def test_a_small_copy_under_text_is_verified_by_a_look_at_it_enlarged() -> None:
+    """The astronaut under dark text, shrunk to 45% and re-compressed: its own detail lies
+    on ORB's finer levels, its original's strongest keypoints on the coarser ones. Neither
+    look at it keeps the 54 matches its size asks; the second look at it enlarged twice
+    does. Not taken once a copy is verified; a query not smaller than ``SIDE`` has none."""
+    original = photo("astronaut")
+    edited = text_box(original)[0]
+    copy = Image.open(io.BytesIO(encode(shrunk(edited, 0.45), quality=50))).convert("RGB")
+    stored = [geometry.keypoints(photo(name)) for name in PHOTOS]
+    at, need = PHOTOS.index("astronaut"), scoring.copy_inliers(max(copy.size))
+    looked: list[bool] = []
+
+    def enlarged() -> bytes:
+        looked.append(True)
+        return enlarged_look(copy)
+
+    def search(query: Image.Image, bigger: Callable[[], bytes] | None) -> list[int]:
+        return count_inliers([geometry.keypoints(query)], [lambda s=s: s for s in stored],
+                             [0.5] * len(stored), lambda: b"",
+                             lambda: geometry.uncovered_keypoints(query), copy_inliers=need,
+                             enlarged=bigger)
+
+    assert max(search(copy, None)) < need
+    counts = search(copy, enlarged)
+    assert looked and counts[at] >= need
+    assert max(n for i, n in enumerate(counts) if i != at) < need
+    looked.clear()
+    assert max(search(original, enlarged)) >= need and not looked  # verified at once
+    assert enlarged_look(original) == b"" and enlarged_look(copy)
+
+
+def test_a_search_for_a_small_copy_under_text_looks_at_it_enlarged(
+        stocked: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search takes that look as well (``Service.search``), here verifying the copy
+    (the pixel checks would too)."""
+    copy = shrunk(text_box(photo("astronaut"))[0], 0.45)
+    counted: list[int] = []
+
+    def look(image: Image.Image) -> bytes:
+        found = enlarged_look(image)
+        counted.append(geometry.inliers(found, geometry.keypoints(photo("astronaut"))))
+        return found
+
+    monkeypatch.setattr(service_module, "enlarged_look", look)
+    hits = stocked.search(encode(copy, quality=50), limit=2)
+    assert counted[0] >= scoring.copy_inliers(max(copy.size))
+    assert (hits[0].key, hits[0].match) == ("astronaut", "copy")
+    assert hits[1].match == "similar"
 
 
 def test_only_a_close_search_without_a_verified_copy_checks_its_mirror() -> None:

@@ -227,6 +227,9 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
     "uncovered": (f"keypoints-{geometry.VERSION}-uncovered{geometry.UNCOVERED}"
                   f"-spread{geometry.UNCOVERED_SPREAD}-letters{geometry.TALLEST}",
                   lambda img: [geometry.uncovered_keypoints(img)]),
+    "enlarged": (f"keypoints-{geometry.VERSION}-enlarged{geometry.ENLARGED}"
+                 f"-uncovered{geometry.UNCOVERED}-spread{geometry.UNCOVERED_SPREAD}"
+                 f"-letters{geometry.TALLEST}", lambda img: [service.enlarged_look(img)]),
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
     "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}-shown",
                lambda img: [_pattern_bytes(_query_pattern(img))]),
@@ -235,7 +238,8 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
                   lambda img: [_png(geometry.grey(v)) for v in query_views(img)]),
 }
 """What bogv keeps of a stored image (its keypoints, its thumbnail) and finds for a query
-(its views' keypoints, its mirror image's, its second look's, its pixel pattern, the grey
+(its views' keypoints, its mirror image's, its second look's and that look at it enlarged
+when it is small, its pixel pattern, the grey
 pictures of its views), by file name prefix; and, for ``bench/quality/quality_replay.py``
 (``--keep-grey``), the grey pictures ORB looks at in the indexed images."""
 
@@ -372,15 +376,15 @@ def needed(sides: np.ndarray, full: float = scoring.COPY_INLIERS) -> np.ndarray:
 def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                   index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray,
                   uncovered: list[list[bytes]] | None, needs: np.ndarray,
-                  deeper: Callable[[int, Sequence[bytes]], tuple[list[int], list[float]]]
-                  ) -> np.ndarray:
+                  deeper: Callable[[int, Sequence[bytes]], tuple[list[int], list[float]]],
+                  enlarged: list[list[bytes]] | None = None) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
-    (``service.count_inliers``: the best view's, or the mirror image's or the second
-    look's when it asks; 0 for candidates it does not check); ``needs``: the matches that
-    make a copy of each query. Where a search would look past its first ten, the index
-    images ``deeper(q, looks)`` gives (``Service.deeper``: those sharing the most
-    descriptor pieces, with their similarities) take the places after the tenth in ``ids``
-    and ``sims``, changed in place, as they follow a search's first ten."""
+    (``service.count_inliers``: the best view's, or the mirror image's, the second
+    look's or that look at it enlarged when it asks; 0 for candidates it does not check);
+    ``needs``: the matches that make a copy of each query. Where a search would look past
+    its first ten, the index images ``deeper(q, looks)`` gives (``Service.deeper``: those
+    sharing the most descriptor pieces, with their similarities) take the places after the
+    tenth in ``ids`` and ``sims``, changed in place, as they follow a search's first ten."""
     k = ids.shape[1]
     checked = service.MORE_CHECKED
 
@@ -396,7 +400,9 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                                   list(sims[q]), lambda q=q: mirrors[q][0],
                                   None if uncovered is None else lambda q=q: uncovered[q][0],
                                   copy_inliers=float(needs[q]),
-                                  further=lambda looks, _, q=q: further(q, looks))
+                                  further=lambda looks, _, q=q: further(q, looks),
+                                  enlarged=None if enlarged is None else
+                                  lambda q=q: enlarged[q][0])
             for q in range(len(ids))]
     return np.array([r + [0] * (k - len(r)) for r in rows])
 
@@ -531,7 +537,8 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                                    records.get(f"{what.split('-')[0]}-uncovered"),
                                    needed(sides[what]),
                                    index_pieces(records["index-index"], *vec[what][method.name],
-                                                rows, counts, r[0][:, :service.MORE_CHECKED]))
+                                                rows, counts, r[0][:, :service.MORE_CHECKED]),
+                                   records.get(f"{what.split('-')[0]}-enlarged"))
                for what, r in runs.items()}
         neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
         negsides = sides["negcalib-query"][counted]
@@ -764,7 +771,7 @@ def main() -> None:
             what, side = name.split("-")
             if f"{what}-{side}" in records or what == "labelled":
                 continue
-            sides = (("query", "mirror", "uncovered", "greyquery") if side == "query"
+            sides = (("query", "mirror", "uncovered", "enlarged", "greyquery") if side == "query"
                      else (side,)) + (
                 (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ()) + (
                 (() if side == "query" else ("grey",)) if args.keep_grey else ())
