@@ -459,7 +459,8 @@ class Duplicates:
                 if h.match == "similar" and (i >= CHECKED
                                              or c.similarity < scoring.MATCH_SIMILARITY)
                 else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
-        # A search's second look (``scoring.check_uncovered``) at the neighbours a search
+        # A search's second look (``scoring.check_uncovered``), and that look at a small
+        # image enlarged (``Stored.enlarged``), at the neighbours a search
         # would check (the first ``CHECKED``, all when none is a copy) that no check
         # verified yet, with their real keypoints: unlike a matching, it is not the same
         # from the other side (what is drawn over this image is not drawn over the
@@ -941,11 +942,13 @@ def _duplicate(query: Stored, hit: Hit, stored: bytes, files: Sidecar) -> bool:
 
 
 def _uncovered(query: Stored, candidate: Candidate, hit: Hit, stored: bytes) -> Hit:
-    """``hit`` made a copy by the query's second look (``Stored.uncovered``), else itself."""
-    matched = query.match(query.uncovered(), stored)
-    if matched is None or matched.count < scoring.COPY_INLIERS:
-        return hit
-    return _by_keypoints(query, candidate, matched)
+    """``hit`` made a copy by the query's second look (``Stored.uncovered``) or that look at
+    it enlarged (``Stored.enlarged``), else itself."""
+    for look in (query.uncovered, query.enlarged):
+        matched = query.match(look(), stored)
+        if matched is not None and matched.count >= scoring.COPY_INLIERS:
+            return _by_keypoints(query, candidate, matched)
+    return hit
 
 
 def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,

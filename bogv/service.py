@@ -254,13 +254,13 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     return counts + matched[len(skipped):]
 
 
-def enlarged_look(image: Image.Image) -> bytes:
-    """A query's second look (``geometry.uncovered_keypoints``) at it enlarged
-    (``geometry.enlarged``); none (``b""``) when it is not small. Its first look enlarged
+def enlarged_look(image: Image.Image, *, letters: bool = True) -> bytes:
+    """A query's second look (``geometry.uncovered_keypoints``, ``letters`` as there) at it
+    enlarged (``geometry.enlarged``); none (``b""``) when it is not small. Its first look enlarged
     too verified 0.07% more of ``bench/quality/quality.py``'s copies (0.9652 -> 0.9659),
     for one more set of keypoints to find and match."""
     big = geometry.enlarged(image)
-    return b"" if big is None else geometry.uncovered_keypoints(big)
+    return b"" if big is None else geometry.uncovered_keypoints(big, letters=letters)
 
 
 def voted(query: Sequence[bytes], stored: Sequence[bytes], *,

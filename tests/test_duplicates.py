@@ -14,9 +14,10 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from bogv import duplicates
 from bogv.config import Settings
-from bogv.duplicates import Duplicates, Group, Member, _Seen
+from bogv.duplicates import Duplicates, Group, Member, _duplicate, _Seen, _uncovered
 from bogv.errors import Busy, InvalidParameter, NotFound
 from bogv.model import compression, geometry, pixels, scoring
+from bogv.results import Hit
 from bogv.service import KEYPOINTS, THUMBNAIL, Service
 from bogv.session import FRESH
 from bogv.similar import Stored, search_stored, verify
@@ -32,6 +33,7 @@ from .images import (
     photo,
     rotated,
     screenshot,
+    text_box,
     text_over,
 )
 
@@ -207,6 +209,26 @@ def test_the_scan_takes_a_searchs_second_look_at_a_captioned_copy(
     assert sorted(names(dups.groups(), ids)) == [
         ["astronaut", "astronaut-captioned"], ["chelsea", "chelsea-captioned"],
         ["rocket", "rocket-captioned"]]
+
+
+def test_the_scan_takes_a_small_images_second_look_at_it_enlarged(
+        service: Service) -> None:
+    """As a search does (``test_quality``): the astronaut under dark text, shrunk to 45%,
+    keeps too few matches with its original at either look; its second look at it
+    enlarged twice makes it a copy (``duplicates._uncovered``), a duplicate
+    (``duplicates._duplicate``). Only an image smaller than its thumbnail's size (the
+    thumbnail is then the image) takes it."""
+    edited = text_box(photo("astronaut"))[0]
+    over = edited.resize((edited.width * 45 // 100, edited.height * 45 // 100))
+    original = service.add(encode(photo("astronaut"), quality=92), key="astronaut").id
+    query = Stored(service.files, service.add(encode(over, quality=90), key="over").id)
+    stored = service.files.read(original, KEYPOINTS) or b""
+    assert max(query.inliers(query.keypoints(), stored),
+               query.inliers(query.uncovered(), stored)) < scoring.COPY_INLIERS
+    candidate = Candidate(original, "astronaut", "", "", 0.5)
+    hit = _uncovered(query, candidate, Hit(original, "astronaut", "", 0.25, "similar"), stored)
+    assert hit.match == "copy" and _duplicate(query, hit, stored, service.files)
+    assert query.enlarged() and Stored(service.files, original).enlarged() == b""
 
 
 def test_the_scan_takes_the_second_look_beside_a_copy_it_verified(service: Service) -> None:
