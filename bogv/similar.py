@@ -149,7 +149,9 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
     ``bench/duplicates/duplicates.py`` the suggested image to keep was the planted original
     in 57 of 78 groups instead of 62 (re-compression counted as an edit; 54 instead of 57-58
     before), and one more pair was false (14), for 0.014 more recall (0.912). ``further``
-    as in ``service.verify``: "more like this" looks as deep as a search, the scan does not."""
+    as in ``service.verify``: "more like this" looks as deep as a search, the scan does not;
+    and at a small image enlarged as a search does (the scan takes that look itself, at the
+    neighbours its second look did not verify: ``duplicates._uncovered``)."""
     def read(id_: int, kind: str) -> bytes:
         if kind == KEYPOINTS and keypoints is not None:
             return keypoints(id_)
@@ -163,7 +165,7 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
                           likeness_of=query.likeness,
                           aligned=placed_likeness if as_search else None,
                           copy_inliers=query.copy_inliers() if as_search else scoring.COPY_INLIERS,
-                          further=further)
+                          further=further, enlarged=query.enlarged if as_search else None)
 
 
 def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from bogv import service as service_module
+from bogv import similar as similar_module
 from bogv.containment import SUPPORTED
 from bogv.model import content, geometry, pixels, scoring
 from bogv.model.content import (
@@ -471,20 +472,28 @@ def test_a_small_copy_under_text_is_verified_by_a_look_at_it_enlarged() -> None:
 def test_a_search_for_a_small_copy_under_text_looks_at_it_enlarged(
         stocked: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     """The search takes that look as well (``Service.search``), here verifying the copy
-    (the pixel checks would too)."""
+    (the pixel checks would too), and so does "more like this" of that copy once stored
+    (``similar.search_stored``), outside every dense stroke as its second look."""
     copy = shrunk(text_box(photo("astronaut"))[0], 0.45)
-    counted: list[int] = []
+    original = geometry.keypoints(photo("astronaut"))
+    counted: list[tuple[bool, int]] = []
 
-    def look(image: Image.Image) -> bytes:
-        found = enlarged_look(image)
-        counted.append(geometry.inliers(found, geometry.keypoints(photo("astronaut"))))
+    def look(image: Image.Image, *, letters: bool = True) -> bytes:
+        found = enlarged_look(image, letters=letters)
+        counted.append((letters, geometry.inliers(found, original)))
         return found
 
     monkeypatch.setattr(service_module, "enlarged_look", look)
+    monkeypatch.setattr(similar_module, "enlarged_look", look)
+    need = scoring.copy_inliers(max(copy.size))
     hits = stocked.search(encode(copy, quality=50), limit=2)
-    assert counted[0] >= scoring.copy_inliers(max(copy.size))
+    assert counted[0][0] and counted[0][1] >= need
     assert (hits[0].key, hits[0].match) == ("astronaut", "copy")
     assert hits[1].match == "similar"
+    stored = stocked.add(encode(copy, quality=50), key="small copy").id
+    hits = search_stored(stocked, stored, limit=2)
+    assert not counted[1][0] and counted[1][1] >= need
+    assert (hits[0].key, hits[0].match) == ("astronaut", "copy")
 
 
 def test_only_a_close_search_without_a_verified_copy_checks_its_mirror() -> None:
