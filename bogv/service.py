@@ -626,7 +626,8 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     (``scoring.copy_inliers`` of the query's size) as in ``count_inliers``. ``further``
     names stored images past ``found`` for the query's looks (``Service.deeper``), asked
     for only when ``count_inliers`` votes among them; those it matched follow ``found``'s
-    hits. ``enlarged`` as in ``count_inliers`` (a stored image, searched by id, has none).
+    hits. ``enlarged`` as in ``count_inliers`` (a stored image searched by id: its own,
+    ``similar.Stored.enlarged``).
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
