@@ -217,7 +217,8 @@ def test_the_scan_takes_a_small_images_second_look_at_it_enlarged(
     keeps too few matches with its original at either look; its second look at it
     enlarged twice makes it a copy (``duplicates._uncovered``), a duplicate
     (``duplicates._duplicate``). Only an image smaller than its thumbnail's size (the
-    thumbnail is then the image) takes it."""
+    thumbnail is then the image) takes it, and only against a neighbour whose keypoints
+    span ``LARGER`` times its own."""
     edited = text_box(photo("astronaut"))[0]
     over = edited.resize((edited.width * 45 // 100, edited.height * 45 // 100))
     original = service.add(encode(photo("astronaut"), quality=92), key="astronaut").id
@@ -229,6 +230,11 @@ def test_the_scan_takes_a_small_images_second_look_at_it_enlarged(
     hit = _uncovered(query, candidate, Hit(original, "astronaut", "", 0.25, "similar"), stored)
     assert hit.match == "copy" and _duplicate(query, hit, stored, service.files)
     assert query.enlarged() and Stored(service.files, original).enlarged() == b""
+    alike = Stored(service.files, query.id)  # a neighbour its own size: no such look
+    alike.enlarged = lambda: pytest.fail("enlarged against a picture as small")
+    coffee = photo("coffee")
+    _uncovered(alike, candidate, Hit(original, "coffee", "", 0.25, "similar"),
+               geometry.keypoints(coffee.resize((over.width, over.width * 2 // 3))))
 
 
 def test_the_scan_takes_the_second_look_beside_a_copy_it_verified(service: Service) -> None:
