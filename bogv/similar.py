@@ -85,9 +85,8 @@ class Stored:
         """Its second look at it enlarged (``service.enlarged_look``, outside every dense
         stroke as its ``uncovered``), when it is small: its thumbnail, then, is the image
         itself. On ``bench/duplicates/duplicates.py`` pair recall 0.921 -> 0.935 (chains of
-        edits 0.885 -> 0.920), no false pair more, for a scan 25% longer there (14.3-15.4
-        -> 18.0-18.6 s: many of its images are small); at 10k photos of the scale
-        collection, no longer."""
+        edits 0.885 -> 0.920), no false pair more. The scan matches it only with neighbours
+        larger than the image (``duplicates.LARGER``)."""
         self.copy_inliers: Callable[[], float] = cache(lambda: scoring.copy_inliers(
             max(found) if (found := thumbs.size(self.thumbnail())) else scoring.FULL_SIDE))
         """Keypoint matches that make a copy of it (``scoring.copy_inliers``), by its
