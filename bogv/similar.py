@@ -79,20 +79,23 @@ class Stored:
         left to the look matched drawings of one style to each other, and the scan of
         ``bench/duplicates/duplicates.py`` found 18 false pairs instead of 13 (precision
         0.971 -> 0.961) for recall 0.898 -> 0.915."""
+        self._side: Callable[[], int | None] = cache(
+            lambda: max(found) if (found := thumbs.size(self.thumbnail())) else None)
+        """Its thumbnail's longer side (read from its header, not decoded again): the
+        image's own up to ``thumbs.SIDE``. None when it has no thumbnail."""
         self.enlarged: Callable[[], bytes] = cache(
             lambda: enlarged_look(self._image(), letters=False)
-            if max(thumbs.size(self.thumbnail()) or (thumbs.SIDE,)) < thumbs.SIDE else b"")
+            if (self._side() or thumbs.SIDE) < thumbs.SIDE else b"")
         """Its second look at it enlarged (``service.enlarged_look``, outside every dense
         stroke as its ``uncovered``), when it is small: its thumbnail, then, is the image
         itself. On ``bench/duplicates/duplicates.py`` pair recall 0.921 -> 0.935 (chains of
         edits 0.885 -> 0.920), no false pair more. The scan matches it only with neighbours
         larger than the image (``duplicates.LARGER``)."""
-        self.copy_inliers: Callable[[], float] = cache(lambda: scoring.copy_inliers(
-            max(found) if (found := thumbs.size(self.thumbnail())) else scoring.FULL_SIDE))
+        self.copy_inliers: Callable[[], float] = cache(
+            lambda: scoring.copy_inliers(self._side() or scoring.FULL_SIDE))
         """Keypoint matches that make a copy of it (``scoring.copy_inliers``), by its
-        thumbnail's size (read from its header, not decoded again): the image's own up to
-        ``thumbs.SIDE``, as large as ``scoring.FULL_SIDE`` counts. Full size when it has no
-        thumbnail."""
+        thumbnail's size: as large as ``scoring.FULL_SIDE`` counts. Full size when it has
+        no thumbnail."""
         self.matches: dict[tuple[bytes, bytes], geometry.Matched | None] = {}
         """Matches of each pair of keypoint sets matched so far."""
         self._likeness: dict[bytes, float] = {}

@@ -146,7 +146,7 @@ def keypoints(img: Image.Image) -> bytes:
 def enlarged(img: Image.Image) -> Image.Image | None:
     """A query smaller than ``SIDE`` enlarged ``ENLARGED`` times (up to ``SIDE``), for a
     look at the scales its stored original's keypoints were found at; None when it is not
-    smaller. Stored images are never enlarged (``grey``)."""
+    smaller. The keypoints a record keeps are never found enlarged (``grey``)."""
     side = max(img.size)
     if side >= SIDE:
         return None
