@@ -182,7 +182,8 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
                   inliers: Callable[[bytes, bytes], int] = geometry.inliers,
                   copy_inliers: float = scoring.COPY_INLIERS,
                   further: Callable[[Sequence[bytes], bool], Sequence[bytes]] | None = None,
-                  enlarged: Callable[[], bytes] | None = None) -> list[int]:
+                  enlarged: Callable[[], bytes] | None = None,
+                  pooled: Callable[[], bytes] | None = None) -> list[int]:
     """Keypoint matches of each checked candidate (``stored`` reads their keypoints, of
     ``MORE_CHECKED`` at most): the first ``CHECKED``, the rest only when
     ``scoring.check_more`` asks; the best of the query's views, and of its mirror image when
@@ -191,7 +192,9 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
     (``geometry.uncovered_keypoints``, made by ``uncovered``) when
     ``scoring.check_uncovered`` asks, and of that second look at it enlarged
     (``enlarged_look``, made by ``enlarged``: none unless it is small) when
-    ``scoring.check_uncovered`` still asks after those. A candidate too far off
+    ``scoring.check_uncovered`` still asks after those, and then of its pool of keypoints
+    (``geometry.pool``, made by ``pooled``) matched where a transform puts the candidate's
+    (``geometry.guided``) when it asks still. A candidate too far off
     (``scoring.MATCH_SIMILARITY``) is matched only when voted for: when
     ``scoring.check_more`` asks again after every look, those ``further(looks, wait)``
     gives (the keypoints of the candidates past them, found by the query's looks and read
@@ -229,6 +232,10 @@ def count_inliers(views: Sequence[bytes], stored: Sequence[Callable[[], bytes]],
                                                         copy_inliers=copy_inliers):
         bigger = enlarged()
         counts = [max(n, inliers(bigger, s)) for n, s in zip(counts, points, strict=True)]
+    if pooled is not None and scoring.check_uncovered(similarities, counts,
+                                                      copy_inliers=copy_inliers):
+        near = pooled()
+        counts = [max(n, geometry.guided(near, s)) for n, s in zip(counts, points, strict=True)]
     if further is None:
         return counts
     if scoring.check_more(similarities, counts, copy_inliers=copy_inliers):
@@ -511,7 +518,8 @@ class Service:
                       lambda: geometry.uncovered_keypoints(query.image), aligned=query.aligned,
                       copy_inliers=scoring.copy_inliers(max(query.image.size)),
                       further=self.deeper(vectors, {c.id for c in found}, per=per),
-                      enlarged=lambda: enlarged_look(query.image))
+                      enlarged=lambda: enlarged_look(query.image),
+                      pooled=lambda: geometry.pool(query.image))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
@@ -612,7 +620,8 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
            aligned: Callable[[int, geometry.Matched, bytes], float] | None = None,
            copy_inliers: float = scoring.COPY_INLIERS,
            further: Deeper | None = None,
-           enlarged: Callable[[], bytes] | None = None) -> list[Hit]:
+           enlarged: Callable[[], bytes] | None = None,
+           pooled: Callable[[], bytes] | None = None) -> list[Hit]:
     """Candidates (best similarity first) scored and labelled by a search's checks, in their
     order: one place for an upload's search and a stored image's (``bogv.similar``).
 
@@ -627,7 +636,7 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     names stored images past ``found`` for the query's looks (``Service.deeper``), asked
     for only when ``count_inliers`` votes among them; those it matched follow ``found``'s
     hits. ``enlarged`` as in ``count_inliers`` (a stored image searched by id: its own,
-    ``similar.Stored.enlarged``).
+    ``similar.Stored.enlarged``), and ``pooled`` (a search's alone).
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
@@ -661,7 +670,8 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
         return [read() for read in points[len(checked):]]
 
     counts = count_inliers(views, checked, [c.similarity for c in candidates],
-                           mirrored, second, inliers, copy_inliers, past_checked, enlarged)
+                           mirrored, second, inliers, copy_inliers, past_checked, enlarged,
+                           pooled)
     counts += [0] * (len(candidates) - len(counts))
     if further is not None and len(candidates) > len(found):
         matched = {c.id: c for c in further.candidates(

@@ -496,6 +496,64 @@ def test_a_search_for_a_small_copy_under_text_looks_at_it_enlarged(
     assert (hits[0].key, hits[0].match) == ("astronaut", "copy")
 
 
+def test_a_copy_under_text_over_a_repeating_texture_is_matched_where_its_transform_puts_it(
+        ) -> None:
+    """Dark text on a light box over a brick wall: the letters hold the strongest corners
+    and every brick's corners look alike, so the ratio test keeps 25 matches at every look,
+    short of 60. Matched where the pool's transform puts them (``geometry.guided``), the
+    bricks outside the box are the copy's: 87. No other photo gains a match that way, nor
+    does the other view of a stereo pair (another photo: its points lie a few pixels off
+    where one transform puts them). Not taken once a copy is verified, nor by a picture
+    with nothing drawn over it (``geometry.POOLED``)."""
+    original = photo("brick")
+    copy = text_box(original)[0]
+    names = [*PHOTOS, "brick"]
+    stored = [geometry.keypoints(photo(name)) for name in names]
+    at, need = names.index("brick"), scoring.copy_inliers(max(copy.size))
+    pooled: list[bool] = []
+
+    def pool() -> bytes:
+        pooled.append(True)
+        return geometry.pool(copy)
+
+    def search(query: Image.Image, guided: Callable[[], bytes] | None) -> list[int]:
+        return count_inliers([geometry.keypoints(query)], [lambda s=s: s for s in stored],
+                             [0.5] * len(stored), lambda: b"",
+                             lambda: geometry.uncovered_keypoints(query), copy_inliers=need,
+                             enlarged=lambda: enlarged_look(query), pooled=guided)
+
+    assert max(search(copy, None)) < need
+    counts = search(copy, pool)
+    assert pooled and counts[at] >= need
+    assert max(n for i, n in enumerate(counts) if i != at) < need
+    pooled.clear()
+    assert max(search(original, pool)) >= need and not pooled  # verified at once
+    left, right = photo("motorcycle_left"), photo("motorcycle_right")
+    assert geometry.guided(geometry.pool(left, least=0), geometry.keypoints(right)) < need
+    assert geometry.pool(original) == geometry.pool(left) == b""
+    assert geometry.guided(geometry.pool(copy), b"") == geometry.guided(b"", stored[at]) == 0
+
+
+def test_a_search_for_a_copy_under_text_matches_its_pool_of_keypoints(
+        stocked: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The search matches the query's pool where it counts (``Service.search``)."""
+    stocked.add(encode(photo("brick"), "PNG"), key="brick")
+    copy = text_box(photo("brick"))[0]
+    original = geometry.keypoints(photo("brick"))
+    counted: list[int] = []
+    pool = geometry.pool
+
+    def spied(image: Image.Image) -> bytes:
+        found = pool(image)
+        counted.append(geometry.guided(found, original))
+        return found
+
+    monkeypatch.setattr(geometry, "pool", spied)
+    hits = stocked.search(encode(copy, quality=90), limit=2)
+    assert counted and counted[0] >= scoring.COPY_INLIERS
+    assert (hits[0].key, hits[0].match) == ("brick", "copy")
+
+
 def test_only_a_close_search_without_a_verified_copy_checks_its_mirror() -> None:
     close = (scoring.MIRROR_SIMILARITY + 1) / 2
     assert scoring.check_mirror([close, 0.5], [10, 3])

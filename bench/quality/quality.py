@@ -230,6 +230,8 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
     "enlarged": (f"keypoints-{geometry.VERSION}-enlarged{geometry.ENLARGED}"
                  f"-uncovered{geometry.UNCOVERED}-spread{geometry.UNCOVERED_SPREAD}"
                  f"-letters{geometry.TALLEST}", lambda img: [service.enlarged_look(img)]),
+    "pool": (f"keypoints-{geometry.VERSION}-pool{geometry.POOL}-drawn{geometry.POOLED}",
+             lambda img: [geometry.pool(img)]),
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
     "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}-shown",
                lambda img: [_pattern_bytes(_query_pattern(img))]),
@@ -239,7 +241,7 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
 }
 """What bogv keeps of a stored image (its keypoints, its thumbnail) and finds for a query
 (its views' keypoints, its mirror image's, its second look's and that look at it enlarged
-when it is small, its pixel pattern, the grey
+when it is small, its pool of keypoints (``geometry.pool``), its pixel pattern, the grey
 pictures of its views), by file name prefix; and, for ``bench/quality/quality_replay.py``
 (``--keep-grey``), the grey pictures ORB looks at in the indexed images."""
 
@@ -377,10 +379,12 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                   index: list[list[bytes]], ids: np.ndarray, sims: np.ndarray,
                   uncovered: list[list[bytes]] | None, needs: np.ndarray,
                   deeper: Callable[[int, Sequence[bytes]], tuple[list[int], list[float]]],
-                  enlarged: list[list[bytes]] | None = None) -> np.ndarray:
+                  enlarged: list[list[bytes]] | None = None,
+                  pool: list[list[bytes]] | None = None) -> np.ndarray:
     """Inliers of each query's first ``ids.shape[1]`` candidates, as bogv counts them
     (``service.count_inliers``: the best view's, or the mirror image's, the second
-    look's or that look at it enlarged when it asks; 0 for candidates it does not check);
+    look's, that look at it enlarged, or its pool's matched where they are placed
+    (``geometry.guided``) when it asks; 0 for candidates it does not check);
     ``needs``: the matches that make a copy of each query. Where a search would look past
     its first ten, the index images ``deeper(q, looks)`` gives (``Service.deeper``: those
     sharing the most descriptor pieces, with their similarities) take the places after the
@@ -402,7 +406,8 @@ def inlier_counts(queries: list[list[bytes]], mirrors: list[list[bytes]],
                                   copy_inliers=float(needs[q]),
                                   further=lambda looks, _, q=q: further(q, looks),
                                   enlarged=None if enlarged is None else
-                                  lambda q=q: enlarged[q][0])
+                                  lambda q=q: enlarged[q][0],
+                                  pooled=None if pool is None else lambda q=q: pool[q][0])
             for q in range(len(ids))]
     return np.array([r + [0] * (k - len(r)) for r in rows])
 
@@ -538,7 +543,8 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                                    needed(sides[what]),
                                    index_pieces(records["index-index"], *vec[what][method.name],
                                                 rows, counts, r[0][:, :service.MORE_CHECKED]),
-                                   records.get(f"{what.split('-')[0]}-enlarged"))
+                                   records.get(f"{what.split('-')[0]}-enlarged"),
+                                   records.get(f"{what.split('-')[0]}-pool"))
                for what, r in runs.items()}
         neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
         negsides = sides["negcalib-query"][counted]
@@ -771,7 +777,8 @@ def main() -> None:
             what, side = name.split("-")
             if f"{what}-{side}" in records or what == "labelled":
                 continue
-            sides = (("query", "mirror", "uncovered", "enlarged", "greyquery") if side == "query"
+            sides = (("query", "mirror", "uncovered", "enlarged", "pool", "greyquery")
+                     if side == "query"
                      else (side,)) + (
                 (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ()) + (
                 (() if side == "query" else ("grey",)) if args.keep_grey else ())

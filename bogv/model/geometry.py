@@ -24,10 +24,10 @@ from PIL import Image
 
 from . import scoring
 
-__all__ = ["BORDER", "COVERED", "ENLARGED", "MAX_POINTS", "SIDE", "TALLEST", "UNCOVERED",
-           "UNCOVERED_SPREAD", "VERSION", "Matched", "count", "covered", "enlarged", "grey",
-           "inliers", "keypoints", "keypoints_of", "match", "overlay_mask", "shared", "span",
-           "uncovered_keypoints"]
+__all__ = ["BORDER", "COVERED", "ENLARGED", "MAX_POINTS", "POOL", "SIDE", "TALLEST",
+           "UNCOVERED", "UNCOVERED_SPREAD", "VERSION", "Matched", "count", "covered", "enlarged",
+           "grey", "guided", "inliers", "keypoints", "keypoints_of", "match", "overlay_mask",
+           "pool", "shared", "span", "uncovered_keypoints"]
 
 VERSION = "orb320-v1"
 """Changes whenever stored keypoints change (part of the model id, so an index made with
@@ -119,6 +119,36 @@ re-compressed, 0.67 -> 0.845. Enlarged more (up to ``SIDE`` whatever the factor,
 times) they kept fewer: 0.81, 0.82 with both looks; 1.5 times, as many shrunk overlays but
 0.96 of the downscaled."""
 
+POOL = 2000
+"""Keypoints of a query's guided look (``pool``, ``guided``): every corner ORB finds, up to
+this many, weak ones too. Under text drawn over a star field, the stars outside it are
+among them, where the 500 strongest go to the letters."""
+POOLED = 0.02
+"""Share of a query that must seem drawn over (``overlay_mask``) for it to take the guided
+look at all: the look is for copies whose strongest corners went to what is drawn over them.
+Two screenshots of one app (``bench/quality/quality.py``'s kalzium ``quick-1`` and
+``screenshot2``) share most of their pixels, and the look matches them there: 181 matches,
+where the ratio test keeps 59. Taken by every query, their re-compressed or brightened
+copies were copies too, and the calibration asked 147 matches of every copy instead of 60.
+0.3-0.8% of such screenshots seem drawn over, 2.3% or more of 95% of copies under dark
+text. Taken by small queries (under ``SIDE``) too, at themselves ``enlarged``: overlays
+shrunk and re-compressed 0.790 -> 0.805 called copies, but false copies of edits 0.55% ->
+0.77% and recall@1 0.9866 -> 0.9859."""
+GUIDED_SEED = 10
+"""Matches the pool's own (ratio-tested) transform must explain before ``guided`` trusts
+it to say where the stored keypoints lie in the query."""
+GUIDED_RADIUS, GUIDED_BITS = 2.5, 28
+"""A stored keypoint is matched (``guided``) by the pool's point with the closest
+descriptor within ``GUIDED_RADIUS`` px of where the transform puts it, if under
+``GUIDED_BITS`` of its 256 bits differ. Other captures of one scene (a stereo pair, a
+building from two places, frames of one sequence, dialogs of one app) lie a pixel or two
+off one transform and differ in more bits than re-compression changes. Of 285 such pairs
+from ``bench/quality/quality.py``'s dev images (four edits of each too), 34 kept a copy's
+matches within 4 px and 40 bits, 6 within 2.5 px and 28 bits, 4 within 2 px and 24 bits;
+of the test split's copies under dark text (keypoints alone) 0.935, 0.915 and 0.900 did,
+against 0.805 at the other looks; of overlays shrunk and re-compressed 0.945, 0.905 and
+0.900, against 0.845."""
+
 BORDER = 15
 """Pixels along the frame where ORB finds no keypoint (more on its coarser levels)."""
 
@@ -126,6 +156,8 @@ BORDER = 15
 def _orb(nfeatures: int) -> cv2.ORB:
     return cv2.ORB.create(nfeatures=nfeatures, scaleFactor=_SCALE, nlevels=_LEVELS,
                           edgeThreshold=BORDER, patchSize=15, fastThreshold=10)
+_NEAR = 8  # pool points ``guided`` weighs around each stored point: more never lie in reach
+_BITS = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 _POINT = np.dtype([("x", "<u2"), ("y", "<u2"), ("d", "u1", 32)])
 
 
@@ -141,6 +173,22 @@ def grey(img: Image.Image) -> np.ndarray:
 def keypoints(img: Image.Image) -> bytes:
     """ORB keypoints of an RGB image, packed: 36 bytes a point."""
     return keypoints_of(grey(img))
+
+
+def pool(img: Image.Image, least: float = POOLED) -> bytes:
+    """A query's guided look (``guided``): up to ``POOL`` ORB keypoints of its ``grey``
+    picture, as ORB ranks them, packed; none (``b""``) when less than ``least`` of it seems
+    drawn over (``overlay_mask``, outside letters alone)."""
+    small = grey(img)
+    if overlay_mask(small, letters=True).mean() < least:
+        return b""
+    points, desc = _orb(POOL).detectAndCompute(small, None)
+    if not points:
+        return b""
+    xy = np.rint(np.asarray(cv2.KeyPoint.convert(points)) * 8)
+    packed = np.zeros(len(points), _POINT)
+    packed["x"], packed["y"], packed["d"] = xy[:, 0], xy[:, 1], desc
+    return packed.tobytes()
 
 
 def enlarged(img: Image.Image) -> Image.Image | None:
@@ -380,13 +428,57 @@ def match(query: bytes, stored: bytes) -> Matched | None:
                                                ransacReprojThreshold=4.0)
     if mask is None or not _SCALES[0] <= math.hypot(matrix[0, 0], matrix[1, 0]) <= _SCALES[1]:
         return None
-    count, floor = int(mask.sum()), scoring.LEAST_INLIERS
+    inlying = mask.ravel() == 1
+    return Matched(_counted(src[inlying], dst[inlying], qxy, sxy, matrix), matrix, qxy, sxy)
+
+
+def guided(pool: bytes, stored: bytes) -> int:
+    """Matches of a query's ``pool`` of keypoints with a stored image's where a transform
+    puts them, 0 when unsure. The transform is the pool's own ``match``; then each stored
+    keypoint takes the pool point nearest it in descriptor among those the transform puts
+    within ``GUIDED_RADIUS`` px (``GUIDED_BITS``), each pool point once, counted as
+    ``match`` counts. Matching by the ratio test alone, a copy under text keeps too few: its
+    strongest corners are the letters', and a star field's or a brick wall's points look
+    alike, so the second-nearest is as near as the nearest; where the transform puts them,
+    the right one is the only one near."""
+    seed = match(pool, stored)
+    if seed is None or seed.count < GUIDED_SEED:
+        return 0
+    qxy, qd = _unpack(pool)
+    sxy, sd = _unpack(stored)
+    placed = cv2.transform(qxy[:, None], seed.matrix)[:, 0]
+    # The pool points placed nearest each stored point (a few hold any that is in reach).
+    gap, nearest = cv2.batchDistance(sxy, placed, cv2.CV_32F, normType=cv2.NORM_L2,
+                                     K=min(_NEAR, len(placed)))
+    s, k = np.nonzero((gap <= GUIDED_RADIUS) & (nearest >= 0))
+    q = nearest[s, k]
+    bits = _BITS[np.bitwise_xor(sd[s], qd[q])].sum(axis=1)
+    close = bits < GUIDED_BITS
+    s, q, bits = s[close], q[close], bits[close]
+    # Each stored point and each pool point once, closest descriptors first.
+    taken_s, taken_q = np.zeros(len(sd), bool), np.zeros(len(qd), bool)
+    picked: list[tuple[int, int]] = []
+    for i in np.argsort(bits, kind="stable").tolist():
+        if not (taken_s[s[i]] or taken_q[q[i]]):
+            taken_s[s[i]] = taken_q[q[i]] = True
+            picked.append((q[i], s[i]))
+    if not picked:
+        return 0
+    at_q, at_s = np.array(picked).T
+    return _counted(qxy[at_q], sxy[at_s], qxy, sxy, seed.matrix)
+
+
+def _counted(query_in: np.ndarray, stored_in: np.ndarray, query: np.ndarray,
+             stored: np.ndarray, matrix: np.ndarray) -> int:
+    """How many matches ``query_in`` -> ``stored_in`` count: fewer when they cover little
+    of what the pictures show each other (``COVERED``), never under
+    ``scoring.LEAST_INLIERS`` for that."""
+    count, floor = len(query_in), scoring.LEAST_INLIERS
     if count > floor:
-        inlying = mask.ravel() == 1
-        share = covered(qxy, sxy, src[inlying], dst[inlying], matrix)
+        share = covered(query, stored, query_in, stored_in, matrix)
         if share < COVERED:
             count = max(int(count * share / COVERED), floor)
-    return Matched(count, matrix, qxy, sxy)
+    return count
 
 
 def covered(query: np.ndarray, stored: np.ndarray, query_in: np.ndarray,
