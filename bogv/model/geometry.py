@@ -432,19 +432,19 @@ def match(query: bytes, stored: bytes) -> Matched | None:
     return Matched(_counted(src[inlying], dst[inlying], qxy, sxy, matrix), matrix, qxy, sxy)
 
 
-def guided(pool: bytes, stored: bytes) -> int:
-    """Matches of a query's ``pool`` of keypoints with a stored image's where a transform
-    puts them, 0 when unsure. The transform is the pool's own ``match``; then each stored
-    keypoint takes the pool point nearest it in descriptor among those the transform puts
-    within ``GUIDED_RADIUS`` px (``GUIDED_BITS``), each pool point once, counted as
-    ``match`` counts. Matching by the ratio test alone, a copy under text keeps too few: its
-    strongest corners are the letters', and a star field's or a brick wall's points look
-    alike, so the second-nearest is as near as the nearest; where the transform puts them,
-    the right one is the only one near."""
-    seed = match(pool, stored)
+def guided(query: bytes, stored: bytes) -> int:
+    """Matches of a query's pool of keypoints (``query``, made by ``pool``) with a stored
+    image's where a transform puts them, 0 when unsure. The transform is the pool's own
+    ``match``; then each stored keypoint takes the pool point nearest it in descriptor among
+    those the transform puts within ``GUIDED_RADIUS`` px (``GUIDED_BITS``), each pool point
+    once, counted as ``match`` counts. Matching by the ratio test alone, a copy under text
+    keeps too few: its strongest corners are the letters', and a star field's or a brick
+    wall's points look alike, so the second-nearest is as near as the nearest; where the
+    transform puts them, the right one is the only one near."""
+    seed = match(query, stored)
     if seed is None or seed.count < GUIDED_SEED:
         return 0
-    qxy, qd = _unpack(pool)
+    qxy, qd = _unpack(query)
     sxy, sd = _unpack(stored)
     placed = cv2.transform(qxy[:, None], seed.matrix)[:, 0]
     # The pool points placed nearest each stored point (a few hold any that is in reach).
