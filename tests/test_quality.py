@@ -201,16 +201,21 @@ def test_two_screenshots_of_one_dialog_match_too_little_of_each_other_to_be_copi
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Another panel open: the frame's matches, more than a copy needs, cover about half
     the detail the two show each other (the panels' text has none), so they count for
-    less (``geometry.COVERED``). A turned copy's matches cover it all and count whole."""
+    less (``geometry.COVERED``). A turned copy's matches cover it all and count whole. So
+    do the matches of a guided look (``geometry.guided``), which a search does not take for
+    a dialog with nothing drawn over it (``geometry.POOLED``)."""
     extra, misc = geometry.keypoints(dialog("extra")), geometry.keypoints(dialog("misc"))
     original, turned = geometry.keypoints(photo("astronaut")), geometry.keypoints(
         rotated(photo("astronaut"), 10))
+    pooled = geometry.pool(dialog("extra"), least=0)
     counted = [geometry.inliers(extra, misc), geometry.inliers(misc, extra),
-               geometry.inliers(turned, original)]
+               geometry.inliers(turned, original), geometry.guided(pooled, misc)]
     monkeypatch.setattr(geometry, "COVERED", 0.0)
     assert geometry.inliers(extra, misc) >= scoring.COPY_INLIERS + 10
     assert max(counted[:2]) < scoring.COPY_INLIERS - 10
     assert counted[2] == geometry.inliers(turned, original) >= scoring.COPY_INLIERS
+    assert counted[3] < geometry.guided(pooled, misc)
+    assert geometry.pool(dialog("extra")) == b""
 
 
 def test_a_shrunk_copy_is_still_verified() -> None:
