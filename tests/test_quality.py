@@ -443,6 +443,33 @@ def test_a_query_smaller_than_keypoints_are_found_at_is_enlarged_twice_at_most()
     assert geometry.grey(Image.new("RGB", (100, 60))).shape == (60, 100)
 
 
+def _only_the_look_verifies(copy: Image.Image, original: Image.Image, names: list[str],
+                            name: str, look: str, make: Callable[[], bytes]) -> None:
+    """``count_inliers`` of ``copy`` against the photos ``names``: without the look passed
+    as ``look`` (made by ``make``) none keeps the matches its size asks; with it ``name``
+    does and no other; and a search for ``original``, verified at once, never asks for it."""
+    stored = [geometry.keypoints(photo(n)) for n in names]
+    at, need = names.index(name), scoring.copy_inliers(max(copy.size))
+    asked: list[bool] = []
+
+    def made() -> bytes:
+        asked.append(True)
+        return make()
+
+    def search(query: Image.Image, taken: bool) -> list[int]:
+        return count_inliers([geometry.keypoints(query)], [lambda s=s: s for s in stored],
+                             [0.5] * len(stored), lambda: b"",
+                             lambda: geometry.uncovered_keypoints(query), copy_inliers=need,
+                             **{look: made if taken else None})
+
+    assert max(search(copy, False)) < need
+    counts = search(copy, True)
+    assert asked and counts[at] >= need
+    assert max(n for i, n in enumerate(counts) if i != at) < need
+    asked.clear()
+    assert max(search(original, True)) >= need and not asked
+
+
 def test_a_small_copy_under_text_is_verified_by_a_look_at_it_enlarged() -> None:
     """The astronaut under dark text, shrunk to 45% and re-compressed: its own detail lies
     on ORB's finer levels, its original's strongest keypoints on the coarser ones. Neither
@@ -451,26 +478,8 @@ def test_a_small_copy_under_text_is_verified_by_a_look_at_it_enlarged() -> None:
     original = photo("astronaut")
     edited = text_box(original)[0]
     copy = Image.open(io.BytesIO(encode(shrunk(edited, 0.45), quality=50))).convert("RGB")
-    stored = [geometry.keypoints(photo(name)) for name in PHOTOS]
-    at, need = PHOTOS.index("astronaut"), scoring.copy_inliers(max(copy.size))
-    looked: list[bool] = []
-
-    def enlarged() -> bytes:
-        looked.append(True)
-        return enlarged_look(copy)
-
-    def search(query: Image.Image, bigger: Callable[[], bytes] | None) -> list[int]:
-        return count_inliers([geometry.keypoints(query)], [lambda s=s: s for s in stored],
-                             [0.5] * len(stored), lambda: b"",
-                             lambda: geometry.uncovered_keypoints(query), copy_inliers=need,
-                             enlarged=bigger)
-
-    assert max(search(copy, None)) < need
-    counts = search(copy, enlarged)
-    assert looked and counts[at] >= need
-    assert max(n for i, n in enumerate(counts) if i != at) < need
-    looked.clear()
-    assert max(search(original, enlarged)) >= need and not looked  # verified at once
+    _only_the_look_verifies(copy, original, list(PHOTOS), "astronaut", "enlarged",
+                            lambda: enlarged_look(copy))
     assert enlarged_look(original) == b"" and enlarged_look(copy)
 
 
@@ -512,31 +521,14 @@ def test_a_copy_under_text_over_a_repeating_texture_is_matched_where_its_transfo
     with nothing drawn over it (``geometry.POOLED``)."""
     original = photo("brick")
     copy = text_box(original)[0]
-    names = [*PHOTOS, "brick"]
-    stored = [geometry.keypoints(photo(name)) for name in names]
-    at, need = names.index("brick"), scoring.copy_inliers(max(copy.size))
-    pooled: list[bool] = []
-
-    def pool() -> bytes:
-        pooled.append(True)
-        return geometry.pool(copy)
-
-    def search(query: Image.Image, guided: Callable[[], bytes] | None) -> list[int]:
-        return count_inliers([geometry.keypoints(query)], [lambda s=s: s for s in stored],
-                             [0.5] * len(stored), lambda: b"",
-                             lambda: geometry.uncovered_keypoints(query), copy_inliers=need,
-                             enlarged=lambda: enlarged_look(query), pooled=guided)
-
-    assert max(search(copy, None)) < need
-    counts = search(copy, pool)
-    assert pooled and counts[at] >= need
-    assert max(n for i, n in enumerate(counts) if i != at) < need
-    pooled.clear()
-    assert max(search(original, pool)) >= need and not pooled  # verified at once
+    _only_the_look_verifies(copy, original, [*PHOTOS, "brick"], "brick", "pooled",
+                            lambda: geometry.pool(copy))
+    need = scoring.copy_inliers(max(copy.size))
     left, right = photo("motorcycle_left"), photo("motorcycle_right")
     assert geometry.guided(geometry.pool(left, least=0), geometry.keypoints(right)) < need
     assert geometry.pool(original) == geometry.pool(left) == b""
-    assert geometry.guided(geometry.pool(copy), b"") == geometry.guided(b"", stored[at]) == 0
+    assert geometry.guided(geometry.pool(copy), b"") == 0
+    assert geometry.guided(b"", geometry.keypoints(original)) == 0
 
 
 def test_a_search_for_a_copy_under_text_matches_its_pool_of_keypoints(
