@@ -183,12 +183,7 @@ def pool(img: Image.Image, least: float = POOLED) -> bytes:
     if overlay_mask(small, letters=True).mean() < least:
         return b""
     points, desc = _orb(POOL).detectAndCompute(small, None)
-    if not points:
-        return b""
-    xy = np.rint(np.asarray(cv2.KeyPoint.convert(points)) * 8)
-    packed = np.zeros(len(points), _POINT)
-    packed["x"], packed["y"], packed["d"] = xy[:, 0], xy[:, 1], desc
-    return packed.tobytes()
+    return _packed(points, desc) if points else b""
 
 
 def enlarged(img: Image.Image) -> Image.Image | None:
@@ -267,9 +262,14 @@ def keypoints_of(small: np.ndarray, strongest: int = STRONGEST, spread: int = SP
                      grid, cap)
     level = np.fromiter((points[i].octave for i in chosen), np.int64, len(chosen))
     chosen = chosen[np.argsort(level, kind="stable")]  # ORB's order: level by level
-    xy = np.rint(np.asarray(cv2.KeyPoint.convert([points[i] for i in chosen])) * 8)
-    packed = np.zeros(len(chosen), _POINT)  # 1/8 pixel steps fit in uint16
-    packed["x"], packed["y"], packed["d"] = xy[:, 0], xy[:, 1], desc[chosen]
+    return _packed([points[i] for i in chosen], desc[chosen])
+
+
+def _packed(points: Sequence[cv2.KeyPoint], desc: np.ndarray) -> bytes:
+    """Keypoints and their descriptors as stored: 36 bytes a point."""
+    xy = np.rint(np.asarray(cv2.KeyPoint.convert(points)) * 8)
+    packed = np.zeros(len(points), _POINT)  # 1/8 pixel steps fit in uint16
+    packed["x"], packed["y"], packed["d"] = xy[:, 0], xy[:, 1], desc
     return packed.tobytes()
 
 
