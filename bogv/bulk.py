@@ -43,7 +43,7 @@ Batch = dict[str, np.ndarray]
 
 class EmbedBatch:
     """Worker side: ``{"path"}`` in; ``{"path", "md5", "sha256", "vector", "thumbnail",
-    "error"}`` out.
+    "keypoints", "stars", "error"}`` out.
 
     A failed file keeps its row with a reason in ``error`` (and a zero vector), so one bad
     file never fails a batch. Built once per worker process or Ray actor.
@@ -61,6 +61,7 @@ class EmbedBatch:
                       "sha256": np.full(len(paths), "", dtype=object),
                       "thumbnail": np.full(len(paths), None, dtype=object),
                       "keypoints": np.full(len(paths), b"", dtype=object),
+                      "stars": np.full(len(paths), b"", dtype=object),
                       "error": np.full(len(paths), "", dtype=object),
                       "vector": np.zeros((len(paths), DIM), np.float32)}
         tensors, rows = [], []
@@ -77,6 +78,7 @@ class EmbedBatch:
             out["md5"][i], out["sha256"][i] = prepared.md5, prepared.sha256
             out["thumbnail"][i] = prepared.thumbnail
             out["keypoints"][i] = prepared.keypoints
+            out["stars"][i] = prepared.stars
             tensors.append(prepared.tensor)
             rows.append(i)
         if tensors:
@@ -173,7 +175,8 @@ def bulk_import(service: Service, files: Iterable[Path], *, executor: Executor,
         try:
             added = service.add_vectors(batch["vector"][ok], [
                 Incoming(batch["md5"][i], batch["sha256"][i], None, batch["path"][i],
-                         batch["thumbnail"][i], batch["keypoints"][i]) for i in ok])
+                         batch["thumbnail"][i], batch["keypoints"][i], batch["stars"][i])
+                for i in ok])
         except BogvError as exc:
             for i in ok:
                 emit(Outcome(Path(batch["path"][i]), "failed", exc.message))

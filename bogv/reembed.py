@@ -33,7 +33,7 @@ from bogv.errors import BogvError
 from bogv.ingest import find_files
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
-from bogv.service import KEYPOINTS, Prepared, prepare
+from bogv.service import KEYPOINTS, STARS, Prepared, prepare
 from bogv.sidecar import Sidecar
 from bogv.store import Record, Store
 
@@ -114,6 +114,8 @@ class _Migration:
         vectors = self.embedder.embed_tensors(np.stack([p.tensor for _, p in ready]))
         for record, prepared in ready:  # before the rows: a searchable row has its points
             self.files.save(record.id, KEYPOINTS, prepared.keypoints)
+            if prepared.stars:
+                self.files.save(record.id, STARS, prepared.stars)
         self.new.insert([(r.key, r.filepath, r.sha256) for r, _ in ready], vectors,
                         ids=[r.id for r, _ in ready])
         if self.on_copied is not None:

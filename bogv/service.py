@@ -23,7 +23,7 @@ from bogv.config import Settings
 from bogv.containment import SUPPORTED, contained, pixels_judge
 from bogv.errors import InvalidParameter, NotFound
 from bogv.metrics import Metrics
-from bogv.model import geometry, pixels, scoring
+from bogv.model import geometry, pixels, scoring, stars
 from bogv.model.content import drawn_over, query_views, uncovered_cells
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
@@ -33,12 +33,13 @@ from bogv.pieces import Pieces
 from bogv.results import Added, Hit
 from bogv.settle import Settler
 from bogv.sidecar import Sidecar
+from bogv.starfields import StarFields
 from bogv.store import Candidate, IdAllocator, Page, Store
 from bogv.thumbs import make_thumbnail
 
 __all__ = ["Deeper", "Incoming", "Prepared", "Query", "Service", "build_service",
            "compare_pixels", "count_inliers", "enlarged_look", "prepare", "prepare_query",
-           "verify", "voted"]
+           "star_matches", "verify", "voted"]
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search..."""
@@ -90,8 +91,10 @@ the plain descriptor's time (``bench/quality/quality_cost.py``, interleaved); am
 first ten: 1.93-1.95 times."""
 THUMBNAIL = "jpg"
 KEYPOINTS = f"{geometry.VERSION}.kp"
+STARS = f"stars{stars.VERSION}"
 """Kinds of record files (``bogv.sidecar``). Keypoints are named by their version, so during
-a model migration neither model matches a query against the other's points."""
+a model migration neither model matches a query against the other's points. A point field's
+stars (``bogv.model.stars``) are kept only for point fields."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,7 @@ class Prepared:
     sha256: str
     thumbnail: bytes | None = None
     keypoints: bytes = b""
+    stars: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -148,10 +152,12 @@ class Incoming:
     filepath: str | None
     thumbnail: bytes | None
     keypoints: bytes
+    stars: bytes = b""
 
     @classmethod
     def prepared(cls, item: Prepared, key: str | None, filepath: str | None) -> Incoming:
-        return cls(item.md5, item.sha256, key, filepath, item.thumbnail, item.keypoints)
+        return cls(item.md5, item.sha256, key, filepath, item.thumbnail, item.keypoints,
+                   item.stars)
 
 
 def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
@@ -162,8 +168,9 @@ def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
     decoding them)."""
     img = _decode(data, settings)
     md5, sha256 = digests or (hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
+    grey = geometry.grey(img)
     return Prepared(embed_tensor(img), md5, sha256, make_thumbnail(img) if thumbnail else None,
-                    geometry.keypoints(img))
+                    geometry.keypoints_of(grey), stars.points(grey))
 
 
 def prepare_query(data: bytes, settings: Settings) -> Query:
@@ -284,6 +291,17 @@ def voted(query: Sequence[bytes], stored: Sequence[bytes], *,
     return ranked[:1]
 
 
+def star_matches(look: tuple[bytes, float], aligned: stars.Aligned, stored: bytes) -> int:
+    """Keypoint matches of a point field's star look (``geometry.star_look``: its points and
+    how many times it was enlarged) with the stored keypoints of the field the index of
+    star fields named (``aligned``, ``bogv.starfields``), where the stars' transform puts
+    them (``geometry.guided``). ``bench/quality/quality.py`` runs this too."""
+    points, factor = look
+    matrix = aligned.matrix.copy()
+    matrix[:, :2] /= factor
+    return geometry.guided(points, stored, matrix)
+
+
 def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
                    query: Callable[[], pixels.Pattern],
                    thumbnails: Sequence[Callable[[], bytes]],
@@ -376,6 +394,7 @@ class Service:
         self.resolve = resolve  # how URL hosts are looked up (a lying DNS server in tests)
         self.files = Sidecar(settings.record_path)
         self.pieces = Pieces()
+        self.star_fields = StarFields()
         self._filling = threading.Lock()
         self._filled = 0.0
         """When the index of pieces last read the store (0: not yet, ``index_pieces``)."""
@@ -486,12 +505,14 @@ class Service:
                  for i, ident in enumerate(idents)]
         for a, image in zip(added, images, strict=True):
             # A record whose files were lost (or predate them) gets them when added again.
-            for kind, data in ((THUMBNAIL, image.thumbnail), (KEYPOINTS, image.keypoints)):
+            for kind, data in ((THUMBNAIL, image.thumbnail), (KEYPOINTS, image.keypoints),
+                               (STARS, image.stars or None)):
                 if data is not None and (a.created or self.files.find(a.id, kind) is None):
                     self.files.save(a.id, kind, data)
         if self._indexing:  # else a first fill reads them with the rest, if one ever runs
-            self.pieces.add((a.id, image.keypoints or b"")
-                            for a, image in zip(added, images, strict=True) if a.created)
+            created = [(a, image) for a, image in zip(added, images, strict=True) if a.created]
+            self.pieces.add((a.id, image.keypoints or b"") for a, image in created)
+            self.star_fields.add((a.id, image.stars) for a, image in created)
         return added
 
     def check_limit(self, limit: int) -> int:
@@ -519,7 +540,8 @@ class Service:
                       copy_inliers=scoring.copy_inliers(max(query.image.size)),
                       further=self.deeper(vectors, {c.id for c in found}, per=per),
                       enlarged=lambda: enlarged_look(query.image),
-                      pooled=lambda: geometry.pool(query.image))
+                      pooled=lambda: geometry.pool(query.image),
+                      starred=self.starred(query.greys[0], vectors, per=per))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
@@ -539,9 +561,32 @@ class Service:
 
         return Deeper(ids, candidates)
 
+    def starred(self, grey: np.ndarray, vectors: Vectors, *, per: str = "image"
+                ) -> Callable[[], tuple[Candidate, int] | None]:
+        """Where a search whose candidates are no copy looks last, if its picture (``grey``)
+        is a point field (``bogv.model.stars``): the stored field the index of star fields
+        names (``bogv.starfields``, filled with the index of pieces) and its keypoint
+        matches where the stars put them (``star_matches``); Milvus is asked for its
+        similarity only once they matched."""
+        def check() -> tuple[Candidate, int] | None:
+            seen = stars.points(grey)
+            if not seen:
+                return None
+            self.index_pieces(wait=FILL_WAIT)
+            aligned = self.star_fields.best(seen)
+            if aligned is None:
+                return None
+            count = star_matches(geometry.star_look(grey), aligned,
+                                 self.files.read(aligned.id, KEYPOINTS) or b"")
+            found = self.store.search(vectors, 1, per=per, among=[aligned.id]) if count else []
+            return (found[0], count) if found else None
+
+        return check
+
     def index_pieces(self, wait: float = -1) -> None:
-        """Fill the index of pieces (``bogv.pieces``) when first needed: it reads every
-        record's keypoint file (2 s at 10k images, 20 s at 100k), which a process that never
+        """Fill the index of pieces (``bogv.pieces``) and of star fields
+        (``bogv.starfields``) when first needed: it reads every record's keypoint file, and
+        its stars' if it has them (2 s at 10k images, 20 s at 100k), which a process that never
         searches (an import, the duplicate scan) should not pay; ``bogv serve`` fills it
         beside its start-up. On a server, other replicas' adds are read at most once a
         second: the ids above the highest read so far, less ``REREAD`` seconds' worth, since
@@ -562,8 +607,9 @@ class Service:
                 return
             self._indexing = True
             for page in self.store.scan(f"id > {IdAllocator.earlier(self._read, REREAD)}"):
-                self.pieces.add((r.id, self.files.read(r.id, KEYPOINTS) or b"") for r in page
-                                if r.id not in self.pieces)
+                fresh = [r.id for r in page if r.id not in self.pieces]
+                self.pieces.add((i, self.files.read(i, KEYPOINTS) or b"") for i in fresh)
+                self.star_fields.add((i, self.files.read(i, STARS) or b"") for i in fresh)
                 self._read = max(self._read, page[-1].id)
             self._filled = time.monotonic()
         finally:
@@ -579,17 +625,20 @@ class Service:
         it for one duplicate scan (``bogv duplicates``) frees it before making the groups."""
         with self._filling:
             self.pieces, self._filled, self._indexing, self._read = Pieces(), 0.0, False, -1
+            self.star_fields = StarFields()
 
     def delete_ids(self, ids: Sequence[int]) -> int:
         deleted = self.store.delete_ids(ids)
         self.files.delete(deleted)
         self.pieces.drop(deleted)
+        self.star_fields.drop(deleted)
         return len(deleted)
 
     def delete_keys(self, keys: Sequence[str]) -> int:
         deleted = self.store.delete_keys(keys)
         self.files.delete(deleted)
         self.pieces.drop(deleted)
+        self.star_fields.drop(deleted)
         return len(deleted)
 
     def newest(self, limit: int, before: int | None = None, key: str | None = None) -> Page:
@@ -621,7 +670,8 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
            copy_inliers: float = scoring.COPY_INLIERS,
            further: Deeper | None = None,
            enlarged: Callable[[], bytes] | None = None,
-           pooled: Callable[[], bytes] | None = None) -> list[Hit]:
+           pooled: Callable[[], bytes] | None = None,
+           starred: Callable[[], tuple[Candidate, int] | None] | None = None) -> list[Hit]:
     """Candidates (best similarity first) scored and labelled by a search's checks, in their
     order: one place for an upload's search and a stored image's (``bogv.similar``).
 
@@ -636,7 +686,9 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     names stored images past ``found`` for the query's looks (``Service.deeper``), asked
     for only when ``count_inliers`` votes among them; those it matched follow ``found``'s
     hits. ``enlarged`` as in ``count_inliers`` (a stored image searched by id: its own,
-    ``similar.Stored.enlarged``), and ``pooled`` (a search's alone).
+    ``similar.Stored.enlarged``), and ``pooled`` and ``starred`` (a search's alone:
+    ``Service.starred``, asked only when ``scoring.check_stars`` asks; the stored field it
+    names, with its matches, is one more hit when it is no candidate yet).
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)
@@ -680,6 +732,17 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
         kept = [i for i, c in enumerate(candidates) if i < len(found) or c.id in matched]
         candidates = [matched.get(candidates[i].id, candidates[i]) for i in kept]
         counts, points = [counts[i] for i in kept], [points[i] for i in kept]
+    if starred is not None and scoring.check_stars([c.similarity for c in candidates], counts,
+                                                   copy_inliers=copy_inliers):
+        field = starred()
+        if field is not None:
+            at = next((i for i, c in enumerate(candidates) if c.id == field[0].id), None)
+            if at is None:
+                candidates.append(field[0])
+                counts.append(field[1])
+                points.append(cache(deferred(field[0].id, KEYPOINTS)))
+            else:
+                counts[at] = max(counts[at], field[1])
     similarities = [c.similarity for c in candidates]
     thumbnails = [deferred(c.id, THUMBNAIL) for c in candidates]
 

@@ -1,4 +1,5 @@
-"""Per-record files beside the vectors, under ``RECORD_DIR``: thumbnail and keypoints.
+"""Per-record files beside the vectors, under ``RECORD_DIR``: thumbnail, keypoints, and the
+stars of a point field (``bogv.model.stars``).
 
 Why files and not Milvus fields: Milvus keeps every scalar field of a loaded collection in
 memory, so the ~8 KB thumbnail and ~9 KB of keypoints of 100k records would cost ~1.7 GB

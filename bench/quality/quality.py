@@ -46,10 +46,11 @@ from quality_methods import DEFAULT, METHODS, Method, Runner
 
 from bogv import imaging, placed, service
 from bogv.containment import pixels_judge
-from bogv.model import geometry, pixels, scoring
+from bogv.model import geometry, pixels, scoring, stars
 from bogv.model.content import drawn_over, query_views
 from bogv.model.embedder import Embedder
 from bogv.pieces import Pieces
+from bogv.starfields import StarFields
 from bogv.thumbs import make_thumbnail
 
 SEED = 3
@@ -232,6 +233,8 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
                  f"-letters{geometry.TALLEST}", lambda img: [service.enlarged_look(img)]),
     "pool": (f"keypoints-{geometry.VERSION}-pool{geometry.POOL}-drawn{geometry.POOLED}",
              lambda img: [geometry.pool(img)]),
+    "stars": (f"stars{stars.VERSION}-{geometry.SIDE}",
+              lambda img: [stars.points(geometry.grey(img))]),
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
     "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}-shown",
                lambda img: [_pattern_bytes(_query_pattern(img))]),
@@ -434,6 +437,36 @@ def index_pieces(index: list[list[bytes]], queries: np.ndarray, qcounts: np.ndar
     return deeper
 
 
+def star_counts(greys: list[list[bytes]], fields: StarFields, index: list[list[bytes]],
+                ids: np.ndarray, sims: np.ndarray, inl: np.ndarray, needs: np.ndarray,
+                queries: np.ndarray, qcounts: np.ndarray, rows: np.ndarray,
+                counts: np.ndarray) -> None:
+    """Where a search asks the index of star fields (``Service.starred``: no candidate is a
+    copy by its keypoints, ``scoring.check_stars``), the field it names and its matches
+    where the stars put them (``service.star_matches``) are counted: in its place among a
+    query's candidates, or in the last place, with its similarity; changed in place."""
+    k = inl.shape[1]
+    starts = _starts(qcounts)
+    for q in range(len(ids)):
+        if not scoring.check_stars(list(sims[q]), list(inl[q]), copy_inliers=float(needs[q])):
+            continue
+        grey = np.asarray(imaging.Image.open(io.BytesIO(greys[q][0])))
+        seen = stars.points(grey)
+        aligned = fields.best(seen) if seen else None
+        if aligned is None:
+            continue
+        n = service.star_matches(geometry.star_look(grey), aligned, index[aligned.id][0])
+        if not n:
+            continue
+        at = np.flatnonzero(ids[q][:k] == aligned.id)
+        if len(at):
+            inl[q][at[0]] = max(inl[q][at[0]], n)
+            continue
+        mine = similarities(queries[starts[q]:starts[q] + qcounts[q]], qcounts[q:q + 1],
+                            rows, counts)[0]
+        ids[q][k - 1], sims[q][k - 1], inl[q][k - 1] = aligned.id, mine[aligned.id], n
+
+
 def pixel_likeness(patterns: list[list[bytes]], thumbnails: list[list[bytes]],
                    ids: np.ndarray, sims: np.ndarray, inl: np.ndarray,
                    views: list[list[bytes]], index: list[list[bytes]], needs: np.ndarray
@@ -546,6 +579,13 @@ def evaluate(method: Method, vec: dict[str, dict[str, tuple[np.ndarray, np.ndarr
                                    records.get(f"{what.split('-')[0]}-enlarged"),
                                    records.get(f"{what.split('-')[0]}-pool"))
                for what, r in runs.items()}
+        if "index-stars" in records:
+            fields = StarFields()
+            fields.add((i, found[0]) for i, found in enumerate(records["index-stars"]))
+            for what, r in runs.items():
+                star_counts(records[f"{what.split('-')[0]}-greyquery"], fields,
+                            records["index-index"], r[0], r[1], inl[what], needed(sides[what]),
+                            *vec[what][method.name], rows, counts)
         neg = runs["negcalib-query"][0][counted], runs["negcalib-query"][1][counted]
         negsides = sides["negcalib-query"][counted]
         t_in = int(lowest_within_budget(
@@ -779,7 +819,7 @@ def main() -> None:
                 continue
             sides = (("query", "mirror", "uncovered", "enlarged", "pool", "greyquery")
                      if side == "query"
-                     else (side,)) + (
+                     else (side, "stars")) + (
                 (("pixels",) if side == "query" else ("thumbnail",)) if pixel else ()) + (
                 (() if side == "query" else ("grey",)) if args.keep_grey else ())
             found = records_for(args.cache, key, what, _Lazy(images), sides)

@@ -199,6 +199,16 @@ def check_far(similarities: Sequence[float], inliers: Sequence[int], *,
             and max(inliers, default=0) < copy_inliers)
 
 
+def check_stars(similarities: Sequence[float], inliers: Sequence[int], *,
+                copy_inliers: float = COPY_INLIERS) -> bool:
+    """Whether a search should ask which stored point field its stars were drawn from
+    (``bogv.starfields``): no candidate is a copy by its keypoints, however far off its
+    best hit looks (a shrunk star field under text is 0.15-0.25 similar to its original).
+    """
+    return (bool(similarities) and similarities[0] < EXACT_SIMILARITY
+            and max(inliers, default=0) < copy_inliers)
+
+
 def check_uncovered(similarities: Sequence[float], inliers: Sequence[int], *,
                     copy_inliers: float = COPY_INLIERS) -> bool:
     """Whether a search should take a second look with its keypoints outside what seems

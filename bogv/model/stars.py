@@ -1,0 +1,113 @@
+"""Point fields (star fields, night skies): their brightest points, and where they lie.
+
+A star field shrunk to half its size, recompressed and drawn over is the copy no other
+check finds: its vector is mostly the overlay's (0.15-0.25 similar to its original's), and
+ORB's corners go to the letters, while thousands of stored star fields look alike to both.
+What survives is the pattern of its brightest points: triangles of neighbouring stars keep
+their shape (the ratios of their sides) under any shift, scale and turn. On
+``bench/quality/quality.py``'s test split, those of the 24 brightest points named the
+original first for 27 of the 30 Stellarium copies under an overlay, shrunk and recompressed
+that no other look found, with 8-59 triangles agreeing on one transform against 1-5 for a
+look-alike; that transform then guides the keypoint match (``geometry.guided``).
+
+Points are found on the picture keypoints are found on (``geometry.grey``), brought to
+``CANON`` px so that a shrunk copy and its original are smoothed alike; a point is a local
+maximum standing out from the ring around it, which strokes of letters do not (their ring
+is as bright). Only dark pictures (``DARK``) with ``LEAST`` points or more are point fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+__all__ = ["VERSION", "Aligned", "codes", "points", "unpack"]
+
+VERSION = "1"
+"""Names the record files of points (``service.STARS``): changes whenever ``points`` does."""
+CANON = 256
+"""Longer side, in px, at which points are found (a shrunk copy is enlarged to it)."""
+STARS = 24
+"""Points kept, brightest first: 40 named 2 fewer of the calibration split's shrunk overlaid
+copies first (27 of 32 against 29)."""
+DARK = 40.0
+"""Median grey level above which a picture is no point field (1,740 of the quality bench's
+4,250 stored images are darker: its star fields, and 53 others)."""
+LEAST = 6
+"""Points a point field has at least."""
+NEAREST = 5
+"""Each point makes triangles with pairs of its nearest this many."""
+SHORTEST = 0.02
+"""Triangles whose longest side is under this share of the longer side are left out: a pixel
+of noise turns them."""
+_RISE, _STANDS = 8.0, 0.5
+"""A point is ``_RISE`` grey levels over the background (a median of 15 px around) and
+stands out from its ring by ``_STANDS`` of that."""
+_Y, _X = np.mgrid[-4:5, -4:5]
+_RING = ((np.hypot(_Y, _X) >= 3) & (np.hypot(_Y, _X) <= 4.5)).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """A stored point field whose triangles agree with a query's on one transform:
+    ``matrix`` takes the query's grey picture's px to the stored one's; ``votes``: the
+    query triangles that agree."""
+
+    id: int
+    votes: int
+    matrix: np.ndarray
+
+
+def points(grey: np.ndarray) -> bytes:
+    """A point field's brightest points in ``grey``'s px (``float32``: its longer side,
+    then x, y of each), ``b""`` when ``grey`` is no point field."""
+    h, w = grey.shape
+    side = max(h, w)
+    f = CANON / side
+    canon = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
+                       interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
+    if float(np.median(canon)) > DARK:
+        return b""
+    smooth = cv2.GaussianBlur(canon.astype(np.float32), (0, 0), 1.0)
+    rise = smooth - cv2.medianBlur(canon, 15).astype(np.float32)
+    peak = ((rise >= cv2.dilate(rise, np.ones((5, 5), np.uint8))) & (rise > _RISE)
+            & (rise - cv2.dilate(rise, _RING) > _STANDS * rise))
+    ys, xs = np.nonzero(peak)
+    if len(xs) < LEAST:
+        return b""
+    order = np.argsort(-rise[ys, xs], kind="stable")[:STARS]
+    xy = np.stack([xs[order], ys[order]], 1).astype(np.float32) / f
+    return np.concatenate([[side], xy.ravel()]).astype(np.float32).tobytes()
+
+
+def unpack(data: bytes) -> tuple[float, np.ndarray]:
+    """A picture's longer side and its points' ``(n, 2)`` px (``points``)."""
+    values = np.frombuffer(data, np.float32)
+    return float(values[0]), values[1:].reshape(-1, 2)
+
+
+def codes(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """The triangles of a point field (``points``): each one's shape, ``(t, 2)`` (its
+    shorter sides over its longest: alike under any shift, scale, turn or flip), and its
+    corners' px, ``(t, 3, 2)``, ordered by the side facing them so that two triangles of
+    one shape pair their corners. No point field (``b""``): none."""
+    side, xy = unpack(data) if data else (0.0, np.zeros((0, 2), np.float32))
+    if len(xy) < 3:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 3, 2), np.float32)
+    gaps = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    near = np.argsort(gaps, axis=1, kind="stable")[:, 1:NEAREST + 1]
+    found = {tuple(sorted((i, a, b))) for i, row in enumerate(near.tolist())
+             for j, a in enumerate(row) for b in row[j + 1:]}
+    tris = np.array(sorted(found))
+    corners = xy[tris]
+    facing = np.stack([np.linalg.norm(corners[:, 1] - corners[:, 2], axis=1),
+                       np.linalg.norm(corners[:, 0] - corners[:, 2], axis=1),
+                       np.linalg.norm(corners[:, 0] - corners[:, 1], axis=1)], 1)
+    order = np.argsort(facing, axis=1, kind="stable")
+    sides = np.take_along_axis(facing, order, 1)
+    keep = sides[:, 2] > SHORTEST * side
+    shape = sides[keep, :2] / sides[keep, 2:]
+    return (shape.astype(np.float32),
+            np.take_along_axis(corners, order[:, :, None], 1)[keep].astype(np.float32))

@@ -1,0 +1,123 @@
+"""Point fields found by their stars (``bogv.model.stars``, ``bogv.starfields``): a star
+field shrunk and drawn over, which its vector and keypoints alone do not find."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bogv.config import Settings
+from bogv.model import geometry, stars
+from bogv.service import STARS, Service
+from bogv.starfields import LEAST_VOTES, StarFields
+
+from .images import captioned, encode, photo, text_over
+
+_SIDE = 250
+
+
+def _tiles() -> dict[str, Image.Image]:
+    """Sixteen 250 px tiles of the Hubble deep field: look-alike point fields."""
+    sky = photo("hubble_deep_field")
+    return {f"t{i}{j}": sky.crop((x, y, x + _SIDE, y + _SIDE))
+            for i, x in enumerate(range(0, sky.width - _SIDE + 1, _SIDE))
+            for j, y in enumerate(range(0, sky.height - _SIDE + 1, 207))}
+
+
+def _shared(img: Image.Image) -> Image.Image:
+    """Three lines of text over it, shrunk to half and saved as a JPEG of quality 60: a
+    meme of it passed around."""
+    small = text_over(img).resize((img.width // 2, img.height // 2), Image.Resampling.LANCZOS)
+    return Image.open(io.BytesIO(encode(small, quality=60))).convert("RGB")
+
+
+def _points(img: Image.Image) -> bytes:
+    return stars.points(geometry.grey(img))
+
+
+@pytest.fixture(scope="module")
+def tiles() -> dict[str, Image.Image]:
+    return _tiles()
+
+
+def test_a_point_field_keeps_its_brightest_points_and_a_photo_or_letters_none() -> None:
+    side, xy = stars.unpack(_points(photo("hubble_deep_field")))
+    assert side == geometry.SIDE and len(xy) == stars.STARS
+    assert xy.min() >= 0 and xy.max() < geometry.SIDE
+    for name in ("coffee", "astronaut", "moon", "camera"):
+        assert _points(photo(name)) == b"", name
+    # Letters on black are bright and dark too, but strokes: no point stands out of its ring.
+    assert _points(text_over(Image.new("RGB", (400, 300)))) == b""
+
+
+def test_triangles_keep_their_shape_and_pair_their_corners_under_shift_scale_and_turn() -> None:
+    data = _points(photo("hubble_deep_field"))
+    side, xy = stars.unpack(data)
+    turn = np.deg2rad(30)
+    rotation = 0.5 * np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
+    moved = xy @ rotation.T + [40, 7]
+    moved_data = np.concatenate([[side / 2], moved.ravel()]).astype(np.float32).tobytes()
+    (shape, corners), (shape2, corners2) = stars.codes(data), stars.codes(moved_data)
+    assert len(shape) > 2 * stars.STARS
+    np.testing.assert_allclose(shape, shape2, atol=1e-4)
+    np.testing.assert_allclose(corners @ rotation.T + [40, 7], corners2, atol=1e-2)
+
+
+def test_the_tile_a_shared_copy_was_cut_from_is_named_with_its_transform(
+        tiles: dict[str, Image.Image]) -> None:
+    names = list(tiles)
+    fields = StarFields()
+    fields.add((i, _points(tiles[n])) for i, n in enumerate(names))
+    assert len(fields) == len(names)
+    found = fields.best(_points(_shared(tiles["t23"])))
+    assert found is not None and names[found.id] == "t23" and found.votes >= LEAST_VOTES
+    # Query px (half size) to stored px: twice as large, not turned.
+    np.testing.assert_allclose(found.matrix[:, :2], [[2, 0], [0, 2]], atol=0.05)
+    fields.drop([names.index("t23")])
+    assert fields.best(_points(_shared(tiles["t23"]))) is None  # no look-alike agrees
+    assert fields.best(_points(photo("coffee"))) is None
+
+
+def test_a_field_added_after_the_grid_was_built_is_named_as_well(
+        tiles: dict[str, Image.Image]) -> None:
+    names = list(tiles)
+    fields = StarFields()
+    fields.add((i, _points(tiles[n])) for i, n in enumerate(names) if n != "t02")
+    assert fields.best(_points(_shared(tiles["t02"]))) is None  # builds the grid
+    fields.add([(99, _points(tiles["t02"]))])  # too few triangles to rebuild it
+    found = fields.best(_points(_shared(tiles["t02"])))
+    assert found is not None and found.id == 99
+
+
+def test_guided_matches_where_a_given_transform_puts_them_as_where_its_own_does() -> None:
+    img = photo("chelsea")
+    stored = geometry.keypoints(img)
+    pool = geometry.pool(captioned(img)[0], 0.0)
+    seed = geometry.match(pool, stored)
+    assert seed is not None
+    assert geometry.guided(pool, stored, seed.matrix) == geometry.guided(pool, stored) > 0
+
+
+def test_a_shared_star_field_is_found_and_called_a_copy_by_its_stars(
+        settings: Settings, make_service: Callable[[Settings], Service],
+        tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
+    first = make_service(settings)
+    ids = {name: first.add(encode(tile, quality=92), key=name).id
+           for name, tile in tiles.items()}
+    photo_id = first.add(encode(photo("coffee")), key="coffee").id
+    assert first.files.read(ids["t23"], STARS) and first.files.read(photo_id, STARS) is None
+    first.close()
+    service = make_service(settings)  # fills its index of star fields from the records
+    query = encode(_shared(tiles["t23"]), quality=95)
+    hits = service.search(query, 3)
+    assert (hits[0].key, hits[0].match) == ("t23", "copy")
+    monkeypatch.setattr(Service, "starred", lambda *a, **k: lambda: None)
+    assert service.search(query, 3)[0].match != "copy"  # nothing else tells it
+    monkeypatch.undo()
+    service.delete_keys(["t23"])
+    assert ids["t23"] not in service.star_fields
+    assert all(h.key != "t23" for h in service.search(query, 3))
