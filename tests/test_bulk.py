@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from bogv.cli import app
 from bogv.config import Settings
-from bogv.service import Service
+from bogv.service import STARS, Service
 
-from .images import PHOTOS, edited_copy, photo
+from .images import PHOTOS, edited_copy, encode, photo
 
 runner = CliRunner()
 
@@ -81,3 +81,19 @@ def test_import_on_ray(folder: Path, data_env: Path, make_service,
     pytest.importorskip("ray", reason="the optional extra bogv[ray]")
     first, again = import_twice(folder, "--ray", "--processes", "2")
     check_imported(first, again, folder, make_service(Settings(data_dir=data_env)), photos)
+
+
+@pytest.mark.parametrize("options", [(), ("--processes", "2")], ids=["default", "processes"])
+def test_an_imported_point_field_keeps_its_stars(tmp_path: Path, data_env: Path, make_service,
+                                                 options: tuple[str, ...]) -> None:
+    folder = tmp_path / "sky"
+    folder.mkdir()
+    data = encode(photo("hubble_deep_field"))
+    (folder / "sky.jpg").write_bytes(data)
+    result = runner.invoke(app, ["import", str(folder), "--json", *options],
+                           catch_exceptions=False)
+    assert result.exit_code == 0 and json.loads(result.stdout)["added"] == 1, result.output
+    service = make_service(Settings(data_dir=data_env))
+    found = service.search(data, limit=1)[0]
+    expected = service.prepare(data).stars  # as an upload of it finds them
+    assert expected and service.files.read(found.id, STARS) == expected

@@ -22,10 +22,11 @@ from bogv.indexing import index_spec
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.reembed import reembed
-from bogv.service import Service
+from bogv.service import STARS, Service
+from bogv.sidecar import Sidecar
 from bogv.store import Store
 
-from .images import PHOTOS, edited_copy, photo
+from .images import PHOTOS, edited_copy, encode, photo
 
 OLD_MODEL = "efficientnet-lite0:000000000000:legacy-v0"
 
@@ -149,3 +150,14 @@ def test_reembed_on_a_server_moves_a_plain_collection_aside(
     assert service.store.name != name
     aside = physical_name(name, OLD_MODEL)
     assert service.store.client.describe_collection(aside)["description"] == OLD_MODEL
+
+
+def test_reembed_gives_a_point_field_its_stars(settings: Settings, tmp_path: Path,
+                                               embedder: Embedder) -> None:
+    old, ids = old_collection(settings, embedder, tmp_path / "files",
+                              {"sky": encode(photo("hubble_deep_field"))})
+    files = Sidecar(settings.record_path)
+    files.path(ids["sky"], STARS).unlink()  # as a bogv before point fields left it
+    assert reembed(settings, embedder).switched
+    assert files.read(ids["sky"], STARS)
+    old.close()

@@ -121,3 +121,17 @@ def test_a_shared_star_field_is_found_and_called_a_copy_by_its_stars(
     service.delete_keys(["t23"])
     assert ids["t23"] not in service.star_fields
     assert all(h.key != "t23" for h in service.search(query, 3))
+
+
+def test_a_rebuilt_grid_holds_the_fields_added_and_not_those_dropped(
+        tiles: dict[str, Image.Image]) -> None:
+    names = list(tiles)
+    fields = StarFields()
+    fields.add((i, _points(tiles[n])) for i, n in enumerate(names))
+    query = _points(_shared(tiles["t23"]))
+    assert fields.best(query).id == names.index("t23")  # type: ignore[union-attr]
+    fields.drop([names.index("t23")])
+    fields.add((100 + i, _points(tiles[n])) for i, n in enumerate(names))  # rebuilds it
+    found = fields.best(query)
+    assert found is not None and found.id == 100 + names.index("t23")
+    assert len(fields) == 2 * len(names) - 1 and names.index("t23") not in fields
