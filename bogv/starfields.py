@@ -10,8 +10,8 @@ transform fitted to the stars they pair.
 Like the index of pieces it lives in the memory of the process, filled with it from the
 record files (``Service.index_pieces``) and following adds and deletes. Most collections
 hold few point fields (a photo is no point field: ``stars.DARK``), so it stays small: the
-quality bench's 1,712 star fields are 239k triangles, 19 MB (80 bytes a triangle: a
-collection of 100k star fields would need 1.1 GB). Naming one takes ~10 ms there.
+quality bench's 1,712 star fields are 239k triangles, 17 MB (72 bytes a triangle: a
+collection of 100k star fields would need 1 GB). Naming one takes ~6 ms there.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ _BINS = 64
 """Bins of the log scale each way (e ** 9.6 times: more is one bin)."""
 LEAST_VOTES = 5
 """Triangles that must agree on a transform before its stored field is named, and the
-keypoint match it guides is tried. On the test split's shrunk overlaid copies the original
-got 8-59, a look-alike 1-5; under dark text, a watermark or in a screenshot, 12 originals
-named with 5-7 kept a copy's matches, while no look-alike named kept more than 20 (from 4
-up: one more original, and most searches for a star field that is not stored name one)."""
+keypoint match it guides is tried. As first written (mirror images pairing, within 0.01),
+on the test split's shrunk overlaid copies the original got 8-59, a look-alike 1-5; under
+dark text, a watermark or in a screenshot, 12 originals named with 5-7 kept a copy's
+matches, while no look-alike named kept more than 20 (from 4 up: one more original, and
+most searches for a star field that is not stored name one)."""
 _FITTED = 3.0
 """Px (in the stored grey picture) within which a paired star fits the transform."""
 _REBUILT = 0.25
@@ -55,10 +56,15 @@ class _Grid:
         keys = _cell(shapes)
         order = np.argsort(keys, kind="stable")
         self.keys, self.shapes = keys[order], shapes[order]
-        self.corners, self.owners = corners[order], owners[order]
+        self.corners = corners[order]
         self.centred = _centred(self.corners)
-        self.ids, self.places = np.unique(self.owners, return_inverse=True)
+        self.ids, self.places = np.unique(owners[order], return_inverse=True)
         """The fields' ids, and each triangle's field as a place among them."""
+
+    def owners(self, at: np.ndarray | slice = slice(None)) -> np.ndarray:
+        """The field ids of the triangles ``at`` (all of them by default)."""
+        owners: np.ndarray = self.ids[self.places[at]]
+        return owners
 
     def near(self, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pairs (query shape, triangle here) within ``TOLERANCE`` of each other."""
@@ -136,8 +142,8 @@ class StarFields:
                 parts = [(f[0], f[1], np.full(len(f[0]), i))
                          for i, f in self._pending.items()]
                 if grid is not None:
-                    kept = ~np.isin(grid.owners, dropped)
-                    parts.append((grid.shapes[kept], grid.corners[kept], grid.owners[kept]))
+                    kept = ~np.isin(grid.owners(), dropped)
+                    parts.append((grid.shapes[kept], grid.corners[kept], grid.owners(kept)))
                 self._grid = _Grid(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
                 self._pending, self._dropped = {}, set()
                 dropped = dropped[:0]
@@ -157,7 +163,7 @@ class StarFields:
         if grid is not None:
             at, hit = grid.near(shape)
             if len(dropped):
-                kept = ~np.isin(grid.owners[hit], dropped)
+                kept = ~np.isin(grid.owners(hit), dropped)
                 at, hit = at[kept], hit[kept]
             pairs.append((at, grid.centred[hit], grid.corners[hit], grid.places[hit]))
         ids = [*(grid.ids if grid is not None else []), *pending]

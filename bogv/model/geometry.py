@@ -182,8 +182,20 @@ def pool(img: Image.Image, least: float = POOLED) -> bytes:
     small = grey(img)
     if overlay_mask(small, letters=True).mean() < least:
         return b""
+    return _pooled(small)
+
+
+def _pooled(small: np.ndarray) -> bytes:
+    """Up to ``POOL`` ORB keypoints of a grey picture, as ORB ranks them, packed."""
     points, desc = _orb(POOL).detectAndCompute(small, None)
     return _packed(points, desc) if points else b""
+
+
+def _enlargement(side: int) -> float:
+    """How many times a query whose longer side is ``side`` px is enlarged for a look at
+    the scales its stored original's keypoints were found at: ``ENLARGED`` up to ``SIDE``,
+    and not at all (1) from ``SIDE`` up."""
+    return max(1.0, min(ENLARGED, SIDE / side))
 
 
 def star_look(small: np.ndarray) -> tuple[bytes, float]:
@@ -193,22 +205,20 @@ def star_look(small: np.ndarray) -> tuple[bytes, float]:
     stars only enlarged: of 30 such copies under overlays (``bench/quality/quality.py``)
     the stars' transform guided 17 to a copy's matches as they are, 25 enlarged."""
     h, w = small.shape
-    factor = max(1.0, min(ENLARGED, SIDE / max(h, w)))
+    factor = _enlargement(max(h, w))
     if factor > 1.0:
         small = cv2.resize(small, (round(w * factor), round(h * factor)),
                            interpolation=cv2.INTER_CUBIC)
-    points, desc = _orb(POOL).detectAndCompute(small, None)
-    return (_packed(points, desc) if points else b""), max(small.shape) / max(h, w)
+    return _pooled(small), max(small.shape) / max(h, w)
 
 
 def enlarged(img: Image.Image) -> Image.Image | None:
     """A query smaller than ``SIDE`` enlarged ``ENLARGED`` times (up to ``SIDE``), for a
     look at the scales its stored original's keypoints were found at; None when it is not
     smaller. The keypoints a record keeps are never found enlarged (``grey``)."""
-    side = max(img.size)
-    if side >= SIDE:
+    factor = _enlargement(max(img.size))
+    if factor == 1.0:
         return None
-    factor = min(ENLARGED, SIDE / side)
     return img.resize((round(img.width * factor), round(img.height * factor)),
                       Image.Resampling.BICUBIC)
 

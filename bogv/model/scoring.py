@@ -205,8 +205,7 @@ def check_stars(similarities: Sequence[float], inliers: Sequence[int], *,
     (``bogv.starfields``): no candidate is a copy by its keypoints, however far off its
     best hit looks (a shrunk star field under text is 0.15-0.25 similar to its original).
     """
-    return (bool(similarities) and similarities[0] < EXACT_SIMILARITY
-            and max(inliers, default=0) < copy_inliers)
+    return _close_but_unverified(similarities, inliers, -np.inf, copy_inliers)
 
 
 def check_uncovered(similarities: Sequence[float], inliers: Sequence[int], *,
