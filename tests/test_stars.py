@@ -54,6 +54,14 @@ def test_a_point_field_keeps_its_brightest_points_and_a_photo_or_letters_none() 
     assert _points(text_over(Image.new("RGB", (400, 300)))) == b""
 
 
+def test_how_dark_a_picture_is_is_its_median_grey_level() -> None:
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (1, 2), (3, 3), (191, 256), (256, 200)]:
+        for grey in (rng.integers(0, 256, shape, dtype=np.uint8),
+                     (rng.integers(0, 3, shape) * 40).astype(np.uint8)):  # ties at 40
+            assert stars._median(grey) == float(np.median(grey)), shape
+
+
 def test_triangles_keep_their_shape_and_pair_their_corners_under_shift_scale_and_turn() -> None:
     data = _points(photo("hubble_deep_field"))
     side, xy = stars.unpack(data)

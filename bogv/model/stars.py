@@ -70,7 +70,7 @@ def points(grey: np.ndarray) -> bytes:
     f = CANON / side
     canon = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))),
                        interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
-    if float(np.median(canon)) > DARK:
+    if _median(canon) > DARK:
         return b""
     smooth = cv2.GaussianBlur(canon.astype(np.float32), (0, 0), 1.0)
     rise = smooth - _background(canon)
@@ -82,6 +82,14 @@ def points(grey: np.ndarray) -> bytes:
     order = np.argsort(-rise[ys, xs], kind="stable")[:STARS]
     xy = np.stack([xs[order], ys[order]], 1).astype(np.float32) / f
     return np.concatenate([[side], xy.ravel()]).astype(np.float32).tobytes()
+
+
+def _median(grey: np.ndarray) -> float:
+    """``np.median`` of a ``uint8`` picture, from its histogram: every photo a search or an
+    import sees is asked whether it is dark, and sorting it took three times as long."""
+    below = np.cumsum(cv2.calcHist([grey], [0], None, [256], [0, 256]).ravel())
+    lower, upper = np.searchsorted(below, [(grey.size - 1) // 2, grey.size // 2], "right")
+    return (float(lower) + float(upper)) / 2
 
 
 def _background(canon: np.ndarray) -> np.ndarray:
