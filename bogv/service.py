@@ -296,15 +296,18 @@ def voted(query: Sequence[bytes], stored: Sequence[bytes], *,
     return ranked[:1]
 
 
-def star_matches(look: tuple[bytes, float], aligned: stars.Aligned, stored: bytes) -> int:
+def star_matches(look: tuple[bytes, float], aligned: stars.Aligned, stored: bytes,
+                 copy_inliers: float) -> int:
     """Keypoint matches of a point field's star look (``geometry.star_look``: its points and
     how many times it was enlarged) with the stored keypoints of the field the index of
     star fields named (``aligned``, ``bogv.starfields``), where the stars' transform puts
-    them (``geometry.guided``). ``bench/quality/quality.py`` runs this too."""
+    them (``geometry.guided``), counted with its stars' votes (``scoring.star_inliers``;
+    ``copy_inliers`` as in ``count_inliers``). ``bench/quality/quality.py`` runs this too."""
     points, factor = look
     matrix = aligned.matrix.copy()
     matrix[:, :2] /= factor
-    return geometry.guided(points, stored, matrix)
+    return scoring.star_inliers(aligned.votes, geometry.guided(points, stored, matrix),
+                                copy_inliers)
 
 
 def compare_pixels(similarities: Sequence[float], inliers: Sequence[int],
@@ -543,16 +546,18 @@ class Service:
         keypoints = self._beside.submit(query.keypoints)
         vectors, per = self._embed(query.tensors, query.cells), "key" if unique_key else "image"
         found = self.store.search(vectors, max(limit, MORE_CHECKED), per=per)
+        needed = scoring.copy_inliers(max(query.image.size))
         hits = verify(found, keypoints.result(),
                       lambda: geometry.keypoints(ImageOps.mirror(query.image)),
                       lambda: pixels.pattern(query.image, query.drawn),
                       lambda id_, kind: self.files.read(id_, kind) or b"", query.sha256,
                       lambda: geometry.uncovered_keypoints(query.image), aligned=query.aligned,
-                      copy_inliers=scoring.copy_inliers(max(query.image.size)),
+                      copy_inliers=needed,
                       further=self.deeper(vectors, {c.id for c in found}, per=per),
                       enlarged=lambda: enlarged_look(query.image),
                       pooled=lambda: geometry.pool(query.image),
-                      starred=self.starred(query.greys[0], vectors, per=per))
+                      starred=self.starred(query.greys[0], vectors, per=per,
+                                           copy_inliers=needed))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
@@ -572,13 +577,13 @@ class Service:
 
         return Deeper(ids, candidates)
 
-    def starred(self, grey: np.ndarray, vectors: Vectors, *, per: str = "image"
-                ) -> Callable[[], tuple[Candidate, int] | None]:
+    def starred(self, grey: np.ndarray, vectors: Vectors, *, per: str,
+                copy_inliers: float) -> Callable[[], tuple[Candidate, int] | None]:
         """Where a search whose candidates are no copy looks last, if its picture (``grey``)
         is a point field (``bogv.model.stars``): the stored field the index of star fields
         names (``bogv.starfields``, filled with the index of pieces) and its keypoint
-        matches where the stars put them (``star_matches``); Milvus is asked for its
-        similarity only once they matched."""
+        matches where the stars put them (``star_matches``, ``copy_inliers`` as there);
+        Milvus is asked for its similarity only once they matched."""
         def check() -> tuple[Candidate, int] | None:
             seen = stars.points(grey)
             if not seen:
@@ -588,7 +593,7 @@ class Service:
             if aligned is None:
                 return None
             count = star_matches(geometry.star_look(grey), aligned,
-                                 self.files.read(aligned.id, KEYPOINTS) or b"")
+                                 self.files.read(aligned.id, KEYPOINTS) or b"", copy_inliers)
             found = self.store.search(vectors, 1, per=per, among=[aligned.id]) if count else []
             return (found[0], count) if found else None
 

@@ -4,6 +4,7 @@ field shrunk and drawn over, which its vector and keypoints alone do not find.""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -11,11 +12,11 @@ import pytest
 from PIL import Image
 
 from bogv.config import Settings
-from bogv.model import geometry, stars
+from bogv.model import geometry, scoring, stars
 from bogv.service import STARS, Service
 from bogv.starfields import LEAST_VOTES, StarFields
 
-from .images import captioned, encode, photo, text_over
+from .images import captioned, encode, photo, text_box, text_over
 
 _SIDE = 250
 
@@ -129,6 +130,32 @@ def test_a_shared_star_field_is_found_and_called_a_copy_by_its_stars(
     service.delete_keys(["t23"])
     assert ids["t23"] not in service.star_fields
     assert all(h.key != "t23" for h in service.search(query, 3))
+
+
+def test_stars_that_agree_count_as_the_matches_of_a_copy_if_some_keypoints_match_too() -> None:
+    votes, few, need = scoring.STAR_VOTES, scoring.LEAST_INLIERS, 45.0
+    assert scoring.star_inliers(votes - 1, few + 10, need) == few + 10
+    assert scoring.star_inliers(votes, few - 1, need) == few - 1
+    assert scoring.star_inliers(votes, few, need) == need
+    assert scoring.star_inliers(2 * votes, few, need) == 2 * need  # more votes score higher
+    assert scoring.star_inliers(votes, 100, need) == 100
+
+
+def test_a_star_field_whose_keypoints_a_box_hides_is_a_copy_by_its_stars_and_a_neighbour_not(
+        settings: Settings, make_service: Callable[[Settings], Service],
+        tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
+    service = make_service(settings)
+    for name, tile in tiles.items():
+        if name != "t12":  # t12 shares a sixth of its stars with t11 and t13
+            service.add(encode(tile, quality=92), key=name)
+    query = encode(text_box(tiles["t13"])[0], quality=90)
+    hit = service.search(query, 1)[0]
+    assert (hit.key, hit.match) == ("t13", "copy")
+    monkeypatch.setattr(scoring, "STAR_VOTES", math.inf)
+    assert service.search(query, 1)[0].match != "copy"  # its keypoints alone do not tell it
+    monkeypatch.undo()
+    for edited in (tiles["t12"], text_box(tiles["t12"])[0], text_over(tiles["t12"])):
+        assert service.search(encode(edited, quality=90), 1)[0].match == "similar"
 
 
 def test_a_rebuilt_grid_holds_the_fields_added_and_not_those_dropped(

@@ -455,7 +455,8 @@ def star_counts(greys: list[list[bytes]], fields: StarFields, index: list[list[b
         aligned = fields.best(seen) if seen else None
         if aligned is None:
             continue
-        n = service.star_matches(geometry.star_look(grey), aligned, index[aligned.id][0])
+        n = service.star_matches(geometry.star_look(grey), aligned, index[aligned.id][0],
+                                 float(needs[q]))
         if not n:
             continue
         at = np.flatnonzero(ids[q][:k] == aligned.id)
