@@ -104,6 +104,7 @@ from bogv.service import (
     THUMBNAIL,
     VOTED,
     Service,
+    star_matches,
 )
 from bogv.sidecar import Sidecar
 from bogv.similar import Stored, verify
@@ -519,8 +520,31 @@ class Duplicates:
         copies = [pair(id_, h.id, "copy", h.score, h.match) for h in hits
                   if h.match != "similar" and h.id not in known
                   and _duplicate(query, h, points(h.id), files)]
+        if not copies:
+            starred = self._by_stars(query, {id_, *known}, points)
+            copies = [] if starred is None else [
+                pair(id_, starred.id, "copy", starred.score, starred.match)]
         seen.found(id_, copies)
         return copies, len(query.matches)
+
+    def _by_stars(self, query: Stored, leave_out: set[int],
+                  points: Callable[[int], bytes]) -> Hit | None:
+        """The copy a point field's stars find when no other check found one, as a search's
+        last look does (``Service.starred``): the stored field the index of star fields
+        names (none of ``leave_out``), if its stars and the keypoints where they put it
+        (``service.star_matches``, from the query's thumbnail) make it a copy at the
+        query's size (``Stored.copy_inliers``). The transform of a shrunk copy's stars
+        onto its original's is a verdict of its own, so ``containment.duplicate`` does not
+        judge it again: its matches are the look's, not the stored keypoints'."""
+        seen = query.stars()
+        aligned = self.service.star_fields.best(seen, leave_out) if seen else None
+        if aligned is None:
+            return None
+        needed = query.copy_inliers()
+        count = star_matches(query.star_look(), aligned, points(aligned.id), needed)
+        if count < needed:
+            return None
+        return Hit(aligned.id, "", "", scoring.score(0.0, count, copy_inliers=needed), "copy")
 
     # --- decisions ------------------------------------------------------------------------
 

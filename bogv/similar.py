@@ -22,10 +22,10 @@ from PIL import ImageOps
 
 from bogv import placed, thumbs
 from bogv.errors import NotFound
-from bogv.model import geometry, pixels, scoring
+from bogv.model import geometry, pixels, scoring, stars
 from bogv.model.content import drawn_over
 from bogv.results import Hit
-from bogv.service import KEYPOINTS, MORE_CHECKED, THUMBNAIL, Deeper, Service, enlarged_look
+from bogv.service import KEYPOINTS, MORE_CHECKED, STARS, THUMBNAIL, Deeper, Service, enlarged_look
 from bogv.service import verify as service_verify
 from bogv.sidecar import Sidecar
 from bogv.store import Candidate
@@ -96,9 +96,20 @@ class Stored:
         """Keypoint matches that make a copy of it (``scoring.copy_inliers``), by its
         thumbnail's size: as large as ``scoring.FULL_SIDE`` counts. Full size when it has
         no thumbnail."""
+        self.stars: Callable[[], bytes] = cache(lambda: files.read(id_, STARS) or b"")
+        """Its brightest points, when it is a point field (``bogv.model.stars``)."""
         self.matches: dict[tuple[bytes, bytes], geometry.Matched | None] = {}
         """Matches of each pair of keypoint sets matched so far."""
         self._likeness: dict[bytes, float] = {}
+
+    def star_look(self) -> tuple[bytes, float]:
+        """A search's star look (``geometry.star_look``) from its thumbnail, and how many
+        times larger than the grey picture its stars were found on it is (what
+        ``service.star_matches`` asks)."""
+        grey = geometry.grey(self._image())
+        points, factor = geometry.star_look(grey)
+        side, _ = stars.unpack(self.stars())
+        return points, factor * max(grey.shape) / side
 
     def match(self, own: bytes, other: bytes) -> geometry.Matched | None:
         """``geometry.match`` of one of its keypoint sets (``own``: its own or its mirror

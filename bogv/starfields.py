@@ -149,26 +149,30 @@ class StarFields:
                 dropped = dropped[:0]
             return self._grid, dict(self._pending), dropped
 
-    def best(self, query: bytes) -> Aligned | None:
+    def best(self, query: bytes, leave_out: Collection[int] = ()) -> Aligned | None:
         """The stored point field whose triangles agree most with those of ``query``
         (``stars.points``) on one transform, if ``LEAST_VOTES`` or more do, and that
-        transform, fitted to the stars their triangles pair."""
+        transform, fitted to the stars their triangles pair. None of ``leave_out`` (the
+        duplicate scan leaves out the stored image asking, and those it has decided)."""
         shape, corners = stars.codes(query)
         if not len(shape):
             return None
         grid, pending, dropped = self._current()
+        skipped = np.concatenate([dropped, np.fromiter(leave_out, np.int64, len(leave_out))])
         # Each pair: the query triangle, the stored one's corners (centred, and as they
         # are) and its field's id.
         pairs = []
         if grid is not None:
             at, hit = grid.near(shape)
-            if len(dropped):
-                kept = ~np.isin(grid.owners(hit), dropped)
+            if len(skipped):
+                kept = ~np.isin(grid.owners(hit), skipped)
                 at, hit = at[kept], hit[kept]
             pairs.append((at, grid.centred[hit], grid.corners[hit], grid.places[hit]))
         ids = [*(grid.ids if grid is not None else []), *pending]
         first = len(ids) - len(pending)
-        for spot, (theirs, their_corners) in enumerate(pending.values(), first):
+        for spot, (id_, (theirs, their_corners)) in enumerate(pending.items(), first):
+            if id_ in leave_out:
+                continue
             gap = np.linalg.norm(shape[:, None] - theirs[None], axis=2)
             at, hit = np.nonzero(gap <= TOLERANCE)
             pairs.append((at, _centred(their_corners[hit]), their_corners[hit],

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from bogv.config import Settings
+from bogv.duplicates import Duplicates
 from bogv.model import geometry, scoring, stars
 from bogv.service import STARS, Service
 from bogv.starfields import LEAST_VOTES, StarFields
@@ -100,6 +101,10 @@ def test_a_field_added_after_the_grid_was_built_is_named_as_well(
     fields.add([(99, _points(tiles["t02"]))])  # too few triangles to rebuild it
     found = fields.best(_points(_shared(tiles["t02"])))
     assert found is not None and found.id == 99
+    # The duplicate scan leaves out the image asking, in the grid or added since.
+    assert fields.best(_points(_shared(tiles["t02"])), leave_out={99}) is None
+    found = fields.best(_points(tiles["t23"]), leave_out={names.index("t23")})
+    assert found is None or found.id != names.index("t23")
 
 
 def test_guided_matches_where_a_given_transform_puts_them_as_where_its_own_does() -> None:
@@ -156,6 +161,26 @@ def test_a_star_field_whose_keypoints_a_box_hides_is_a_copy_by_its_stars_and_a_n
     monkeypatch.undo()
     for edited in (tiles["t12"], text_box(tiles["t12"])[0], text_over(tiles["t12"])):
         assert service.search(encode(edited, quality=90), 1)[0].match == "similar"
+
+
+def test_the_duplicate_scan_finds_a_shared_star_field_by_its_stars(
+        settings: Settings, make_service: Callable[[Settings], Service],
+        tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
+    service = make_service(settings)
+    ids = {name: service.add(encode(tile, quality=92), key=name).id
+           for name, tile in tiles.items()}
+    ids["shared"] = service.add(encode(_shared(tiles["t23"]), quality=95), key="shared").id
+
+    def scanned() -> set[tuple[int, int]]:
+        dups = Duplicates(service, threads=1)
+        dups.verdicts.forget()
+        dups.scan()
+        return {(p.a, p.b) for p in dups.verdicts.pairs("copy")}
+
+    # Tiles sharing a band of stars with the ones above and below them are no pair.
+    assert scanned() == {tuple(sorted((ids["t23"], ids["shared"])))}
+    monkeypatch.setattr(Duplicates, "_by_stars", lambda *args: None)
+    assert scanned() == set()  # nothing else tells them
 
 
 def test_a_rebuilt_grid_holds_the_fields_added_and_not_those_dropped(
