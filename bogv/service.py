@@ -556,8 +556,9 @@ class Service:
                       further=self.deeper(vectors, {c.id for c in found}, per=per),
                       enlarged=lambda: enlarged_look(query.image),
                       pooled=lambda: geometry.pool(query.image),
-                      starred=self.starred(query.greys[0], vectors, per=per,
-                                           copy_inliers=needed))
+                      starred=self.starred(lambda: stars.points(query.greys[0]),
+                                           lambda: geometry.star_look(query.greys[0]),
+                                           vectors, per=per, copy_inliers=needed))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]
 
@@ -577,22 +578,26 @@ class Service:
 
         return Deeper(ids, candidates)
 
-    def starred(self, grey: np.ndarray, vectors: Vectors, *, per: str,
-                copy_inliers: float) -> Callable[[], tuple[Candidate, int] | None]:
-        """Where a search whose candidates are no copy looks last, if its picture (``grey``)
-        is a point field (``bogv.model.stars``): the stored field the index of star fields
-        names (``bogv.starfields``, filled with the index of pieces) and its keypoint
-        matches where the stars put them (``star_matches``, ``copy_inliers`` as there);
-        Milvus is asked for its similarity only once they matched."""
+    def starred(self, stars_of: Callable[[], bytes], look: Callable[[], tuple[bytes, float]],
+                vectors: Vectors, *, per: str, copy_inliers: float,
+                leave_out: Collection[int] = ()) -> Callable[[], tuple[Candidate, int] | None]:
+        """Where a search whose candidates are no copy looks last, if its picture is a point
+        field (``stars_of`` gives its stars, ``bogv.model.stars``): the stored field the
+        index of star fields names (``bogv.starfields``, filled with the index of pieces;
+        none of ``leave_out``) and its keypoint matches where the stars put them
+        (``star_matches`` of ``look``, ``copy_inliers`` as there); Milvus is asked for its
+        similarity only once they matched. An upload's search gives the stars and star look
+        of its grey picture; a stored image's (``similar.search_stored``), its record's
+        stars and its thumbnail's look, and leaves itself out."""
         def check() -> tuple[Candidate, int] | None:
-            seen = stars.points(grey)
+            seen = stars_of()
             if not seen:
                 return None
             self.index_pieces(wait=FILL_WAIT)
-            aligned = self.star_fields.best(seen)
+            aligned = self.star_fields.best(seen, leave_out)
             if aligned is None:
                 return None
-            count = star_matches(geometry.star_look(grey), aligned,
+            count = star_matches(look(), aligned,
                                  self.files.read(aligned.id, KEYPOINTS) or b"", copy_inliers)
             found = self.store.search(vectors, 1, per=per, among=[aligned.id]) if count else []
             return (found[0], count) if found else None

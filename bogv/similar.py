@@ -148,7 +148,8 @@ class Stored:
 
 def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
            keypoints: Callable[[int], bytes] | None = None, *, as_search: bool = False,
-           further: Deeper | None = None) -> list[Hit]:
+           further: Deeper | None = None,
+           starred: Callable[[], tuple[Candidate, int] | None] | None = None) -> list[Hit]:
     """A stored image's candidates (best similarity first) scored and labelled by a search's
     checks (``service.verify``). ``keypoints`` reads a candidate's keypoints by id (the
     duplicate scan skips pairs it matched the other way round). ``as_search``: exactly as a
@@ -166,7 +167,9 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
     and at a small image enlarged as a search does (the scan takes that look itself, at the
     neighbours its second look did not verify: ``duplicates._uncovered``). Neither takes a
     search's guided look (``geometry.guided``): from a stored thumbnail, the brick wall under
-    text of ``tests/test_quality.py`` kept 28 matches that way, 86 from the upload."""
+    text of ``tests/test_quality.py`` kept 28 matches that way, 86 from the upload.
+    ``starred``: the last look of a search at the stored point field its stars name
+    (``Service.starred``); the scan takes its own (``Duplicates._by_stars``)."""
     def read(id_: int, kind: str) -> bytes:
         if kind == KEYPOINTS and keypoints is not None:
             return keypoints(id_)
@@ -180,7 +183,8 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
                           likeness_of=query.likeness,
                           aligned=placed_likeness if as_search else None,
                           copy_inliers=query.copy_inliers() if as_search else scoring.COPY_INLIERS,
-                          further=further, enlarged=query.enlarged if as_search else None)
+                          further=further, enlarged=query.enlarged if as_search else None,
+                          starred=starred)
 
 
 def search_stored(service: Service, id_: int, limit: int = 10, min_score: float = 0.0,
@@ -200,8 +204,10 @@ def search_stored(service: Service, id_: int, limit: int = 10, min_score: float 
         return [c for c in service.store.search(vectors[0], n + 1, per=per) if c.id != id_]
 
     found = others(max(limit, MORE_CHECKED))
-    hits = verify(service.files, Stored(service.files, id_, records[0].sha256), found,
-                  as_search=True,
-                  further=service.deeper(vectors[0], {id_, *(c.id for c in found)}, per=per))
+    query = Stored(service.files, id_, records[0].sha256)
+    hits = verify(service.files, query, found, as_search=True,
+                  further=service.deeper(vectors[0], {id_, *(c.id for c in found)}, per=per),
+                  starred=service.starred(query.stars, query.star_look, vectors[0], per=per,
+                                          copy_inliers=query.copy_inliers(), leave_out={id_}))
     hits.sort(key=lambda h: -h.score)
     return [h for h in hits[:limit] if h.score >= min_score]

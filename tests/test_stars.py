@@ -15,6 +15,7 @@ from bogv.config import Settings
 from bogv.duplicates import Duplicates
 from bogv.model import geometry, scoring, stars
 from bogv.service import STARS, Service
+from bogv.similar import search_stored
 from bogv.starfields import LEAST_VOTES, StarFields
 
 from .images import captioned, encode, photo, text_box, text_over
@@ -181,6 +182,19 @@ def test_the_duplicate_scan_finds_a_shared_star_field_by_its_stars(
     assert scanned() == {tuple(sorted((ids["t23"], ids["shared"])))}
     monkeypatch.setattr(Duplicates, "_by_stars", lambda *args: None)
     assert scanned() == set()  # nothing else tells them
+
+
+def test_more_like_a_stored_shared_star_field_finds_its_original_by_its_stars(
+        settings: Settings, make_service: Callable[[Settings], Service],
+        tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
+    service = make_service(settings)
+    for name, tile in tiles.items():
+        service.add(encode(tile, quality=92), key=name)
+    shared = service.add(encode(_shared(tiles["t23"]), quality=95), key="shared").id
+    hit = search_stored(service, shared, 3)[0]
+    assert (hit.key, hit.match) == ("t23", "copy")
+    monkeypatch.setattr(Service, "starred", lambda *args, **kwargs: lambda: None)
+    assert search_stored(service, shared, 3)[0].match != "copy"
 
 
 def test_a_rebuilt_grid_holds_the_fields_added_and_not_those_dropped(
