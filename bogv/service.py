@@ -547,6 +547,7 @@ class Service:
         vectors, per = self._embed(query.tensors, query.cells), "key" if unique_key else "image"
         found = self.store.search(vectors, max(limit, MORE_CHECKED), per=per)
         needed = scoring.copy_inliers(max(query.image.size))
+        field = cache(lambda: stars.first_field(query.greys))
         hits = verify(found, keypoints.result(),
                       lambda: geometry.keypoints(ImageOps.mirror(query.image)),
                       lambda: pixels.pattern(query.image, query.drawn),
@@ -556,8 +557,8 @@ class Service:
                       further=self.deeper(vectors, {c.id for c in found}, per=per),
                       enlarged=lambda: enlarged_look(query.image),
                       pooled=lambda: geometry.pool(query.image),
-                      starred=self.starred(lambda: stars.points(query.greys[0]),
-                                           lambda: geometry.star_look(query.greys[0]),
+                      starred=self.starred(lambda: field()[0],
+                                           lambda: geometry.star_look(field()[1]),
                                            vectors, per=per, copy_inliers=needed))
         hits.sort(key=lambda h: -h.score)  # verified copies may overtake look-alikes
         return [h for h in hits[:limit] if h.score >= min_score]

@@ -18,7 +18,7 @@ from bogv.service import STARS, Service
 from bogv.similar import search_stored
 from bogv.starfields import LEAST_VOTES, StarFields
 
-from .images import captioned, encode, photo, text_box, text_over
+from .images import captioned, encode, photo, screenshot, text_box, text_over
 
 _SIDE = 250
 
@@ -195,6 +195,27 @@ def test_more_like_a_stored_shared_star_field_finds_its_original_by_its_stars(
     assert (hit.key, hit.match) == ("t23", "copy")
     monkeypatch.setattr(Service, "starred", lambda *args, **kwargs: lambda: None)
     assert search_stored(service, shared, 3)[0].match != "copy"
+
+
+def test_a_query_s_point_field_is_its_first_view_that_is_one(
+        tiles: dict[str, Image.Image]) -> None:
+    bright, sky = geometry.grey(photo("coffee")), geometry.grey(tiles["t01"])
+    seen, grey = stars.first_field([bright, sky])
+    assert seen == stars.points(sky) != b"" and grey is sky
+    assert stars.first_field([bright]) == (b"", bright)
+
+
+def test_a_screenshot_of_a_star_field_under_a_box_is_a_copy_by_the_stars_inside_it(
+        settings: Settings, make_service: Callable[[Settings], Service],
+        tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
+    service = make_service(settings)
+    for name, tile in tiles.items():
+        service.add(encode(tile, quality=92), key=name)
+    query = encode(screenshot(text_box(tiles["t01"])[0]), quality=90)
+    hit = service.search(query, 1)[0]
+    assert (hit.key, hit.match) == ("t01", "copy")
+    monkeypatch.setattr(Service, "starred", lambda *args, **kwargs: lambda: None)
+    assert service.search(query, 1)[0].match != "copy"
 
 
 def test_a_rebuilt_grid_holds_the_fields_added_and_not_those_dropped(

@@ -450,8 +450,8 @@ def star_counts(greys: list[list[bytes]], fields: StarFields, index: list[list[b
     for q in range(len(ids)):
         if not scoring.check_stars(list(sims[q]), list(inl[q]), copy_inliers=float(needs[q])):
             continue
-        grey = np.asarray(imaging.Image.open(io.BytesIO(greys[q][0])))
-        seen = stars.points(grey)
+        seen, grey = stars.first_field([np.asarray(imaging.Image.open(io.BytesIO(g)))
+                                        for g in greys[q]])
         aligned = fields.best(seen) if seen else None
         if aligned is None:
             continue
