@@ -42,6 +42,12 @@ def _points(img: Image.Image) -> bytes:
     return stars.points(geometry.grey(img))
 
 
+def _stored(service: Service, tiles: dict[str, Image.Image], *, but: str = "") -> dict[str, int]:
+    """The tiles (all ``but`` one) stored under their names: their ids."""
+    return {name: service.add(encode(tile, quality=92), key=name).id
+            for name, tile in tiles.items() if name != but}
+
+
 @pytest.fixture(scope="module")
 def tiles() -> dict[str, Image.Image]:
     return _tiles()
@@ -121,8 +127,7 @@ def test_a_shared_star_field_is_found_and_called_a_copy_by_its_stars(
         settings: Settings, make_service: Callable[[Settings], Service],
         tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
     first = make_service(settings)
-    ids = {name: first.add(encode(tile, quality=92), key=name).id
-           for name, tile in tiles.items()}
+    ids = _stored(first, tiles)
     photo_id = first.add(encode(photo("coffee")), key="coffee").id
     assert first.files.read(ids["t23"], STARS) and first.files.read(photo_id, STARS) is None
     first.close()
@@ -151,9 +156,7 @@ def test_a_star_field_whose_keypoints_a_box_hides_is_a_copy_by_its_stars_and_a_n
         settings: Settings, make_service: Callable[[Settings], Service],
         tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
     service = make_service(settings)
-    for name, tile in tiles.items():
-        if name != "t12":  # t12 shares a sixth of its stars with t11 and t13
-            service.add(encode(tile, quality=92), key=name)
+    _stored(service, tiles, but="t12")  # t12 shares a sixth of its stars with t11 and t13
     query = encode(text_box(tiles["t13"])[0], quality=90)
     hit = service.search(query, 1)[0]
     assert (hit.key, hit.match) == ("t13", "copy")
@@ -168,8 +171,7 @@ def test_the_duplicate_scan_finds_a_shared_star_field_by_its_stars(
         settings: Settings, make_service: Callable[[Settings], Service],
         tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
     service = make_service(settings)
-    ids = {name: service.add(encode(tile, quality=92), key=name).id
-           for name, tile in tiles.items()}
+    ids = _stored(service, tiles)
     ids["shared"] = service.add(encode(_shared(tiles["t23"]), quality=95), key="shared").id
 
     def scanned() -> set[tuple[int, int]]:
@@ -188,8 +190,7 @@ def test_more_like_a_stored_shared_star_field_finds_its_original_by_its_stars(
         settings: Settings, make_service: Callable[[Settings], Service],
         tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
     service = make_service(settings)
-    for name, tile in tiles.items():
-        service.add(encode(tile, quality=92), key=name)
+    _stored(service, tiles)
     shared = service.add(encode(_shared(tiles["t23"]), quality=95), key="shared").id
     hit = search_stored(service, shared, 3)[0]
     assert (hit.key, hit.match) == ("t23", "copy")
@@ -209,8 +210,7 @@ def test_a_screenshot_of_a_star_field_under_a_box_is_a_copy_by_the_stars_inside_
         settings: Settings, make_service: Callable[[Settings], Service],
         tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
     service = make_service(settings)
-    for name, tile in tiles.items():
-        service.add(encode(tile, quality=92), key=name)
+    _stored(service, tiles)
     query = encode(screenshot(text_box(tiles["t01"])[0]), quality=90)
     hit = service.search(query, 1)[0]
     assert (hit.key, hit.match) == ("t01", "copy")
