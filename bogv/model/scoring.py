@@ -111,7 +111,7 @@ def copy_inliers(side: float, full: float = COPY_INLIERS) -> float:
     return max(min(full, LEAST_INLIERS), full * min(1.0, side / FULL_SIDE))
 
 
-def star_inliers(votes: int, matches: int, copy_inliers: float = COPY_INLIERS) -> int:
+def star_inliers(votes: int, matches: int, copy_inliers: float) -> int:
     """The keypoint matches a point field named by its stars counts as: its ``matches``
     where the stars put it (``service.star_matches``), or, when ``STAR_VOTES`` or more of
     its triangles agreed (``votes``) and ``LEAST_INLIERS`` of those matched, as many as
