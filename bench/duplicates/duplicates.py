@@ -66,7 +66,7 @@ from quality_methods import _phash, avg
 from bogv import imaging
 from bogv.config import Settings
 from bogv.duplicates import BATCH, Duplicates
-from bogv.model import geometry
+from bogv.model import geometry, stars
 from bogv.model.preprocess import embed_tensor
 from bogv.service import Incoming, Service, build_service
 from bogv.thumbs import make_thumbnail
@@ -446,10 +446,16 @@ def _store(service: Service, batch: list[imaging.Image.Image], first: int,
     digests = [hashlib.sha256(f"scale:{first + i}".encode()).hexdigest() for i in range(len(batch))]
     paths = [f"/stored/{first + i}.jpg" for i in range(len(batch))]
     with ThreadPoolExecutor(2) as pool:
-        files = list(pool.map(lambda img: (make_thumbnail(img), geometry.keypoints(img)), batch))
+        files = list(pool.map(_records, batch))
     service.add_vectors(vectors, [
-        Incoming(d[:32], d, None, path, thumb, points)
-        for d, path, (thumb, points) in zip(digests, paths, files, strict=True)])
+        Incoming(d[:32], d, None, path, thumb, points, seen)
+        for d, path, (thumb, points, seen) in zip(digests, paths, files, strict=True)])
+
+
+def _records(img: imaging.Image.Image) -> tuple[bytes, bytes, bytes]:
+    """The record files an import keeps of an image: thumbnail, keypoints, stars."""
+    grey = geometry.grey(img)
+    return make_thumbnail(img), geometry.keypoints_of(grey), stars.points(grey)
 
 
 def _lite_process() -> psutil.Process | None:
