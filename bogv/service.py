@@ -41,7 +41,7 @@ from bogv.thumbs import make_thumbnail
 
 __all__ = ["Deeper", "Incoming", "Prepared", "Query", "Service", "build_service",
            "compare_pixels", "count_inliers", "enlarged_look", "prepare", "prepare_query",
-           "star_matches", "verify", "voted"]
+           "record_points", "star_matches", "verify", "voted"]
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search..."""
@@ -174,9 +174,16 @@ def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
     decoding them)."""
     img = _decode(data, settings)
     md5, sha256 = digests or (hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest())
-    grey = geometry.grey(img)
     return Prepared(embed_tensor(img), md5, sha256, make_thumbnail(img) if thumbnail else None,
-                    geometry.keypoints_of(grey), stars.points(grey))
+                    *record_points(img))
+
+
+def record_points(img: Image.Image) -> tuple[bytes, bytes]:
+    """The points a record keeps of an image, both found on its grey picture
+    (``geometry.grey``): its keypoints, and its stars when it is a point field (else
+    ``b""``). ``bench/duplicates/duplicates.py`` stores its scale collection with these."""
+    grey = geometry.grey(img)
+    return geometry.keypoints_of(grey), stars.points(grey)
 
 
 def prepare_query(data: bytes, settings: Settings) -> Query:
@@ -708,9 +715,10 @@ def verify(found: Sequence[Candidate], views: Sequence[bytes], mirrored: Callabl
     names stored images past ``found`` for the query's looks (``Service.deeper``), asked
     for only when ``count_inliers`` votes among them; those it matched follow ``found``'s
     hits. ``enlarged`` as in ``count_inliers`` (a stored image searched by id: its own,
-    ``similar.Stored.enlarged``), and ``pooled`` and ``starred`` (a search's alone:
-    ``Service.starred``, asked only when ``scoring.check_stars`` asks; the stored field it
-    names, with its matches, is one more hit when it is no candidate yet).
+    ``similar.Stored.enlarged``), and ``pooled`` (a search's alone); ``starred``
+    (``Service.starred``: an upload's search and a stored image's; asked only when
+    ``scoring.check_stars`` asks; the stored field it names, with its matches, is one more
+    hit when it is no candidate yet).
     """
     def deferred(id_: int, kind: str) -> Callable[[], bytes]:
         return lambda: read(id_, kind)

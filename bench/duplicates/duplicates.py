@@ -66,9 +66,8 @@ from quality_methods import _phash, avg
 from bogv import imaging
 from bogv.config import Settings
 from bogv.duplicates import BATCH, Duplicates
-from bogv.model import geometry, stars
 from bogv.model.preprocess import embed_tensor
-from bogv.service import Incoming, Service, build_service
+from bogv.service import Incoming, Service, build_service, record_points
 from bogv.thumbs import make_thumbnail
 
 SEED = 16
@@ -446,16 +445,10 @@ def _store(service: Service, batch: list[imaging.Image.Image], first: int,
     digests = [hashlib.sha256(f"scale:{first + i}".encode()).hexdigest() for i in range(len(batch))]
     paths = [f"/stored/{first + i}.jpg" for i in range(len(batch))]
     with ThreadPoolExecutor(2) as pool:
-        files = list(pool.map(_records, batch))
+        files = list(pool.map(lambda img: (make_thumbnail(img), *record_points(img)), batch))
     service.add_vectors(vectors, [
         Incoming(d[:32], d, None, path, thumb, points, seen)
         for d, path, (thumb, points, seen) in zip(digests, paths, files, strict=True)])
-
-
-def _records(img: imaging.Image.Image) -> tuple[bytes, bytes, bytes]:
-    """The record files an import keeps of an image: thumbnail, keypoints, stars."""
-    grey = geometry.grey(img)
-    return make_thumbnail(img), geometry.keypoints_of(grey), stars.points(grey)
 
 
 def _lite_process() -> psutil.Process | None:
