@@ -26,7 +26,7 @@ from bogv.containment import SUPPORTED, contained, pixels_judge
 from bogv.errors import InvalidParameter, NotFound
 from bogv.metrics import Metrics
 from bogv.model import geometry, pixels, scoring, stars
-from bogv.model.content import drawn_over, query_views, uncovered_cells
+from bogv.model.content import content_box, drawn_over, query_views, uncovered_cells
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.model.preprocess import SIZE, embed_tensor
@@ -180,10 +180,29 @@ def prepare(data: bytes, settings: Settings, *, thumbnail: bool = True,
 
 def record_points(img: Image.Image) -> tuple[bytes, bytes]:
     """The points a record keeps of an image, both found on its grey picture
-    (``geometry.grey``): its keypoints, and its stars when it is a point field (else
-    ``b""``). ``bench/duplicates/duplicates.py`` stores its scale collection with these."""
+    (``geometry.grey``): its keypoints, and its stars (``record_stars``).
+    ``bench/duplicates/duplicates.py`` stores its scale collection with these."""
     grey = geometry.grey(img)
-    return geometry.keypoints_of(grey), stars.points(grey)
+    return geometry.keypoints_of(grey), record_stars(grey)
+
+
+def record_stars(grey: np.ndarray) -> bytes:
+    """The stars a record keeps of its grey picture: its own when it is a point field, else
+    those of the picture inside it (``content.content_box``) when that is one, in the
+    whole picture's px, ``b""`` when neither is. A star field shown in a bright window is
+    found by its stars only so: its record's keypoints are the window's, its vector mostly
+    the window's, and the duplicate scan, unlike a search (``stars.first_field``), has only
+    the stored record to look at. On ``bench/duplicates/duplicates.py`` screenshots 0.714 ->
+    0.857 pair recall, no false pair more. A picture is looked inside only when partly dark
+    (``stars.partly_dark``): 70 of 800 dev images, 0.1-0.16 ms more an image on average."""
+    seen = stars.points(grey)
+    if seen or not stars.partly_dark(grey):
+        return seen
+    box = content_box(Image.fromarray(grey))
+    if box is None:
+        return b""
+    left, top, right, bottom = box
+    return stars.shifted(stars.points(grey[top:bottom, left:right]), left, top, max(grey.shape))
 
 
 def prepare_query(data: bytes, settings: Settings) -> Query:

@@ -6,19 +6,21 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from bogv import service as service_module
 from bogv.config import Settings
 from bogv.duplicates import Duplicates
 from bogv.model import geometry, scoring, stars
-from bogv.service import STARS, Service
+from bogv.service import STARS, Service, record_stars
 from bogv.similar import search_stored
 from bogv.starfields import LEAST_VOTES, StarFields
 
-from .images import captioned, encode, photo, screenshot, text_box, text_over
+from .images import captioned, encode, photo, screenshot, screenshot_at, text_box, text_over
 
 _SIDE = 250
 
@@ -216,6 +218,42 @@ def test_a_screenshot_of_a_star_field_under_a_box_is_a_copy_by_the_stars_inside_
     assert (hit.key, hit.match) == ("t01", "copy")
     monkeypatch.setattr(Service, "starred", lambda *args, **kwargs: lambda: None)
     assert service.search(query, 1)[0].match != "copy"
+
+
+def test_a_record_keeps_the_stars_of_the_star_field_inside_a_bright_window(
+        tiles: dict[str, Image.Image]) -> None:
+    window, (left, top, right, bottom) = screenshot_at(tiles["t01"])
+    grey = geometry.grey(window)
+    assert stars.points(grey) == b""  # the window is bright
+    side, xy = stars.unpack(record_stars(grey))
+    f = max(grey.shape) / window.width
+    assert side == max(grey.shape) and len(xy) == stars.STARS
+    assert (xy.min(0) >= np.array([left, top]) * f - 1).all()
+    assert (xy.max(0) <= np.array([right, bottom]) * f + 1).all()
+    sky = geometry.grey(tiles["t01"])
+    assert record_stars(sky) == stars.points(sky)
+    for name in ("coffee", "astronaut", "camera"):  # bright, or dark with no field inside
+        assert record_stars(geometry.grey(photo(name))) == b""
+
+
+def test_the_duplicate_scan_finds_a_star_field_s_screenshot_by_the_stars_its_record_keeps(
+        tmp_path: Path, make_service: Callable[[Settings], Service],
+        tiles: dict[str, Image.Image], monkeypatch: pytest.MonkeyPatch) -> None:
+    shot = encode(screenshot(text_box(tiles["t01"])[0]), quality=90)
+
+    def scanned(data: str) -> tuple[set[tuple[int, int]], tuple[int, int]]:
+        service = make_service(Settings(data_dir=tmp_path / data))
+        ids = _stored(service, tiles)
+        pair = tuple(sorted((ids["t01"], service.add(shot, key="shot").id)))
+        dups = Duplicates(service, threads=1)
+        dups.scan()
+        return {(p.a, p.b) for p in dups.verdicts.pairs("copy")}, pair
+
+    found, pair = scanned("with")
+    assert found == {pair}
+    monkeypatch.setattr(service_module, "record_stars", stars.points)
+    found, _ = scanned("without")
+    assert found == set()  # the window's record has no stars: nothing else tells them
 
 
 def test_a_rebuilt_grid_holds_the_fields_added_and_not_those_dropped(

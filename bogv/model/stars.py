@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-__all__ = ["VERSION", "Aligned", "codes", "first_field", "points", "unpack"]
+__all__ = ["VERSION", "Aligned", "codes", "first_field", "partly_dark", "points", "shifted",
+           "unpack"]
 
 VERSION = "1"
 """Names the record files of points (``service.STARS``): changes whenever ``points`` does."""
@@ -38,6 +39,9 @@ DARK = 40.0
 stored images, 1,804 made from Stellarium's sky pictures, 1,712 are point fields)."""
 LEAST = 6
 """Points a point field has at least."""
+PART = 0.15
+"""Share of a picture that must be dark (``DARK`` or darker) for a point field to be looked
+for inside it (``partly_dark``)."""
 NEAREST = 5
 """Each point makes triangles with pairs of its nearest this many."""
 SHORTEST = 0.02
@@ -97,6 +101,22 @@ def first_field(greys: Sequence[np.ndarray]) -> tuple[bytes, np.ndarray]:
         if seen:
             return seen, grey
     return b"", greys[0]
+
+
+def partly_dark(grey: np.ndarray) -> bool:
+    """Whether enough of a picture that is no point field is dark for one to lie inside it,
+    as a star field does in a screenshot of a bright window (``PART``)."""
+    return float(np.count_nonzero(grey <= DARK)) >= PART * grey.size
+
+
+def shifted(data: bytes, left: int, top: int, side: int) -> bytes:
+    """The points of a part of a picture (``points``), moved into the picture's px: the part
+    lies ``left``, ``top`` px in, and the picture's longer side is ``side``."""
+    if not data:
+        return b""
+    _, xy = unpack(data)
+    moved = xy + np.array([left, top], np.float32)
+    return np.concatenate([[side], moved.ravel()]).astype(np.float32).tobytes()
 
 
 def _median(grey: np.ndarray) -> float:
