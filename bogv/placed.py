@@ -17,7 +17,7 @@ from PIL import Image
 
 from bogv import thumbs
 from bogv.model import geometry, pixels
-from bogv.model.content import drawn_over
+from bogv.model.content import drawn_over, text_boxes
 
 __all__ = ["decode", "likeness"]
 
@@ -40,7 +40,7 @@ def likeness(mine: np.ndarray, drawn: np.ndarray | None, scales: tuple[float, ..
     thumbnail is decoded here and not kept (a scan checks many)."""
     other = decode(thumbnail)
     theirs = geometry.grey(other)
-    drawn_there = drawn_over(theirs)
+    drawn, drawn_there = text_boxes(drawn), text_boxes(drawn_over(theirs))
     linear, shift = matched.matrix[:, :2].astype(np.float64), matched.matrix[:, 2:]
     best = -1.0
     for here in scales:

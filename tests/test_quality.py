@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
+from bogv import placed
 from bogv import service as service_module
 from bogv import similar as similar_module
 from bogv.containment import SUPPORTED
@@ -377,6 +378,60 @@ def test_a_captioned_star_field_is_searched_outside_its_caption(
     captioned_rows, plain_rows = sent
     assert len(captioned_rows) == 2 and len(plain_rows) == 1
     assert captioned_rows[0] @ original < 0.45 and captioned_rows[1] @ original > 0.5
+
+
+def _waves() -> Image.Image:
+    """A smooth wallpaper: colour waves with hardly a corner in them."""
+    y, x = np.mgrid[0:340, 0:512] / 512
+    rgb = [110 + 60 * np.sin(3 * x + 2 * y), 110 + 60 * np.sin(2 * x - 3 * y + 1),
+           140 + 60 * np.cos(4 * y + x)]
+    return Image.fromarray(np.clip(np.stack(rgb, -1), 0, 255).astype(np.uint8))
+
+
+def _text_on_a_box(img: Image.Image) -> Image.Image:
+    """Two lines of dark text on a light see-through box a third of a letter past them, as
+    ``bench/quality/quality_edits.py`` draws dark text."""
+    out = img.convert("RGBA")
+    layer = Image.new("RGBA", out.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    font = ImageFont.load_default(size=out.height // 9)
+    text, at = "HOW IT STARTED\nHOW IT'S GOING", (out.width // 2, out.height // 4)
+    left, top, right, bottom = draw.multiline_textbbox(at, text, font=font, anchor="mm")
+    pad = font.size // 3
+    draw.rounded_rectangle((left - pad, top - pad, right + pad, bottom + pad), radius=pad,
+                           fill=(250, 250, 245, 210))
+    draw.multiline_text(at, text, font=font, anchor="mm", align="center", fill=(120, 0, 0, 255))
+    return Image.alpha_composite(out, layer).convert("RGB")
+
+
+def test_a_line_of_text_s_box_is_taken_for_drawn_over_and_other_strokes_are_not() -> None:
+    drawn = np.zeros((100, 200), bool)
+    drawn[10:20, 20:120] = True  # a line of letters
+    drawn[50:90, 150:190] = True  # strokes about as tall as wide: a drawing's
+    boxed = content.text_boxes(drawn)
+    assert boxed is not None
+    pad = round(content._BOX * 200)
+    assert boxed[10 - pad:20 + pad, 20 - pad:120 + pad].all()
+    assert boxed[:, 140:].sum() == drawn[:, 140:].sum()
+    assert boxed.sum() == (10 + 2 * pad) * (100 + 2 * pad) + drawn[:, 140:].sum()
+    assert content.text_boxes(None) is None
+
+
+def test_pixels_where_matches_put_a_copy_leave_out_the_box_its_text_is_drawn_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    wall = _waves()
+    mine = geometry.grey(_text_on_a_box(wall))
+    drawn = drawn_over(mine)
+    corners = np.array([[0, 0], [mine.shape[1], mine.shape[0]]], np.float32)
+    same_place = geometry.Matched(60, np.array([[1.0, 0, 0], [0, 1.0, 0]]), corners, corners)
+    stored = make_thumbnail(wall)
+
+    def likeness() -> float:
+        return placed.likeness(mine, drawn, (1.0,), stored, same_place, 2.0)
+
+    assert likeness() >= pixels.ALIGNED
+    monkeypatch.setattr(placed, "text_boxes", lambda drawn: drawn)
+    assert likeness() < 0.9  # the box's own light pixels, compared with the waves
 
 
 def test_the_pixel_check_leaves_out_what_is_drawn_over_the_query() -> None:
