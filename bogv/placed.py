@@ -33,8 +33,9 @@ def likeness(mine: np.ndarray, drawn: np.ndarray | None, scales: tuple[float, ..
              thumbnail: bytes, matched: geometry.Matched, enough: float) -> float:
     """``pixels.aligned`` of a grey picture (``mine``, with what is ``drawn`` over it) and a
     stored thumbnail's where ``matched`` (of ``mine``'s keypoints and the stored ones) puts
-    them, clear of what is drawn over either (letters over the other, checked from the
-    original's side, had cost a copy 0.07-0.18): the best at the sizes ``mine``'s keypoints
+    them, clear of what is drawn over either, lines of text with the box they are drawn on
+    (``content.text_boxes``; letters over the other, checked from the original's side, had
+    cost a copy 0.07-0.18): the best at the sizes ``mine``'s keypoints
     may have been found at (``scales``: its pixels per keypoint pixel) and the thumbnail's
     (``thumbs.keypoint_scales``), stopping at the first that reaches ``enough``. The
     thumbnail is decoded here and not kept (a scan checks many)."""
