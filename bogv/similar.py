@@ -59,10 +59,13 @@ class Stored:
         self.keypoints: Callable[[], bytes] = cache(lambda: files.read(id_, KEYPOINTS) or b"")
         self.thumbnail: Callable[[], bytes] = cache(lambda: files.read(id_, THUMBNAIL) or b"")
         self._image = cache(lambda: placed.decode(self.thumbnail()))
+        self._grey: Callable[[], np.ndarray] = cache(lambda: geometry.grey(self._image()))
+        """Its thumbnail's grey picture (``geometry.grey``): what is drawn over it, its star
+        look and every pixel check where matches put it are found on it."""
         self.mirrored: Callable[[], bytes] = cache(
             lambda: geometry.keypoints(ImageOps.mirror(self._image())))
         self.drawn: Callable[[], np.ndarray | None] = cache(
-            lambda: drawn_over(geometry.grey(self._image())))
+            lambda: drawn_over(self._grey()))
         """Where something seems drawn over it (``content.drawn_over``), in its
         thumbnail's pixels."""
         self.pattern: Callable[[], pixels.Pattern] = cache(
@@ -106,7 +109,7 @@ class Stored:
         """A search's star look (``geometry.star_look``) from its thumbnail, and how many
         times larger than the grey picture its stars were found on it is (what
         ``service.star_matches`` asks)."""
-        grey = geometry.grey(self._image())
+        grey = self._grey()
         points, factor = geometry.star_look(grey)
         side, _ = stars.unpack(self.stars())
         return points, factor * max(grey.shape) / side
@@ -142,7 +145,7 @@ class Stored:
         found at. Only this way round: also trying the other's pixels on its own added
         five false pairs on ``bench/duplicates/duplicates.py`` (17 against 12) for none
         found."""
-        return placed.likeness(geometry.grey(self._image()), self.drawn(),
+        return placed.likeness(self._grey(), self.drawn(),
                                thumbs.keypoint_scales(self._image()), thumbnail, matched, enough)
 
 

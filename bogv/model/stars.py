@@ -86,7 +86,7 @@ def points(grey: np.ndarray) -> bytes:
         return b""
     order = np.argsort(-rise[ys, xs], kind="stable")[:STARS]
     xy = np.stack([xs[order], ys[order]], 1).astype(np.float32) / f
-    return np.concatenate([[side], xy.ravel()]).astype(np.float32).tobytes()
+    return _packed(side, xy)
 
 
 def first_field(greys: Sequence[np.ndarray]) -> tuple[bytes, np.ndarray]:
@@ -116,7 +116,7 @@ def shifted(data: bytes, left: int, top: int, side: int) -> bytes:
         return b""
     _, xy = unpack(data)
     moved = xy + np.array([left, top], np.float32)
-    return np.concatenate([[side], moved.ravel()]).astype(np.float32).tobytes()
+    return _packed(side, moved)
 
 
 def _median(grey: np.ndarray) -> float:
@@ -135,6 +135,12 @@ def _background(canon: np.ndarray) -> np.ndarray:
                        interpolation=cv2.INTER_AREA)
     sky = cv2.medianBlur(cells, 5) if min(cells.shape) >= 3 else cells
     return cv2.resize(sky, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
+def _packed(side: float, xy: np.ndarray) -> bytes:
+    """Points as a record keeps them (``unpack`` reads them back): the picture's longer
+    side, then x, y of each, ``float32``."""
+    return np.concatenate([[side], xy.ravel()]).astype(np.float32).tobytes()
 
 
 def unpack(data: bytes) -> tuple[float, np.ndarray]:
