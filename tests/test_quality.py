@@ -644,6 +644,48 @@ def test_pixel_likeness_tells_copies_from_other_pictures() -> None:
     assert pair < scoring.COPY_PIXELS
 
 
+def tinted(img: Image.Image, colour: tuple[float, float, float]) -> Image.Image:
+    """``img`` in grey, each channel scaled by ``colour``: every tint of one picture has
+    the same grey pattern up to brightness, which the pixel check's correlation ignores."""
+    grey = np.asarray(img.convert("L"), np.float32)
+    return Image.fromarray(np.dstack([grey * c for c in colour]).astype(np.uint8))
+
+
+ORANGE, BLUE = (1.0, 0.55, 0.25), (0.25, 0.55, 1.0)
+
+
+def test_pixels_of_another_hue_do_not_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grey alike is not the same picture: two galaxies or two tiles of one gradient are
+    one blur in grey and apart in colour. A copy in grey has no hue and is still a copy."""
+    small = shrunk(photo("camera"), 0.2)
+    stored = make_thumbnail(tinted(small, ORANGE))
+    brighter = ImageEnhance.Brightness(tinted(small, ORANGE)).enhance(1.3)
+    for copy in (brighter, tinted(small, ORANGE).convert("L"),
+                 Image.open(io.BytesIO(encode(tinted(small, ORANGE), quality=40)))):
+        assert pixels.likeness(pixels.pattern(copy), stored) >= scoring.COPY_PIXELS
+    assert pixels.likeness(pixels.pattern(tinted(small, BLUE)), stored) == 0.0
+    assert pixels.likeness(pixels.pattern(small), stored) >= scoring.COPY_PIXELS  # grey
+    monkeypatch.setattr(pixels, "HUE_APART", 360.0)  # hue not compared: grey alone agrees
+    assert pixels.likeness(pixels.pattern(tinted(small, BLUE)), stored) >= scoring.COPY_PIXELS
+
+
+def test_a_hue_is_that_of_the_bright_part_clear_of_what_is_drawn() -> None:
+    """A star field's colour is its stars', not its black sky's; a grey picture has none;
+    what is drawn over a picture does not colour it."""
+    sky = np.zeros((256, 256, 3), np.uint8)
+    sky[120:136, 120:136] = (80, 200, 220)  # a small teal nebula, a sixteenth of the side
+    teal = pixels.hue(sky)
+    assert teal is not None and teal[0] < -pixels._CHROMA  # a* < 0: green-blue
+    assert pixels.hue(np.full((64, 64, 3), 128, np.uint8)) is None
+    assert pixels.hue(np.asarray(photo("camera").convert("RGB"))) is None
+    covered = sky.copy()
+    covered[:64] = (255, 0, 0)  # a red banner over the top quarter
+    drawn = np.zeros((256, 256), bool)
+    drawn[:64] = True
+    assert not pixels._apart(pixels.hue(covered, (~drawn).astype(np.float32)), teal)
+    assert pixels._apart(pixels.hue(covered), teal)
+
+
 def combined_edit(img: Image.Image) -> Image.Image:
     """Like the benchmark's combined edit: an off-centre crop of 80% of the area, JPEG 50,
     halved, brighter; about 90 px wide here."""

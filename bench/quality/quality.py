@@ -197,7 +197,8 @@ def _pattern_bytes(pattern: pixels.Pattern) -> bytes:
     buf = io.BytesIO()
     shown = {} if pattern.coarse_shown is None else {
         "coarse_shown": pattern.coarse_shown, "fine_shown": pattern.fine_shown}
-    np.savez(buf, coarse=pattern.coarse, fine=pattern.fine, **shown)
+    hue = {} if pattern.hue is None else {"hue": pattern.hue}
+    np.savez(buf, coarse=pattern.coarse, fine=pattern.fine, **shown, **hue)
     return buf.getvalue()
 
 
@@ -216,7 +217,7 @@ def _png(grey: np.ndarray) -> bytes:
 def _pattern(data: bytes) -> pixels.Pattern:
     with np.load(io.BytesIO(data)) as z:
         shown = (z["coarse_shown"], z["fine_shown"]) if "coarse_shown" in z else (None, None)
-        return pixels.Pattern(z["coarse"], z["fine"], *shown)
+        return pixels.Pattern(z["coarse"], z["fine"], *shown, z.get("hue"))
 
 
 _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = {
@@ -236,7 +237,7 @@ _RECORDS: dict[str, tuple[str, Callable[[imaging.Image.Image], list[bytes]]]] = 
     "stars": (f"stars{stars.VERSION}-{geometry.SIDE}-inside{stars.PART}",
               lambda img: [service.record_stars(geometry.grey(img))]),
     "thumbnail": ("thumbnail", lambda img: [make_thumbnail(img)]),
-    "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}-shown",
+    "pixels": (f"pixels-{pixels.SIDE}-{pixels.FINE}-shown-hue{pixels.HUE_SIDE}",
                lambda img: [_pattern_bytes(_query_pattern(img))]),
     "grey": (f"grey-{geometry.SIDE}", lambda img: [_png(geometry.grey(img))]),
     "greyquery": (f"grey-{geometry.SIDE}-views",

@@ -36,7 +36,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-__all__ = ["ALIGNED", "FINE", "GROW", "SIDE", "Pattern", "aligned", "likeness", "pattern"]
+__all__ = ["ALIGNED", "FINE", "GROW", "HUE_APART", "HUE_SIDE", "SIDE", "Pattern", "aligned",
+           "hue", "likeness", "pattern"]
 
 SIDE = 32
 GROW = 1.45
@@ -67,17 +68,36 @@ _OVERLAP = 0.2
 """Share of the query the other picture must cover for ``aligned`` to compare them."""
 
 
+HUE_APART = 60.0
+"""Degrees between two pictures' hues (``hue``: the query's, the stored part it lies on)
+from which their pixels do not agree, however alike in grey. The check compares grey,
+where two small galaxies are one round blur and two tiles of one gradient one slope: on
+``bench/duplicates/duplicates.py`` three of its nine false pairs were such pairs, verified
+by the pixels alone, at 104 and 142 degrees (galaxies) and 49 / 72 (the tiles, either way
+round), while the copies the pixels alone verified kept their hue within 25 (an emoji over
+one). A greyscale copy has no hue to compare (``_CHROMA``); a copy recoloured by a filter
+is lost to this check where keypoints do not verify it."""
+_CHROMA = 5.0
+"""Chroma (CIELAB a*b* distance from grey, 0-~130) under which a picture has no hue that
+``HUE_APART`` compares: a greyscale copy, a drawing in black on white."""
+HUE_SIDE = 96
+"""Pixels a picture's hue is measured at: a galaxy's core a tenth of a 256 px thumbnail
+wide keeps its colour, not its black sky's."""
+
+
 @dataclass(frozen=True)
 class Pattern:
     """A query as the pixel check compares it, as is and mirrored (``(2, side, side)``
     float32 each): ``coarse`` at ``SIDE`` px, ``fine`` at its shorter side, within
     ``SIDE``..``FINE`` px; and, when something seems drawn over it, which of those pixels
-    are compared (``coarse_shown``, ``fine_shown``: 1 clear of it, 0 on or beside it)."""
+    are compared (``coarse_shown``, ``fine_shown``: 1 clear of it, 0 on or beside it);
+    its ``hue`` clear of it (None: a grey picture, or one made without it)."""
 
     coarse: np.ndarray
     fine: np.ndarray
     coarse_shown: np.ndarray | None = None
     fine_shown: np.ndarray | None = None
+    hue: np.ndarray | None = None
 
 
 def _resize(grey: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -94,12 +114,42 @@ def pattern(img: Image.Image, drawn: np.ndarray | None = None) -> Pattern:
     fine = int(np.clip(min(grey.shape), SIDE, FINE))
     coarse = np.stack([_resize(g, (SIDE, SIDE)) for g in both])
     fines = np.stack([_resize(g, (fine, fine)) for g in both])
+    rgb = np.asarray(img.convert("RGB"))
     if drawn is None:
-        return Pattern(coarse, fines)
+        return Pattern(coarse, fines, hue=hue(rgb))
     clear = (~drawn).astype(np.float32)
     shown = (clear, np.ascontiguousarray(clear[:, ::-1]))
     return Pattern(coarse, fines, np.stack([_shown(c, SIDE) for c in shown]),
-                   np.stack([_shown(c, fine) for c in shown]))
+                   np.stack([_shown(c, fine) for c in shown]), hue(rgb, clear))
+
+
+def hue(rgb: np.ndarray, clear: np.ndarray | None = None) -> np.ndarray | None:
+    """A picture's colour (``(h, w, 3)`` uint8 RGB) as its mean CIELAB chroma (a*, b*),
+    its brighter part weighing most (a star field's stars, not its sky), over the pixels
+    ``clear`` (any size, 1 where compared) alone; None when it is about grey
+    (``_CHROMA``) or wholly hidden."""
+    if rgb.size == 0:
+        return None
+    # A mean needs no antialiasing: sampled, a 4000 px photo costs as little as a thumbnail.
+    small = cv2.resize(rgb, (HUE_SIDE, HUE_SIDE), interpolation=cv2.INTER_LINEAR)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).reshape(-1, 3).astype(np.float32)
+    light = lab[:, 0]
+    weight = np.maximum(light - np.median(light), 0.0) + 1e-3  # a flat one: its mean
+    if clear is not None:
+        weight *= _shown(clear, HUE_SIDE).ravel()
+    total = float(weight.sum())
+    if total <= 0:
+        return None
+    chroma: np.ndarray = weight @ lab[:, 1:] / total - 128.0
+    return chroma if float(np.hypot(*chroma)) >= _CHROMA else None
+
+
+def _apart(one: np.ndarray | None, other: np.ndarray | None) -> bool:
+    """Whether two hues (``hue``) lie ``HUE_APART`` or more apart; never for a grey one."""
+    if one is None or other is None:
+        return False
+    cos = float(one @ other) / float(np.hypot(*one) * np.hypot(*other))
+    return float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))) >= HUE_APART
 
 
 def _shown(clear: np.ndarray, side: int) -> np.ndarray:
@@ -121,12 +171,14 @@ def _ncc(image: np.ndarray, template: np.ndarray, shown: np.ndarray | None = Non
 
 def likeness(query: Pattern, thumbnail: bytes) -> float:
     """How well the query's pixels agree with a stored thumbnail (a JPEG) at the best size
-    and place: in [-1, 1], 0 when either is flat or the thumbnail cannot be read."""
+    and place: in [-1, 1], 0 when either is flat, the thumbnail cannot be read, or the
+    part of it the query lies on is of another hue (``HUE_APART``)."""
     if not thumbnail or query.coarse[0].std() < _FLAT:
         return 0.0
     try:
         with Image.open(io.BytesIO(thumbnail)) as img:
             stored = np.asarray(img.convert("L"), np.float32)
+            colour = np.asarray(img.convert("RGB")) if query.hue is not None else None
     except (OSError, ValueError, Image.DecompressionBombError):
         return 0.0
     if stored.std() < _FLAT:
@@ -141,6 +193,9 @@ def likeness(query: Pattern, thumbnail: bytes) -> float:
     (best, (x, y)), side, mirrored = max(coarse)
     h, w = stored.shape
     box = (x * w / side, y * h / side, (x + SIDE) * w / side, (y + SIDE) * h / side)
+    if colour is not None and _apart(query.hue, hue(colour[int(box[1]):int(np.ceil(box[3])),
+                                                           int(box[0]):int(np.ceil(box[2]))])):
+        return 0.0
     template = query.fine[mirrored]
     fine_shown = None if query.fine_shown is None else query.fine_shown[mirrored]
     fine = int(min(template.shape[0], box[2] - box[0], box[3] - box[1]))
