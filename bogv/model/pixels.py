@@ -114,7 +114,7 @@ def pattern(img: Image.Image, drawn: np.ndarray | None = None) -> Pattern:
     fine = int(np.clip(min(grey.shape), SIDE, FINE))
     coarse = np.stack([_resize(g, (SIDE, SIDE)) for g in both])
     fines = np.stack([_resize(g, (fine, fine)) for g in both])
-    rgb = np.asarray(img.convert("RGB"))
+    rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))  # no copy
     if drawn is None:
         return Pattern(coarse, fines, hue=hue(rgb))
     clear = (~drawn).astype(np.float32)
