@@ -6,6 +6,7 @@ import io
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import skimage.data
 from PIL import Image, ImageDraw, ImageFont
 
@@ -141,3 +142,14 @@ def dialog(panel: str) -> Image.Image:
     draw.multiline_text((160, 100), textwrap.fill(text * 6, 70), font=font, fill=(20, 20, 20),
                         spacing=8)
     return img
+
+
+ORANGE, BLUE = (1.0, 0.55, 0.25), (0.25, 0.55, 1.0)
+
+
+def tinted(img: Image.Image, colour: tuple[float, float, float]) -> Image.Image:
+    """``img`` in grey, each channel scaled by ``colour`` (``ORANGE``, ``BLUE``): every tint
+    of one picture has the same grey pattern up to brightness, which the pixel check's
+    correlation ignores."""
+    grey = np.asarray(img.convert("L"), np.float32)
+    return Image.fromarray(np.dstack([grey * c for c in colour]).astype(np.uint8))

@@ -25,6 +25,8 @@ from bogv.store import Candidate
 from bogv.verdicts import pair
 
 from .images import (
+    BLUE,
+    ORANGE,
     PHOTOS,
     captioned,
     corner,
@@ -35,6 +37,7 @@ from .images import (
     screenshot,
     text_box,
     text_over,
+    tinted,
 )
 
 
@@ -283,6 +286,29 @@ def test_the_scan_supports_a_copy_by_the_matches_of_its_second_look(
     over = text_over(photo("motorcycle_left")).rotate(6, resample=Image.Resampling.BICUBIC)
     ids, copies = scanned_with(service, photos, over)
     assert copies == {tuple(sorted((ids["motorcycle_left"], ids["over"])))}
+
+
+@pytest.mark.parametrize("hue", [True, False])
+def test_the_scan_keeps_pictures_alike_in_grey_apart_by_their_hue(
+        service: Service, monkeypatch: pytest.MonkeyPatch, hue: bool) -> None:
+    """Two soft pictures with 14-32 keypoints are the pixel check's to judge
+    (``containment.pixels_judge``): one grey pattern in orange and in blue is one picture in
+    grey, as two small galaxies are; their hues tell them apart (``pixels.HUE_APART``),
+    while a shrunk, recompressed copy of one keeps its hue and its group."""
+    if not hue:
+        monkeypatch.setattr(pixels, "HUE_APART", 360.0)
+    soft = photo("coffee").resize((200, 133)).filter(ImageFilter.GaussianBlur(4))
+    orange = tinted(soft, ORANGE)
+    shrunk = Image.open(io.BytesIO(encode(orange, quality=50))).resize((150, 100))
+    ids = {name: service.add(data, key=name).id for name, data in {
+        "orange": encode(orange, "PNG"), "blue": encode(tinted(soft, BLUE), "PNG"),
+        "orange, shrunk": encode(shrunk, quality=90), "coffee": encode(photo("coffee")),
+        "chelsea": encode(photo("chelsea"))}.items()}
+    dups = Duplicates(service)
+    dups.scan()
+    grouped = sorted(sorted(g) for g in names(dups.groups(), ids))
+    expected = ["orange", "orange, shrunk"] + ([] if hue else ["blue"])
+    assert grouped == [sorted(expected)]
 
 
 def test_the_scan_finds_a_copy_that_is_no_neighbour_by_the_pieces_it_shares(

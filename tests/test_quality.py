@@ -49,6 +49,8 @@ from bogv.store import Candidate
 from bogv.thumbs import make_thumbnail
 
 from .images import (
+    BLUE,
+    ORANGE,
     PHOTOS,
     captioned,
     dialog,
@@ -58,6 +60,7 @@ from .images import (
     screenshot,
     screenshot_at,
     text_box,
+    tinted,
 )
 
 
@@ -642,16 +645,6 @@ def test_pixel_likeness_tells_copies_from_other_pictures() -> None:
     pair = pixels.likeness(pixels.pattern(photo("motorcycle_right")),
                            make_thumbnail(photo("motorcycle_left")))
     assert pair < scoring.COPY_PIXELS
-
-
-def tinted(img: Image.Image, colour: tuple[float, float, float]) -> Image.Image:
-    """``img`` in grey, each channel scaled by ``colour``: every tint of one picture has
-    the same grey pattern up to brightness, which the pixel check's correlation ignores."""
-    grey = np.asarray(img.convert("L"), np.float32)
-    return Image.fromarray(np.dstack([grey * c for c in colour]).astype(np.uint8))
-
-
-ORANGE, BLUE = (1.0, 0.55, 0.25), (0.25, 0.55, 1.0)
 
 
 def test_pixels_of_another_hue_do_not_agree(monkeypatch: pytest.MonkeyPatch) -> None:
