@@ -20,7 +20,9 @@ compared with the query in grey, in two steps:
 
 The likeness is the fine step's normalised cross-correlation: brightness and contrast do
 not move it, blur and recompression barely do at this size. Under ``FINE`` px both sides
-are softened by a pixel first (``_SOFTEN``).
+are softened by a pixel first (``_SOFTEN``). Both steps compare grey; between them, the
+part of the thumbnail the query lies on must not be of another hue (``HUE_APART``): two
+small galaxies of different colours are one blur in grey.
 
 Both steps leave out what seems drawn over the query when it says (``pattern(drawn=)``):
 text over a photo changes a fifth of its pixels, which no threshold that keeps look-alikes
