@@ -116,7 +116,7 @@ def pattern(img: Image.Image, drawn: np.ndarray | None = None) -> Pattern:
     fine = int(np.clip(min(grey.shape), SIDE, FINE))
     coarse = np.stack([_resize(g, (SIDE, SIDE)) for g in both])
     fines = np.stack([_resize(g, (fine, fine)) for g in both])
-    rgb = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))  # no copy
+    rgb = _rgb(img)
     if drawn is None:
         return Pattern(coarse, fines, hue=hue(rgb))
     clear = (~drawn).astype(np.float32)
@@ -144,6 +144,11 @@ def hue(rgb: np.ndarray, clear: np.ndarray | None = None) -> np.ndarray | None:
         return None
     chroma: np.ndarray = weight @ lab[:, 1:] / total - 128.0
     return chroma if float(np.hypot(*chroma)) >= _CHROMA else None
+
+
+def _rgb(img: Image.Image) -> np.ndarray:
+    """A picture's RGB pixels, not copied when it is RGB already (a thumbnail, an upload)."""
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
 
 
 def _apart(one: np.ndarray | None, other: np.ndarray | None) -> bool:
@@ -180,7 +185,7 @@ def likeness(query: Pattern, thumbnail: bytes) -> float:
     try:
         with Image.open(io.BytesIO(thumbnail)) as img:
             stored = np.asarray(img.convert("L"), np.float32)
-            colour = np.asarray(img.convert("RGB")) if query.hue is not None else None
+            colour = _rgb(img) if query.hue is not None else None
     except (OSError, ValueError, Image.DecompressionBombError):
         return 0.0
     if stored.std() < _FLAT:
