@@ -969,7 +969,9 @@ def _duplicate(query: Stored, hit: Hit, stored: bytes, files: Sidecar) -> bool:
     """``containment.duplicate`` of a labelled hit, by the query's kept keypoints, mirror
     keypoints, second look and matches; ``stored`` are the hit's keypoints."""
     return duplicate(hit, [query.keypoints, query.mirrored, query.uncovered], stored,
-                     _back(files, query, hit.id), query.match)
+                     _back(files, query, hit.id), query.match,
+                     ahead=lambda: query.likeness(query.pattern(),
+                                                  files.read(hit.id, THUMBNAIL) or b""))
 
 
 def _uncovered(query: Stored, candidate: Candidate, hit: Hit, stored: bytes) -> Hit:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from PIL import Image, ImageEnhance
@@ -10,6 +11,7 @@ from PIL import Image, ImageEnhance
 from bogv.containment import (
     AGREEING,
     COVERED,
+    PARALLAX,
     PLAIN,
     SMALL,
     SUPPORTED,
@@ -26,7 +28,7 @@ from bogv.service import Service
 from bogv.similar import Stored
 from bogv.verdicts import pair
 
-from .images import corner, encode, photo, screenshot, text_over
+from .images import corner, encode, photo, rotated, screenshot, text_over
 from .test_duplicates import add_files, allowed, names
 
 __all__ = ["allowed"]  # the fixture: an allowed root the scan reads pixel sizes from
@@ -255,3 +257,34 @@ def test_groups_check_a_pair_as_the_scan_does(service: Service, allowed: Path) -
     dups.groups()  # each member is tried as the reference: "astronaut" against "copy" too
     checked = pair(ids["astronaut"], ids["copy"], "copy").key
     assert [p.verdict for p in dups.verdicts.pairs() if p.key == checked] == ["copy"]
+
+
+def test_two_views_of_one_scene_are_a_copy_only_when_their_pixels_agree() -> None:
+    """The two views of a stereo camera: their matches stray from one transform along the
+    line between the cameras (``geometry.parallax``: 2.4-3.0 px), a copy's alike in every
+    direction, rotated, cropped, squashed or in a screenshot (under 0.6). Matched as a
+    copy's are (the duplicate bench's stereo pairs kept 54-72 matches), the views are no
+    duplicate by their keypoints, but are by pixels agreeing either way round."""
+    left, right = photo("motorcycle_left"), photo("motorcycle_right")
+    views = geometry.match(geometry.keypoints(right), geometry.keypoints(left))
+    assert views is not None and contained(views)
+    assert geometry.parallax(views) >= 2 * PARALLAX
+    squashed = left.resize((round(left.width * 1.3), left.height))
+    for copy in (rotated(left), corner(left), screenshot(left), squashed):
+        for one, other in ((copy, left), (left, copy)):
+            found = geometry.match(geometry.keypoints(one), geometry.keypoints(other))
+            assert found is not None and geometry.parallax(found) < 0.6 * PARALLAX
+    as_copy = dataclasses.replace(views, count=scoring.COPY_INLIERS)
+    hit, query = Hit(2, "k", "", 0.9, "copy"), [lambda: b"right"]
+
+    def judged(ahead: float, back: float, matched: geometry.Matched = as_copy) -> bool:
+        return duplicate(hit, query, b"left", lambda: back, lambda q, s: matched,
+                         ahead=lambda: ahead)
+
+    apart = 0.70  # the views' pixel likeness either way round
+    assert not judged(apart, apart)
+    assert judged(scoring.COPY_PIXELS, apart) and judged(apart, scoring.COPY_PIXELS)
+    copy = geometry.match(geometry.keypoints(rotated(left)), geometry.keypoints(left))
+    assert copy is not None and copy.count >= scoring.COPY_INLIERS
+    assert judged(0.0, 0.0, copy)  # a copy's keypoints need no pixels
+    assert geometry.parallax(dataclasses.replace(views, pairs=None)) == 0.0  # nothing to tell

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from bogv import duplicates
+from bogv import containment, duplicates
 from bogv.config import Settings
 from bogv.duplicates import Duplicates, Group, Member, _duplicate, _Seen, _uncovered
 from bogv.errors import Busy, InvalidParameter, NotFound
@@ -309,6 +309,28 @@ def test_the_scan_keeps_pictures_alike_in_grey_apart_by_their_hue(
     grouped = sorted(sorted(g) for g in names(dups.groups(), ids))
     expected = ["orange", "orange, shrunk"] + ([] if hue else ["blue"])
     assert grouped == [sorted(expected)]
+
+
+@pytest.mark.parametrize("views", [False, True])
+def test_the_scan_leaves_two_views_of_one_scene_to_the_pixels(
+        service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch,
+        views: bool) -> None:
+    """Keypoint matches that stray along one direction (``geometry.parallax``) are two
+    photos of one scene unless the pixels agree: made to read every pair so, the scan still
+    pairs a photo with its recompressed copy, whose pixels agree, but no longer with its
+    rotated copy, which only keypoints verify."""
+    if views:
+        monkeypatch.setattr(geometry, "parallax", lambda matched: containment.PARALLAX)
+    camera = photo("camera")
+    ids = {name: service.add(data, key=name).id for name, data in {
+        **photos, "recompressed": encode(camera, quality=40),
+        "rotated": encode(rotated(camera), quality=90)}.items()}
+    dups = Duplicates(service, threads=1)
+    dups.scan()
+    by_id = {v: k for k, v in ids.items()}
+    copies = {tuple(sorted((by_id[p.a], by_id[p.b]))) for p in dups.verdicts.pairs("copy")}
+    assert ("camera", "recompressed") in copies
+    assert (("camera", "rotated") in copies) is not views
 
 
 def test_the_scan_finds_a_copy_that_is_no_neighbour_by_the_pieces_it_shares(
