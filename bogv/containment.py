@@ -70,10 +70,11 @@ PARALLAX = 1.0
 """Pixels (``geometry.parallax``) from which a pair's matches stray along one direction as
 two views of one scene's do. On ``bench/duplicates/duplicates.py`` two stereo pairs (a
 rock face, a motorcycle) kept 54-72 matches, a copy's, and strayed 1.37-2.66 px either way
-round; of 43,589 copy pairs with a copy's matches (1,461 dev images, each of the quality
-benchmark's 22 edits, both ways round) 20 strayed 1.0 px or more (keypoints sliding along
-a smooth wallpaper's edges), 99.9% under 0.81, and those meet the pixel check instead.
-Other views of one building or tower stray 0.1-0.7 px: too little to tell."""
+round; of 43,749 copy pairs with a copy's matches (``bench/duplicates/parallax.py``: 1,461
+dev images, each of the quality benchmark's 22 edits, both ways round) 18 strayed 1.0 px or
+more (keypoints sliding along a smooth wallpaper's edges), 99.9% under 0.82, and those meet
+the pixel check instead. Other views of one building or tower stray 0.1-0.7 px: too little
+to tell."""
 
 SMALL = 128
 """Pixels under which the box a picture's keypoints span is too small for them to judge a
