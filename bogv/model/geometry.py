@@ -484,9 +484,9 @@ def parallax(matched: Matched) -> float:
     cv2.setRNGSeed(7)
     fitted, mask = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC,
                                         ransacReprojThreshold=_PARALLAX_REACH)
-    if mask is None:
+    kept = np.zeros(0, bool) if mask is None else mask.ravel() == 1
+    if fitted is None or kept.sum() < 3 * _MIN_MATCHES:  # none, or a degenerate answer
         return 0.0
-    kept = mask.ravel() == 1
     misfit = dst[kept] - cv2.transform(src[kept][:, None], fitted)[:, 0]
     _, axes = np.linalg.eigh(np.cov(misfit.T))  # the main direction last
     along = misfit @ axes
