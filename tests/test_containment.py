@@ -289,5 +289,5 @@ def test_two_views_of_one_scene_are_a_copy_only_when_their_pixels_agree() -> Non
     assert copy is not None and copy.count >= scoring.COPY_INLIERS
     assert judged(0.0, 0.0, copy)  # a copy's keypoints need no pixels
     assert geometry.parallax(dataclasses.replace(views, pairs=None)) == 0.0  # nothing to tell
-    one_point = np.zeros((30, 2), np.float32)  # every match on one keypoint: RANSAC's no fit
+    one_point = np.zeros(30, np.int16)  # every match on one keypoint: RANSAC's no fit
     assert geometry.parallax(dataclasses.replace(views, pairs=(one_point, one_point))) == 0.0
