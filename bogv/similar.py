@@ -56,25 +56,32 @@ class Stored:
 
     def __init__(self, files: Sidecar, id_: int, sha256: str = "") -> None:
         self.files, self.id, self.sha256 = files, id_, sha256
+        # Each part is made from the parts before it through these names, never through
+        # ``self``: a part referring back to its record would make a cycle, and the scan's
+        # records, with their memos, would wait for Python's cycle collector to be freed.
+        thumbnail = cache(lambda: files.read(id_, THUMBNAIL) or b"")
+        image = cache(lambda: placed.decode(thumbnail()))
+        grey = cache(lambda: geometry.grey(image()))
+        drawn = cache(lambda: drawn_over(grey()))
+        side = cache(lambda: max(found) if (found := thumbs.size(thumbnail())) else None)
         self.keypoints: Callable[[], bytes] = cache(lambda: files.read(id_, KEYPOINTS) or b"")
-        self.thumbnail: Callable[[], bytes] = cache(lambda: files.read(id_, THUMBNAIL) or b"")
-        self._image = cache(lambda: placed.decode(self.thumbnail()))
-        self._grey: Callable[[], np.ndarray] = cache(lambda: geometry.grey(self._image()))
+        self.thumbnail: Callable[[], bytes] = thumbnail
+        self._image = image
+        self._grey: Callable[[], np.ndarray] = grey
         """Its thumbnail's grey picture (``geometry.grey``): what is drawn over it, its star
         look and every pixel check where matches put it are found on it."""
         self.mirrored: Callable[[], bytes] = cache(
-            lambda: geometry.keypoints(ImageOps.mirror(self._image())))
-        self.drawn: Callable[[], np.ndarray | None] = cache(
-            lambda: drawn_over(self._grey()))
+            lambda: geometry.keypoints(ImageOps.mirror(image())))
+        self.drawn: Callable[[], np.ndarray | None] = drawn
         """Where something seems drawn over it (``content.drawn_over``), in its
         thumbnail's pixels."""
         self.pattern: Callable[[], pixels.Pattern] = cache(
-            lambda: pixels.pattern(self._image(), self.drawn()))
+            lambda: pixels.pattern(image(), drawn()))
         """Its pixels clear of what seems drawn over it, as a search compares an upload's:
         a caption's letters would otherwise keep its pixels from matching its original's,
         and the scan checks the pair both ways round."""
         self.uncovered: Callable[[], bytes] = cache(
-            lambda: geometry.uncovered_keypoints(self._image(), OVERLAID, letters=False))
+            lambda: geometry.uncovered_keypoints(image(), OVERLAID, letters=False))
         """A search's second look (``geometry.uncovered_keypoints``), from the thumbnail as
         the mirror keypoints are: its stored keypoints lie on whatever is drawn over it.
         None for an image with less than ``OVERLAID`` of it drawn over. Outside every dense
@@ -82,20 +89,19 @@ class Stored:
         left to the look matched drawings of one style to each other, and the scan of
         ``bench/duplicates/duplicates.py`` found 18 false pairs instead of 13 (precision
         0.971 -> 0.961) for recall 0.898 -> 0.915."""
-        self._side: Callable[[], int | None] = cache(
-            lambda: max(found) if (found := thumbs.size(self.thumbnail())) else None)
+        self._side: Callable[[], int | None] = side
         """Its thumbnail's longer side (read from its header, not decoded again): the
         image's own up to ``thumbs.SIDE``. None when it has no thumbnail."""
         self.enlarged: Callable[[], bytes] = cache(
-            lambda: enlarged_look(self._image(), letters=False)
-            if (self._side() or thumbs.SIDE) < thumbs.SIDE else b"")
+            lambda: enlarged_look(image(), letters=False)
+            if (side() or thumbs.SIDE) < thumbs.SIDE else b"")
         """Its second look at it enlarged (``service.enlarged_look``, outside every dense
         stroke as its ``uncovered``), when it is small: its thumbnail, then, is the image
         itself. On ``bench/duplicates/duplicates.py`` pair recall 0.921 -> 0.935 (chains of
         edits 0.885 -> 0.920), no false pair more. The scan matches it only with neighbours
         larger than the image (``duplicates.LARGER``)."""
         self.copy_inliers: Callable[[], float] = cache(
-            lambda: scoring.copy_inliers(self._side() or scoring.FULL_SIDE))
+            lambda: scoring.copy_inliers(side() or scoring.FULL_SIDE))
         """Keypoint matches that make a copy of it (``scoring.copy_inliers``), by its
         thumbnail's size: as large as ``scoring.FULL_SIDE`` counts. Full size when it has
         no thumbnail."""

@@ -3,8 +3,10 @@ this" (``bogv.similar``). Milvus Lite here, the shared server in the last tests.
 
 from __future__ import annotations
 
+import gc
 import io
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -156,6 +158,22 @@ def test_only_a_stored_image_with_something_drawn_over_it_takes_a_second_look(
         over = service.add(encode(captioned(photo(name))[0], quality=92), key=f"{name}-c").id
         assert Stored(service.files, plain).uncovered() == b"", name
         assert len(Stored(service.files, over).uncovered()) > 0, name
+
+
+def test_a_stored_record_is_freed_as_soon_as_it_is_dropped(service: Service) -> None:
+    """What the checks made of a record (its pattern, second looks, memo of matches) goes
+    with it, not at the cycle collector's next pass: the scan makes several records an
+    image, and its peak memory held theirs."""
+    record = Stored(service.files, service.add(encode(photo("astronaut"), quality=92)).id)
+    record.pattern(), record.enlarged(), record.copy_inliers(), record.mirrored()
+    record.match(record.keypoints(), record.keypoints())
+    gone = weakref.ref(record)
+    gc.disable()
+    try:
+        del record
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def test_a_stored_images_pixel_check_leaves_out_what_is_drawn_over_it(
