@@ -965,13 +965,18 @@ def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:
     return lambda: pixels.likeness(Stored(files, other).pattern(), query.thumbnail())
 
 
+def _ahead(query: Stored, thumbnail: Callable[[], bytes]) -> Callable[[], float]:
+    """The pixel check as a search runs it: the query's pixels against ``thumbnail``, the
+    other image's (``Stored.likeness`` keeps what it measured, by those bytes)."""
+    return lambda: query.likeness(query.pattern(), thumbnail())
+
+
 def _duplicate(query: Stored, hit: Hit, stored: bytes, files: Sidecar) -> bool:
     """``containment.duplicate`` of a labelled hit, by the query's kept keypoints, mirror
     keypoints, second look and matches; ``stored`` are the hit's keypoints."""
     return duplicate(hit, [query.keypoints, query.mirrored, query.uncovered], stored,
                      _back(files, query, hit.id), query.match,
-                     ahead=lambda: query.likeness(query.pattern(),
-                                                  files.read(hit.id, THUMBNAIL) or b""))
+                     ahead=_ahead(query, lambda: files.read(hit.id, THUMBNAIL) or b""))
 
 
 def _uncovered(query: Stored, candidate: Candidate, hit: Hit, stored: bytes) -> Hit:
@@ -993,11 +998,7 @@ def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,
     """``hit`` made a copy by ``containment.supported``, scored by the pixels that verified
     it; else ``hit`` itself."""
     thumbnail = cache(lambda: files.read(candidate.id, THUMBNAIL) or b"")
-
-    def ahead() -> float:
-        return query.likeness(query.pattern(), thumbnail())
-
-    likeness = supported(matched, [ahead, _back(files, query, candidate.id)],
+    likeness = supported(matched, [_ahead(query, thumbnail), _back(files, query, candidate.id)],
                          lambda m: query.aligned(thumbnail(), m))
     if not likeness:
         return hit
