@@ -90,7 +90,8 @@ def test_startup_import_runs_in_background(tmp_path: Path, make_service: Callabl
 def test_store_refuses_vectors_of_another_model(settings: Settings, service: Service) -> None:
     service.close()
     with pytest.raises(ModelMismatch, match="new collection"):
-        Store(settings.store_uri, model_id="some-other-model:v9", dim=DIM)
+        Store(settings.store_uri, model_id="some-other-model:v9", dim=DIM,
+              collection=settings.collection)
 
 
 def test_ids_are_unique_increasing_and_javascript_safe(service: Service) -> None:

@@ -90,8 +90,9 @@ def test_reembed_finds_moved_images_and_waits_for_missing_ones(
     moved.mkdir()
     (tmp_path / "files" / "camera.jpg").rename(moved / "renamed.jpg")  # found by content
     (tmp_path / "files" / "chelsea.jpg").unlink()  # nowhere any more
-    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("INTRA_OP_THREADS", "1")
+    for name, value in (("DATA_DIR", str(settings.data_dir)), ("MILVUS_URI", settings.store_uri),
+                        ("COLLECTION", settings.collection), ("INTRA_OP_THREADS", "1")):
+        monkeypatch.setenv(name, value)
     runner = CliRunner()
     result = runner.invoke(app, ["reembed", "--images", str(moved), "--json"])
     assert result.exit_code == 1
