@@ -427,8 +427,9 @@ class Matched:
     and where all the keypoints of each lie (``query_all``, ``stored_all``), in the pixels
     of its keypoint picture (``grey``); ``pairs``: the rows of ``query_all`` and of
     ``stored_all`` the ratio test matched (in step), inliers or not, for ``parallax``;
-    int16, since a scan's and its groups' memos of matches wait for Python's cycle
-    collector (coordinates there held the 10k scan's peak 35 MB higher)."""
+    int16, since every record the scan checks keeps its pairs' matches in its memo
+    (``similar.Stored.matches``): as coordinates, measured while those records still waited
+    for Python's cycle collector, they held the 10k scan's peak 35 MB higher."""
 
     count: int
     matrix: np.ndarray
