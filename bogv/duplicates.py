@@ -331,6 +331,10 @@ class Duplicates:
         self._grouping = threading.Lock()
         self._cached: tuple[tuple[int, int, int], list[Group]] | None = None
         """The groups of every member, and the ``_state`` they were made in."""
+        self._made: dict[bytes, list[Group]] = {}
+        """The groups each component gave when they were last made, by what they were made
+        from (``_signatures``): a delete or a dismissal changes one component, and only
+        that one is anchored again."""
 
     # --- the scan -------------------------------------------------------------------------
 
@@ -596,6 +600,13 @@ class Duplicates:
                 self.verdicts.count("dismissed"))
 
     def _anchored_groups(self) -> list[Group]:
+        """The groups of every component of verified pairs among stored images: those made
+        before from the very same images and pairs (``_made``), the others anchored now.
+
+        Each person's decision in the page (keep / delete, "not duplicates") changes the
+        state and so makes the groups again; anchoring all of them anew took 8-9 s at 10k
+        images (``bench/duplicates/duplicates.py``'s scale collection), for one changed
+        component."""
         known: dict[str, Pair] = {}
         for p in self.verdicts.pairs():
             known[p.key] = p
@@ -607,7 +618,15 @@ class Duplicates:
                 edges[p.a][p.b] = edges[p.b][p.a] = p.score
         groups: list[Group] = []
         fresh: list[Pair] = []
-        components = list(_components(edges))
+        made: dict[bytes, list[Group]] = {}
+        components = []
+        for component, signature in _signatures(list(_components(edges)), known):
+            if signature in self._made:
+                made[signature] = self._made[signature]
+                groups += made[signature]
+            else:
+                components.append(component)
+        anchored: list[list[Group]] = []
         with ThreadPoolExecutor(self.threads) as pool:
             # Checks need the images' vectors: read for many components at once (one
             # query each would cost more than their checks), a bounded number at a time.
@@ -620,11 +639,16 @@ class Duplicates:
                     last += 1
                 chunk = components[first:last]
                 vectors = self._vectors([i for c in chunk for i in c])
-                for made in pool.map(self._anchored, chunk, repeat(edges), repeat(records),
-                                     repeat(known), repeat(fresh), repeat(vectors)):
-                    groups += made
+                anchored += pool.map(self._anchored, chunk, repeat(edges), repeat(records),
+                                     repeat(known), repeat(fresh), repeat(vectors))
                 first = last
         self.verdicts.save(fresh)
+        # Kept by what they were made from, the pairs anchoring checked now included: the
+        # next time those are read back with the others.
+        for (_, signature), some in zip(_signatures(components, known), anchored, strict=True):
+            made[signature] = some
+            groups += some
+        self._made = made
         return groups
 
     def _vectors(self, ids: list[int]) -> dict[int, np.ndarray]:
@@ -1033,6 +1057,22 @@ def _by_keypoints(query: Stored, candidate: Candidate, matched: geometry.Matched
                scoring.score(candidate.similarity, n),
                scoring.match(candidate.similarity, inliers=n,
                              same_bytes=bool(query.sha256) and candidate.sha256 == query.sha256))
+
+
+def _signatures(components: list[set[int]], known: dict[str, Pair]
+                ) -> list[tuple[set[int], bytes]]:
+    """Each component with a digest of what its groups are made from: its images and every
+    pair known among them (verdict, score as Milvus keeps it, a float32, and label). Records
+    never change, so neither do the groups of a component whose digest is the same."""
+    where = {i: n for n, component in enumerate(components) for i in component}
+    inside: list[list[tuple[int, int, str, float, str]]] = [[] for _ in components]
+    for p in known.values():
+        n = where.get(p.a)
+        if n is not None and where.get(p.b) == n:
+            inside[n].append((p.a, p.b, p.verdict, float(np.float32(p.score)), p.match))
+    return [(component, hashlib.blake2b(repr((sorted(component), sorted(pairs))).encode(),
+                                        digest_size=16).digest())
+            for component, pairs in zip(components, inside, strict=True)]
 
 
 def _components(edges: dict[int, dict[int, float]]) -> Iterable[set[int]]:

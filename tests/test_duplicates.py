@@ -9,6 +9,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -443,6 +444,41 @@ def test_groups_are_made_once_per_state(service: Service, allowed: Path,
     assert len(dups.groups()) == 2
     service.delete_ids([ids["coffee-small"]])
     assert names(dups.groups(), ids) == [["chelsea", "chelsea-q20"]]
+
+
+def test_a_change_anchors_again_only_the_groups_it_touches(
+        service: Service, allowed: Path, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A delete or a dismissal in the page makes the groups again: only the component it
+    changed is anchored anew, the others are the groups made before, and the whole is what
+    making every group afresh gives."""
+    ids = add_files(service, allowed, {
+        "coffee": photos["coffee"], "coffee-small": edited_copy(photo("coffee")),
+        "chelsea": photos["chelsea"], "chelsea-q20": encode(photo("chelsea"), quality=20),
+        "chelsea-small": edited_copy(photo("chelsea"))})
+    dups = Duplicates(service)
+    dups.scan()
+    anchored: list[set[str]] = []
+    by_id = {v: k for k, v in ids.items()}
+    original = dups._anchored
+
+    def spy(component: set[int], *rest: Any) -> list[Group]:
+        anchored.append({by_id[i] for i in component})
+        return original(component, *rest)
+
+    monkeypatch.setattr(dups, "_anchored", spy)
+    assert sorted(map(sorted, names(dups.groups(), ids))) == [
+        ["chelsea", "chelsea-q20", "chelsea-small"], ["coffee", "coffee-small"]]
+    assert len(anchored) == 2
+    anchored.clear()
+    service.delete_ids([ids["chelsea-small"]])
+    groups = dups.groups()
+    assert anchored == [{"chelsea", "chelsea-q20"}]
+    assert groups == Duplicates(service).groups()
+    anchored.clear()
+    dups.dismiss([ids["coffee"], ids["coffee-small"]])  # their one pair: no component left
+    assert names(dups.groups(), ids) == [["chelsea", "chelsea-q20"]]
+    assert anchored == []
 
 
 def test_the_reference_is_what_the_others_are_copies_of(service: Service,
