@@ -6,12 +6,22 @@ imported, to configure the default connection of its ORM API, and raises unless 
 ``Settings.store_uri``) and documents ``MILVUS_URI`` as a Milvus Lite file path as well, so
 ``MILVUS_URI=/data/bogv.db bogv serve`` died before bogv's settings were read. The variables
 are hidden from pymilvus for the length of its import and put back at once. Every bogv module
-imports pymilvus through here.
+imports pymilvus through here, which also quiets two of its warnings (below).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
+
+# Milvus Lite 2.5.1 imports pkg_resources (so setuptools stays under 81), whose deprecation
+# warning every command printed; and it gives a query iterator no MVCC timestamp, so
+# pymilvus warns that it takes the client's clock instead, at every start-up (``Service``
+# reads every record's id to index its pieces): harmless for one process that owns its
+# file, and noise on a person's terminal.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning,
+                        module="milvus_lite")
 
 _READ_AT_IMPORT = ("MILVUS_URI", "MILVUS_DEFAULT_CONNECTION")
 
@@ -20,6 +30,7 @@ try:
     from pymilvus import DataType, MilvusClient, MilvusException
 finally:
     os.environ.update(_saved)
+logging.getLogger("pymilvus.orm.iterator").setLevel(logging.ERROR)
 
 __all__ = ["DataType", "MilvusClient", "MilvusException", "last_write_ts"]
 

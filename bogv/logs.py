@@ -47,7 +47,3 @@ def configure(level: str, fmt: str) -> None:
                  *(n for n in logging.Logger.manager.loggerDict if n.startswith("pymilvus."))]:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # Milvus Lite gives a query iterator no MVCC timestamp, so pymilvus warns that it takes
-    # the client's clock instead, at every start-up (``Service`` reads every record's id to
-    # index its pieces): harmless for one process that owns its file, and only noise.
-    logging.getLogger("pymilvus.orm.iterator").setLevel(logging.ERROR)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from bogv import cli
 from bogv.cli import app
 
 from .images import edited_copy, photo, write_photos
@@ -46,7 +50,40 @@ def test_duplicates_json_csv_and_table(imported: Path) -> None:
     table = runner.invoke(app, ["duplicates"], catch_exceptions=False, env={"COLUMNS": "200"})
     assert "keep" in table.stdout and "coffee-small.jpg" in table.stdout
     assert "group 1: keep" in table.stdout
+    narrow = runner.invoke(app, ["duplicates"], catch_exceptions=False, env={"COLUMNS": "80"})
+    assert all(f" {m['id']} " in narrow.stdout for m in groups[0]["members"])  # not folded
 
     nearly_same = runner.invoke(app, ["duplicates", "--json", "--min-score", "1"])
     assert json.loads(nearly_same.stdout) == []
     assert runner.invoke(app, ["duplicates", "--min-score", "0.2"]).exit_code == 2
+
+
+def test_json_for_a_script_is_written_plainly(imported: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich lays out every token of what it highlights (12 s and 1.2 GB for the groups of
+    30k images): JSON for a pipe is written as ``json.dumps`` makes it."""
+    def laid_out(*args: object, **kwargs: object) -> None:
+        raise AssertionError("JSON for a pipe went through rich")
+
+    monkeypatch.setattr(cli.out, "print_json", laid_out)
+    result = runner.invoke(app, ["duplicates", "--json"], catch_exceptions=False)
+    groups = json.loads(result.stdout)
+    assert len(groups) == 1
+    assert result.stdout == json.dumps(groups, indent=2, ensure_ascii=False) + "\n"
+
+
+def test_commands_say_what_they_did_and_no_library_noise(tmp_path: Path,
+                                                          photos: dict[str, bytes]) -> None:
+    """Milvus Lite's import warned of pkg_resources and pymilvus of a missing MVCC
+    timestamp, three times a run: lines a person cannot act on, around the ones that
+    matter. (Processes of their own: this one has imported Milvus Lite already, and a
+    Milvus Lite file opened here stays in use.)"""
+    folder = write_photos(tmp_path / "photos", photos)
+    (folder / "coffee-small.jpg").write_bytes(edited_copy(photo("coffee")))
+    env = {**os.environ, "DATA_DIR": str(tmp_path / "data")}
+    for command in (["import", str(folder)], ["duplicates", "--csv"]):
+        run = subprocess.run([sys.executable, "-m", "bogv", *command], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert "pkg_resources" not in run.stderr and "mvccTs" not in run.stderr
+    assert "7 new images checked" in run.stderr and "1 groups of copies" in run.stderr
