@@ -73,9 +73,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from functools import cache
 from itertools import repeat
+from typing import Any
 
 import cv2
 import numpy as np
@@ -93,6 +94,7 @@ from bogv.containment import (
     supported,
 )
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
+from bogv.kept_groups import KeptGroups, made_by
 from bogv.model import compression, edits, geometry, pixels, scoring
 from bogv.model.content import framed
 from bogv.results import Hit
@@ -179,6 +181,14 @@ class Group:
     @property
     def suggested(self) -> int:
         return self.members[0].id
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``KeptGroups`` keeps it (``from_json`` reads it back)."""
+        return {"why": self.why, "members": [astuple(m) for m in self.members]}
+
+    @classmethod
+    def from_json(cls, kept: dict[str, Any]) -> Group:
+        return cls([Member(*m) for m in kept["members"]], kept["why"])
 
 
 @dataclass
@@ -331,12 +341,27 @@ class Duplicates:
         self._grouping = threading.Lock()
         self._cached: tuple[tuple[int, int, int], list[Group]] | None = None
         """The groups of every member, and the ``_state`` they were made in."""
-        self._made: dict[bytes, list[Group]] = {}
+        self._made: dict[bytes, list[Group]] | None = None
         """The groups each component gave when they were last made, by what they were made
         from (``_signatures``): a delete or a dismissal changes one component, and only
-        that one is anchored again."""
+        that one is anchored again. Read from ``kept`` when first needed: another process
+        made them last."""
+        settings = service.settings
+        self.kept = KeptGroups(
+            settings.data_dir / f"{settings.collection}.groups.json",
+            made_by(settings.store_uri, settings.collection, settings.allowed_roots,
+                    settings.max_pixels, settings.max_upload_bytes))
+        """``_made``, from one process to the next."""
 
     # --- the scan -------------------------------------------------------------------------
+
+    def forget(self) -> None:
+        """Drop everything known and kept: pairs, dismissals, the scan's progress and the
+        groups (a benchmark's fresh scan of a kept collection)."""
+        with self._grouping:
+            self.verdicts.forget()
+            self.kept.clear()
+            self._made, self._cached = None, None
 
     def pending(self) -> int:
         """Images added since the last scan."""
@@ -620,6 +645,8 @@ class Duplicates:
         fresh: list[Pair] = []
         made: dict[bytes, list[Group]] = {}
         components = []
+        if self._made is None:
+            self._made = self.kept.read(lambda kept: [Group.from_json(g) for g in kept])
         for component, signature in _signatures(list(_components(edges)), known):
             if signature in self._made:
                 made[signature] = self._made[signature]
@@ -648,6 +675,8 @@ class Duplicates:
         for (_, signature), some in zip(_signatures(components, known), anchored, strict=True):
             made[signature] = some
             groups += some
+        if made.keys() != self._made.keys():
+            self.kept.write({k: [g.to_json() for g in v] for k, v in made.items()})
         self._made = made
         return groups
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import io
+import logging
 import time
 import weakref
 from collections.abc import Callable
@@ -474,10 +475,65 @@ def test_a_change_anchors_again_only_the_groups_it_touches(
     service.delete_ids([ids["chelsea-small"]])
     groups = dups.groups()
     assert anchored == [{"chelsea", "chelsea-q20"}]
+    dups.kept.clear()  # made afresh, not read back
     assert groups == Duplicates(service).groups()
     anchored.clear()
     dups.dismiss([ids["coffee"], ids["coffee-small"]])  # their one pair: no component left
     assert names(dups.groups(), ids) == [["chelsea", "chelsea-q20"]]
+    assert anchored == []
+
+
+def test_the_next_process_reads_the_groups_back_and_anchors_only_what_changed(
+        service: Service, allowed: Path, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """``bogv duplicates`` and a restarted ``bogv serve`` make the groups in a new process:
+    the groups made before are read back from the file they were kept in, only a component
+    changed since is anchored, and a file that other code made, or that cannot be read,
+    is not used."""
+    ids = add_files(service, allowed, {
+        "coffee": photos["coffee"], "coffee-small": edited_copy(photo("coffee")),
+        "chelsea": photos["chelsea"], "chelsea-q20": encode(photo("chelsea"), quality=20),
+        "chelsea-small": edited_copy(photo("chelsea"))})
+    first = Duplicates(service)
+    first.scan()
+    made = first.groups()
+    assert len(made) == 2
+    by_id = {v: k for k, v in ids.items()}
+
+    def anchoring(dups: Duplicates) -> list[set[str]]:
+        anchored: list[set[str]] = []
+        original = dups._anchored
+
+        def spy(component: set[int], *rest: Any) -> list[Group]:
+            anchored.append({by_id[i] for i in component})
+            return original(component, *rest)
+
+        monkeypatch.setattr(dups, "_anchored", spy)
+        return anchored
+
+    later = Duplicates(service)
+    anchored = anchoring(later)
+    assert later.groups() == made
+    assert anchored == []
+    service.delete_ids([ids["chelsea-small"]])
+    after = Duplicates(service)
+    anchored = anchoring(after)
+    assert names(after.groups(), ids) == names(later.groups(), ids)
+    assert anchored == [{"chelsea", "chelsea-q20"}]
+    # Other code (its rules may differ), or a file that cannot be read: made afresh.
+    monkeypatch.setattr("bogv.duplicates.made_by", lambda *setting: "other code")
+    anchored = anchoring(other := Duplicates(service))
+    assert other.groups() == after.groups()
+    assert len(anchored) == 2
+    monkeypatch.undo()
+    after.kept.path.write_text('{"made_by": ')
+    anchored = anchoring(broken := Duplicates(service))
+    with caplog.at_level(logging.WARNING, logger="bogv.kept_groups"):
+        assert broken.groups() == after.groups()
+    assert len(anchored) == 2
+    assert "ignoring the kept duplicate groups" in caplog.text
+    anchored = anchoring(mended := Duplicates(service))  # the broken file was replaced
+    assert mended.groups() == after.groups()
     assert anchored == []
 
 
@@ -534,10 +590,12 @@ def test_the_original_is_kept_over_a_re_compressed_copy_stored_before_it(
     assert groups[0].suggested == ids["camera"]
     assert groups[0].why == "least edited: 1 of the other 1 as large look re-compressed"
     monkeypatch.setattr(compression, "HARDER", float("inf"))
+    dups.kept.clear()  # made afresh, not read back
     assert Duplicates(service).groups()[0].suggested == ids["camera-resaved"]
     monkeypatch.undo()
     # the file at the copy's path is no longer the image stored: it tells nothing
     (allowed / "camera-resaved.jpg").write_bytes(encode(photo("camera"), quality=30))
+    dups.kept.clear()
     assert Duplicates(service).groups()[0].suggested == ids["camera-resaved"]
 
 

@@ -178,7 +178,7 @@ def test_the_duplicate_scan_finds_a_shared_star_field_by_its_stars(
 
     def scanned() -> set[tuple[int, int]]:
         dups = Duplicates(service, threads=1)
-        dups.verdicts.forget()
+        dups.forget()
         dups.scan()
         return {(p.a, p.b) for p in dups.verdicts.pairs("copy")}
 

@@ -358,7 +358,7 @@ def scale(args: argparse.Namespace, work: Path) -> None:
         print(f"{n} images stored in {args.data_dir} ({fill:.0f} s for those added)")
         return
     dups = Duplicates(service)
-    dups.verdicts.forget()  # a kept collection is scanned from scratch each run
+    dups.forget()  # a kept collection is scanned and grouped from scratch each run
     lite = _lite_process()
     peak_lite = [lite.memory_info().rss if lite else 0]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
