@@ -380,15 +380,19 @@ def duplicates(min_score: Annotated[float, typer.Option(
     try:
         dups = Duplicates(service)
         with _progress() as progress:
-            task = progress.add_task("scanning", total=None, rate="")
 
-            def tick(done: int, total: int) -> None:
-                speed = progress.tasks[task].speed
-                progress.update(task, completed=done, total=total,
-                                rate=f"{speed:.0f} img/s" if speed else "")
+            def ticks(stage: str) -> Callable[[int, int], None]:
+                task = progress.add_task(stage, total=None, rate="")
 
-            report = dups.scan(tick)
-        groups = dups.groups(min_score)
+                def tick(done: int, total: int) -> None:
+                    speed = progress.tasks[task].speed
+                    progress.update(task, completed=done, total=total,
+                                    rate=f"{speed:.0f} img/s" if speed else "")
+                return tick
+
+            report = dups.scan(ticks("scanning"))
+            # images of the groups to make again (none when the last ones are kept)
+            groups = dups.groups(min_score, ticks("grouping"))
     finally:
         service.close()
     late = (f" (and {report.late} added shortly before the last scan's newest, which another "

@@ -594,9 +594,12 @@ class Duplicates:
 
     # --- groups ---------------------------------------------------------------------------
 
-    def groups(self, min_score: float = 0.5) -> list[Group]:
+    def groups(self, min_score: float = 0.5,
+               on_progress: Callable[[int, int], None] | None = None) -> list[Group]:
         """Every group, largest first. ``min_score`` (0.5: verified copies) drops members
-        scoring less against their group's suggested image.
+        scoring less against their group's suggested image. ``on_progress(done, total)``:
+        images of the components anchored so far, of those to anchor (minutes after the
+        first scan of a large collection: 292 s at 100k).
 
         Anchoring runs checks, so the groups are made once per state of the collection
         (``_state``: its images, the scan's progress, the dismissals) and kept: paging
@@ -607,7 +610,7 @@ class Duplicates:
         with self._grouping:
             state = self._state()
             if self._cached is None or self._cached[0] != state:
-                self._cached = state, self._anchored_groups()
+                self._cached = state, self._anchored_groups(on_progress or (lambda *_: None))
             made = self._cached[1]
         groups = [Group([m for m in g.members if m.suggested or m.score >= min_score], g.why)
                   for g in made]
@@ -624,7 +627,7 @@ class Duplicates:
         return (self.service.store.count(), self.verdicts.scanned(),
                 self.verdicts.count("dismissed"))
 
-    def _anchored_groups(self) -> list[Group]:
+    def _anchored_groups(self, on_progress: Callable[[int, int], None]) -> list[Group]:
         """The groups of every component of verified pairs among stored images: those made
         before from the very same images and pairs (``_made``), the others anchored now.
 
@@ -654,6 +657,16 @@ class Duplicates:
             else:
                 components.append(component)
         anchored: list[list[Group]] = []
+        total, done, counting = sum(map(len, components)), [0], threading.Lock()
+        on_progress(0, total)
+
+        def anchor(component: set[int], *rest: Any) -> list[Group]:
+            some = self._anchored(component, *rest)
+            with counting:
+                done[0] += len(component)
+                on_progress(done[0], total)
+            return some
+
         with ThreadPoolExecutor(self.threads) as pool:
             # Checks need the images' vectors: read for many components at once (one
             # query each would cost more than their checks), a bounded number at a time.
@@ -666,7 +679,7 @@ class Duplicates:
                     last += 1
                 chunk = components[first:last]
                 vectors = self._vectors([i for c in chunk for i in c])
-                anchored += pool.map(self._anchored, chunk, repeat(edges), repeat(records),
+                anchored += pool.map(anchor, chunk, repeat(edges), repeat(records),
                                      repeat(known), repeat(fresh), repeat(vectors))
                 first = last
         self.verdicts.save(fresh)

@@ -496,8 +496,10 @@ def test_the_next_process_reads_the_groups_back_and_anchors_only_what_changed(
         "chelsea-small": edited_copy(photo("chelsea"))})
     first = Duplicates(service)
     first.scan()
-    made = first.groups()
+    progress: list[tuple[int, int]] = []
+    made = first.groups(on_progress=lambda *done: progress.append(done))
     assert len(made) == 2
+    assert progress[0] == (0, 5) and progress[-1] == (5, 5)  # images of components anchored
     by_id = {v: k for k, v in ids.items()}
 
     def anchoring(dups: Duplicates) -> list[set[str]]:
@@ -513,8 +515,9 @@ def test_the_next_process_reads_the_groups_back_and_anchors_only_what_changed(
 
     later = Duplicates(service)
     anchored = anchoring(later)
-    assert later.groups() == made
-    assert anchored == []
+    progress.clear()
+    assert later.groups(on_progress=lambda *done: progress.append(done)) == made
+    assert anchored == [] and progress == [(0, 0)]
     service.delete_ids([ids["chelsea-small"]])
     after = Duplicates(service)
     anchored = anchoring(after)

@@ -36,6 +36,7 @@ def test_duplicates_json_csv_and_table(imported: Path) -> None:
     result = runner.invoke(app, ["duplicates", "--json"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "7 new images checked" in result.stderr and "1 groups of copies" in result.stderr
+    assert "scanning" in result.stderr and "grouping" in result.stderr  # two progress bars
     groups = json.loads(result.stdout)
     assert [[m["filepath"] for m in g["members"]] for g in groups] == [
         [str(imported / "coffee.jpg"), str(imported / "coffee-small.jpg")]]
