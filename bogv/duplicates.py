@@ -71,8 +71,9 @@ import hashlib
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field, replace
 from functools import cache
 from itertools import repeat
@@ -113,7 +114,7 @@ from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, IdAllocator, Record
 from bogv.verdicts import Pair, Verdict, Verdicts, pair
 
-__all__ = ["Duplicates", "Group", "Member", "ScanReport", "rank"]
+__all__ = ["Duplicates", "Group", "Member", "Progress", "ScanReport", "rank"]
 
 BATCH = 512
 """Images per batched search: one round trip to Milvus answers this many images. Milvus
@@ -189,6 +190,15 @@ class Group:
     @classmethod
     def from_json(cls, kept: dict[str, Any]) -> Group:
         return cls([Member(*m) for m in kept["members"]], kept["why"])
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A running stage: ``done`` of ``total`` images, ``seconds`` since it started."""
+
+    done: int
+    total: int
+    seconds: float
 
 
 @dataclass
@@ -339,6 +349,8 @@ class Duplicates:
         """``_recompressed`` of (member, member) ids as large as each other (records never
         change; a whole file is decoded to judge a pair)."""
         self._grouping = threading.Lock()
+        self._running: dict[str, tuple[int, int, float]] = {}
+        """Each running stage's images done, of how many, since when (``progress``)."""
         self._cached: tuple[tuple[int, int, int], list[Group]] | None = None
         """The groups of every member, and the ``_state`` they were made in."""
         self._made: dict[bytes, list[Group]] | None = None
@@ -363,6 +375,29 @@ class Duplicates:
             self.kept.clear()
             self._made, self._cached = None, None
 
+    def progress(self) -> dict[str, Progress]:
+        """How far each running stage is (``scanning``, ``grouping``): the page shows it,
+        since the first scan of 100k images takes about twenty minutes."""
+        now = time.monotonic()
+        return {stage: Progress(done, total, now - started)
+                for stage, (done, total, started) in list(self._running.items())}
+
+    @contextmanager
+    def _following(self, stage: str, on_progress: Callable[[int, int], None] | None
+                   ) -> Iterator[Callable[[int, int], None]]:
+        """A progress callback for ``stage`` that ``progress`` reads, then ``on_progress``."""
+        started = time.monotonic()
+
+        def tick(done: int, total: int) -> None:
+            self._running[stage] = done, total, started
+            if on_progress is not None:
+                on_progress(done, total)
+
+        try:
+            yield tick
+        finally:
+            self._running.pop(stage, None)
+
     def pending(self) -> int:
         """Images added since the last scan."""
         return self.service.store.count(f"id > {self.verdicts.scanned()}")
@@ -377,7 +412,8 @@ class Duplicates:
             # scan and frees it for the groups: 213 MB at 100k images.
             kept = self.service.indexing_pieces
             try:
-                return self._scan(on_progress or (lambda done, total: None))
+                with self._following("scanning", on_progress) as tick:
+                    return self._scan(tick)
             finally:
                 if not kept:
                     self.service.drop_pieces()
@@ -610,7 +646,8 @@ class Duplicates:
         with self._grouping:
             state = self._state()
             if self._cached is None or self._cached[0] != state:
-                self._cached = state, self._anchored_groups(on_progress or (lambda *_: None))
+                with self._following("grouping", on_progress) as tick:
+                    self._cached = state, self._anchored_groups(tick)
             made = self._cached[1]
         groups = [Group([m for m in g.members if m.suggested or m.score >= min_score], g.why)
                   for g in made]

@@ -540,6 +540,30 @@ def test_the_next_process_reads_the_groups_back_and_anchors_only_what_changed(
     assert anchored == []
 
 
+def test_progress_follows_the_scan_and_the_grouping(service: Service, allowed: Path,
+                                                   photos: dict[str, bytes]) -> None:
+    """``progress`` (what the page shows) says, while each runs, what its own progress
+    callback is told; nothing when neither runs."""
+    add_files(service, allowed, {"coffee": photos["coffee"],
+                                 "coffee-small": edited_copy(photo("coffee")),
+                                 "rocket": photos["rocket"]})
+    dups = Duplicates(service, threads=1)
+    assert dups.progress() == {}
+    seen: list[tuple[str, int, int, int, int]] = []
+
+    def tick(done: int, total: int) -> None:
+        (stage, p), = dups.progress().items()
+        seen.append((stage, p.done, p.total, done, total))
+
+    dups.scan(tick)
+    assert dups.progress() == {}
+    dups.groups(on_progress=tick)
+    assert dups.progress() == {}
+    assert seen[0] == ("scanning", 0, 3, 0, 3) and ("scanning", 3, 3, 3, 3) in seen
+    assert seen[-1] == ("grouping", 2, 2, 2, 2)  # the images of the one component
+    assert all(s[1:3] == s[3:] for s in seen)  # what progress says = what the callback is told
+
+
 def test_the_reference_is_what_the_others_are_copies_of(service: Service,
                                                          allowed: Path) -> None:
     """Left and right crops of one photo share only a strip; both are copies of a smaller

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from bogv.api.app import create_app
 from bogv.config import Settings
+from bogv.duplicates import Duplicates
 from bogv.service import Service
 
 from .images import edited_copy, encode, photo
@@ -83,10 +88,41 @@ def test_errors_are_in_the_envelope(client: TestClient, service: Service,
         assert text in body["msg"]
 
 
+def test_progress_of_a_running_scan(client: TestClient, service: Service,
+                                    photos: dict[str, bytes],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """While ``POST /duplicates/scan`` runs (here held at its first image), ``GET
+    /duplicates/progress`` says how far it is; before and after, nothing runs."""
+    ids = fill(service, photos)
+    idle = client.get(f"{API}/duplicates/progress").json()
+    assert idle == {"msg": "success", "code": 200,
+                    "data": {"scanning": None, "grouping": None}}
+    checking, go_on = threading.Event(), threading.Event()
+    check = Duplicates._check
+
+    def held(self: Duplicates, *args: Any) -> Any:
+        checking.set()
+        assert go_on.wait(60)
+        return check(self, *args)
+
+    monkeypatch.setattr(Duplicates, "_check", held)
+    with ThreadPoolExecutor(1) as pool:
+        scan = pool.submit(client.post, f"{API}/duplicates/scan")
+        assert checking.wait(60)
+        running = client.get(f"{API}/duplicates/progress").json()["data"]
+        go_on.set()
+        assert scan.result().json()["data"]["scanned"] == len(ids)
+    assert running["grouping"] is None
+    assert running["scanning"]["done"] == 0 and running["scanning"]["total"] == len(ids)
+    assert running["scanning"]["seconds"] >= 0
+    after = client.get(f"{API}/duplicates/progress").json()["data"]
+    assert after == {"scanning": None, "grouping": None}
+
+
 def test_openapi_documents_duplicates(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {f"{API}/duplicates", f"{API}/duplicates/scan", f"{API}/duplicates/dismiss",
-            f"{API}/search/id"} <= set(paths)
+            f"{API}/duplicates/progress", f"{API}/search/id"} <= set(paths)
     listing = paths[f"{API}/duplicates"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {"offset", "limit", "min_score"}
     assert "409" in paths[f"{API}/duplicates/scan"]["post"]["responses"]

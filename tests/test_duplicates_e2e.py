@@ -12,7 +12,7 @@ import json
 import re
 
 import httpx
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Route, expect
 
 from .conftest import Served
 from .images import edited_copy, encode, photo
@@ -94,5 +94,44 @@ def test_resolve_duplicates_in_a_browser(served: Served, browser: Browser,
     page.locator("#records .card", has_text="chelsea-q20").get_by_role(
         "button", name=re.compile(r"^Images similar to record")).click()
     expect(results.first.locator("dd").first).to_have_text("chelsea")
+    assert errors == []
+    context.close()
+
+
+def test_the_tab_says_how_far_a_long_scan_is(served: Served, browser: Browser,
+                                            photos: dict[str, bytes]) -> None:
+    """The first scan of 100k images takes about twenty minutes: while it runs, the tab says
+    how far it is (``GET /duplicates/progress``), then what it found. The browser holds the
+    scan back here, and the progress it hears is made up, so the tab is seen mid-scan."""
+    with httpx.Client(base_url=f"{served.url}/api/image/sim", headers={"token": TOKEN}) as api:
+        for name in ("coffee", "rocket"):
+            api.post("/add/file", files={"file": (f"{name}.jpg", photos[name])},
+                     data={"key": name}).raise_for_status()
+    context = browser.new_context(viewport={"width": 1280, "height": 600})
+    context.add_init_script(f"sessionStorage.setItem('bogv.token', {json.dumps(TOKEN)})")
+    page = context.new_page()
+    errors = watch_errors(page)
+    held: list[Route] = []
+    page.route("**/api/image/sim/duplicates/scan", lambda route: held.append(route))
+    midway = {"scanning": {"done": 600, "total": 1000, "seconds": 30.0}, "grouping": None}
+    page.route("**/api/image/sim/duplicates/progress", lambda route: route.fulfill(
+        json={"msg": "success", "code": 200, "data": midway}))
+    page.goto(served.url)
+    page.get_by_role("tab", name="Duplicates").click()
+    status = page.locator("#duplicates-status")
+    expect(status).to_have_text(
+        "Checking new images for copies: 600 of 1000 images, about 20 s left…")
+    bar = page.get_by_role("progressbar", name="Scan progress")
+    expect(bar).to_have_attribute("value", "600")
+    expect(bar).to_have_attribute("max", "1000")
+    shot(page, "dups-04-scan-progress")
+    midway.update(scanning=None, grouping={"done": 1, "total": 4, "seconds": 300.0})
+    expect(status).to_have_text("Making groups: 1 of 4 images, about 15 min left…")
+    page.unroute("**/api/image/sim/duplicates/progress")
+    held[0].continue_()
+    expect(status).to_have_text("Checked 2 new images. No copies found.")
+    expect(bar).to_be_hidden()
+    page.wait_for_timeout(1500)  # a poll after the answer would overwrite it
+    expect(status).to_have_text("Checked 2 new images. No copies found.")
     assert errors == []
     context.close()

@@ -3,7 +3,8 @@
 Like ``routes``, each route only moves data between the request, a call in the worker pool
 and the envelope. A scan can take minutes on a large collection, so listing never scans:
 ``GET /duplicates`` answers from what the last scan saved and says how many images are
-``pending``; ``POST /duplicates/scan`` checks those. Groups are made once per state of the
+``pending``; ``POST /duplicates/scan`` checks those, and ``GET /duplicates/progress`` says
+how far it is (the page shows it while it waits). Groups are made once per state of the
 collection and kept (``Duplicates.groups``), so each page only reads a few counts.
 """
 
@@ -88,6 +89,21 @@ class ScanOut(BaseModel):
     seconds: float
 
 
+class StageOut(BaseModel):
+    done: int = Field(description="Images done so far.")
+    total: int = Field(description="Images this stage goes through.")
+    seconds: float = Field(description="Since it started.")
+
+
+class ProgressOut(BaseModel):
+    scanning: StageOut | None = Field(description="A scan running in this service (`POST "
+                                      "/duplicates/scan`): images checked, of those added "
+                                      "since the last scan.")
+    grouping: StageOut | None = Field(description="Groups being made (the first `GET "
+                                      "/duplicates` after a scan): images of the changed "
+                                      "groups done.")
+
+
 def _duplicates(request: Request) -> Duplicates:
     dups: Duplicates = request.app.state.duplicates
     return dups
@@ -133,6 +149,14 @@ async def scan(request: Request) -> JSONResponse:
     report = await run_blocking(request, _duplicates(request).scan)
     return envelope({"scanned": report.scanned, "copies": report.copies,
                      "seconds": round(report.seconds, 3)})
+
+
+@router.get("/duplicates/progress", response_model=Envelope[ProgressOut],
+            summary="How far a running scan, or the making of groups, is")
+async def progress(request: Request) -> JSONResponse:
+    running = _duplicates(request).progress()
+    return envelope({stage: (p.__dict__ if (p := running.get(stage)) else None)
+                     for stage in ("scanning", "grouping")})
 
 
 @router.post("/duplicates/dismiss", response_model=Envelope[int], responses=errors(404),

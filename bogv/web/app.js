@@ -532,19 +532,60 @@ async function scanAndLoad() {
   const status = $("duplicates-status");
   say(status, "Checking new images for copies…");
   $("dups-scan").disabled = true;
+  const settled = followProgress(status);
   try {
     const { data } = await call("/duplicates/scan", { method: "POST" });
     await loadGroups(true, data.scanned ?
-      `Checked ${data.scanned} new image${data.scanned === 1 ? "" : "s"}. ` : "");
+      `Checked ${data.scanned} new image${data.scanned === 1 ? "" : "s"}. ` : "", settled);
   } catch (err) {
+    settled();
     dups.loaded = false;
     say(status, `Could not scan: ${describe(err)}`, true);
   } finally {
+    settled();
     $("dups-scan").disabled = false;
   }
 }
 
-async function loadGroups(fresh, prefix = "") {
+// The first scan of a large collection takes minutes (about twenty at 100k images), and
+// making its groups a few more: say how far it is until the answer comes. Returns what
+// stops it, called before the answer is shown.
+function followProgress(status) {
+  const bar = $("dups-progress");
+  let stopped = false;
+  let timer;
+  const poll = async () => {
+    try {
+      const { data } = await call("/duplicates/progress");
+      const stage = data.scanning || data.grouping;
+      if (!stopped && stage && stage.total) {
+        const what = data.scanning ? "Checking new images for copies" : "Making groups";
+        say(status, `${what}: ${stage.done} of ${stage.total} images${timeLeft(stage)}…`);
+        bar.max = stage.total;
+        bar.value = stage.done;
+        bar.hidden = false;
+      }
+    } catch {
+      // the scan's own answer says what went wrong
+    }
+    if (!stopped) timer = setTimeout(poll, 1000);
+  };
+  timer = setTimeout(poll, 500);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    bar.hidden = true;
+  };
+}
+
+function timeLeft({ done, total, seconds }) {
+  if (!done || seconds < 2) return "";
+  const left = ((total - done) * seconds) / done;
+  return left >= 90 ? `, about ${Math.round(left / 60)} min left` :
+    `, about ${Math.max(1, Math.round(left))} s left`;
+}
+
+async function loadGroups(fresh, prefix = "", settled = () => {}) {
   const status = $("duplicates-status");
   if (fresh) {
     dups.next = 0;
@@ -554,6 +595,7 @@ async function loadGroups(fresh, prefix = "") {
     min_score: String(minScore()) });
   try {
     const { data } = await call(`/duplicates?${params}`);
+    settled();
     const shown = $("groups").children.length;
     $("groups").append(...data.groups.map((g, i) => groupItem(g, shown + i + 1)));
     dups.next = data.next;
@@ -564,6 +606,7 @@ async function loadGroups(fresh, prefix = "") {
       `${data.total} group${data.total === 1 ? "" : "s"} of copies.` :
       "No copies found.") + pending);
   } catch (err) {
+    settled();
     say(status, `Could not list duplicates: ${describe(err)}`, true);
   }
 }
