@@ -382,8 +382,11 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     if groups:
         dups.dismiss([groups[0].suggested, groups[0].members[-1].id])
     t4 = time.perf_counter()
-    dups.groups()
+    decided = dups.groups()
     t5 = time.perf_counter()
+    # What `bogv duplicates` or a restarted `bogv serve` does: groups kept by the last one.
+    read_back = Duplicates(service).groups()
+    t6 = time.perf_counter()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     service.close()
     print(f"\n## Scan of {n} stored images ({_load()}; {_cpu()})\n")
@@ -399,6 +402,9 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     print(f"| groups again (a page request) | {t3 - t2:.2f} | |")
     print(f"| groups after one pair of the largest is dismissed (a page decision) "
           f"| {t5 - t4:.2f} | |")
+    same = "the same" if read_back == decided else "NOT the same"
+    print(f"| groups in a new process, read back from the last one's ({same}) "
+          f"| {t6 - t5:.2f} | |")
     print(f"\n{report.copies} copy pairs, {report.checked} pairs checked, {len(groups)} groups "
           f"(sizes: max {max((len(g.members) for g in groups), default=0)}); "
           f"peak RSS: this process {peak / 1024:.0f} MB (before the scan {before / 1024:.0f} MB), "
