@@ -447,18 +447,17 @@ def test_groups_are_made_once_per_state(service: Service, allowed: Path,
     assert names(dups.groups(), ids) == [["chelsea", "chelsea-q20"]]
 
 
-def test_a_change_anchors_again_only_the_groups_it_touches(
-        service: Service, allowed: Path, photos: dict[str, bytes],
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """A delete or a dismissal in the page makes the groups again: only the component it
-    changed is anchored anew, the others are the groups made before, and the whole is what
-    making every group afresh gives."""
-    ids = add_files(service, allowed, {
+def two_groups(service: Service, allowed: Path, photos: dict[str, bytes]) -> dict[str, int]:
+    """Two originals, one with two copies, one with one."""
+    return add_files(service, allowed, {
         "coffee": photos["coffee"], "coffee-small": edited_copy(photo("coffee")),
         "chelsea": photos["chelsea"], "chelsea-q20": encode(photo("chelsea"), quality=20),
         "chelsea-small": edited_copy(photo("chelsea"))})
-    dups = Duplicates(service)
-    dups.scan()
+
+
+def anchoring(dups: Duplicates, ids: dict[str, int],
+              monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+    """The components ``dups`` anchors from now on, by image name, as they are anchored."""
     anchored: list[set[str]] = []
     by_id = {v: k for k, v in ids.items()}
     original = dups._anchored
@@ -468,6 +467,19 @@ def test_a_change_anchors_again_only_the_groups_it_touches(
         return original(component, *rest)
 
     monkeypatch.setattr(dups, "_anchored", spy)
+    return anchored
+
+
+def test_a_change_anchors_again_only_the_groups_it_touches(
+        service: Service, allowed: Path, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A delete or a dismissal in the page makes the groups again: only the component it
+    changed is anchored anew, the others are the groups made before, and the whole is what
+    making every group afresh gives."""
+    ids = two_groups(service, allowed, photos)
+    dups = Duplicates(service)
+    dups.scan()
+    anchored = anchoring(dups, ids, monkeypatch)
     assert sorted(map(sorted, names(dups.groups(), ids))) == [
         ["chelsea", "chelsea-q20", "chelsea-small"], ["coffee", "coffee-small"]]
     assert len(anchored) == 2
@@ -490,52 +502,37 @@ def test_the_next_process_reads_the_groups_back_and_anchors_only_what_changed(
     the groups made before are read back from the file they were kept in, only a component
     changed since is anchored, and a file that other code made, or that cannot be read,
     is not used."""
-    ids = add_files(service, allowed, {
-        "coffee": photos["coffee"], "coffee-small": edited_copy(photo("coffee")),
-        "chelsea": photos["chelsea"], "chelsea-q20": encode(photo("chelsea"), quality=20),
-        "chelsea-small": edited_copy(photo("chelsea"))})
+    ids = two_groups(service, allowed, photos)
     first = Duplicates(service)
     first.scan()
     progress: list[tuple[int, int]] = []
     made = first.groups(on_progress=lambda *done: progress.append(done))
     assert len(made) == 2
     assert progress[0] == (0, 5) and progress[-1] == (5, 5)  # images of components anchored
-    by_id = {v: k for k, v in ids.items()}
-
-    def anchoring(dups: Duplicates) -> list[set[str]]:
-        anchored: list[set[str]] = []
-        original = dups._anchored
-
-        def spy(component: set[int], *rest: Any) -> list[Group]:
-            anchored.append({by_id[i] for i in component})
-            return original(component, *rest)
-
-        monkeypatch.setattr(dups, "_anchored", spy)
-        return anchored
-
     later = Duplicates(service)
-    anchored = anchoring(later)
+    anchored = anchoring(later, ids, monkeypatch)
     progress.clear()
     assert later.groups(on_progress=lambda *done: progress.append(done)) == made
     assert anchored == [] and progress == [(0, 0)]
     service.delete_ids([ids["chelsea-small"]])
     after = Duplicates(service)
-    anchored = anchoring(after)
+    anchored = anchoring(after, ids, monkeypatch)
     assert names(after.groups(), ids) == names(later.groups(), ids)
     assert anchored == [{"chelsea", "chelsea-q20"}]
     # Other code (its rules may differ), or a file that cannot be read: made afresh.
     monkeypatch.setattr("bogv.duplicates.made_by", lambda *setting: "other code")
-    anchored = anchoring(other := Duplicates(service))
+    anchored = anchoring(other := Duplicates(service), ids, monkeypatch)
     assert other.groups() == after.groups()
     assert len(anchored) == 2
     monkeypatch.undo()
     after.kept.path.write_text('{"made_by": ')
-    anchored = anchoring(broken := Duplicates(service))
+    anchored = anchoring(broken := Duplicates(service), ids, monkeypatch)
     with caplog.at_level(logging.WARNING, logger="bogv.kept_groups"):
         assert broken.groups() == after.groups()
     assert len(anchored) == 2
     assert "ignoring the kept duplicate groups" in caplog.text
-    anchored = anchoring(mended := Duplicates(service))  # the broken file was replaced
+    # the broken file was replaced
+    anchored = anchoring(mended := Duplicates(service), ids, monkeypatch)
     assert mended.groups() == after.groups()
     assert anchored == []
     mended.forget()  # a benchmark's fresh start: no pairs, no groups kept
