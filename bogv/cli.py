@@ -52,6 +52,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 err = Console(stderr=True)
 out = Console()
 
+
 def _print_json(data: object) -> None:
     """``data`` as JSON on stdout: highlighted for a person at a terminal, plain for a
     script. Rich lays out every token, which took 12 s and a 1.2 GB peak for the 1,238

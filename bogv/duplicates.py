@@ -694,14 +694,15 @@ class Duplicates:
             else:
                 components.append(component)
         anchored: list[list[Group]] = []
-        total, done, counting = sum(map(len, components)), [0], threading.Lock()
+        total, done, counting = sum(map(len, components)), 0, threading.Lock()
         on_progress(0, total)
 
         def anchor(component: set[int], *rest: Any) -> list[Group]:
+            nonlocal done
             some = self._anchored(component, *rest)
             with counting:
-                done[0] += len(component)
-                on_progress(done[0], total)
+                done += len(component)
+                on_progress(done, total)
             return some
 
         with ThreadPoolExecutor(self.threads) as pool:

@@ -538,11 +538,10 @@ async function scanAndLoad() {
     await loadGroups(true, data.scanned ?
       `Checked ${data.scanned} new image${data.scanned === 1 ? "" : "s"}. ` : "", settled);
   } catch (err) {
-    settled();
     dups.loaded = false;
     say(status, `Could not scan: ${describe(err)}`, true);
   } finally {
-    settled();
+    settled(); // at once after the catch: no poll's answer can come between
     $("dups-scan").disabled = false;
   }
 }
