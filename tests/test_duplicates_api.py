@@ -7,7 +7,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from bogv.api.app import create_app
@@ -15,6 +17,7 @@ from bogv.config import Settings
 from bogv.duplicates import Duplicates
 from bogv.service import Service
 
+from .conftest import free_port, within
 from .images import edited_copy, encode, photo
 
 API = "/api/image/sim"
@@ -117,6 +120,44 @@ def test_progress_of_a_running_scan(client: TestClient, service: Service,
     assert running["scanning"]["seconds"] >= 0
     after = client.get(f"{API}/duplicates/progress").json()["data"]
     assert after == {"scanning": None, "grouping": None}
+
+
+def test_a_scan_goes_on_when_its_request_is_cut(service: Service, photos: dict[str, bytes],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reverse proxy gives up on a long scan's request (the first scan of 100k images
+    takes about twenty minutes) and closes it: the scan goes on to its end and saves what it
+    found, which the page then shows (``test_the_tab_waits_for_a_scan_it_did_not_start``)."""
+    ids = fill(service, photos)
+    checking, go_on = threading.Event(), threading.Event()
+    check = Duplicates._check
+
+    def held(self: Duplicates, *args: Any) -> Any:
+        checking.set()
+        assert go_on.wait(60)
+        return check(self, *args)
+
+    monkeypatch.setattr(Duplicates, "_check", held)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(service=service), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    serving = threading.Thread(target=server.run)
+    serving.start()
+    try:
+        url = f"http://127.0.0.1:{port}{API}"
+        within(30, lambda: server.started)
+        with pytest.raises(httpx.ReadTimeout):  # the proxy's timeout; it closes the request
+            httpx.post(f"{url}/duplicates/scan", timeout=httpx.Timeout(30, read=1))
+        assert checking.wait(60)
+        go_on.set()
+        within(60, lambda: httpx.get(f"{url}/duplicates/progress").json()["data"]
+               == {"scanning": None, "grouping": None})
+        listed = httpx.get(f"{url}/duplicates", timeout=60).json()["data"]
+        assert listed["pending"] == 0 and listed["total"] == 2
+        assert service.store.count() == len(ids)
+    finally:
+        go_on.set()
+        server.should_exit = True
+        serving.join(30)
 
 
 def test_openapi_documents_duplicates(client: TestClient) -> None:

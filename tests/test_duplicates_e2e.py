@@ -8,8 +8,10 @@ deleted). Screenshots go to ``artifacts/screenshots/`` like the main page test's
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, Route, expect
@@ -118,3 +120,60 @@ def test_resolve_duplicates_in_a_browser(served: Served, browser: Browser,
     assert errors == []
     context.close()
 
+
+
+def test_the_tab_waits_for_a_scan_it_did_not_start(served: Served, browser: Browser,
+                                                   photos: dict[str, bytes]) -> None:
+    """A scan outlives a proxy's timeout (the first scan of 100k images takes about twenty
+    minutes), or runs from another tab or from before a reload (409): the tab follows it to
+    its end and shows the groups instead of an error. Any other error is still shown."""
+    with httpx.Client(base_url=f"{served.url}/api/image/sim", headers={"token": TOKEN},
+                      timeout=120) as api:
+        for name, data in {"coffee": photos["coffee"],
+                           "coffee-small": edited_copy(photo("coffee"))}.items():
+            api.post("/add/file", files={"file": (f"{name}.jpg", data)},
+                     data={"key": name}).raise_for_status()
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_init_script(f"sessionStorage.setItem('bogv.token', {json.dumps(TOKEN)})")
+        page = context.new_page()
+        errors = watch_errors(page)
+        page.goto(served.url)
+        status = page.locator("#duplicates-status")
+        midway = {"msg": "success", "code": 200,
+                  "data": {"scanning": {"done": 1, "total": 2, "seconds": 1.0},
+                           "grouping": None}}
+        answers = [
+            # what a reverse proxy answers when the scan outlasts its timeout
+            {"status": 504, "content_type": "text/html",
+             "body": "<html><body><h1>504 Gateway Time-out</h1></body></html>"},
+            # a scan already running, started elsewhere
+            {"status": 409, "json": {"msg": "a duplicate scan is already running; try again "
+                                     "when it ends", "code": 409, "data": None}},
+        ]
+        for answer in answers:
+            page.route("**/api/image/sim/duplicates/scan", functools.partial(fulfil, answer))
+            page.route("**/api/image/sim/duplicates/progress",
+                       lambda route: route.fulfill(json=midway))
+            if answer["status"] == 504:
+                page.get_by_role("tab", name="Duplicates").click()
+            else:
+                page.get_by_role("button", name="Check new images").click()
+            expect(status).to_have_text("Checking new images for copies: 1 of 2 images…")
+            # the scan the service runs meanwhile, then its real progress: none running
+            assert api.post("/duplicates/scan").json()["code"] == 200
+            page.unroute("**/api/image/sim/duplicates/progress")
+            page.unroute("**/api/image/sim/duplicates/scan")
+            expect(status).to_have_text("1 group of copies.")
+            expect(page.locator("#groups > li")).to_have_count(1)
+            expect(page.get_by_role("progressbar", name="Scan progress")).to_be_hidden()
+
+        page.route("**/api/image/sim/duplicates/scan", lambda route: route.fulfill(
+            status=503, json={"msg": "the store is unavailable", "code": 503, "data": None}))
+        page.get_by_role("button", name="Check new images").click()
+        expect(status).to_have_text("Could not scan: the store is unavailable (503)")
+        assert [e for e in errors if "Failed to load resource" not in e] == []
+        context.close()
+
+
+def fulfil(answer: dict[str, Any], route: Route) -> None:
+    route.fulfill(**answer)

@@ -7,9 +7,11 @@ const PAGE = 24;
 const $ = (id) => document.getElementById(id);
 
 class ApiError extends Error {
-  constructor(message, code) {
+  // enveloped: the service's own answer, not a proxy's page in its place
+  constructor(message, code, enveloped = true) {
     super(message);
     this.code = code;
+    this.enveloped = enveloped;
   }
 }
 
@@ -69,7 +71,7 @@ async function call(path, options) {
   try {
     body = await resp.json();
   } catch {
-    throw new ApiError(`HTTP ${resp.status}`, resp.status);
+    throw new ApiError(`HTTP ${resp.status}`, resp.status, false);
   }
   if (body.code !== 200) throw new ApiError(body.msg, body.code);
   return { data: body.data, resp };
@@ -534,15 +536,35 @@ async function scanAndLoad() {
   $("dups-scan").disabled = true;
   const settled = followProgress(status);
   try {
-    const { data } = await call("/duplicates/scan", { method: "POST" });
-    await loadGroups(true, data.scanned ?
-      `Checked ${data.scanned} new image${data.scanned === 1 ? "" : "s"}. ` : "", settled);
+    let checked = "";
+    try {
+      const { data } = await call("/duplicates/scan", { method: "POST" });
+      const n = data.scanned;
+      if (n) checked = `Checked ${n} new image${n === 1 ? "" : "s"}. `;
+    } catch (err) {
+      if (!(await scanGoesOn(err))) throw err;
+    }
+    await loadGroups(true, checked, settled);
   } catch (err) {
     dups.loaded = false;
     say(status, `Could not scan: ${describe(err)}`, true);
   } finally {
     settled(); // at once after the catch: no poll's answer can come between
     $("dups-scan").disabled = false;
+  }
+}
+
+// A scan this tab did not start (another tab's, or one from before a reload: 409), or this
+// tab's own cut off by a proxy's timeout (an answer that is no envelope, or none) while the
+// service goes on with it: wait for it to end, as followProgress shows. False for any other
+// error, which the tab shows.
+async function scanGoesOn(err) {
+  const cut = !(err instanceof ApiError) || !err.enveloped;
+  if (!cut && err.code !== 409) return false;
+  for (;;) {
+    const { data } = await call("/duplicates/progress");
+    if (!data.scanning) return true;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
 
