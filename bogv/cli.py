@@ -346,6 +346,10 @@ def stats(api: ApiOption = None, as_json: JsonOption = False) -> None:
             out.print(Text(f"{k}: {v}"))
 
 
+DELETE_BATCH = 1000
+"""Ids per delete of ``--delete-copies``: one Milvus expression each, and a progress bar
+that moves."""
+
 _DUPLICATE_FIELDS = ("group", "suggested", "id", "key", "filepath", "score", "match", "width",
                      "height", "why")
 
@@ -361,14 +365,20 @@ def duplicates(min_score: Annotated[float, typer.Option(
                    "against their group's suggested image (0.5: every verified copy).")] = 0.5,
                as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
                as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV, one row per "
-                                                    "member.")] = False) -> None:
+                                                    "member.")] = False,
+               delete_copies: Annotated[bool, typer.Option(
+                   "--delete-copies", help="Then delete every member but its group's suggested "
+                   "image (what the page's keep does), after asking.")] = False,
+               yes: Annotated[bool, typer.Option(
+                   "--yes", help="Delete without asking (--delete-copies).")] = False) -> None:
     """Find the copies inside the collection (images added since the last scan are checked)
     and print each group, the image to keep first.
 
     It opens the store itself: with Milvus Lite that needs the data file to itself, while on
     a Milvus server it runs beside the API replicas and saves what it finds where they read
     it. CSV has one row per member, for a spreadsheet or a script that deletes what is not
-    suggested."""
+    suggested; --delete-copies deletes those itself (no one clicks "keep" in 4,000 groups),
+    --min-score narrowing the groups first."""
     settings = _settings()
     if settings.is_embedded and lite_file_in_use(settings.store_uri):
         raise BogvError(f"a running service owns {settings.store_uri}: use its page (the "
@@ -394,12 +404,18 @@ def duplicates(min_score: Annotated[float, typer.Option(
             report = dups.scan(ticks("scanning"))
             # images of the groups to make again (none when the last ones are kept)
             groups = dups.groups(min_score, ticks("grouping"))
+        late = (f" (and {report.late} added shortly before the last scan's newest, which "
+                "another replica may have stored late)" if report.late else "")
+        err.print(f"{report.scanned} new images checked{late} in {report.seconds:.1f} s; "
+                  f"{len(groups)} groups of copies")
+        _print_groups(groups, as_json, as_csv)
+        if delete_copies:
+            _delete_copies(service, groups, yes)
     finally:
         service.close()
-    late = (f" (and {report.late} added shortly before the last scan's newest, which another "
-            "replica may have stored late)" if report.late else "")
-    err.print(f"{report.scanned} new images checked{late} in {report.seconds:.1f} s; "
-              f"{len(groups)} groups of copies")
+
+
+def _print_groups(groups: list[Group], as_json: bool, as_csv: bool) -> None:
     rows = _member_rows(groups)
     if as_json:
         _print_json([{"suggested": g.suggested, "why": g.why,
@@ -422,6 +438,28 @@ def duplicates(min_score: Annotated[float, typer.Option(
         out.print(table)
         for n, g in enumerate(groups, 1):
             out.print(f"group {n}: keep {g.suggested} ({g.why})", highlight=False)
+
+
+def _delete_copies(service: Service, groups: list[Group], yes: bool) -> None:
+    """Delete every member of ``groups`` but the suggested one, through the delete every
+    other path uses, a batch at a time; asked first unless ``yes`` (a pipe with nothing to
+    answer aborts)."""
+    ids = [m.id for g in groups for m in g.members if not m.suggested]
+    if not ids:
+        err.print("nothing to delete")
+        return
+    if not yes and not typer.confirm(f"Delete {len(ids)} images: every member of the "
+                                     f"{len(groups)} groups but the image to keep?", err=True):
+        err.print("nothing deleted")
+        return
+    deleted = 0
+    with _progress() as progress:
+        task = progress.add_task("deleting", total=len(ids), rate="")
+        for start in range(0, len(ids), DELETE_BATCH):
+            batch = ids[start:start + DELETE_BATCH]
+            deleted += service.delete_ids(batch)
+            progress.advance(task, len(batch))
+    err.print(f"deleted {deleted} images; kept {len(groups)}, one of each group")
 
 
 def main() -> None:

@@ -66,6 +66,33 @@ def test_duplicates_json_csv_and_table(imported: Path, monkeypatch: pytest.Monke
     assert runner.invoke(app, ["duplicates", "--min-score", "0.2"]).exit_code == 2
 
 
+def test_delete_copies_keeps_one_image_of_each_group(imported: Path) -> None:
+    """``--delete-copies`` deletes every member but the suggested image, after asking (no
+    answer: nothing deleted), and the next scan finds no copies left."""
+    listed = runner.invoke(app, ["duplicates", "--json"], catch_exceptions=False)
+    members = json.loads(listed.stdout)[0]["members"]
+    assert [m["suggested"] for m in members] == [True, False]
+
+    refused = runner.invoke(app, ["duplicates", "--csv", "--delete-copies"], input="n\n")
+    assert refused.exit_code == 0, refused.output
+    assert "Delete 1 images: every member of the 1 groups but the image to keep?" in (
+        refused.stderr)
+    assert "nothing deleted" in refused.stderr
+    assert runner.invoke(app, ["duplicates", "--delete-copies"], input="").exit_code == 1
+    assert runner.invoke(app, ["stats", "--json"]).stdout.count('"count": 7') == 1
+
+    deleted = runner.invoke(app, ["duplicates", "--csv", "--delete-copies", "--yes"],
+                            catch_exceptions=False)
+    assert "deleted 1 images; kept 1, one of each group" in deleted.stderr
+    assert "every member" not in deleted.stderr  # not asked
+    assert Path(list(csv.DictReader(io.StringIO(deleted.stdout)))[1]["filepath"]).name == (
+        "coffee-small.jpg")  # the groups as they were, then the delete
+    assert runner.invoke(app, ["stats", "--json"]).stdout.count('"count": 6') == 1
+    after = runner.invoke(app, ["duplicates", "--json", "--delete-copies"],
+                          catch_exceptions=False)
+    assert json.loads(after.stdout) == [] and "nothing to delete" in after.stderr
+
+
 def test_a_command_says_what_it_did_and_no_library_noise(tmp_path: Path) -> None:
     """Milvus Lite's import warned of pkg_resources and pymilvus of a missing MVCC
     timestamp, two or three times a run: lines a person cannot act on, around the one that
