@@ -126,7 +126,7 @@ def test_a_scan_goes_on_when_its_request_is_cut(service: Service, photos: dict[s
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A reverse proxy gives up on a long scan's request (the first scan of 100k images
     takes about twenty minutes) and closes it: the scan goes on to its end and saves what it
-    found, which the page then shows (``test_the_tab_waits_for_a_scan_it_did_not_start``)."""
+    found, which the page then shows (``test_the_tab_waits_for_a_scan_and_keeps_all_suggested``)."""
     ids = fill(service, photos)
     checking, go_on = threading.Event(), threading.Event()
     check = Duplicates._check

@@ -122,11 +122,12 @@ def test_resolve_duplicates_in_a_browser(served: Served, browser: Browser,
 
 
 
-def test_the_tab_waits_for_a_scan_it_did_not_start(served: Served, browser: Browser,
-                                                   photos: dict[str, bytes]) -> None:
+def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browser: Browser,
+                                                          photos: dict[str, bytes]) -> None:
     """A scan outlives a proxy's timeout (the first scan of 100k images takes about twenty
     minutes), or runs from another tab or from before a reload (409): the tab follows it to
-    its end and shows the groups instead of an error. Any other error is still shown."""
+    its end and shows the groups instead of an error. Any other error is still shown.
+    "Keep all suggested" deletes every member but the one to keep, after one question."""
     with httpx.Client(base_url=f"{served.url}/api/image/sim", headers={"token": TOKEN},
                       timeout=120) as api:
         for name, data in {"coffee": photos["coffee"],
@@ -166,6 +167,21 @@ def test_the_tab_waits_for_a_scan_it_did_not_start(served: Served, browser: Brow
             expect(status).to_have_text("1 group of copies.")
             expect(page.locator("#groups > li")).to_have_count(1)
             expect(page.get_by_role("progressbar", name="Scan progress")).to_be_hidden()
+
+        # Keep all suggested: one question for every group, the other members deleted.
+        page.get_by_role("button", name="Keep the suggested image of every group, delete "
+                         "the others").click()
+        confirm = page.get_by_role("dialog")
+        expect(confirm).to_contain_text("Keep the suggested image of the group and delete "
+                                        "the 1 other image? This cannot be undone.")
+        shot(page, "dups-04-keep-all")
+        confirm.get_by_role("button", name="Delete", exact=True).click()
+        expect(status).to_have_text("Kept the suggested image of 1 group; deleted 1 record. "
+                                    "No copies found.")
+        expect(page.locator("#stats")).to_have_text(re.compile(r"^1 image"))
+        expect(page.locator("#dups-keep-all")).to_be_hidden()
+        kept = api.get("/records").json()["data"]["records"]
+        assert [r["key"] for r in kept] == ["coffee"]
 
         page.route("**/api/image/sim/duplicates/scan", lambda route: route.fulfill(
             status=503, json={"msg": "the store is unavailable", "code": 503, "data": None}))
