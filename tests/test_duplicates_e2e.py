@@ -175,11 +175,13 @@ def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browse
         expect(confirm).to_contain_text("Keep the suggested image of the group and delete "
                                         "the 1 other image? This cannot be undone.")
         shot(page, "dups-04-keep-all")
+        expect(page.locator("#dups-keep-all")).to_be_disabled()  # until this one ends
         confirm.get_by_role("button", name="Delete", exact=True).click()
         expect(status).to_have_text("Kept the suggested image of 1 group; deleted 1 record. "
                                     "No copies found.")
         expect(page.locator("#stats")).to_have_text(re.compile(r"^1 image"))
         expect(page.locator("#dups-keep-all")).to_be_hidden()
+        expect(page.locator("#dups-keep-all")).to_be_enabled()
         kept = api.get("/records").json()["data"]["records"]
         assert [r["key"] for r in kept] == ["coffee"]
 

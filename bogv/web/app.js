@@ -690,6 +690,16 @@ async function keepOnly(record, groupLi) {
 // shown), for a collection where no one clicks through 4,000 groups: every group's members
 // listed, one question, then deletes of DELETE_BATCH ids, the bar following them.
 async function keepAllSuggested() {
+  const button = $("dups-keep-all");
+  button.disabled = true; // a second click would list and ask again while the first deletes
+  try {
+    await deleteAllButSuggested();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function deleteAllButSuggested() {
   const status = $("duplicates-status");
   const others = [];
   let groups = 0;
