@@ -370,11 +370,16 @@ def scale(args: argparse.Namespace, work: Path) -> None:
             print(f"  scanned {done}/{total} in {time.perf_counter() - t0:.0f} s ({_load()})",
                   file=sys.stderr)
 
+    def peak_mb() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
     t0 = time.perf_counter()
     report = dups.scan(progress)
     t1 = time.perf_counter()
+    peaks = {"scan": peak_mb()}
     groups = dups.groups()
     t2 = time.perf_counter()
+    peaks["groups"] = peak_mb()
     dups.groups()
     t3 = time.perf_counter()
     # A decision in the page: "not duplicates" for one pair of the largest group (the
@@ -384,9 +389,11 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     t4 = time.perf_counter()
     decided = dups.groups()
     t5 = time.perf_counter()
+    peaks["a decision"] = peak_mb()
     # What `bogv duplicates` or a restarted `bogv serve` does: groups kept by the last one.
     read_back = Duplicates(service).groups()
     t6 = time.perf_counter()
+    peaks["read back"] = peak_mb()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     service.close()
     print(f"\n## Scan of {n} stored images ({_load()}; {_cpu()})\n")
@@ -409,6 +416,8 @@ def scale(args: argparse.Namespace, work: Path) -> None:
           f"(sizes: max {max((len(g.members) for g in groups), default=0)}); "
           f"peak RSS: this process {peak / 1024:.0f} MB (before the scan {before / 1024:.0f} MB), "
           f"Milvus Lite server {peak_lite[0] / 2**20:.0f} MB")
+    print("peak RSS of this process after each stage: " + ", ".join(
+        f"{stage} {mb} MB" for stage, mb in peaks.items()))
     if n < 100_000:
         print(f"extrapolated linearly to 100k: {whole * 100_000 / n / 60:.1f} min "
               "(search cost per image grows with the collection: an estimate)")
