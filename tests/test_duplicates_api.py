@@ -31,6 +31,21 @@ def fill(service: Service, photos: dict[str, bytes]) -> dict[str, int]:
     return ids
 
 
+def hold_scans(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Every scan waits at its first image: ``checking`` is set once one does, and it goes
+    on when ``go_on`` is."""
+    checking, go_on = threading.Event(), threading.Event()
+    check = Duplicates._check
+
+    def held(self: Duplicates, *args: Any) -> Any:
+        checking.set()
+        assert go_on.wait(60)
+        return check(self, *args)
+
+    monkeypatch.setattr(Duplicates, "_check", held)
+    return checking, go_on
+
+
 def test_scan_list_page_dismiss_and_delete(client: TestClient, service: Service,
                                            photos: dict[str, bytes]) -> None:
     ids = fill(service, photos)
@@ -100,15 +115,7 @@ def test_progress_of_a_running_scan(client: TestClient, service: Service,
     idle = client.get(f"{API}/duplicates/progress").json()
     assert idle == {"msg": "success", "code": 200,
                     "data": {"scanning": None, "grouping": None}}
-    checking, go_on = threading.Event(), threading.Event()
-    check = Duplicates._check
-
-    def held(self: Duplicates, *args: Any) -> Any:
-        checking.set()
-        assert go_on.wait(60)
-        return check(self, *args)
-
-    monkeypatch.setattr(Duplicates, "_check", held)
+    checking, go_on = hold_scans(monkeypatch)
     with ThreadPoolExecutor(1) as pool:
         scan = pool.submit(client.post, f"{API}/duplicates/scan")
         assert checking.wait(60)
@@ -128,15 +135,7 @@ def test_a_scan_goes_on_when_its_request_is_cut(service: Service, photos: dict[s
     takes about twenty minutes) and closes it: the scan goes on to its end and saves what it
     found, which the page then shows (``test_the_tab_waits_for_a_scan_and_keeps_all_suggested``)."""
     ids = fill(service, photos)
-    checking, go_on = threading.Event(), threading.Event()
-    check = Duplicates._check
-
-    def held(self: Duplicates, *args: Any) -> Any:
-        checking.set()
-        assert go_on.wait(60)
-        return check(self, *args)
-
-    monkeypatch.setattr(Duplicates, "_check", held)
+    checking, go_on = hold_scans(monkeypatch)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(service=service), host="127.0.0.1",
                                            port=port, log_level="warning"))

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Route, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from .conftest import Served
 from .images import edited_copy, encode, photo
@@ -29,15 +29,9 @@ def test_resolve_duplicates_in_a_browser(served: Served, browser: Browser,
     images = {"coffee": photos["coffee"], "chelsea": photos["chelsea"],
               "rocket": photos["rocket"], "coffee-small": edited_copy(photo("coffee")),
               "chelsea-q20": encode(photo("chelsea"), quality=20)}
-    with httpx.Client(base_url=f"{served.url}/api/image/sim", headers={"token": TOKEN}) as api:
-        for name, data in images.items():
-            api.post("/add/file", files={"file": (f"{name}.jpg", data)},
-                     data={"key": name}).raise_for_status()
-
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_init_script(f"sessionStorage.setItem('bogv.token', {json.dumps(TOKEN)})")
-    page = context.new_page()
-    errors = watch_errors(page)
+    with api_of(served) as api:
+        add(api, images)
+    context, page, errors = new_page(browser)
     # The browser holds the first scan back, and the progress it hears is made up, so the
     # tab is seen mid-scan (the first scan of 100k images takes about twenty minutes).
     held: list[Route] = []
@@ -128,16 +122,9 @@ def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browse
     minutes), or runs from another tab or from before a reload (409): the tab follows it to
     its end and shows the groups instead of an error. Any other error is still shown.
     "Keep all suggested" deletes every member but the one to keep, after one question."""
-    with httpx.Client(base_url=f"{served.url}/api/image/sim", headers={"token": TOKEN},
-                      timeout=120) as api:
-        for name, data in {"coffee": photos["coffee"],
-                           "coffee-small": edited_copy(photo("coffee"))}.items():
-            api.post("/add/file", files={"file": (f"{name}.jpg", data)},
-                     data={"key": name}).raise_for_status()
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.add_init_script(f"sessionStorage.setItem('bogv.token', {json.dumps(TOKEN)})")
-        page = context.new_page()
-        errors = watch_errors(page)
+    with api_of(served) as api:
+        add(api, {"coffee": photos["coffee"], "coffee-small": edited_copy(photo("coffee"))})
+        context, page, errors = new_page(browser)
         page.goto(served.url)
         status = page.locator("#duplicates-status")
         midway = {"msg": "success", "code": 200,
@@ -195,3 +182,22 @@ def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browse
 
 def fulfil(answer: dict[str, Any], route: Route) -> None:
     route.fulfill(**answer)
+
+
+def api_of(served: Served) -> httpx.Client:
+    return httpx.Client(base_url=f"{served.url}/api/image/sim", headers={"token": TOKEN},
+                        timeout=120)
+
+
+def add(api: httpx.Client, images: dict[str, bytes]) -> None:
+    for name, data in images.items():
+        api.post("/add/file", files={"file": (f"{name}.jpg", data)},
+                 data={"key": name}).raise_for_status()
+
+
+def new_page(browser: Browser) -> tuple[BrowserContext, Page, list[str]]:
+    """A tab holding the token (as after the prompt), and the errors it logs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(f"sessionStorage.setItem('bogv.token', {json.dumps(TOKEN)})")
+    page = context.new_page()
+    return context, page, watch_errors(page)
