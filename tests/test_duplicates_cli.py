@@ -79,7 +79,7 @@ def test_delete_copies_keeps_one_image_of_each_group(imported: Path) -> None:
         refused.stderr)
     assert "nothing deleted" in refused.stderr
     assert runner.invoke(app, ["duplicates", "--delete-copies"], input="").exit_code == 1
-    assert runner.invoke(app, ["stats", "--json"]).stdout.count('"count": 7') == 1
+    assert json.loads(runner.invoke(app, ["stats", "--json"]).stdout)["count"] == 7
 
     deleted = runner.invoke(app, ["duplicates", "--csv", "--delete-copies", "--yes"],
                             catch_exceptions=False)
@@ -87,7 +87,7 @@ def test_delete_copies_keeps_one_image_of_each_group(imported: Path) -> None:
     assert "every member" not in deleted.stderr  # not asked
     assert Path(list(csv.DictReader(io.StringIO(deleted.stdout)))[1]["filepath"]).name == (
         "coffee-small.jpg")  # the groups as they were, then the delete
-    assert runner.invoke(app, ["stats", "--json"]).stdout.count('"count": 6') == 1
+    assert json.loads(runner.invoke(app, ["stats", "--json"]).stdout)["count"] == 6
     after = runner.invoke(app, ["duplicates", "--json", "--delete-copies"],
                           catch_exceptions=False)
     assert json.loads(after.stdout) == [] and "nothing to delete" in after.stderr

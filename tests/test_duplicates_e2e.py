@@ -115,7 +115,6 @@ def test_resolve_duplicates_in_a_browser(served: Served, browser: Browser,
     context.close()
 
 
-
 def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browser: Browser,
                                                           photos: dict[str, bytes]) -> None:
     """A scan outlives a proxy's timeout (the first scan of 100k images takes about twenty
@@ -172,8 +171,9 @@ def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browse
         kept = api.get("/records").json()["data"]["records"]
         assert [r["key"] for r in kept] == ["coffee"]
 
-        page.route("**/api/image/sim/duplicates/scan", lambda route: route.fulfill(
-            status=503, json={"msg": "the store is unavailable", "code": 503, "data": None}))
+        page.route("**/api/image/sim/duplicates/scan", functools.partial(fulfil, {
+            "status": 503, "json": {"msg": "the store is unavailable", "code": 503,
+                                    "data": None}}))
         page.get_by_role("button", name="Check new images").click()
         expect(status).to_have_text("Could not scan: the store is unavailable (503)")
         assert [e for e in errors if "Failed to load resource" not in e] == []
