@@ -361,7 +361,6 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     dups.forget()  # a kept collection is scanned and grouped from scratch each run
     lite = _lite_process()
     peak_lite = [lite.memory_info().rss if lite else 0]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
     def progress(done: int, total: int) -> None:
         if lite:
@@ -373,6 +372,7 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     def peak_mb() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
+    before = peak_mb()
     t0 = time.perf_counter()
     report = dups.scan(progress)
     t1 = time.perf_counter()
@@ -394,7 +394,7 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     read_back = Duplicates(service).groups()
     t6 = time.perf_counter()
     peaks["read back"] = peak_mb()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = peak_mb()
     service.close()
     print(f"\n## Scan of {n} stored images ({_load()}; {_cpu()})\n")
     print(f"stored images with record files in {fill:.0f} s (set-up, not the scan)\n")
@@ -414,7 +414,7 @@ def scale(args: argparse.Namespace, work: Path) -> None:
           f"| {t6 - t5:.2f} | |")
     print(f"\n{report.copies} copy pairs, {report.checked} pairs checked, {len(groups)} groups "
           f"(sizes: max {max((len(g.members) for g in groups), default=0)}); "
-          f"peak RSS: this process {peak / 1024:.0f} MB (before the scan {before / 1024:.0f} MB), "
+          f"peak RSS: this process {peak} MB (before the scan {before} MB), "
           f"Milvus Lite server {peak_lite[0] / 2**20:.0f} MB")
     print("peak RSS of this process after each stage: " + ", ".join(
         f"{stage} {mb} MB" for stage, mb in peaks.items()))
