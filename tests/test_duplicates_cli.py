@@ -55,15 +55,26 @@ def test_duplicates_json_csv_and_table(imported: Path, monkeypatch: pytest.Monke
     assert [(r["group"], r["suggested"], Path(r["filepath"]).name) for r in rows] == [
         ("1", "True", "coffee.jpg"), ("1", "False", "coffee-small.jpg")]
 
-    table = runner.invoke(app, ["duplicates"], catch_exceptions=False, env={"COLUMNS": "200"})
-    assert "keep" in table.stdout and "coffee-small.jpg" in table.stdout
-    assert "group 1: keep" in table.stdout
-    narrow = runner.invoke(app, ["duplicates"], catch_exceptions=False, env={"COLUMNS": "80"})
-    assert all(f" {m['id']} " in narrow.stdout for m in groups[0]["members"])  # not folded
+    table = runner.invoke(app, ["duplicates"], catch_exceptions=False, env={"COLUMNS": "80"})
+    header, *members, why = table.stdout.splitlines()
+    at = header.index(" id ") + 1  # each id whole in its column, however narrow the terminal
+    assert [line[at:].split()[0] for line in members] == [str(m["id"])
+                                                          for m in groups[0]["members"]]
+    assert "keep" in members[0] and members[1].endswith("coffee-small.jpg")
+    assert why == f"group 1: keep {groups[0]['suggested']} (largest: 600x400 px)"
 
     nearly_same = runner.invoke(app, ["duplicates", "--json", "--min-score", "1"])
     assert json.loads(nearly_same.stdout) == []
     assert runner.invoke(app, ["duplicates", "--min-score", "0.2"]).exit_code == 2
+
+
+def test_the_table_lines_up_wide_cells_and_escapes_control_characters() -> None:
+    """A key in a wide script keeps the next column in line; a line break or a terminal's
+    escape sequence in a file name is shown, not obeyed."""
+    lines = list(cli._plain_table(("id", "key", "filepath"),
+                                  [("1", "写真", "/a\nb"), ("12345", "k", "/c\x1b[31m")]))
+    assert lines == ["id     key   filepath\n", "1      写真  /a\\x0ab\n",
+                     "12345  k     /c\\x1b[31m\n"]
 
 
 def test_delete_copies_keeps_one_image_of_each_group(imported: Path) -> None:
