@@ -52,14 +52,21 @@ class _Grid:
     """Triangles sorted by the cell of ``TOLERANCE`` their shape falls in: those near a
     shape are in its cell's and the eight around it."""
 
-    def __init__(self, shapes: np.ndarray, corners: np.ndarray, owners: np.ndarray) -> None:
-        keys = _cell(shapes)
+    def __init__(self, parts: list[tuple[np.ndarray, np.ndarray]], ids: np.ndarray,
+                 places: np.ndarray) -> None:
+        """The triangles of ``parts`` (each: shapes, corners), of the fields ``ids`` by
+        ``places``, sorted, one array at a time: the grid of the 100k of
+        ``bench/duplicates/duplicates.py`` (34k star fields, 4.7M triangles) is 326 MB
+        made all at once, with their corners centred kept too, and lifted the process by
+        811 MB while it was made."""
+        keys = _cell(np.concatenate([shapes for shapes, _ in parts]))
         order = np.argsort(keys, kind="stable")
-        self.keys, self.shapes = keys[order], shapes[order]
-        self.corners = corners[order]
-        self.centred = _centred(self.corners)
-        self.ids, self.places = np.unique(owners[order], return_inverse=True)
-        """The fields' ids, and each triangle's field as a place among them."""
+        self.keys = keys[order]
+        del keys
+        self.shapes = np.concatenate([shapes for shapes, _ in parts])[order]
+        self.corners = np.concatenate([corners for _, corners in parts])[order]
+        self.ids, self.places = ids, places[order]
+        """The fields' ids, and each triangle's field as a place among them (int32)."""
 
     def owners(self, at: np.ndarray | slice = slice(None)) -> np.ndarray:
         """The field ids of the triangles ``at`` (all of them by default)."""
@@ -79,18 +86,21 @@ class _Grid:
 
 
 _ROW = 1 << 10
-_AROUND = np.array([dx * _ROW + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)])
+_AROUND = np.array([dx * _ROW + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)], np.int32)
 
 
 def _centred(corners: np.ndarray) -> np.ndarray:
     """Triangles' corners around their centre, as complex numbers, ``(t, 3)``."""
-    points = corners[..., 0] + 1j * corners[..., 1]
-    centred: np.ndarray = (points - points.mean(axis=1, keepdims=True)).astype(np.complex64)
+    centre = (corners[:, 0] + corners[:, 1] + corners[:, 2]) / np.float32(3)
+    centred: np.ndarray = (corners - centre[:, None]).astype(np.float32, copy=False).view(
+        np.complex64)[..., 0]
     return centred
 
 
 def _cell(shapes: np.ndarray) -> np.ndarray:
-    cells = np.floor(shapes / TOLERANCE).astype(np.int64) + 1
+    """Each shape's cell, int32 as the grid keeps them (a search of int64 cells would
+    copy its keys as int64 each time)."""
+    cells = np.floor(shapes / TOLERANCE).astype(np.int32) + 1
     return cells[:, 0] * _ROW + cells[:, 1]
 
 
@@ -139,12 +149,20 @@ class StarFields:
             built = 0 if grid is None else len(grid.keys)
             dropped = np.fromiter(self._dropped, np.int64, len(self._dropped))
             if sum(len(f[0]) for f in self._pending.values()) > _REBUILT * built:
-                parts = [(f[0], f[1], np.full(len(f[0]), i))
-                         for i, f in self._pending.items()]
+                parts = list(self._pending.values())
+                ids = np.fromiter(self._pending, np.int64, len(self._pending))
+                places = np.repeat(np.arange(len(parts), dtype=np.int32),
+                                   [len(shapes) for shapes, _ in parts])
                 if grid is not None:
                     kept = ~np.isin(grid.owners(), dropped)
-                    parts.append((grid.shapes[kept], grid.corners[kept], grid.owners(kept)))
-                self._grid = _Grid(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+                    parts.insert(0, (grid.shapes[kept], grid.corners[kept]))
+                    places = np.concatenate([grid.places[kept], places + len(grid.ids)])
+                    ids = np.concatenate([grid.ids, ids])
+                # places in the order of the fields' ids: ties between fields go to the
+                # first (``_voted``)
+                ids, rank = np.unique(ids, return_inverse=True)
+                places = rank.astype(np.int32)[places]
+                self._grid = _Grid(parts, ids, places)
                 self._pending, self._dropped = {}, set()
                 dropped = dropped[:0]
             return self._grid, dict(self._pending), dropped
@@ -167,7 +185,8 @@ class StarFields:
             if len(skipped):
                 kept = ~np.isin(grid.owners(hit), skipped)
                 at, hit = at[kept], hit[kept]
-            pairs.append((at, grid.centred[hit], grid.corners[hit], grid.places[hit]))
+            corners_hit = grid.corners[hit]
+            pairs.append((at, _centred(corners_hit), corners_hit, grid.places[hit]))
         ids = [*(grid.ids if grid is not None else []), *pending]
         first = len(ids) - len(pending)
         for spot, (id_, (theirs, their_corners)) in enumerate(pending.items(), first):

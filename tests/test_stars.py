@@ -116,6 +116,31 @@ def test_a_field_added_after_the_grid_was_built_is_named_as_well(
     assert found is None or found.id != names.index("t23")
 
 
+def test_a_rebuilt_grid_names_fields_it_held_and_fields_added_but_none_dropped(
+        tiles: dict[str, Image.Image]) -> None:
+    """Fields added since the grid was built, past ``_REBUILT`` of it, are sorted into it
+    with those it held (less the dropped ones) at the next look-up; the grid keeps 40
+    bytes a triangle (corners, shape, cell and field), not their centred corners too."""
+    names = list(tiles)
+    half = len(names) // 2
+    fields = StarFields()
+    fields.add((i, _points(tiles[n])) for i, n in enumerate(names[:half]))
+    assert fields.best(_points(tiles[names[1]])) is not None  # builds the grid
+    built = fields._grid
+    fields.drop([1])
+    fields.add((i, _points(tiles[n])) for i, n in enumerate(names) if i >= half)
+    for i in (2, len(names) - 1):
+        found = fields.best(_points(_shared(tiles[names[i]])))
+        assert found is not None and found.id == i
+    grid = fields._grid
+    assert grid is not None and grid is not built and not fields._pending
+    assert 1 not in grid.owners() and set(grid.owners()) == set(range(len(names))) - {1}
+    assert sum(a.nbytes for a in vars(grid).values() if isinstance(a, np.ndarray)) == (
+        40 * len(grid.keys) + grid.ids.nbytes)
+    found = fields.best(_points(_shared(tiles[names[1]])))
+    assert found is None or found.id != 1
+
+
 def test_guided_matches_where_a_given_transform_puts_them_as_where_its_own_does() -> None:
     img = photo("chelsea")
     stored = geometry.keypoints(img)
