@@ -151,6 +151,17 @@ def test_a_scan_checks_each_pair_once(service: Service, photos: dict[str, bytes]
     assert sorted(groups[0]) == ["coffee", "coffee-mirror", "coffee-q30", "coffee-small"]
 
 
+def test_pairs_read_back_hold_no_dict_and_share_their_words(service: Service) -> None:
+    """The groups of 100k images read some 400k pairs at once: none holds a dict of its
+    own, and their verdicts and matches are a few strings, not two for each pair."""
+    verdicts = Duplicates(service).verdicts
+    verdicts.save([pair(i, i + 1, "copy", 0.9, "copy") for i in range(1, 40, 2)]
+                  + [pair(100, 101, "distinct")])
+    read = list(verdicts.pairs())
+    assert len(read) == 21 and not any(hasattr(p, "__dict__") for p in read)
+    assert len({id(p.verdict) for p in read}) == len({id(p.match) for p in read}) == 2
+
+
 def test_only_a_stored_image_with_something_drawn_over_it_takes_a_second_look(
         service: Service) -> None:
     """The scan would take a search's second look for every image without a copy among
