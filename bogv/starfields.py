@@ -59,11 +59,11 @@ class _Grid:
         ``bench/duplicates/duplicates.py`` (34k star fields, 4.7M triangles) is 326 MB
         made all at once, with their corners centred kept too, and lifted the process by
         811 MB while it was made."""
-        keys = _cell(np.concatenate([shapes for shapes, _ in parts]))
+        shapes = np.concatenate([shapes for shapes, _ in parts])
+        keys = _cell(shapes)
         order = np.argsort(keys, kind="stable")
-        self.keys = keys[order]
-        del keys
-        self.shapes = np.concatenate([shapes for shapes, _ in parts])[order]
+        self.keys, self.shapes = keys[order], shapes[order]
+        del keys, shapes
         self.corners = np.concatenate([corners for _, corners in parts])[order]
         self.ids, self.places = ids, places[order]
         """The fields' ids, and each triangle's field as a place among them (int32)."""
