@@ -83,7 +83,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from bogv import sources, thumbs
+from bogv import freed, sources, thumbs
 from bogv.containment import (
     COVERED,
     SUPPORTED,
@@ -474,6 +474,7 @@ class Duplicates:
                 copies = [p for pairs, _ in checks for p in pairs]
                 report.checked += sum(n for _, n in checks)
                 seen.done(ids)
+                freed.give_back()  # the page's decoded thumbnails and matches
                 report.stages["verify (keypoints, pixels)"] += time.perf_counter() - tick
                 if saved is not None:
                     saved.result()  # the previous page's, done by now; raises its error

@@ -1,0 +1,35 @@
+"""Memory a process freed, given back to the system.
+
+glibc's allocator keeps freed memory that lies below memory still in use, and counts it
+in the process's resident size until something is allocated there again: the index of
+pieces' fill, the star fields' grid replacing the arrays it was made from, and every page
+of the duplicate scan (two threads' decoded thumbnails and keypoint matches) leave
+hundreds of MB of it at 100k images (``README.md``: "Memory given back"). ``malloc_trim``
+returns its whole free pages; other C libraries have none, and there this does nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Callable
+
+__all__ = ["give_back"]
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back() -> None:
+    """Return the free pages of every allocator arena to the system (a few ms)."""
+    if _TRIM is not None:
+        _TRIM(0)
