@@ -10,8 +10,9 @@ transform fitted to the stars they pair.
 Like the index of pieces it lives in the memory of the process, filled with it from the
 record files (``Service.index_pieces``) and following adds and deletes. Most collections
 hold few point fields (a photo is no point field: ``stars.DARK``), so it stays small: the
-quality bench's 1,712 star fields are 239k triangles, 17 MB (72 bytes a triangle: a
-collection of 100k star fields would need 1 GB). Naming one takes ~6 ms there.
+quality bench's 1,712 star fields are 239k triangles, 10 MB (40 bytes a triangle: a
+collection of 100k star fields would need ~560 MB). Naming one takes ~6 ms there, ~40-70 ms
+among the 34k of ``bench/duplicates/duplicates.py``'s 100k images.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Collection, Iterable
 import cv2
 import numpy as np
 
+from . import freed
 from .model import stars
 from .model.stars import Aligned
 
@@ -43,14 +45,17 @@ matches, while no look-alike named kept more than 20 (from 4 up: one more origin
 most searches for a star field that is not stored name one)."""
 _FITTED = 3.0
 """Px (in the stored grey picture) within which a paired star fits the transform."""
+_HASHED = 1 << 18
+"""Counters a vote's cells are hashed to before the sort (2 MB)."""
 _REBUILT = 0.25
 """Triangles added since the grid was built, as a share of those in it, that rebuild it;
 until then they are compared one by one."""
 
 
 class _Grid:
-    """Triangles sorted by the cell of ``TOLERANCE`` their shape falls in: those near a
-    shape are in its cell's and the eight around it."""
+    """Triangles sorted by the cell their shape falls in (``_FINER`` cells a
+    ``TOLERANCE``): those near a shape are in the cells of a rough disc around its own
+    (``_WINDOW``)."""
 
     def __init__(self, parts: list[tuple[np.ndarray, np.ndarray]], ids: np.ndarray,
                  places: np.ndarray) -> None:
@@ -63,9 +68,18 @@ class _Grid:
         keys = _cell(shapes)
         order = np.argsort(keys, kind="stable")
         self.keys, self.shapes = keys[order], shapes[order]
-        del keys, shapes
-        self.corners = np.concatenate([corners for _, corners in parts])[order]
         self.ids, self.places = ids, places[order]
+        del keys, shapes, places
+        # each part's corners put straight to their places (not all concatenated first:
+        # 114 MB more at that size)
+        sorted_at = np.empty(len(order), np.int32)
+        sorted_at[order] = np.arange(len(order), dtype=np.int32)
+        del order
+        self.corners = np.empty((len(sorted_at), 3, 2), np.float32)
+        first = 0
+        for _, corners in parts:
+            self.corners[sorted_at[first:first + len(corners)]] = corners
+            first += len(corners)
         """The fields' ids, and each triangle's field as a place among them (int32)."""
 
     def owners(self, at: np.ndarray | slice = slice(None)) -> np.ndarray:
@@ -73,35 +87,99 @@ class _Grid:
         owners: np.ndarray = self.ids[self.places[at]]
         return owners
 
+    def marked(self, ids: np.ndarray) -> np.ndarray:
+        """Which of the grid's fields (by place) are among ``ids``: a look-up leaving out
+        the pairs the duplicate scan has decided (tens of ids) tests each triangle once,
+        not once an id as ``np.isin`` does with few."""
+        where = np.searchsorted(self.ids, ids).clip(max=len(self.ids) - 1)
+        mask = np.zeros(len(self.ids), bool)
+        mask[where[self.ids[where] == ids]] = True
+        return mask
+
     def near(self, shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Pairs (query shape, triangle here) within ``TOLERANCE`` of each other."""
-        around = (_cell(shapes)[:, None] + _AROUND[None]).ravel()
-        lo = np.searchsorted(self.keys, around, "left")
-        hi = np.searchsorted(self.keys, around, "right")
-        sizes = hi - lo
-        at = np.repeat(np.repeat(np.arange(len(shapes)), len(_AROUND)), sizes)
+        """Pairs (query shape, triangle here) within ``TOLERANCE`` of each other, in the
+        order of the query's shapes. Each shape reads one run of cells per row of
+        ``_WINDOW`` (cells in a row are consecutive keys)."""
+        cells = _cells(shapes)
+        firsts = cells[:, 0, None] + _WINDOW[None, :, 0]
+        low = (firsts * _ROW + cells[:, 1, None] - _WINDOW[None, :, 1]).ravel()
+        high = (firsts * _ROW + cells[:, 1, None] + _WINDOW[None, :, 1]).ravel()
+        lo = np.searchsorted(self.keys, low, "left")
+        sizes = np.searchsorted(self.keys, high, "right") - lo
+        at = np.repeat(np.repeat(np.arange(len(shapes)), len(_WINDOW)), sizes)
         hit = np.repeat(lo - np.cumsum(sizes) + sizes, sizes) + np.arange(sizes.sum())
-        close = np.linalg.norm(shapes[at] - self.shapes[hit], axis=1) <= TOLERANCE
+        # the distance as ``np.linalg.norm(.., axis=1)`` reckons it, without its slow
+        # reduction over an axis of two
+        ours, theirs = shapes[at], self.shapes[hit]
+        across, up = theirs[:, 0] - ours[:, 0], theirs[:, 1] - ours[:, 1]
+        close = np.sqrt(across * across + up * up) <= TOLERANCE
         return at[close], hit[close]
 
 
-_ROW = 1 << 10
-_AROUND = np.array([dx * _ROW + dy for dx in (-1, 0, 1) for dy in (-1, 0, 1)], np.int32)
+_FINER = 4
+"""Cells a ``TOLERANCE`` spans. A shape's neighbours then lie in the cells of a rough disc
+around its own, 4.8 ``TOLERANCE`` squared: a look-up reads 1.5 times as many triangles
+as it pairs, against 2.6 times with cells of one ``TOLERANCE`` (the 3 x 3 around its own)."""
+_ROW = 1 << 12
+"""Keys a row of cells spans (a shape's second side ratio is at most 1: ``stars.codes``)."""
+
+
+def _window(finer: int) -> np.ndarray:
+    """Per row of cells around a shape's own (its offset), how many cells either side of
+    its own to read: those whose nearest point can lie within ``finer`` cells of a point
+    in its own (a cell k rows or columns off is at least k - 1 cells away that way)."""
+    rows = []
+    for row in range(-finer, finer + 1):
+        down = max(abs(row) - 1, 0)
+        reach = max(k for k in range(finer + 1) if down ** 2 + max(k - 1, 0) ** 2 < finer ** 2)
+        rows.append((row, reach))
+    return np.array(rows, np.int32)
+
+
+_WINDOW = _window(_FINER)
+
+
+def _rebuilt(grid: _Grid | None, pending: dict[int, tuple[np.ndarray, np.ndarray]],
+             dropped: np.ndarray) -> _Grid:
+    """The grid of ``grid``'s fields but ``dropped`` and of those ``pending``."""
+    parts = list(pending.values())
+    ids = np.fromiter(pending, np.int64, len(pending))
+    places = np.repeat(np.arange(len(parts), dtype=np.int32), [len(shapes) for shapes, _ in parts])
+    if grid is not None:
+        kept = ~np.isin(grid.owners(), dropped)
+        parts.insert(0, (grid.shapes[kept], grid.corners[kept]))
+        places = np.concatenate([grid.places[kept], places + len(grid.ids)])
+        ids = np.concatenate([grid.ids, ids])
+    # places in the order of the fields' ids: ties between fields go to the first
+    # (``_voted``)
+    ids, rank = np.unique(ids, return_inverse=True)
+    return _Grid(parts, ids, rank.astype(np.int32)[places])
 
 
 def _centred(corners: np.ndarray) -> np.ndarray:
-    """Triangles' corners around their centre, as complex numbers, ``(t, 3)``."""
-    centre = (corners[:, 0] + corners[:, 1] + corners[:, 2]) / np.float32(3)
-    centred: np.ndarray = (corners - centre[:, None]).astype(np.float32, copy=False).view(
-        np.complex64)[..., 0]
+    """Triangles' corners around their centre, as complex numbers, ``(t, 3)`` (float32
+    arithmetic as on the corners' coordinates one by one, but on contiguous arrays)."""
+    points = np.ascontiguousarray(corners, np.float32).view(np.complex64)[..., 0]
+    sums = points[:, 0] + points[:, 1] + points[:, 2]
+    centre = (sums.view(np.float32) / np.float32(3)).view(np.complex64)
+    centred: np.ndarray = points - centre[:, None]
     return centred
 
 
+def _cells(shapes: np.ndarray) -> np.ndarray:
+    """Each shape's cell, ``(n, 2)`` int32, in float64 so that a shape lands in one cell
+    whatever array it came in."""
+    cells: np.ndarray = np.floor(shapes.astype(np.float64) * (_FINER / TOLERANCE)).astype(
+        np.int32) + _FINER
+    return cells
+
+
 def _cell(shapes: np.ndarray) -> np.ndarray:
-    """Each shape's cell, int32 as the grid keeps them (a search of int64 cells would
-    copy its keys as int64 each time)."""
-    cells = np.floor(shapes / TOLERANCE).astype(np.int32) + 1
-    return cells[:, 0] * _ROW + cells[:, 1]
+    """Each shape's cell as one key, int32 as the grid keeps them (a search of int64 cells
+    would copy its keys as int64 each time)."""
+    cells = _cells(shapes)
+    keys: np.ndarray = cells[:, 0] * _ROW + cells[:, 1]
+    return keys
 
 
 class StarFields:
@@ -149,22 +227,10 @@ class StarFields:
             built = 0 if grid is None else len(grid.keys)
             dropped = np.fromiter(self._dropped, np.int64, len(self._dropped))
             if sum(len(f[0]) for f in self._pending.values()) > _REBUILT * built:
-                parts = list(self._pending.values())
-                ids = np.fromiter(self._pending, np.int64, len(self._pending))
-                places = np.repeat(np.arange(len(parts), dtype=np.int32),
-                                   [len(shapes) for shapes, _ in parts])
-                if grid is not None:
-                    kept = ~np.isin(grid.owners(), dropped)
-                    parts.insert(0, (grid.shapes[kept], grid.corners[kept]))
-                    places = np.concatenate([grid.places[kept], places + len(grid.ids)])
-                    ids = np.concatenate([grid.ids, ids])
-                # places in the order of the fields' ids: ties between fields go to the
-                # first (``_voted``)
-                ids, rank = np.unique(ids, return_inverse=True)
-                places = rank.astype(np.int32)[places]
-                self._grid = _Grid(parts, ids, places)
+                self._grid = _rebuilt(grid, self._pending, dropped)
                 self._pending, self._dropped = {}, set()
                 dropped = dropped[:0]
+                freed.give_back()  # the fields' own arrays, and the making's
             return self._grid, dict(self._pending), dropped
 
     def best(self, query: bytes, leave_out: Collection[int] = ()) -> Aligned | None:
@@ -182,11 +248,12 @@ class StarFields:
         pairs = []
         if grid is not None:
             at, hit = grid.near(shape)
+            place = grid.places[hit]
             if len(skipped):
-                kept = ~np.isin(grid.owners(hit), skipped)
-                at, hit = at[kept], hit[kept]
+                kept = ~grid.marked(skipped)[place]
+                at, hit, place = at[kept], hit[kept], place[kept]
             corners_hit = grid.corners[hit]
-            pairs.append((at, _centred(corners_hit), corners_hit, grid.places[hit]))
+            pairs.append((at, _centred(corners_hit), corners_hit, place))
         ids = [*(grid.ids if grid is not None else []), *pending]
         first = len(ids) - len(pending)
         for spot, (id_, (theirs, their_corners)) in enumerate(pending.items(), first):
@@ -212,8 +279,10 @@ def _voted(at: np.ndarray, corners: np.ndarray, theirs: np.ndarray,
     ``corners``), ``theirs`` and ``their_corners`` its stored triangle's corners, centred
     (``_centred``) and as they are, ``place`` its field."""
     ours = _centred(corners)
-    # The similarity taking each query triangle onto its stored one, least squares.
-    z = (np.conj(ours[at]) * theirs).sum(axis=1) / np.maximum(
+    # The similarity taking each query triangle onto its stored one, least squares (its
+    # three terms summed as ``.sum(axis=1)`` would, without a reduction over a short axis).
+    terms = np.conj(ours)[at] * theirs
+    z = (terms[:, 0] + terms[:, 1] + terms[:, 2]) / np.maximum(
         (np.abs(ours) ** 2).sum(axis=1), 1e-9)[at]
     scale = np.clip(np.floor(np.log(np.maximum(np.abs(z), 1e-9)) / _BIN), -_BINS, _BINS - 1)
     turn = np.floor(np.angle(z) / _BIN)  # within +-21 bins
@@ -221,8 +290,17 @@ def _voted(at: np.ndarray, corners: np.ndarray, theirs: np.ndarray,
     # triangle and cell.
     cell = (place.astype(np.int64) * 2 * _BINS + scale.astype(np.int64) + _BINS) * 2 * _BINS + (
         turn.astype(np.int64) + _BINS)
+    # Most pairs are chance ones, alone in their cell: counted by a hash of the cells
+    # (cells sharing one add up), a pair whose count is short of ``LEAST_VOTES`` is in no
+    # cell that can win, and is left out before the sort (372k pairs to a few thousand
+    # for a look-up among the 34k star fields of ``bench/duplicates/duplicates.py``'s
+    # 100k images).
+    hashed = cell & (_HASHED - 1)
+    maybe = np.flatnonzero(np.bincount(hashed, minlength=_HASHED)[hashed] >= LEAST_VOTES)
+    if not len(maybe):
+        return None
     triangles = int(at.max()) + 1
-    votes_cast = np.sort(cell * triangles + at)
+    votes_cast = np.sort(cell[maybe] * triangles + at[maybe])
     voted = votes_cast[np.r_[True, votes_cast[1:] != votes_cast[:-1]]] // triangles
     starts = np.flatnonzero(np.r_[True, voted[1:] != voted[:-1]])
     cells, votes = voted[starts], np.diff(np.r_[starts, len(voted)])

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from bogv import service as service_module
+from bogv import starfields
 from bogv.config import Settings
 from bogv.duplicates import Duplicates
 from bogv.model import geometry, scoring, stars
@@ -293,3 +294,49 @@ def test_a_rebuilt_grid_holds_the_fields_added_and_not_those_dropped(
     found = fields.best(query)
     assert found is not None and found.id == 100 + names.index("t23")
     assert len(fields) == 2 * len(names) - 1 and names.index("t23") not in fields
+
+
+def test_the_grid_pairs_a_shape_with_every_triangle_within_the_tolerance_and_no_other() -> None:
+    """Its window of finer cells (``_FINER``) reads less than the 3 x 3 cells of one
+    ``TOLERANCE`` did, and must still reach every triangle that close, across cells."""
+    rng = np.random.default_rng(3)
+    # shapes as ``stars.codes`` makes them, crowded so that every window holds many
+    stored = rng.uniform([0.3, 0.5], [0.36, 0.56], (20_000, 2)).astype(np.float32)
+    grid = starfields._Grid([(stored, np.zeros((len(stored), 3, 2), np.float32))],
+                            np.arange(1), np.zeros(len(stored), np.int32))
+    queries = rng.uniform([0.3, 0.5], [0.36, 0.56], (60, 2)).astype(np.float32)
+    at, hit = grid.near(queries)
+    gaps = np.sqrt(((queries[:, None] - grid.shapes[None]) ** 2).sum(axis=2))
+    assert sorted(zip(at.tolist(), hit.tolist(), strict=True)) == sorted(
+        zip(*(a.tolist() for a in np.nonzero(gaps <= starfields.TOLERANCE)), strict=True))
+    assert len(at) > 20_000  # ~800 a query
+
+
+def test_the_vote_names_the_field_that_least_votes_agree_on_among_chance_pairs() -> None:
+    """Chance pairs, alone in their cells, are left out before the sort by counts of
+    hashed cells (``_HASHED``); a cell with ``LEAST_VOTES`` votes wins, one fewer none."""
+    rng = np.random.default_rng(5)
+    corners = rng.uniform(0, 200, (40, 3, 2)).astype(np.float32)
+    turn = np.array([[0.8, -0.6], [0.6, 0.8]], np.float32)
+    stored = corners @ (1.5 * turn).T + 30  # a field holding the query, larger and turned
+
+    def vote(agreeing: int) -> tuple[int, int, np.ndarray] | None:
+        noise = rng.uniform(0, 200, (20_000, 3, 2)).astype(np.float32)
+        their = np.concatenate([stored[:agreeing], noise])
+        at = np.concatenate([np.arange(agreeing), rng.integers(0, 40, len(noise))])
+        place = np.concatenate([np.full(agreeing, 7), rng.integers(0, 5_000, len(noise))])
+        return starfields._voted(at, corners, starfields._centred(their), their,
+                                 place.astype(np.int32))
+
+    found = vote(LEAST_VOTES)
+    assert found is not None and found[:2] == (7, LEAST_VOTES)
+    np.testing.assert_allclose(found[2], np.c_[1.5 * turn, [30, 30]], atol=1e-3)
+    assert vote(LEAST_VOTES - 1) is None
+
+
+def test_centred_corners_are_the_corners_less_their_mean() -> None:
+    corners = np.random.default_rng(2).uniform(0, 500, (50, 3, 2)).astype(np.float32)
+    centred = starfields._centred(corners)
+    expected = corners - corners.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(centred.real, expected[..., 0], atol=1e-3)
+    np.testing.assert_allclose(centred.imag, expected[..., 1], atol=1e-3)
