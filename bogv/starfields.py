@@ -45,6 +45,8 @@ matches, while no look-alike named kept more than 20 (from 4 up: one more origin
 most searches for a star field that is not stored name one)."""
 _FITTED = 3.0
 """Px (in the stored grey picture) within which a paired star fits the transform."""
+_CHUNK = 32
+"""Query triangles a look-up pairs at a time."""
 _HASHED = 1 << 18
 """Counters a vote's cells are hashed to before the sort (2 MB)."""
 _REBUILT = 0.25
@@ -151,7 +153,7 @@ def _rebuilt(grid: _Grid | None, pending: dict[int, tuple[np.ndarray, np.ndarray
         places = np.concatenate([grid.places[kept], places + len(grid.ids)])
         ids = np.concatenate([grid.ids, ids])
     # places in the order of the fields' ids: ties between fields go to the first
-    # (``_voted``)
+    # (``_Ballot.winner``)
     ids, rank = np.unique(ids, return_inverse=True)
     return _Grid(parts, ids, rank.astype(np.int32)[places])
 
@@ -243,17 +245,19 @@ class StarFields:
             return None
         grid, pending, dropped = self._current()
         skipped = np.concatenate([dropped, np.fromiter(leave_out, np.int64, len(leave_out))])
-        # Each pair: the query triangle, the stored one's corners (centred, and as they
-        # are) and its field's id.
-        pairs = []
+        ballot = _Ballot(corners)
         if grid is not None:
-            at, hit = grid.near(shape)
-            place = grid.places[hit]
-            if len(skipped):
-                kept = ~grid.marked(skipped)[place]
-                at, hit, place = at[kept], hit[kept], place[kept]
-            corners_hit = grid.corners[hit]
-            pairs.append((at, _centred(corners_hit), corners_hit, place))
+            marked = grid.marked(skipped) if len(skipped) else None
+            # A chunk of the query's triangles at a time: a look-up among the 34k fields of
+            # ``bench/duplicates/duplicates.py``'s 100k images pairs 372k, whose arrays
+            # took 90 MB at once (twice that with two threads of the duplicate scan).
+            for first in range(0, len(shape), _CHUNK):
+                at, hit = grid.near(shape[first:first + _CHUNK])
+                place = grid.places[hit]
+                if marked is not None:
+                    kept = ~marked[place]
+                    at, hit, place = at[kept], hit[kept], place[kept]
+                ballot.cast(at + first, grid.corners, hit, place)
         ids = [*(grid.ids if grid is not None else []), *pending]
         first = len(ids) - len(pending)
         for spot, (id_, (theirs, their_corners)) in enumerate(pending.items(), first):
@@ -261,60 +265,80 @@ class StarFields:
                 continue
             gap = np.linalg.norm(shape[:, None] - theirs[None], axis=2)
             at, hit = np.nonzero(gap <= TOLERANCE)
-            pairs.append((at, _centred(their_corners[hit]), their_corners[hit],
-                          np.full(len(at), spot)))
-        if not sum(len(p[0]) for p in pairs):
-            return None
-        at, theirs, their_corners, place = (np.concatenate([p[i] for p in pairs])
-                                            for i in range(4))
-        found = _voted(at, corners, theirs, their_corners, place)
+            ballot.cast(at, their_corners, hit, np.full(len(at), spot))
+        found = ballot.winner()
         return None if found is None else Aligned(int(ids[found[0]]), found[1], found[2])
 
 
-def _voted(at: np.ndarray, corners: np.ndarray, theirs: np.ndarray,
-           their_corners: np.ndarray, place: np.ndarray
-           ) -> tuple[int, int, np.ndarray] | None:
-    """The winner of the vote of paired triangles over (stored field, scale, turn): its
-    field (``place``), votes and transform. ``at`` is each pair's query triangle (of
-    ``corners``), ``theirs`` and ``their_corners`` its stored triangle's corners, centred
-    (``_centred``) and as they are, ``place`` its field."""
-    ours = _centred(corners)
-    # The similarity taking each query triangle onto its stored one, least squares (its
-    # three terms summed as ``.sum(axis=1)`` would, without a reduction over a short axis).
-    terms = np.conj(ours)[at] * theirs
-    z = (terms[:, 0] + terms[:, 1] + terms[:, 2]) / np.maximum(
-        (np.abs(ours) ** 2).sum(axis=1), 1e-9)[at]
-    scale = np.clip(np.floor(np.log(np.maximum(np.abs(z), 1e-9)) / _BIN), -_BINS, _BINS - 1)
-    turn = np.floor(np.angle(z) / _BIN)  # within +-21 bins
-    # Cells as one integer each, in (owner, scale, turn) order; one vote per query
-    # triangle and cell.
-    cell = (place.astype(np.int64) * 2 * _BINS + scale.astype(np.int64) + _BINS) * 2 * _BINS + (
-        turn.astype(np.int64) + _BINS)
-    # Most pairs are chance ones, alone in their cell: counted by a hash of the cells
-    # (cells sharing one add up), a pair whose count is short of ``LEAST_VOTES`` is in no
-    # cell that can win, and is left out before the sort (372k pairs to a few thousand
-    # for a look-up among the 34k star fields of ``bench/duplicates/duplicates.py``'s
-    # 100k images).
-    hashed = cell & (_HASHED - 1)
-    maybe = np.flatnonzero(np.bincount(hashed, minlength=_HASHED)[hashed] >= LEAST_VOTES)
-    if not len(maybe):
-        return None
-    triangles = int(at.max()) + 1
-    votes_cast = np.sort(cell[maybe] * triangles + at[maybe])
-    voted = votes_cast[np.r_[True, votes_cast[1:] != votes_cast[:-1]]] // triangles
-    starts = np.flatnonzero(np.r_[True, voted[1:] != voted[:-1]])
-    cells, votes = voted[starts], np.diff(np.r_[starts, len(voted)])
-    won = int(np.argmax(votes))
-    if votes[won] < LEAST_VOTES:
-        return None
-    chosen = cell == cells[won]
-    src = corners[at[chosen]].reshape(-1, 2)
-    dst = their_corners[chosen].reshape(-1, 2)
-    pairs = np.unique(np.concatenate([src, dst], 1), axis=0)
-    cv2.setRNGSeed(7)
-    matrix, _ = cv2.estimateAffinePartial2D(np.ascontiguousarray(pairs[:, :2]),
-                                            np.ascontiguousarray(pairs[:, 2:]),
-                                            method=cv2.RANSAC, ransacReprojThreshold=_FITTED)
-    if matrix is None:
-        return None
-    return int(cells[won] // (4 * _BINS * _BINS)), int(votes[won]), matrix
+class _Ballot:
+    """The vote of a query's triangles paired with stored ones over (stored field, scale,
+    turn), cast a chunk of pairs at a time. Each pair keeps its query triangle, its cell of
+    the vote and where its stored corners are, not the corners themselves."""
+
+    def __init__(self, corners: np.ndarray) -> None:
+        self.corners = corners
+        ours = _centred(corners)
+        self.conj = np.conj(ours)
+        self.weights = np.maximum((np.abs(ours) ** 2).sum(axis=1), 1e-9)
+        self.cast_: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        """Per chunk: the query triangles, cells, stored corners and where in them."""
+
+    def cast(self, at: np.ndarray, stored: np.ndarray, hit: np.ndarray,
+             place: np.ndarray) -> None:
+        """The votes of pairs of query triangles ``at`` and triangles ``hit`` of
+        ``stored`` (corners, ``(t, 3, 2)``), of the fields ``place``."""
+        if not len(at):
+            return
+        # The similarity taking each query triangle onto its stored one, least squares
+        # (its three terms summed as ``.sum(axis=1)`` would, without a reduction over a
+        # short axis).
+        terms = self.conj[at] * _centred(stored[hit])
+        z = (terms[:, 0] + terms[:, 1] + terms[:, 2]) / self.weights[at]
+        scale = np.clip(np.floor(np.log(np.maximum(np.abs(z), 1e-9)) / _BIN),
+                        -_BINS, _BINS - 1)
+        turn = np.floor(np.angle(z) / _BIN)  # within +-21 bins
+        # Cells as one integer each, in (owner, scale, turn) order.
+        cell = (place.astype(np.int64) * 2 * _BINS + scale.astype(np.int64) + _BINS) * (
+            2 * _BINS) + (turn.astype(np.int64) + _BINS)
+        self.cast_.append((at, cell, stored, hit))
+
+    def winner(self) -> tuple[int, int, np.ndarray] | None:
+        """The winning cell's field (``place``), votes (one per query triangle) and
+        transform, fitted to the stars its pairs pair; None short of ``LEAST_VOTES``."""
+        if not self.cast_:
+            return None
+        at = np.concatenate([a for a, _, _, _ in self.cast_])
+        cell = np.concatenate([c for _, c, _, _ in self.cast_])
+        # Most pairs are chance ones, alone in their cell: counted by a hash of the cells
+        # (cells sharing one add up), a pair whose count is short of ``LEAST_VOTES`` is in
+        # no cell that can win, and is left out before the sort (372k pairs to a few
+        # thousand for a look-up among the 34k star fields of
+        # ``bench/duplicates/duplicates.py``'s 100k images).
+        hashed = cell & (_HASHED - 1)
+        maybe = np.flatnonzero(np.bincount(hashed, minlength=_HASHED)[hashed] >= LEAST_VOTES)
+        if not len(maybe):
+            return None
+        triangles = len(self.corners)
+        votes_cast = np.sort(cell[maybe] * triangles + at[maybe])
+        voted = votes_cast[np.r_[True, votes_cast[1:] != votes_cast[:-1]]] // triangles
+        starts = np.flatnonzero(np.r_[True, voted[1:] != voted[:-1]])
+        cells, votes = voted[starts], np.diff(np.r_[starts, len(voted)])
+        won = int(np.argmax(votes))
+        if votes[won] < LEAST_VOTES:
+            return None
+        ours, theirs = [], []
+        for their_at, their_cells, stored, hit in self.cast_:
+            chosen = their_cells == cells[won]
+            ours.append(self.corners[their_at[chosen]])
+            theirs.append(stored[hit[chosen]])
+        src = np.concatenate(ours).reshape(-1, 2)
+        dst = np.concatenate(theirs).reshape(-1, 2)
+        pairs = np.unique(np.concatenate([src, dst], 1), axis=0)
+        cv2.setRNGSeed(7)
+        matrix, _ = cv2.estimateAffinePartial2D(np.ascontiguousarray(pairs[:, :2]),
+                                                np.ascontiguousarray(pairs[:, 2:]),
+                                                method=cv2.RANSAC,
+                                                ransacReprojThreshold=_FITTED)
+        if matrix is None:
+            return None
+        return int(cells[won] // (4 * _BINS * _BINS)), int(votes[won]), matrix

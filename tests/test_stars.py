@@ -325,8 +325,10 @@ def test_the_vote_names_the_field_that_least_votes_agree_on_among_chance_pairs()
         their = np.concatenate([stored[:agreeing], noise])
         at = np.concatenate([np.arange(agreeing), rng.integers(0, 40, len(noise))])
         place = np.concatenate([np.full(agreeing, 7), rng.integers(0, 5_000, len(noise))])
-        return starfields._voted(at, corners, starfields._centred(their), their,
-                                 place.astype(np.int32))
+        ballot = starfields._Ballot(corners)
+        for chunk in np.array_split(np.arange(len(at)), 3):  # cast a chunk at a time
+            ballot.cast(at[chunk], their, chunk, place[chunk].astype(np.int32))
+        return ballot.winner()
 
     found = vote(LEAST_VOTES)
     assert found is not None and found[:2] == (7, LEAST_VOTES)
