@@ -71,7 +71,8 @@ class _Grid:
         order = np.argsort(keys, kind="stable")
         self.keys, self.shapes = keys[order], shapes[order]
         self.ids, self.places = ids, places[order]
-        del keys, shapes, places
+        """The fields' ids, and each triangle's field as a place among them (int32)."""
+        del keys, shapes
         # each part's corners put straight to their places (not all concatenated first:
         # 114 MB more at that size)
         sorted_at = np.empty(len(order), np.int32)
@@ -82,7 +83,6 @@ class _Grid:
         for _, corners in parts:
             self.corners[sorted_at[first:first + len(corners)]] = corners
             first += len(corners)
-        """The fields' ids, and each triangle's field as a place among them (int32)."""
 
     def owners(self, at: np.ndarray | slice = slice(None)) -> np.ndarray:
         """The field ids of the triangles ``at`` (all of them by default)."""
