@@ -653,6 +653,7 @@ class Service:
             if self._filled and (self.store.backend != "milvus-server"
                                  or time.monotonic() < self._filled + 1):
                 return
+            first = not self._filled
             self._indexing = True
             for page in self.store.scan(f"id > {IdAllocator.earlier(self._read, REREAD)}"):
                 fresh = [r.id for r in page if r.id not in self.pieces]
@@ -660,7 +661,8 @@ class Service:
                 self.star_fields.add((i, self.files.read(i, STARS) or b"") for i in fresh)
                 self._read = max(self._read, page[-1].id)
             self._filled = time.monotonic()
-            freed.give_back()  # the fill's temporaries: ~110 MB at 100k images
+            if first:  # not each re-read on a server, which a search may wait for
+                freed.give_back()  # the fill's temporaries: ~110 MB at 100k images
         finally:
             self._filling.release()
 

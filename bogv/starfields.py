@@ -148,7 +148,7 @@ def _rebuilt(grid: _Grid | None, pending: dict[int, tuple[np.ndarray, np.ndarray
     ids = np.fromiter(pending, np.int64, len(pending))
     places = np.repeat(np.arange(len(parts), dtype=np.int32), [len(shapes) for shapes, _ in parts])
     if grid is not None:
-        kept = ~np.isin(grid.owners(), dropped)
+        kept = ~grid.marked(dropped)[grid.places]
         parts.insert(0, (grid.shapes[kept], grid.corners[kept]))
         places = np.concatenate([grid.places[kept], places + len(grid.ids)])
         ids = np.concatenate([grid.ids, ids])
