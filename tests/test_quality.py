@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
@@ -246,6 +247,27 @@ def test_spread_keypoints_leave_more_on_the_picture_beside_a_caption() -> None:
     grey = geometry.grey(img)
     assert beside(geometry.keypoints_of(grey)) < 70
     assert beside(geometry.keypoints_of(grey, spread=250, pool=4)) >= 100
+
+
+@pytest.mark.parametrize("name", ["coffee", "chelsea", "astronaut", "rocket"])
+def test_a_look_keeping_some_points_describes_them_as_describing_all_would(name: str) -> None:
+    """A second look describes only the points it keeps (a pass of ORB of its own): the
+    bytes are those of describing every point found and keeping the chosen rows."""
+    img, _ = captioned(photo(name))
+    grey = geometry.grey(img)
+    mask = geometry.overlay_mask(grey, letters=False)
+    assert mask.any()
+    points, desc = geometry._orb(4 * 500).detectAndCompute(grey, None)
+    xy = np.rint(cv2.KeyPoint.convert(points)).astype(np.int64)
+    shown = np.flatnonzero(~mask[xy[:, 1], xy[:, 0]])
+    points, desc = [points[i] for i in shown], desc[shown]
+    chosen = geometry._choose(points, grey.shape, geometry._level_quotas(250),
+                              geometry._level_quotas(250), geometry.GRID, geometry._CAP)
+    chosen = chosen[np.argsort([points[i].octave for i in chosen], kind="stable")]
+    described_all = geometry._packed([points[i] for i in chosen], desc[chosen])
+    assert geometry.keypoints_of(grey, strongest=250, spread=250, pool=4,
+                                 mask=mask) == described_all
+    assert geometry.count(described_all) >= 200
 
 
 def test_the_overlay_mask_covers_the_caption_and_little_else() -> None:

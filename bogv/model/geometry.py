@@ -277,22 +277,34 @@ def keypoints_of(small: np.ndarray, strongest: int = STRONGEST, spread: int = SP
     """ORB keypoints of a ``grey`` picture, packed: the ``strongest`` per pyramid level as
     ORB itself keeps them, and ``spread`` more over a ``grid`` (``bench/quality/quality_replay.py``
     tries other counts), none where ``mask`` is True."""
-    # One pass over the image pyramid: describing every point found and keeping the chosen
-    # rows gives the very bytes describing only the chosen points did (a second pass, built
-    # the pyramid again: 0.3 ms an image), since a point's descriptor reads only its patch.
-    points, desc = _orb(pool * (strongest + spread)).detectAndCompute(small, None)
+    # A point's descriptor reads only its patch, so describing every point found and
+    # keeping the chosen rows gives the very bytes describing only the chosen points does.
+    # Which is cheaper depends on how many are dropped: a second pass builds the pyramid
+    # again (0.3 ms an image), while describing a point costs ~1 us. Keeping all that ORB
+    # finds (``pool`` 1), one pass; a second look keeps one point in four (``pool`` 4):
+    # 3.7 -> 2.6 ms a 256 px thumbnail, the same bytes for the 487 dev images.
+    orb = _orb(pool * (strongest + spread))
+    if pool > 1:
+        points, desc = orb.detect(small, None), None
+    else:
+        points, desc = orb.detectAndCompute(small, None)
     if mask is not None and points:
         xy = np.rint(cv2.KeyPoint.convert(points)).astype(np.int64)
         xy = np.minimum(np.maximum(xy, 0), [small.shape[1] - 1, small.shape[0] - 1])
-        shown = np.flatnonzero(~mask[xy[:, 1], xy[:, 0]]).tolist()
-        points, desc = [points[i] for i in shown], desc[shown]
+        shown = np.flatnonzero(~mask[xy[:, 1], xy[:, 0]])
+        points = [points[i] for i in shown.tolist()]
+        desc = None if desc is None else desc[shown]
     if not points:
         return b""
     chosen = _choose(points, small.shape, _level_quotas(strongest), _level_quotas(spread),
                      grid, cap)
     level = np.fromiter((points[i].octave for i in chosen), np.int64, len(chosen))
     chosen = chosen[np.argsort(level, kind="stable")]  # ORB's order: level by level
-    return _packed([points[i] for i in chosen], desc[chosen])
+    kept = [points[i] for i in chosen]
+    if desc is None:
+        # ORB keeps each point it found itself, in this order, at the same place.
+        return _packed(*orb.compute(small, kept))
+    return _packed(kept, desc[chosen])
 
 
 def _packed(points: Sequence[cv2.KeyPoint], desc: np.ndarray) -> bytes:
