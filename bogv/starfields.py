@@ -84,11 +84,6 @@ class _Grid:
             self.corners[sorted_at[first:first + len(corners)]] = corners
             first += len(corners)
 
-    def owners(self, at: np.ndarray | slice = slice(None)) -> np.ndarray:
-        """The field ids of the triangles ``at`` (all of them by default)."""
-        owners: np.ndarray = self.ids[self.places[at]]
-        return owners
-
     def marked(self, ids: np.ndarray) -> np.ndarray:
         """Which of the grid's fields (by place) are among ``ids``: a look-up leaving out
         the pairs the duplicate scan has decided (tens of ids) tests each triangle once,
@@ -280,7 +275,7 @@ class _Ballot:
         ours = _centred(corners)
         self.conj = np.conj(ours)
         self.weights = np.maximum((np.abs(ours) ** 2).sum(axis=1), 1e-9)
-        self.cast_: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         """Per chunk: the query triangles, cells, stored corners and where in them."""
 
     def cast(self, at: np.ndarray, stored: np.ndarray, hit: np.ndarray,
@@ -300,15 +295,15 @@ class _Ballot:
         # Cells as one integer each, in (owner, scale, turn) order.
         cell = (place.astype(np.int64) * 2 * _BINS + scale.astype(np.int64) + _BINS) * (
             2 * _BINS) + (turn.astype(np.int64) + _BINS)
-        self.cast_.append((at, cell, stored, hit))
+        self.chunks.append((at, cell, stored, hit))
 
     def winner(self) -> tuple[int, int, np.ndarray] | None:
         """The winning cell's field (``place``), votes (one per query triangle) and
         transform, fitted to the stars its pairs pair; None short of ``LEAST_VOTES``."""
-        if not self.cast_:
+        if not self.chunks:
             return None
-        at = np.concatenate([a for a, _, _, _ in self.cast_])
-        cell = np.concatenate([c for _, c, _, _ in self.cast_])
+        at = np.concatenate([a for a, _, _, _ in self.chunks])
+        cell = np.concatenate([c for _, c, _, _ in self.chunks])
         # Most pairs are chance ones, alone in their cell: counted by a hash of the cells
         # (cells sharing one add up), a pair whose count is short of ``LEAST_VOTES`` is in
         # no cell that can win, and is left out before the sort (372k pairs to a few
@@ -327,7 +322,7 @@ class _Ballot:
         if votes[won] < LEAST_VOTES:
             return None
         ours, theirs = [], []
-        for their_at, their_cells, stored, hit in self.cast_:
+        for their_at, their_cells, stored, hit in self.chunks:
             chosen = their_cells == cells[won]
             ours.append(self.corners[their_at[chosen]])
             theirs.append(stored[hit[chosen]])

@@ -135,7 +135,8 @@ def test_a_rebuilt_grid_names_fields_it_held_and_fields_added_but_none_dropped(
         assert found is not None and found.id == i
     grid = fields._grid
     assert grid is not None and grid is not built and not fields._pending
-    assert 1 not in grid.owners() and set(grid.owners()) == set(range(len(names))) - {1}
+    owners = grid.ids[grid.places]  # each triangle's field
+    assert 1 not in owners and set(owners) == set(range(len(names))) - {1}
     assert sum(a.nbytes for a in vars(grid).values() if isinstance(a, np.ndarray)) == (
         40 * len(grid.keys) + grid.ids.nbytes)
     found = fields.best(_points(_shared(tiles[names[1]])))
