@@ -337,6 +337,22 @@ def test_the_vote_names_the_field_that_least_votes_agree_on_among_chance_pairs()
     assert vote(LEAST_VOTES - 1) is None
 
 
+def test_chance_pairs_in_cells_of_many_fields_fall_in_counters_of_their_own() -> None:
+    """A look-up's pairs fill a few dozen turns and scales but thousands of fields: the
+    counters of ``_spread_over`` keep apart cells that differ only in their field, so that
+    chance pairs stay short of ``LEAST_VOTES`` and are left out before the sort (counters
+    read from a cell's low bits gathered ~100 pairs each and left out 2%)."""
+    rng = np.random.default_rng(7)
+    place = rng.permutation(100_000)[:40_000].astype(np.int64)
+    scale = rng.integers(-2, 3, len(place))
+    turn = rng.integers(-21, 22, len(place))
+    bins = 2 * starfields._BINS
+    cell = (place * bins + scale + starfields._BINS) * bins + turn + starfields._BINS
+    counts = np.bincount(starfields._spread_over(cell), minlength=starfields._HASHED)
+    assert counts.sum() == len(cell)
+    assert (counts[starfields._spread_over(cell)] >= LEAST_VOTES).mean() < 0.001
+
+
 def test_centred_corners_are_the_corners_less_their_mean() -> None:
     corners = np.random.default_rng(2).uniform(0, 500, (50, 3, 2)).astype(np.float32)
     centred = starfields._centred(corners)
