@@ -11,7 +11,7 @@ Like the index of pieces it lives in the memory of the process, filled with it f
 record files (``Service.index_pieces``) and following adds and deletes. Most collections
 hold few point fields (a photo is no point field: ``stars.DARK``), so it stays small: the
 quality bench's 1,712 star fields are 239k triangles, 10 MB (40 bytes a triangle: a
-collection of 100k star fields would need ~560 MB). Naming one takes ~6 ms there, ~40-70 ms
+collection of 100k star fields would need ~560 MB). Naming one takes ~6 ms there, ~40 ms
 among the 34k of ``bench/duplicates/duplicates.py``'s 100k images.
 """
 
@@ -316,8 +316,8 @@ class _Ballot:
         cell = np.concatenate([c for _, c, _, _ in self.chunks])
         # Most pairs are chance ones, alone in their cell: counted by a hash of the cells
         # (cells sharing one add up), a pair whose count is short of ``LEAST_VOTES`` is in
-        # no cell that can win, and is left out before the sort (372k pairs to a few
-        # thousand for a look-up among the 34k star fields of
+        # no cell that can win, and is left out before the sort (a median 393k pairs to
+        # 27k for a look-up among the 34k star fields of
         # ``bench/duplicates/duplicates.py``'s 100k images).
         hashed = _spread_over(cell)
         maybe = np.flatnonzero(np.bincount(hashed, minlength=_HASHED)[hashed] >= LEAST_VOTES)
