@@ -721,6 +721,7 @@ class Duplicates:
                 anchored += pool.map(anchor, chunk, repeat(edges), repeat(records),
                                      repeat(known), repeat(fresh), repeat(vectors))
                 first = last
+                freed.give_back()  # the chunk's decoded thumbnails and matches
         self.verdicts.save(fresh)
         # Kept by what they were made from, the pairs anchoring checked now included: the
         # next time those are read back with the others.
