@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from . import freed
-from .model import stars
+from .model import geometry, stars
 from .model.stars import Aligned
 
 __all__ = ["LEAST_VOTES", "StarFields"]
@@ -181,12 +181,12 @@ def _cell(shapes: np.ndarray) -> np.ndarray:
 
 
 def _spread_over(cells: np.ndarray) -> np.ndarray:
-    """Cells (int64, from 0) spread evenly over ``_HASHED`` counters (Fibonacci hashing:
-    their top bits after a multiply). A cell's low bits are its turn and scale, of which
-    a look-up fills a few dozen, so counters taken from them held ~100 pairs each and
-    kept 98% of a look-up's pairs for the sort."""
-    return ((cells.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
-            >> np.uint64(64 - _HASH_BITS)).view(np.int64)
+    """Cells (int64, from 0) spread evenly over ``_HASHED`` counters (``geometry.hashed``,
+    as the index of pieces spreads its pieces), as ``np.bincount`` counts them. A cell's
+    low bits are its turn and scale, of which a look-up fills a few dozen, so counters
+    taken from them held ~100 pairs each and kept 98% of a look-up's pairs for the sort."""
+    spread: np.ndarray = geometry.hashed(cells.view(np.uint64), _HASH_BITS).view(np.int64)
+    return spread
 
 
 class StarFields:

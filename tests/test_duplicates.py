@@ -512,7 +512,7 @@ def test_the_scan_and_the_anchoring_give_memory_back_as_they_go(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """glibc keeps the memory a page of the scan or a chunk of anchoring freed (decoded
     thumbnails, matches) below what is still held: each gives it back when it ends. At
-    100k images the process made its groups at 620-970 MB without, beside Milvus Lite's
+    100k images the process made its groups at 770-970 MB without, beside Milvus Lite's
     ~480 MB (``README.md``: "The star vote's counters, and the groups' memory")."""
     ids = two_groups(service, allowed, photos)
     monkeypatch.setattr(duplicates, "BATCH", 3)  # two pages of the five images

@@ -26,8 +26,8 @@ from . import scoring
 
 __all__ = ["BORDER", "COVERED", "ENLARGED", "MAX_POINTS", "POOL", "SIDE", "TALLEST",
            "UNCOVERED", "UNCOVERED_SPREAD", "VERSION", "Matched", "count", "covered", "enlarged",
-           "grey", "guided", "inliers", "keypoints", "keypoints_of", "match", "overlay_mask",
-           "parallax", "pool", "shared", "span", "uncovered_keypoints"]
+           "grey", "guided", "hashed", "inliers", "keypoints", "keypoints_of", "match",
+           "overlay_mask", "parallax", "pool", "shared", "span", "uncovered_keypoints"]
 
 VERSION = "orb320-v1"
 """Changes whenever stored keypoints change (part of the model id, so an index made with
@@ -396,7 +396,7 @@ def shared(query: Sequence[bytes], stored: Sequence[bytes]) -> list[int]:
     owners = np.broadcast_to(owner[:, None], slots.shape)[held]
     # One vote per distinct (set, piece): of the hits written to one slot each, exactly
     # one reads its own index back, whichever numpy wrote last (a sort costs 1 ms more).
-    pair = _hashed((owners << np.uint64(_PIECE_BITS)) | slots[held])
+    pair = hashed((owners << np.uint64(_PIECE_BITS)) | slots[held])
     first = np.empty(1 << _PIECE_BITS, np.int32)
     order = np.arange(len(pair), dtype=np.int32)
     first[pair] = order
@@ -405,16 +405,18 @@ def shared(query: Sequence[bytes], stored: Sequence[bytes]) -> list[int]:
     return votes
 
 
-def _hashed(values: np.ndarray) -> np.ndarray:
-    """``values`` (uint64) spread over ``shared``'s table slots (Fibonacci hashing)."""
-    return (values * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - _PIECE_BITS)
+def hashed(values: np.ndarray, bits: int = _PIECE_BITS) -> np.ndarray:
+    """``values`` (uint64) spread evenly over ``2 ** bits`` slots, by default ``shared``'s
+    table's (Fibonacci hashing: the top bits after a multiply, so that every bit of a
+    value counts, not its low ones alone)."""
+    return (values * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
 
 
 def _pieces(descriptors: np.ndarray) -> np.ndarray:
     """Each descriptor's eight 4-byte pieces, tagged with their place, as ``shared``'s
     table slots: (n, 8)."""
     words = descriptors.view("<u4").astype(np.uint64)
-    return _hashed(words * np.uint64(8) + np.arange(8, dtype=np.uint64))
+    return hashed(words * np.uint64(8) + np.arange(8, dtype=np.uint64))
 
 
 def pieces(data: bytes, places: int) -> np.ndarray:
