@@ -645,7 +645,7 @@ class Duplicates:
         first scan of a large collection: 292 s at 100k).
 
         Anchoring runs checks, so the groups are made once per state of the collection
-        (``_state``: its images, the scan's progress, the dismissals) and kept: paging
+        (``_state``: its scanned images, the scan's progress, the dismissals) and kept: paging
         through them, or asking with another ``min_score``, reads three counts."""
         if not 0.0 <= min_score <= 1.0:
             raise InvalidParameter(f"min_score must be between 0 and 1, not {min_score}",
@@ -664,11 +664,16 @@ class Duplicates:
 
     def _state(self) -> tuple[int, int, int]:
         """What the groups depend on, cheap to read and changed by anything that changes
-        them, on this replica or another: images stored (deleting a member), the highest id
-        scanned (a scan's new pairs), dismissals. Adding images changes it too, though
-        their pairs come only with the next scan (the groups are then made again, from
-        pairs already checked)."""
-        return (self.service.store.count(), self.verdicts.scanned(),
+        them, on this replica or another: the scanned images still stored (deleting a
+        member), the highest id scanned (a scan's new pairs), dismissals. Images added
+        since the scan are not counted: they have no pairs before the next one, so they
+        change no group, and counted with the others, as many adds hid as many deletes
+        (replacing an image, its record deleted and another added, kept a group holding
+        the deleted one as the image to keep, and "Keep all suggested" deleting its
+        copies). An image another replica adds late, below the highest id scanned, makes
+        the groups again, from the same pairs."""
+        scanned = self.verdicts.scanned()
+        return (self.service.store.count(f"id <= {scanned}"), scanned,
                 self.verdicts.count("dismissed"))
 
     def _anchored_groups(self, on_progress: Callable[[int, int], None]) -> list[Group]:
