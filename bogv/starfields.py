@@ -180,6 +180,18 @@ def _cell(shapes: np.ndarray) -> np.ndarray:
     return keys
 
 
+_PER_FIELD = (2 * _BINS) ** 2
+"""Cells of the vote per stored field: its scales times its turns."""
+
+
+def _vote_cell(place: np.ndarray, scale: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    """Cells of the vote (``_Ballot``) as one int64 each, in (field's place, scale bin,
+    turn bin) order: ``cell // _PER_FIELD`` is the place."""
+    cell: np.ndarray = (place.astype(np.int64) * 2 * _BINS + scale.astype(np.int64) + _BINS) * (
+        2 * _BINS) + (turn.astype(np.int64) + _BINS)
+    return cell
+
+
 def _spread_over(cells: np.ndarray) -> np.ndarray:
     """Cells (int64, from 0) spread evenly over ``_HASHED`` counters (``geometry.hashed``,
     as the index of pieces spreads its pieces), as ``np.bincount`` counts them. A cell's
@@ -302,10 +314,7 @@ class _Ballot:
         scale = np.clip(np.floor(np.log(np.maximum(np.abs(z), 1e-9)) / _BIN),
                         -_BINS, _BINS - 1)
         turn = np.floor(np.angle(z) / _BIN)  # within +-21 bins
-        # Cells as one integer each, in (owner, scale, turn) order.
-        cell = (place.astype(np.int64) * 2 * _BINS + scale.astype(np.int64) + _BINS) * (
-            2 * _BINS) + (turn.astype(np.int64) + _BINS)
-        self.chunks.append((at, cell, stored, hit))
+        self.chunks.append((at, _vote_cell(place, scale, turn), stored, hit))
 
     def winner(self) -> tuple[int, int, np.ndarray] | None:
         """The winning cell's field (``place``), votes (one per query triangle) and
@@ -346,4 +355,4 @@ class _Ballot:
                                                 ransacReprojThreshold=_FITTED)
         if matrix is None:
             return None
-        return int(cells[won] // (4 * _BINS * _BINS)), int(votes[won]), matrix
+        return int(cells[won] // _PER_FIELD), int(votes[won]), matrix

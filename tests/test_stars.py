@@ -346,11 +346,10 @@ def test_chance_pairs_in_cells_of_many_fields_fall_in_counters_of_their_own() ->
     place = rng.permutation(100_000)[:40_000].astype(np.int64)
     scale = rng.integers(-2, 3, len(place))
     turn = rng.integers(-21, 22, len(place))
-    bins = 2 * starfields._BINS
-    cell = (place * bins + scale + starfields._BINS) * bins + turn + starfields._BINS
-    counts = np.bincount(starfields._spread_over(cell), minlength=starfields._HASHED)
-    assert counts.sum() == len(cell)
-    assert (counts[starfields._spread_over(cell)] >= LEAST_VOTES).mean() < 0.001
+    spread = starfields._spread_over(starfields._vote_cell(place, scale, turn))
+    counts = np.bincount(spread, minlength=starfields._HASHED)
+    assert counts.sum() == len(place)
+    assert (counts[spread] >= LEAST_VOTES).mean() < 0.001
 
 
 def test_centred_corners_are_the_corners_less_their_mean() -> None:
