@@ -77,6 +77,64 @@ def test_scan_list_page_dismiss_and_delete(client: TestClient, service: Service,
     assert client.get(f"{API}/duplicates").json()["data"]["total"] == 0
 
 
+def keep(client: TestClient, *choices: tuple[int, list[int]]) -> dict[str, Any]:
+    body = client.post(f"{API}/duplicates/keep", json={
+        "groups": [{"keep": k, "delete": d} for k, d in choices]}).json()
+    assert body["code"] == 200, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+def test_keep_deletes_only_what_is_still_in_the_kept_images_group(
+        client: TestClient, service: Service, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups are decided on minutes after they were listed: only images in the kept one's
+    group when the decision comes are deleted. Its own deletes leave the groups they did
+    not touch as they were, so deciding group after group makes them once."""
+    ids = fill(service, photos)
+    client.post(f"{API}/duplicates/scan")
+    made: list[int] = []
+    anchored = Duplicates._anchored_groups
+
+    def counted(self: Duplicates, *args: Any) -> Any:
+        made.append(1)
+        return anchored(self, *args)
+
+    monkeypatch.setattr(Duplicates, "_anchored_groups", counted)
+    assert client.get(f"{API}/duplicates").json()["data"]["total"] == 2
+    coffee, small, rocket, q20 = (ids[k] for k in ("coffee", "coffee-small", "rocket",
+                                                   "rocket-q20"))
+    # Two decisions keeping what the other deletes: neither is deleted.
+    assert keep(client, (coffee, [small]), (small, [coffee])) == {"deleted": 0,
+                                                                  "left": [small, coffee]}
+    # An image of another group is not deleted with this one's.
+    assert keep(client, (rocket, [q20, small])) == {"deleted": 1, "left": [small]}
+    assert keep(client, (small, [coffee])) == {"deleted": 1, "left": []}
+    assert len(made) == 1  # each decision in a group the others left untouched
+    # A page listed before keeps the original: the copy it would delete is all that is
+    # left of the picture.
+    assert keep(client, (coffee, [small])) == {"deleted": 0, "left": [small]}
+    assert len(made) == 2
+    stored = {r.key for r in service.store.query("id >= 0")}
+    assert stored == {*photos} - {"coffee"} | {"coffee-small"}
+    assert client.get(f"{API}/duplicates").json()["data"]["total"] == 0
+
+
+def test_keep_leaves_images_dismissed_or_whose_kept_image_is_gone(
+        client: TestClient, service: Service, photos: dict[str, bytes]) -> None:
+    ids = fill(service, photos)
+    client.post(f"{API}/duplicates/scan")
+    assert client.get(f"{API}/duplicates").json()["data"]["total"] == 2
+    # After the listing, another reviewer calls the rockets not duplicates, another
+    # client deletes the original coffee.
+    client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["rocket"], ids["rocket-q20"]]})
+    client.post(f"{API}/del/id", json={"id": str(ids["coffee"])})
+    assert keep(client, (ids["rocket"], [ids["rocket-q20"]]),
+                (ids["coffee"], [ids["coffee-small"]])) == {
+        "deleted": 0, "left": [ids["rocket-q20"], ids["coffee-small"]]}
+    assert service.store.count(f"id in {[ids['rocket-q20'], ids['coffee-small']]}") == 2
+
+
 def test_search_by_id(client: TestClient, service: Service, photos: dict[str, bytes]) -> None:
     ids = fill(service, photos)
     body = client.post(f"{API}/search/id", json={"id": ids["coffee"], "limit": 2}).json()
@@ -99,6 +157,12 @@ def test_errors_are_in_the_envelope(client: TestClient, service: Service,
         (client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["coffee"], 7]}), 404,
          "no record with id 7"),
         (client.get(f"{API}/duplicates", params={"min_score": 0.2}), 422, "min_score"),
+        (client.post(f"{API}/duplicates/keep", json={"groups": []}), 422, "groups"),
+        (client.post(f"{API}/duplicates/keep", json={"groups": [
+            {"keep": 1, "delete": [2]}, {"keep": 3, "delete": list(range(4, 10_004))}]}), 422,
+         "at most 10000 images to delete in one request"),
+        (client.post(f"{API}/duplicates/keep", json={"groups": [{"keep": -1, "delete": [2]}]}),
+         422, "keep"),
     ]
     for resp, status, text in cases:
         body = resp.json()
@@ -162,7 +226,8 @@ def test_a_scan_goes_on_when_its_request_is_cut(service: Service, photos: dict[s
 def test_openapi_documents_duplicates(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {f"{API}/duplicates", f"{API}/duplicates/scan", f"{API}/duplicates/dismiss",
-            f"{API}/duplicates/progress", f"{API}/search/id"} <= set(paths)
+            f"{API}/duplicates/keep", f"{API}/duplicates/progress",
+            f"{API}/search/id"} <= set(paths)
     listing = paths[f"{API}/duplicates"]["get"]
     assert {p["name"] for p in listing["parameters"]} == {"offset", "limit", "min_score"}
     assert "409" in paths[f"{API}/duplicates/scan"]["post"]["responses"]
@@ -184,3 +249,9 @@ def test_duplicates_api_on_a_milvus_server(server_settings: Settings,
         assert [g["suggested"] for g in page["groups"]] == [ids["rocket"]]
         hits = client.post(f"{API}/search/id", json={"id": ids["rocket"], "limit": 1}).json()
         assert hits["data"][0]["id"] == ids["rocket-q20"]
+        assert keep(client, (ids["coffee"], [ids["coffee-small"]]),
+                    (ids["rocket"], [ids["rocket-q20"]])) == {"deleted": 1,
+                                                              "left": [ids["coffee-small"]]}
+        assert keep(client, (ids["rocket-q20"], [ids["rocket"]])) == {"deleted": 0,
+                                                                       "left": [ids["rocket"]]}
+        assert client.get(f"{API}/duplicates").json()["data"]["total"] == 0

@@ -1,4 +1,5 @@
-"""Copies inside the collection over HTTP: scan, list groups, dismiss; and "more like this".
+"""Copies inside the collection over HTTP: scan, list groups, dismiss, keep one; and "more
+like this".
 
 Like ``routes``, each route only moves data between the request, a call in the worker pool
 and the envelope. A scan can take minutes on a large collection, so listing never scans:
@@ -14,7 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from bogv.api.schemas import (
     LIMIT_HELP,
@@ -48,6 +49,38 @@ class Dismiss(BaseModel):
     ids: list[int] = Field(min_length=2, max_length=MAX_DISMISS, description="Two ids (a "
                            "pair) or a whole group: no two of them are proposed as duplicates "
                            "again.")
+
+
+Id = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+MAX_KEEP = 10_000
+"""Most images one ``POST /duplicates/keep`` deletes ("Keep all suggested" sends a batch
+at a time, its bar following them)."""
+
+
+class KeepOne(BaseModel):
+    keep: Id = Field(description="The image to keep.")
+    delete: list[Id] = Field(min_length=1, description="Images of its group to delete.")
+
+
+class Keep(BaseModel):
+    groups: list[KeepOne] = Field(min_length=1, description="For each group decided, the "
+                                  "image to keep and those to delete.")
+
+    @field_validator("groups")
+    @classmethod
+    def _at_most(cls, groups: list[KeepOne]) -> list[KeepOne]:
+        if sum(len(g.delete) for g in groups) > MAX_KEEP:
+            raise ValueError(f"at most {MAX_KEEP} images to delete in one request")
+        return groups
+
+
+class KeepOut(BaseModel):
+    deleted: int = Field(description="Records deleted.")
+    left: list[int] = Field(description="Ids asked to be deleted that were not: not, or no "
+                            "longer, in the group of the image kept with them (another "
+                            "reviewer called them not duplicates, or deleted the image to "
+                            "keep), or kept themselves.")
 
 
 class MemberOut(BaseModel):
@@ -163,3 +196,14 @@ async def progress(request: Request) -> JSONResponse:
              summary="Not duplicates: never propose these images together again")
 async def dismiss(request: Request, body: Dismiss) -> JSONResponse:
     return envelope(await run_blocking(request, _duplicates(request).dismiss, body.ids))
+
+
+@router.post("/duplicates/keep", response_model=Envelope[KeepOut],
+             summary="Keep one image of a group, delete others that are still its copies")
+async def keep(request: Request, body: Keep) -> JSONResponse:
+    """Deletes through the same path as `/del/id`, but only the images in the kept one's
+    group as the collection stands now: the groups a person decides on were listed minutes
+    before, and another reviewer may have changed them since."""
+    report = await run_blocking(request, _duplicates(request).keep,
+                                [(g.keep, g.delete) for g in body.groups])
+    return envelope({"deleted": report.deleted, "left": report.left})
