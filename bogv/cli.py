@@ -347,10 +347,6 @@ def stats(api: ApiOption = None, as_json: JsonOption = False) -> None:
             out.print(Text(f"{k}: {v}"))
 
 
-DELETE_BATCH = 1000
-"""Ids per delete of ``--delete-copies``: one Milvus expression each, and a progress bar
-that moves."""
-
 _DUPLICATE_FIELDS = ("group", "suggested", "id", "key", "filepath", "score", "match", "width",
                      "height", "why")
 
@@ -411,7 +407,7 @@ def duplicates(min_score: Annotated[float, typer.Option(
                   f"{len(groups)} groups of copies")
         _print_groups(groups, as_json, as_csv)
         if delete_copies:
-            _delete_copies(service, groups, yes)
+            _delete_copies(dups, groups, yes)
     finally:
         service.close()
 
@@ -451,26 +447,26 @@ def _plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> Iterat
                            for c, w in zip(first, widths[:-1], strict=True)), last]) + "\n"
 
 
-def _delete_copies(service: Service, groups: list[Group], yes: bool) -> None:
-    """Delete every member of ``groups`` but the suggested one, through the delete every
-    other path uses, a batch at a time; asked first unless ``yes`` (a pipe with nothing to
-    answer aborts)."""
-    ids = [m.id for g in groups for m in g.members if not m.suggested]
-    if not ids:
+def _delete_copies(dups: Duplicates, groups: list[Group], yes: bool) -> None:
+    """Keep the suggested member of each of ``groups`` and delete the others (``keep``:
+    only those still in its group, since the question may wait a while); asked first
+    unless ``yes`` (a pipe with nothing to answer aborts)."""
+    choices = [(g.suggested, [m.id for m in g.members if not m.suggested]) for g in groups]
+    asked = sum(len(others) for _, others in choices)
+    if not asked:
         err.print("nothing to delete")
         return
-    if not yes and not typer.confirm(f"Delete {len(ids)} images: every member of the "
+    if not yes and not typer.confirm(f"Delete {asked} images: every member of the "
                                      f"{len(groups)} groups but the image to keep?", err=True):
         err.print("nothing deleted")
         return
-    deleted = 0
     with _progress() as progress:
-        task = progress.add_task("deleting", total=len(ids), rate="")
-        for start in range(0, len(ids), DELETE_BATCH):
-            batch = ids[start:start + DELETE_BATCH]
-            deleted += service.delete_ids(batch)
-            progress.advance(task, len(batch))
-    err.print(f"deleted {deleted} images; kept {len(groups)}, one of each group")
+        task = progress.add_task("deleting", total=asked, rate="")
+        report = dups.keep(choices, lambda done, total: progress.update(
+            task, completed=done, total=total))
+    left = (f"; {len(report.left)} left, no longer in the group of the image kept with them"
+            if report.left else "")
+    err.print(f"deleted {report.deleted} images; kept {len(groups)}, one of each group{left}")
 
 
 def main() -> None:
