@@ -3,7 +3,8 @@
 A person cleaning up: open the tab (it checks the new images, saying how far it is), see
 each group with the image to keep first, look at an image's neighbours, say one group is not
 duplicates (it stays gone after a reload), keep one image of the other (the rest is
-deleted). Screenshots go to ``artifacts/screenshots/`` like the main page test's.
+deleted, but not by a tab that listed the group before another kept it). Screenshots go to
+``artifacts/screenshots/`` like the main page test's.
 """
 
 from __future__ import annotations
@@ -92,7 +93,13 @@ def test_resolve_duplicates_in_a_browser(served: Served, browser: Browser,
     expect(status).to_have_text("1 group of copies.")
     expect(groups).to_have_count(1)
 
-    # 4. Keep only the original: its copy is deleted through the normal delete.
+    # 4. Keep only the original: its copy is deleted through the normal delete. Another
+    # tab showing the group since before keeps the copy instead: the original it would
+    # delete is left, since it is all there is now of the picture.
+    context_before, before, before_errors = new_page(browser)
+    before.goto(served.url)
+    before.get_by_role("tab", name="Duplicates").click()
+    expect(before.locator("#groups > li")).to_have_count(1)
     groups.first.locator(".card").first.get_by_role(
         "button", name=re.compile(r"^Keep record \d+")).click()
     confirm = page.get_by_role("dialog")
@@ -101,6 +108,16 @@ def test_resolve_duplicates_in_a_browser(served: Served, browser: Browser,
     expect(groups).to_have_count(0)
     expect(status).to_have_text(re.compile(r"^Kept record \d+; deleted 1 record\.$"))
     expect(page.locator("#stats")).to_have_text(re.compile(r"^4 images"))
+    before.locator("#groups .card", has_text="coffee-small").get_by_role(
+        "button", name=re.compile(r"^Keep record \d+")).click()
+    before.get_by_role("dialog").get_by_role("button", name="Delete", exact=True).click()
+    expect(before.locator("#duplicates-status")).to_have_text(
+        "Deleted 0 records. 1 image was not deleted: no longer in the group of the image kept "
+        "(the groups changed since they were listed). No copies found.")
+    expect(before.locator("#stats")).to_have_text(re.compile(r"^4 images"))
+    shot(before, "dups-05-kept-elsewhere")
+    assert before_errors == []
+    context_before.close()
     page.get_by_role("button", name="Check new images").click()
     expect(status).to_have_text("No copies found.")
     shot(page, "dups-03-resolved")

@@ -524,7 +524,8 @@ $("more").addEventListener("click", () => loadRecords(false));
 // --- duplicates: groups of copies, the image to keep first --------------------------------
 
 const dups = { loaded: false, next: 0 };
-// ids per /del/id of "Keep all suggested", as `bogv duplicates --delete-copies` deletes them
+// most ids one POST /duplicates/keep of "Keep all suggested" deletes, as `bogv duplicates
+// --delete-copies` deletes them
 const DELETE_BATCH = 1000;
 
 function minScore() {
@@ -674,21 +675,36 @@ async function keepOnly(record, groupLi) {
   if (!(await confirmDialog(`Keep record ${record.id} and delete the ${others.length} other ` +
     `image${others.length === 1 ? "" : "s"} of this group? This cannot be undone.`))) return;
   try {
-    const { data } = await call("/del/id", { method: "POST", json: { id: others.join(",") } });
-    for (const id of others) {
+    const { data } = await call("/duplicates/keep", { method: "POST",
+      json: { groups: [{ keep: record.id, delete: others.map(Number) }] } });
+    const gone = new Set(others.filter((id) => !data.left.includes(Number(id))));
+    for (const id of gone) {
       for (const el of document.querySelectorAll(`.card[data-id="${id}"]`)) el.remove();
     }
-    groupLi.remove();
-    announce(`Kept record ${record.id}; deleted ${data} record${data === 1 ? "" : "s"}.`);
+    const n = data.deleted;
+    const records = `${n} record${n === 1 ? "" : "s"}`;
+    if (data.left.length) {
+      await loadGroups(true, `Deleted ${records}. ${notDeleted(data.left.length)} `);
+    } else {
+      groupLi.remove();
+      announce(`Kept record ${record.id}; deleted ${records}.`);
+    }
     refreshStats();
   } catch (err) {
     announce(`Delete failed: ${describe(err)}`, true);
   }
 }
 
+// Images the server left (POST /duplicates/keep deletes only those still in the kept
+// image's group): someone changed the groups since they were listed.
+function notDeleted(n) {
+  return `${n} image${n === 1 ? " was" : "s were"} not deleted: no longer in the group of ` +
+    "the image kept (the groups changed since they were listed).";
+}
+
 // What "Keep only this" does for the suggested image of every group (at the minimum score
 // shown), for a collection where no one clicks through 4,000 groups: every group's members
-// listed, one question, then deletes of DELETE_BATCH ids, the bar following them.
+// listed, one question, then keeps of about DELETE_BATCH ids, the bar following them.
 async function keepAllSuggested() {
   const button = $("dups-keep-all");
   button.disabled = true; // a second click would list and ask again while the first deletes
@@ -701,45 +717,63 @@ async function keepAllSuggested() {
 
 async function deleteAllButSuggested() {
   const status = $("duplicates-status");
-  const others = [];
+  const choices = []; // per group (a larger one in parts): { keep, delete }
   let groups = 0;
+  let others = 0;
   try {
     for (let offset = 0; offset !== null;) {
       const params = new URLSearchParams({ offset: String(offset), limit: "500",
         min_score: String(minScore()) });
       const { data } = await call(`/duplicates?${params}`);
-      groups += data.groups.length;
-      for (const g of data.groups) others.push(...g.members.filter((m) => !m.suggested));
+      for (const g of data.groups) {
+        const doomed = g.members.filter((m) => !m.suggested).map((m) => m.id);
+        for (let j = 0; j < doomed.length; j += DELETE_BATCH) {
+          choices.push({ keep: g.suggested, delete: doomed.slice(j, j + DELETE_BATCH) });
+        }
+        groups += 1;
+        others += doomed.length;
+      }
       offset = data.next;
     }
   } catch (err) {
     say(status, `Could not list duplicates: ${describe(err)}`, true);
     return;
   }
-  if (!others.length) {
+  if (!others) {
     await loadGroups(true);
     return;
   }
   const which = groups === 1 ? "the group" : `each of the ${groups} groups`;
   if (!(await confirmDialog(`Keep the suggested image of ${which} and delete the ` +
-    `${others.length} other image${others.length === 1 ? "" : "s"}? This cannot be undone.`))) {
+    `${others} other image${others === 1 ? "" : "s"}? This cannot be undone.`))) {
     return;
   }
   const bar = $("dups-progress");
-  bar.max = others.length;
+  bar.max = others;
   bar.value = 0;
   bar.hidden = false;
   let deleted = 0;
+  let left = 0;
   try {
-    for (let i = 0; i < others.length; i += DELETE_BATCH) {
-      const ids = others.slice(i, i + DELETE_BATCH).map((m) => m.id).join(",");
-      const { data } = await call("/del/id", { method: "POST", json: { id: ids } });
-      deleted += data;
-      bar.value = Math.min(i + DELETE_BATCH, others.length);
-      say(status, `Deleting: ${bar.value} of ${others.length} images…`);
+    // whole groups (or parts), up to DELETE_BATCH images to delete per request
+    for (let i = 0; i < choices.length;) {
+      const batch = [];
+      let size = 0;
+      while (i < choices.length && (!batch.length ||
+        size + choices[i].delete.length <= DELETE_BATCH)) {
+        size += choices[i].delete.length;
+        batch.push(choices[i++]);
+      }
+      const { data } = await call("/duplicates/keep", { method: "POST",
+        json: { groups: batch } });
+      deleted += data.deleted;
+      left += data.left.length;
+      bar.value += size;
+      say(status, `Deleting: ${bar.value} of ${others} images…`);
     }
     await loadGroups(true, `Kept the suggested image of ${groups} ` +
-      `group${groups === 1 ? "" : "s"}; deleted ${deleted} record${deleted === 1 ? "" : "s"}. `);
+      `group${groups === 1 ? "" : "s"}; deleted ${deleted} record${deleted === 1 ? "" : "s"}. ` +
+      (left ? `${notDeleted(left)} ` : ""));
   } catch (err) {
     say(status, `Deleted ${deleted} records, then failed: ${describe(err)}`, true);
   } finally {
