@@ -399,6 +399,7 @@ def duplicates(min_score: Annotated[float, typer.Option(
                 return tick
 
             report = dups.scan(ticks("scanning"))
+            listed = dups.version()
             # images of the groups to make again (none when the last ones are kept)
             groups = dups.groups(min_score, ticks("grouping"))
         late = (f" (and {report.late} added shortly before the last scan's newest, which "
@@ -407,7 +408,7 @@ def duplicates(min_score: Annotated[float, typer.Option(
                   f"{len(groups)} groups of copies")
         _print_groups(groups, as_json, as_csv)
         if delete_copies:
-            _delete_copies(dups, groups, yes)
+            _delete_copies(dups, groups, listed, yes)
     finally:
         service.close()
 
@@ -447,10 +448,10 @@ def _plain_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> Iterat
                            for c, w in zip(first, widths[:-1], strict=True)), last]) + "\n"
 
 
-def _delete_copies(dups: Duplicates, groups: list[Group], yes: bool) -> None:
-    """Keep the suggested member of each of ``groups`` and delete the others (``keep``:
-    only those still in its group, since the question may wait a while); asked first
-    unless ``yes`` (a pipe with nothing to answer aborts)."""
+def _delete_copies(dups: Duplicates, groups: list[Group], listed: str, yes: bool) -> None:
+    """Keep the suggested member of each of ``groups`` (listed at ``version`` ``listed``)
+    and delete the others (``keep``: the question may wait while the page's reviewers
+    decide too); asked first unless ``yes`` (a pipe with nothing to answer aborts)."""
     choices = [(g.suggested, [m.id for m in g.members if not m.suggested]) for g in groups]
     asked = sum(len(others) for _, others in choices)
     if not asked:
@@ -462,10 +463,9 @@ def _delete_copies(dups: Duplicates, groups: list[Group], yes: bool) -> None:
         return
     with _progress() as progress:
         task = progress.add_task("deleting", total=asked, rate="")
-        report = dups.keep(choices, lambda done, total: progress.update(
+        report = dups.keep(choices, listed, lambda done, total: progress.update(
             task, completed=done, total=total))
-    left = (f"; {len(report.left)} left, no longer in the group of the image kept with them"
-            if report.left else "")
+    left = (f"; {len(report.left)} left, the groups changed meanwhile" if report.left else "")
     err.print(f"deleted {report.deleted} images; kept {len(groups)}, one of each group{left}")
 
 

@@ -71,7 +71,7 @@ import hashlib
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
@@ -233,17 +233,6 @@ class KeepReport:
 
 
 @dataclass
-class _Made:
-    """The groups as made in one ``_state`` of the collection. ``keep`` deletes through
-    them and moves them to the state its deletes leave (``state``), marking the members of
-    the components it deleted from ``stale``: those are made again before they are used."""
-
-    state: tuple[int, int, int]
-    groups: list[Group]
-    stale: set[int] = field(default_factory=set)
-
-
-@dataclass
 class _Seen:
     """What one scan knows of the pairs it has checked so far, so that a pair is checked
     from one side only.
@@ -379,7 +368,7 @@ class Duplicates:
         self._grouping = threading.Lock()
         self._running: dict[str, tuple[int, int, float]] = {}
         """Each running stage's images done, of how many, since when (``progress``)."""
-        self._cached: _Made | None = None
+        self._cached: tuple[tuple[int, int, int], list[Group]] | None = None
         """The groups of every member, and the ``_state`` they were made in."""
         self._made: dict[bytes, list[Group]] | None = None
         """The groups each component gave when they were last made, by what they were made
@@ -657,47 +646,40 @@ class Duplicates:
         self.verdicts.save(pairs)
         return len(pairs)
 
-    def keep(self, choices: Sequence[tuple[int, Sequence[int]]],
+    def keep(self, choices: Sequence[tuple[int, Sequence[int]]], listed: str,
              on_progress: Callable[[int, int], None] | None = None) -> KeepReport:
         """Keep one image of a group and delete others of it, through the delete every other
-        path uses: ``choices`` pairs each image to keep with those to delete. Only images in
-        the kept one's group *now* are deleted. The page and ``bogv duplicates`` list the
-        groups and a person decides minutes later, while another reviewer may have called
-        two of them "not duplicates", or deleted the image to keep; two "Keep only this"
-        crossing each other (each keeping what the other deletes) deleted every copy. An
-        image one choice keeps is never deleted by another. ``on_progress(done, total)``
-        follows the deletes.
+        path uses: ``choices`` pairs each image to keep with those to delete, as a person
+        decided on the groups listed at ``version`` ``listed``. Minutes may pass between the
+        two, and meanwhile another reviewer may have deleted the image to keep (two "Keep
+        only this" crossing each other, each keeping what the other deletes, deleted every
+        copy), called two images "not duplicates", or a scan found new pairs.
 
-        Checked against the groups as made (``groups``), which the deletes move along: the
-        groups of components they did not touch stay as they were, so clicking through
-        4,000 groups makes them once, not after every click (8.5 s each at 100k images)."""
+        While the version holds, the groups listed are what the pairs still make: deletes
+        since change no image's copies, though the groups made again after them can differ
+        (a component's images shared among its groups anew). So the images are deleted as
+        asked, for each image to keep that is still stored. Once the version changed, only
+        the images in the kept one's group as it now stands are. An image one choice keeps
+        is never deleted by another. Those not deleted come back as ``left``.
+        ``on_progress(done, total)`` follows the deletes."""
         kept = {k for k, _ in choices}
         asked = list(dict.fromkeys(i for _, others in choices for i in others))
         with self._grouping:
-            made = self._current(of=kept)
-            group_of = {m.id: n for n, g in enumerate(made.groups) for m in g.members}
-            doomed = list(dict.fromkeys(
-                i for k, others in choices if k in group_of
-                for i in others if i not in kept and group_of.get(i) == group_of[k]))
+            if listed == self.version():
+                stored = self._records(kept)
+                doomed = [i for k, others in choices if k in stored for i in others]
+            else:
+                group_of = {m.id: n for n, g in enumerate(self._current()) for m in g.members}
+                doomed = [i for k, others in choices if k in group_of
+                          for i in others if group_of.get(i) == group_of[k]]
+            doomed = [i for i in dict.fromkeys(doomed) if i not in kept]
             deleted = 0
             for first in range(0, len(doomed), DELETE_BATCH):
                 deleted += self.service.delete_ids(doomed[first:first + DELETE_BATCH])
                 if on_progress is not None:
                     on_progress(min(first + DELETE_BATCH, len(doomed)), len(doomed))
-            # Only now, all deleted: a delete that fails leaves the state changed, and
-            # everything is made again. So does another replica's delete of one of these.
-            gone = set(doomed)
-            if gone:
-                made.state = (made.state[0] - deleted, *made.state[1:])
-                made.stale |= self._components_of(gone)
+        gone = set(doomed)
         return KeepReport(deleted, [i for i in asked if i not in gone])
-
-    def _components_of(self, ids: set[int]) -> set[int]:
-        """The members of every group made from the components that hold ``ids``."""
-        assert self._made is not None  # groups were made
-        touched = [some for some in self._made.values()
-                   if any(m.id in ids for g in some for m in g.members)]
-        return {m.id for some in touched for g in some for m in g.members}
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -715,24 +697,30 @@ class Duplicates:
             raise InvalidParameter(f"min_score must be between 0 and 1, not {min_score}",
                                    field="min_score")
         with self._grouping:
-            made = self._current(on_progress).groups
+            made = self._current(on_progress)
         groups = [Group([m for m in g.members if m.suggested or m.score >= min_score], g.why)
                   for g in made]
         groups = [g for g in groups if len(g.members) > 1]
         groups.sort(key=lambda g: (-len(g.members), -g.suggested))
         return groups
 
-    def _current(self, on_progress: Callable[[int, int], None] | None = None,
-                 of: Collection[int] | None = None) -> _Made:
-        """The groups as the collection stands, made again when its ``_state`` changed or
-        ``keep`` deleted from them since: all of them, or those of the images ``of`` (the
+    def _current(self, on_progress: Callable[[int, int], None] | None = None) -> list[Group]:
+        """The groups as the collection stands, made again when its ``_state`` changed (the
         caller holds ``_grouping``)."""
-        state, cached = self._state(), self._cached
-        if (cached is None or cached.state != state
-                or (cached.stale if of is None else cached.stale.intersection(of))):
+        state = self._state()
+        if self._cached is None or self._cached[0] != state:
             with self._following("grouping", on_progress) as tick:
-                self._cached = cached = _Made(state, self._anchored_groups(tick))
-        return cached
+                self._cached = state, self._anchored_groups(tick)
+        return self._cached[1]
+
+    def version(self) -> str:
+        """What the groups are made from besides which images are stored: the scan's
+        progress and the dismissals (``keep``). ``GET /duplicates`` gives it; read it before
+        the groups, so that what changes between the two reads changes it too."""
+        return "{}-{}".format(*self._made_from())
+
+    def _made_from(self) -> tuple[int, int]:
+        return self.verdicts.scanned(), self.verdicts.count("dismissed")
 
     def _state(self) -> tuple[int, int, int]:
         """What the groups depend on, cheap to read and changed by anything that changes
@@ -744,9 +732,8 @@ class Duplicates:
         the deleted one as the image to keep, and "Keep all suggested" deleting its
         copies). An image another replica adds late, below the highest id scanned, makes
         the groups again, from the same pairs."""
-        scanned = self.verdicts.scanned()
-        return (self.service.store.count(f"id <= {scanned}"), scanned,
-                self.verdicts.count("dismissed"))
+        scanned, dismissed = self._made_from()
+        return self.service.store.count(f"id <= {scanned}"), scanned, dismissed
 
     def _anchored_groups(self, on_progress: Callable[[int, int], None]) -> list[Group]:
         """The groups of every component of verified pairs among stored images: those made

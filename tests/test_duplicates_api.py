@@ -77,20 +77,21 @@ def test_scan_list_page_dismiss_and_delete(client: TestClient, service: Service,
     assert client.get(f"{API}/duplicates").json()["data"]["total"] == 0
 
 
-def keep(client: TestClient, *choices: tuple[int, list[int]]) -> dict[str, Any]:
+def keep(client: TestClient, version: str, *choices: tuple[int, list[int]]) -> dict[str, Any]:
     body = client.post(f"{API}/duplicates/keep", json={
-        "groups": [{"keep": k, "delete": d} for k, d in choices]}).json()
+        "groups": [{"keep": k, "delete": d} for k, d in choices], "version": version}).json()
     assert body["code"] == 200, body
     data: dict[str, Any] = body["data"]
     return data
 
 
-def test_keep_deletes_only_what_is_still_in_the_kept_images_group(
+def test_keep_deletes_as_listed_while_the_groups_stand(
         client: TestClient, service: Service, photos: dict[str, bytes],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Groups are decided on minutes after they were listed: only images in the kept one's
-    group when the decision comes are deleted. Its own deletes leave the groups they did
-    not touch as they were, so deciding group after group makes them once."""
+    """Groups are decided on minutes after they were listed. Deletes change no image's
+    copies, so while no scan or dismissal changed the listing's version, the images are
+    deleted as asked, and the groups are not made again for it; but never an image kept,
+    nor the images of one that is gone."""
     ids = fill(service, photos)
     client.post(f"{API}/duplicates/scan")
     made: list[int] = []
@@ -101,38 +102,44 @@ def test_keep_deletes_only_what_is_still_in_the_kept_images_group(
         return anchored(self, *args)
 
     monkeypatch.setattr(Duplicates, "_anchored_groups", counted)
-    assert client.get(f"{API}/duplicates").json()["data"]["total"] == 2
+    listed = client.get(f"{API}/duplicates").json()["data"]
+    assert listed["total"] == 2 and len(made) == 1
+    version = listed["version"]
     coffee, small, rocket, q20 = (ids[k] for k in ("coffee", "coffee-small", "rocket",
                                                    "rocket-q20"))
     # Two decisions keeping what the other deletes: neither is deleted.
-    assert keep(client, (coffee, [small]), (small, [coffee])) == {"deleted": 0,
-                                                                  "left": [small, coffee]}
-    # An image of another group is not deleted with this one's.
-    assert keep(client, (rocket, [q20, small])) == {"deleted": 1, "left": [small]}
-    assert keep(client, (small, [coffee])) == {"deleted": 1, "left": []}
-    assert len(made) == 1  # each decision in a group the others left untouched
-    # A page listed before keeps the original: the copy it would delete is all that is
-    # left of the picture.
-    assert keep(client, (coffee, [small])) == {"deleted": 0, "left": [small]}
-    assert len(made) == 2
-    stored = {r.key for r in service.store.query("id >= 0")}
-    assert stored == {*photos} - {"coffee"} | {"coffee-small"}
-    assert client.get(f"{API}/duplicates").json()["data"]["total"] == 0
+    assert keep(client, version, (coffee, [small]), (small, [coffee])) == {
+        "deleted": 0, "left": [small, coffee]}
+    assert keep(client, version, (rocket, [q20])) == {"deleted": 1, "left": []}
+    assert keep(client, version, (small, [coffee])) == {"deleted": 1, "left": []}
+    # A tab listed before keeps the original: the copy it would delete is all that is left
+    # of the picture.
+    assert keep(client, version, (coffee, [small])) == {"deleted": 0, "left": [small]}
+    assert len(made) == 1
+    assert {r.key for r in service.store.query("id >= 0")} == {*photos} - {"coffee"} | {
+        "coffee-small"}
+    after = client.get(f"{API}/duplicates").json()["data"]
+    assert after["total"] == 0 and after["version"] == version
 
 
-def test_keep_leaves_images_dismissed_or_whose_kept_image_is_gone(
+def test_keep_checks_the_groups_again_once_the_version_changed(
         client: TestClient, service: Service, photos: dict[str, bytes]) -> None:
     ids = fill(service, photos)
+    ids["chelsea-q20"] = service.add(encode(photo("chelsea"), quality=20),
+                                     key="chelsea-q20").id
     client.post(f"{API}/duplicates/scan")
-    assert client.get(f"{API}/duplicates").json()["data"]["total"] == 2
+    listed = client.get(f"{API}/duplicates").json()["data"]
+    assert listed["total"] == 3
     # After the listing, another reviewer calls the rockets not duplicates, another
     # client deletes the original coffee.
     client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["rocket"], ids["rocket-q20"]]})
     client.post(f"{API}/del/id", json={"id": str(ids["coffee"])})
-    assert keep(client, (ids["rocket"], [ids["rocket-q20"]]),
-                (ids["coffee"], [ids["coffee-small"]])) == {
-        "deleted": 0, "left": [ids["rocket-q20"], ids["coffee-small"]]}
+    assert keep(client, listed["version"], (ids["rocket"], [ids["rocket-q20"]]),
+                (ids["coffee"], [ids["coffee-small"]]),
+                (ids["chelsea"], [ids["chelsea-q20"], ids["coffee-small"]])) == {
+        "deleted": 1, "left": [ids["rocket-q20"], ids["coffee-small"]]}
     assert service.store.count(f"id in {[ids['rocket-q20'], ids['coffee-small']]}") == 2
+    assert service.store.count(f"id == {ids['chelsea-q20']}") == 0
 
 
 def test_search_by_id(client: TestClient, service: Service, photos: dict[str, bytes]) -> None:
@@ -157,12 +164,15 @@ def test_errors_are_in_the_envelope(client: TestClient, service: Service,
         (client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["coffee"], 7]}), 404,
          "no record with id 7"),
         (client.get(f"{API}/duplicates", params={"min_score": 0.2}), 422, "min_score"),
-        (client.post(f"{API}/duplicates/keep", json={"groups": []}), 422, "groups"),
+        (client.post(f"{API}/duplicates/keep", json={"groups": [], "version": "1-0"}), 422,
+         "groups"),
         (client.post(f"{API}/duplicates/keep", json={"groups": [
-            {"keep": 1, "delete": [2]}, {"keep": 3, "delete": list(range(4, 10_004))}]}), 422,
-         "at most 10000 images to delete in one request"),
-        (client.post(f"{API}/duplicates/keep", json={"groups": [{"keep": -1, "delete": [2]}]}),
-         422, "keep"),
+            {"keep": 1, "delete": [2]}, {"keep": 3, "delete": list(range(4, 10_004))}],
+            "version": "1-0"}), 422, "at most 10000 images to delete in one request"),
+        (client.post(f"{API}/duplicates/keep", json={"groups": [{"keep": -1, "delete": [2]}],
+                                                     "version": "1-0"}), 422, "keep"),
+        (client.post(f"{API}/duplicates/keep", json={"groups": [{"keep": 1, "delete": [2]}]}),
+         422, "version"),
     ]
     for resp, status, text in cases:
         body = resp.json()
@@ -241,7 +251,8 @@ def test_duplicates_api_on_a_milvus_server(server_settings: Settings,
     ids = fill(service, photos)
     with TestClient(create_app(service=service)) as client:
         assert client.post(f"{API}/duplicates/scan").json()["data"]["scanned"] == len(ids)
-        groups = client.get(f"{API}/duplicates").json()["data"]["groups"]
+        listed = client.get(f"{API}/duplicates").json()["data"]
+        groups, groups_version = listed["groups"], listed["version"]
         assert {g["suggested"] for g in groups} == {ids["coffee"], ids["rocket"]}
         client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["coffee"],
                                                                 ids["coffee-small"]]})
@@ -249,9 +260,10 @@ def test_duplicates_api_on_a_milvus_server(server_settings: Settings,
         assert [g["suggested"] for g in page["groups"]] == [ids["rocket"]]
         hits = client.post(f"{API}/search/id", json={"id": ids["rocket"], "limit": 1}).json()
         assert hits["data"][0]["id"] == ids["rocket-q20"]
-        assert keep(client, (ids["coffee"], [ids["coffee-small"]]),
+        # decided on the listing before the dismissal: checked against the groups now
+        assert keep(client, groups_version, (ids["coffee"], [ids["coffee-small"]]),
                     (ids["rocket"], [ids["rocket-q20"]])) == {"deleted": 1,
                                                               "left": [ids["coffee-small"]]}
-        assert keep(client, (ids["rocket-q20"], [ids["rocket"]])) == {"deleted": 0,
-                                                                       "left": [ids["rocket"]]}
+        assert keep(client, page["version"], (ids["rocket-q20"], [ids["rocket"]])) == {
+            "deleted": 0, "left": [ids["rocket"]]}
         assert client.get(f"{API}/duplicates").json()["data"]["total"] == 0

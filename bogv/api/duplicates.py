@@ -66,6 +66,11 @@ class KeepOne(BaseModel):
 class Keep(BaseModel):
     groups: list[KeepOne] = Field(min_length=1, description="For each group decided, the "
                                   "image to keep and those to delete.")
+    version: str = Field(max_length=64, description="`version` of the listing (`GET "
+                         "/duplicates`) the groups were decided on. While it holds, the "
+                         "images are deleted as asked, for each image to keep still stored; "
+                         "once a scan or a dismissal changed it, only those in the kept "
+                         "image's group as it now stands.")
 
     @field_validator("groups")
     @classmethod
@@ -77,10 +82,9 @@ class Keep(BaseModel):
 
 class KeepOut(BaseModel):
     deleted: int = Field(description="Records deleted.")
-    left: list[int] = Field(description="Ids asked to be deleted that were not: not, or no "
-                            "longer, in the group of the image kept with them (another "
-                            "reviewer called them not duplicates, or deleted the image to "
-                            "keep), or kept themselves.")
+    left: list[int] = Field(description="Ids asked to be deleted that were not: the image "
+                            "to keep with them is gone, or (the version changed) they are no "
+                            "longer in its group, or they are kept themselves.")
 
 
 class MemberOut(BaseModel):
@@ -113,6 +117,9 @@ class GroupsPage(BaseModel):
     next: int | None = Field(description="`offset` of the next page; null on the last.")
     pending: int = Field(description="Images added since the last scan (not in any group "
                          "yet): `POST /duplicates/scan` checks them.")
+    version: str = Field(description="What the groups are made from besides which images "
+                         "are stored (the scans, the dismissals): `POST /duplicates/keep` "
+                         "takes it with the decisions made on these groups.")
 
 
 class ScanOut(BaseModel):
@@ -167,12 +174,14 @@ async def duplicates(request: Request,
                          "the suggested image (0.5: every verified copy).")] = 0.5,
                      ) -> JSONResponse:
     dups = _duplicates(request)
+    version = await run_blocking(request, dups.version)
     groups = await run_blocking(request, dups.groups, min_score)
     pending = await run_blocking(request, dups.pending)
     page = groups[offset:offset + limit]
     end = offset + len(page)
     return envelope({"groups": [_group(g) for g in page], "total": len(groups),
-                     "next": end if end < len(groups) else None, "pending": pending})
+                     "next": end if end < len(groups) else None, "pending": pending,
+                     "version": version})
 
 
 @router.post("/duplicates/scan", response_model=Envelope[ScanOut],
@@ -201,9 +210,9 @@ async def dismiss(request: Request, body: Dismiss) -> JSONResponse:
 @router.post("/duplicates/keep", response_model=Envelope[KeepOut],
              summary="Keep one image of a group, delete others that are still its copies")
 async def keep(request: Request, body: Keep) -> JSONResponse:
-    """Deletes through the same path as `/del/id`, but only the images in the kept one's
-    group as the collection stands now: the groups a person decides on were listed minutes
-    before, and another reviewer may have changed them since."""
+    """Deletes through the same path as `/del/id`, never an image to keep, and never the
+    images of one that is gone: the groups a person decides on were listed minutes before,
+    and another reviewer may have changed them since."""
     report = await run_blocking(request, _duplicates(request).keep,
-                                [(g.keep, g.delete) for g in body.groups])
+                                [(g.keep, g.delete) for g in body.groups], body.version)
     return envelope({"deleted": report.deleted, "left": report.left})

@@ -523,7 +523,7 @@ $("more").addEventListener("click", () => loadRecords(false));
 
 // --- duplicates: groups of copies, the image to keep first --------------------------------
 
-const dups = { loaded: false, next: 0 };
+const dups = { loaded: false, next: 0, version: "" };
 // most ids one POST /duplicates/keep of "Keep all suggested" deletes, as `bogv duplicates
 // --delete-copies` deletes them
 const DELETE_BATCH = 1000;
@@ -621,6 +621,9 @@ async function loadGroups(fresh, prefix = "", settled = () => {}) {
     const { data } = await call(`/duplicates?${params}`);
     settled();
     const shown = $("groups").children.length;
+    // the oldest listing shown: /duplicates/keep checks more once a scan or a dismissal
+    // changed it
+    if (!shown) dups.version = data.version;
     $("groups").append(...data.groups.map((g, i) => groupItem(g, shown + i + 1)));
     dups.next = data.next;
     $("dups-more").hidden = data.next === null;
@@ -675,8 +678,8 @@ async function keepOnly(record, groupLi) {
   if (!(await confirmDialog(`Keep record ${record.id} and delete the ${others.length} other ` +
     `image${others.length === 1 ? "" : "s"} of this group? This cannot be undone.`))) return;
   try {
-    const { data } = await call("/duplicates/keep", { method: "POST",
-      json: { groups: [{ keep: record.id, delete: others.map(Number) }] } });
+    const { data } = await call("/duplicates/keep", { method: "POST", json: {
+      groups: [{ keep: record.id, delete: others.map(Number) }], version: dups.version } });
     const gone = new Set(others.filter((id) => !data.left.includes(Number(id))));
     for (const id of gone) {
       for (const el of document.querySelectorAll(`.card[data-id="${id}"]`)) el.remove();
@@ -695,11 +698,11 @@ async function keepOnly(record, groupLi) {
   }
 }
 
-// Images the server left (POST /duplicates/keep deletes only those still in the kept
-// image's group): someone changed the groups since they were listed.
+// Images the server left: someone changed the groups since they were listed (deleted the
+// image to keep, or called them not duplicates).
 function notDeleted(n) {
-  return `${n} image${n === 1 ? " was" : "s were"} not deleted: no longer in the group of ` +
-    "the image kept (the groups changed since they were listed).";
+  return `${n} image${n === 1 ? " was" : "s were"} not deleted: the groups changed since ` +
+    "they were listed.";
 }
 
 // What "Keep only this" does for the suggested image of every group (at the minimum score
@@ -720,11 +723,13 @@ async function deleteAllButSuggested() {
   const choices = []; // per group (a larger one in parts): { keep, delete }
   let groups = 0;
   let others = 0;
+  let version = null; // the first page's: /duplicates/keep checks more if it changed
   try {
     for (let offset = 0; offset !== null;) {
       const params = new URLSearchParams({ offset: String(offset), limit: "500",
         min_score: String(minScore()) });
       const { data } = await call(`/duplicates?${params}`);
+      version ??= data.version;
       for (const g of data.groups) {
         const doomed = g.members.filter((m) => !m.suggested).map((m) => m.id);
         for (let j = 0; j < doomed.length; j += DELETE_BATCH) {
@@ -765,7 +770,7 @@ async function deleteAllButSuggested() {
         batch.push(choices[i++]);
       }
       const { data } = await call("/duplicates/keep", { method: "POST",
-        json: { groups: batch } });
+        json: { groups: batch, version } });
       deleted += data.deleted;
       left += data.left.length;
       bar.value += size;
