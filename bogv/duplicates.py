@@ -228,8 +228,8 @@ class KeepReport:
     deleted: int
     """Records deleted."""
     left: list[int]
-    """Ids asked to be deleted that were not: not (or no longer) in the group of the image
-    kept with them, or kept themselves."""
+    """Ids asked to be deleted that were not: the image to keep with them is gone, or (the
+    version changed) they are no longer in its group, or they are kept themselves."""
 
 
 @dataclass
