@@ -270,6 +270,12 @@ def quality(args: argparse.Namespace, work: Path) -> None:
         f"{k}: {v}" for k, v in sorted(_by_source(false).items(), key=lambda kv: -kv[1])))
     if args.keep:
         print("false pairs:", *sorted(false), sep="\n  ")
+        print("groups keeping another image than their planted original (the edit kept; "
+              "why; the others):", *sorted(
+                  f"{ids[g.suggested]}: {edit_of.get(ids[g.suggested])}; {g.why}; "
+                  + ", ".join(edit_of.get(ids[m.id], "original") for m in g.members[1:])
+                  for g in keep_right if ids[g.suggested] != family.get(ids[g.suggested])),
+              sep="\n  ")
 
 
 def _copies_first(images: Named, family: dict[str, str]) -> Named:
@@ -531,7 +537,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=0, help="use only this many dev images "
                         "(0: all), for a quick run")
     parser.add_argument("--only", choices=("quality", "scale"))
-    parser.add_argument("--keep", action="store_true", help="list bogv's false pairs")
+    parser.add_argument("--keep", action="store_true", help="list bogv's false pairs, and "
+                        "the groups keeping another image than their planted original")
     parser.add_argument("--copies-first", action="store_true", help="store each planted "
                         "original after its copies, so that the oldest image is never the one "
                         "to keep: what sizes and edits choose alone")
