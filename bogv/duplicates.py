@@ -666,7 +666,7 @@ class Duplicates:
         asked = list(dict.fromkeys(i for _, others in choices for i in others))
         with self._grouping:
             if listed == self.version():
-                stored = self._records(kept)
+                stored = self.service.store.existing(sorted(kept))
                 doomed = [i for k, others in choices if k in stored for i in others]
             else:
                 group_of = {m.id: n for n, g in enumerate(self._current()) for m in g.members}

@@ -373,6 +373,14 @@ class Store:
         """The records of these ids that exist (any order)."""
         return self.query(_ids_in(ids), limit=len(ids)) if ids else []
 
+    def existing(self, ids: Sequence[int]) -> set[int]:
+        """Which of these ids are stored, read ``Strong``: an image another replica deleted a
+        moment ago is gone (a decision to keep it must not delete its copies)."""
+        found: set[int] = set()
+        for first in range(0, len(ids), MAX_BATCH):
+            found.update(self._ids_where(_ids_in(ids[first:first + MAX_BATCH]), strong=True))
+        return found
+
     def with_filepaths(self, filepaths: Sequence[str]) -> list[Record]:
         """Records stored under these filepaths (a path may hold several keys' images)."""
         return (self.query(f"filepath in {_quote_all(filepaths)}", limit=4 * len(filepaths))

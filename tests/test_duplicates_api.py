@@ -249,15 +249,17 @@ def test_duplicates_api_on_a_milvus_server(server_settings: Settings,
                                            photos: dict[str, bytes]) -> None:
     service = make_service(server_settings)
     ids = fill(service, photos)
+    ids["chelsea-q20"] = service.add(encode(photo("chelsea"), quality=20),
+                                     key="chelsea-q20").id
     with TestClient(create_app(service=service)) as client:
         assert client.post(f"{API}/duplicates/scan").json()["data"]["scanned"] == len(ids)
         listed = client.get(f"{API}/duplicates").json()["data"]
         groups, groups_version = listed["groups"], listed["version"]
-        assert {g["suggested"] for g in groups} == {ids["coffee"], ids["rocket"]}
+        assert {g["suggested"] for g in groups} == {ids["coffee"], ids["rocket"], ids["chelsea"]}
         client.post(f"{API}/duplicates/dismiss", json={"ids": [ids["coffee"],
                                                                 ids["coffee-small"]]})
         page = client.get(f"{API}/duplicates").json()["data"]
-        assert [g["suggested"] for g in page["groups"]] == [ids["rocket"]]
+        assert {g["suggested"] for g in page["groups"]} == {ids["rocket"], ids["chelsea"]}
         hits = client.post(f"{API}/search/id", json={"id": ids["rocket"], "limit": 1}).json()
         assert hits["data"][0]["id"] == ids["rocket-q20"]
         # decided on the listing before the dismissal: checked against the groups now
@@ -266,4 +268,8 @@ def test_duplicates_api_on_a_milvus_server(server_settings: Settings,
                                                               "left": [ids["coffee-small"]]}
         assert keep(client, page["version"], (ids["rocket-q20"], [ids["rocket"]])) == {
             "deleted": 0, "left": [ids["rocket"]]}
+        # Another replica deletes the image to keep a moment before: its copy is left.
+        assert make_service(server_settings).delete_ids([ids["chelsea"]]) == 1
+        assert keep(client, page["version"], (ids["chelsea"], [ids["chelsea-q20"]])) == {
+            "deleted": 0, "left": [ids["chelsea-q20"]]}
         assert client.get(f"{API}/duplicates").json()["data"]["total"] == 0
