@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import defaultdict
 from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
@@ -89,10 +90,26 @@ class Sidecar:
             return None
 
     def delete(self, ids: Iterable[int]) -> None:
-        """Remove every file of these records, whatever its kind (or version)."""
+        """Remove every file of these records, whatever its kind (or version: a ``bogv
+        reembed`` leaves the old keypoints' files). Each folder they are in is listed once:
+        a glob per record read its whole folder too, 0.8 ms a record among a 100k
+        collection's ~1,200 files a folder, most of "Keep all suggested"'s time."""
+        by_folder: dict[str, set[str]] = defaultdict(set)
         for id_ in ids:
+            by_folder[_shard(id_)].add(str(id_))
+        for shard, names in by_folder.items():
             try:
-                for path in self._folder(id_).glob(f"{id_}.*"):
-                    path.unlink(missing_ok=True)
+                with os.scandir(f"{self._root}/{shard}") as entries:
+                    doomed = [e.path for e in entries if e.name.split(".", 1)[0] in names]
+            except FileNotFoundError:
+                continue  # no file of these records was ever saved
             except OSError as exc:
-                log.warning("files of record %d not removed: %s", id_, exc)
+                log.warning("files of records in %s not removed: %s", shard, exc)
+                continue
+            for path in doomed:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass  # another replica's delete of the same record
+                except OSError as exc:
+                    log.warning("%s not removed: %s", path, exc)
