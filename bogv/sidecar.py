@@ -96,11 +96,14 @@ class Sidecar:
         collection's ~1,200 files a folder, most of "Keep all suggested"'s time."""
         by_folder: dict[str, set[str]] = defaultdict(set)
         for id_ in ids:
-            by_folder[_shard(id_)].add(str(id_))
-        for shard, names in by_folder.items():
+            by_folder[_shard(id_)].add(f"{id_}.")
+        for shard, prefixes in by_folder.items():
+            folder, wanted = f"{self._root}/{shard}", tuple(prefixes)
             try:
-                with os.scandir(f"{self._root}/{shard}") as entries:
-                    doomed = [e.path for e in entries if e.name.split(".", 1)[0] in names]
+                # the names only, matched in C: DirEntry objects and a split per file took
+                # 0.7 ms a folder at 100k
+                doomed = [f"{folder}/{name}" for name in os.listdir(folder)
+                          if name.startswith(wanted)]
             except FileNotFoundError:
                 continue  # no file of these records was ever saved
             except OSError as exc:
