@@ -399,9 +399,8 @@ def duplicates(min_score: Annotated[float, typer.Option(
                 return tick
 
             report = dups.scan(ticks("scanning"))
-            listed = dups.version()
             # images of the groups to make again (none when the last ones are kept)
-            groups = dups.groups(min_score, ticks("grouping"))
+            listed, groups = dups.listing(min_score, ticks("grouping"))
         late = (f" (and {report.late} added shortly before the last scan's newest, which "
                 "another replica may have stored late)" if report.late else "")
         err.print(f"{report.scanned} new images checked{late} in {report.seconds:.1f} s; "

@@ -669,7 +669,8 @@ class Duplicates:
                 stored = self.service.store.existing(sorted(kept))
                 doomed = [i for k, others in choices if k in stored for i in others]
             else:
-                group_of = {m.id: n for n, g in enumerate(self._current()) for m in g.members}
+                group_of = {m.id: n for n, g in enumerate(self._current()[1])
+                            for m in g.members}
                 doomed = [i for k, others in choices if k in group_of
                           for i in others if group_of.get(i) == group_of[k]]
             doomed = [i for i in dict.fromkeys(doomed) if i not in kept]
@@ -685,10 +686,17 @@ class Duplicates:
 
     def groups(self, min_score: float = 0.5,
                on_progress: Callable[[int, int], None] | None = None) -> list[Group]:
-        """Every group, largest first. ``min_score`` (0.5: verified copies) drops members
-        scoring less against their group's suggested image. ``on_progress(done, total)``:
-        images of the components anchored so far, of those to anchor (minutes after the
-        first scan of a large collection: 292 s at 100k).
+        """Every group, largest first (``listing`` without its version)."""
+        return self.listing(min_score, on_progress)[1]
+
+    def listing(self, min_score: float = 0.5,
+                on_progress: Callable[[int, int], None] | None = None
+                ) -> tuple[str, list[Group]]:
+        """Every group, largest first, and the ``version`` they were made at (``keep``
+        takes it with the decisions made on them). ``min_score`` (0.5: verified copies)
+        drops members scoring less against their group's suggested image.
+        ``on_progress(done, total)``: images of the components anchored so far, of those to
+        anchor (minutes after the first scan of a large collection: 292 s at 100k).
 
         Anchoring runs checks, so the groups are made once per state of the collection
         (``_state``: its scanned images, the scan's progress, the dismissals) and kept: paging
@@ -697,27 +705,27 @@ class Duplicates:
             raise InvalidParameter(f"min_score must be between 0 and 1, not {min_score}",
                                    field="min_score")
         with self._grouping:
-            made = self._current(on_progress)
+            (_, *made_from), made = self._current(on_progress)
         groups = [Group([m for m in g.members if m.suggested or m.score >= min_score], g.why)
                   for g in made]
         groups = [g for g in groups if len(g.members) > 1]
         groups.sort(key=lambda g: (-len(g.members), -g.suggested))
-        return groups
+        return _version(*made_from), groups
 
-    def _current(self, on_progress: Callable[[int, int], None] | None = None) -> list[Group]:
-        """The groups as the collection stands, made again when its ``_state`` changed (the
-        caller holds ``_grouping``)."""
+    def _current(self, on_progress: Callable[[int, int], None] | None = None
+                 ) -> tuple[tuple[int, int, int], list[Group]]:
+        """The groups as the collection stands and the ``_state`` they were made in, made
+        again when it changed (the caller holds ``_grouping``)."""
         state = self._state()
         if self._cached is None or self._cached[0] != state:
             with self._following("grouping", on_progress) as tick:
                 self._cached = state, self._anchored_groups(tick)
-        return self._cached[1]
+        return self._cached
 
     def version(self) -> str:
         """What the groups are made from besides which images are stored: the scan's
-        progress and the dismissals (``keep``). ``GET /duplicates`` gives it; read it before
-        the groups, so that what changes between the two reads changes it too."""
-        return "{}-{}".format(*self._made_from())
+        progress and the dismissals (``keep``)."""
+        return _version(*self._made_from())
 
     def _made_from(self) -> tuple[int, int]:
         return self.verdicts.scanned(), self.verdicts.count("dismissed")
@@ -1209,6 +1217,10 @@ def _by_keypoints(query: Stored, candidate: Candidate, matched: geometry.Matched
                scoring.score(candidate.similarity, n),
                scoring.match(candidate.similarity, inliers=n,
                              same_bytes=bool(query.sha256) and candidate.sha256 == query.sha256))
+
+
+def _version(scanned: int, dismissed: int) -> str:
+    return f"{scanned}-{dismissed}"
 
 
 def _signatures(components: list[set[int]], known: dict[str, Pair]

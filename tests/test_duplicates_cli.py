@@ -111,18 +111,18 @@ def test_delete_copies_leaves_a_pair_dismissed_while_it_asked(
     """The question may wait while a reviewer decides in the page: the pair called not
     duplicates meanwhile is not deleted, since the groups listed no longer hold."""
     made: list[Duplicates] = []
-    groups = Duplicates.groups
+    listing = Duplicates.listing
 
     def listed(self: Duplicates, *args: Any) -> Any:
         made.append(self)
-        return groups(self, *args)
+        return listing(self, *args)
 
     def answer(*args: object, **kwargs: object) -> bool:
         (group,) = made[-1].groups()
         made[-1].dismiss([m.id for m in group.members])  # as the page does meanwhile
         return True
 
-    monkeypatch.setattr(Duplicates, "groups", listed)
+    monkeypatch.setattr(Duplicates, "listing", listed)
     monkeypatch.setattr(cli.typer, "confirm", answer)
     result = runner.invoke(app, ["duplicates", "--delete-copies"], catch_exceptions=False)
     assert ("deleted 0 images; kept 1, one of each group; 1 left, the groups changed "

@@ -174,8 +174,7 @@ async def duplicates(request: Request,
                          "the suggested image (0.5: every verified copy).")] = 0.5,
                      ) -> JSONResponse:
     dups = _duplicates(request)
-    version = await run_blocking(request, dups.version)
-    groups = await run_blocking(request, dups.groups, min_score)
+    version, groups = await run_blocking(request, dups.listing, min_score)
     pending = await run_blocking(request, dups.pending)
     page = groups[offset:offset + limit]
     end = offset + len(page)
