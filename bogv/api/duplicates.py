@@ -35,9 +35,12 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/image/sim", responses=errors(400, 401, 422, 503))
 
 
+Id = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
 class SearchId(BaseModel):
-    id: int = Field(ge=0, le=2**63 - 1, description="Id of a stored record: its own vector "
-                    "and keypoints are the query; the record itself is not a hit.")
+    id: Id = Field(description="Id of a stored record: its own vector and keypoints are the "
+                   "query; the record itself is not a hit.")
     limit: int = Field(10, ge=1, description=LIMIT_HELP)
     min_score: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False,
                              description=MIN_SCORE_HELP)
@@ -50,8 +53,6 @@ class Dismiss(BaseModel):
                            "pair) or a whole group: no two of them are proposed as duplicates "
                            "again.")
 
-
-Id = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 MAX_KEEP = 10_000
 """Most images one ``POST /duplicates/keep`` deletes ("Keep all suggested" sends a batch
