@@ -43,9 +43,6 @@ class Sidecar:
         self.root = root
         self._root = str(root)
 
-    def _folder(self, id_: int) -> Path:
-        return self.root / _shard(id_)
-
     def _name(self, id_: int, kind: str) -> str:
         """Where a file is, as a string: filling the index of pieces (``bogv.pieces``)
         builds one for every stored image, and ``Path`` joins cost 4.5 us each."""
