@@ -304,7 +304,7 @@ class Store:
         Deletes read ``Strong`` (they are rare): the count is what really existed, written
         through any replica, and everything of a key goes.
         """
-        found = self._ids_where(_ids_in(ids), strong=True) if ids else []
+        found = list(self.existing(ids))
         self._delete(found)
         return found
 
