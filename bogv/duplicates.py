@@ -96,6 +96,7 @@ from bogv.containment import (
     supported,
 )
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
+from bogv.folder_lock import FolderLock
 from bogv.kept_groups import KeptGroups, made_by
 from bogv.model import compression, edits, geometry, pixels, scoring
 from bogv.model.content import framed
@@ -366,6 +367,9 @@ class Duplicates:
         """``_recompressed`` of (member, member) ids as large as each other (records never
         change; a whole file is decoded to judge a pair)."""
         self._grouping = threading.Lock()
+        self._deciding = FolderLock(service.settings.record_path,
+                                    f".{service.settings.collection}.keep.lock")
+        """``keep``'s, across the replicas sharing ``RECORD_DIR`` (``bogv.folder_lock``)."""
         self._running: dict[str, tuple[int, int, float]] = {}
         """Each running stage's images done, of how many, since when (``progress``)."""
         self._cached: tuple[tuple[int, int, int], list[Group]] | None = None
@@ -661,17 +665,22 @@ class Duplicates:
         asked, for each image to keep that is still stored. Once the version changed, only
         the images in the kept one's group as it now stands are. An image one choice keeps
         is never deleted by another. Those not deleted come back as ``left``.
-        ``on_progress(done, total)`` follows the deletes."""
+        ``on_progress(done, total)`` follows the deletes.
+
+        Decisions are made one at a time, in this process and across the replicas sharing
+        ``RECORD_DIR``, and each reads which images to keep are stored ``Strong``, after the
+        last one's deletes: two crossing each other at once, each on its own replica, would
+        otherwise both find the image they keep stored."""
         kept = {k for k, _ in choices}
         asked = list(dict.fromkeys(i for _, others in choices for i in others))
-        with self._grouping:
+        with self._grouping, self._deciding.held():
+            stored = self.service.store.existing(sorted(kept))
             if listed == self.version():
-                stored = self.service.store.existing(sorted(kept))
                 doomed = [i for k, others in choices if k in stored for i in others]
             else:
                 group_of = {m.id: n for n, g in enumerate(self._current()[1])
                             for m in g.members}
-                doomed = [i for k, others in choices if k in group_of
+                doomed = [i for k, others in choices if k in stored and k in group_of
                           for i in others if group_of.get(i) == group_of[k]]
             doomed = [i for i in dict.fromkeys(doomed) if i not in kept]
             deleted = 0

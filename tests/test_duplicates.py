@@ -7,9 +7,12 @@ import gc
 import io
 import logging
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -893,6 +896,56 @@ def test_more_like_this_compares_pixels_where_keypoints_put_them_as_a_search_doe
     assert search_stored(service, turned, limit=1)[0].match == "similar"
 
 
+def crossing_keeps(first: Duplicates, second: Duplicates, ids: dict[str, int],
+                   monkeypatch: pytest.MonkeyPatch) -> int:
+    """Two reviewers, each keeping what the other deletes, decide at the same moment (each
+    reads which images to keep are stored, then deletes): how many of the two are left."""
+    met = threading.Barrier(2, timeout=2)
+    for dups in (first, second):
+        store = dups.service.store
+        read = store.existing
+
+        def existing(found: Any, read: Callable[[Any], set[int]] = read) -> set[int]:
+            with suppress(threading.BrokenBarrierError):
+                met.wait()  # both read before either deletes, unless kept apart
+            return read(found)
+
+        monkeypatch.setattr(store, "existing", existing)
+    a, b = ids.values()
+    version = first.version()
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda d, k, o: d.keep([(k, [o])], version),
+                                (first, second), (a, b), (b, a)))
+    assert sorted(r.deleted for r in reports) == [0, 1]
+    return second.service.store.count(f"id in {[a, b]}")
+
+
+def test_two_keeps_crossing_never_delete_both(service: Service, photos: dict[str, bytes],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pages' "Keep only this" crossing each other (one keeps the original, the other
+    the copy) in one process, as two apps on one collection decide."""
+    ids = {n: service.add(photos[n], key=n).id for n in PHOTOS[:2]}
+    assert crossing_keeps(Duplicates(service), Duplicates(service), ids, monkeypatch) == 1
+
+
+def test_a_keep_on_groups_that_still_show_a_deleted_image_deletes_none_of_its_copies(
+        service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the listing's version changed, a keep deletes what the groups as they now stand
+    put beside the image kept. A replica sees another's delete up to ~0.4 s late, its groups
+    still holding the deleted image then: whether the image to keep is stored is read
+    ``Strong``."""
+    ids = {"coffee": service.add(photos["coffee"], key="coffee").id,
+           "coffee-small": service.add(edited_copy(photo("coffee")), key="coffee-small").id}
+    dups = Duplicates(service)
+    dups.scan()
+    assert names(dups.groups(), ids) == [["coffee", "coffee-small"]]
+    before = dups._state()
+    assert service.delete_ids([ids["coffee"]]) == 1  # through another replica
+    monkeypatch.setattr(dups, "_state", lambda: before)  # not seen here yet
+    report = dups.keep([(ids["coffee"], [ids["coffee-small"]])], listed="stale")
+    assert (report.deleted, report.left) == (0, [ids["coffee-small"]])
+    assert service.store.count(f"id == {ids['coffee-small']}") == 1
+
 def test_duplicates_on_a_milvus_server(server_settings: Settings,
                                        make_service: Callable[..., Service],
                                        tmp_path: Path, photos: dict[str, bytes]) -> None:
@@ -961,3 +1014,13 @@ def test_pixel_sizes_come_from_the_file_header(
     ids = add_files(service, allowed, {"coffee": data})
     [record] = service.store.with_ids(list(ids.values()))
     assert Duplicates(service)._dimensions(record) == coffee.size == (600, 400)
+
+
+def test_two_replicas_keeps_crossing_never_delete_both(
+        server_settings: Settings, make_service: Callable[..., Service],
+        photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same on a Milvus server, through two replicas sharing ``RECORD_DIR``: neither
+    sees the other's delete unless they decide one after the other."""
+    one, two = make_service(server_settings), make_service(server_settings)
+    ids = {n: one.add(photos[n], key=n).id for n in PHOTOS[:2]}
+    assert crossing_keeps(Duplicates(one), Duplicates(two), ids, monkeypatch) == 1
