@@ -357,7 +357,9 @@ class Duplicates:
     def __init__(self, service: Service, *, threads: int = 2) -> None:
         self.service, self.threads = service, threads
         self.verdicts = Verdicts(service.store)
-        self._scanning = threading.Lock()
+        settings = service.settings
+        self._scanning = FolderLock(settings.record_path, f".{settings.collection}.scan.lock")
+        """One scan at a time, across the replicas sharing ``RECORD_DIR``."""
         self._sizes: dict[int, tuple[int, int]] = {}
         """Pixel sizes read for ranking (records never change; a deleted one is not asked)."""
         self._held: dict[tuple[int, int], bool] = {}
@@ -367,8 +369,7 @@ class Duplicates:
         """``_recompressed`` of (member, member) ids as large as each other (records never
         change; a whole file is decoded to judge a pair)."""
         self._grouping = threading.Lock()
-        self._deciding = FolderLock(service.settings.record_path,
-                                    f".{service.settings.collection}.keep.lock")
+        self._deciding = FolderLock(settings.record_path, f".{settings.collection}.keep.lock")
         """``keep``'s, across the replicas sharing ``RECORD_DIR`` (``bogv.folder_lock``)."""
         self._running: dict[str, tuple[int, int, float]] = {}
         """Each running stage's images done, of how many, since when (``progress``)."""
@@ -379,7 +380,6 @@ class Duplicates:
         from (``_signatures``): a delete or a dismissal changes one component, and only
         that one is anchored again. Read from ``kept`` when first needed: another process
         made them last."""
-        settings = service.settings
         self.kept = KeptGroups(
             settings.data_dir / f"{settings.collection}.groups.json",
             made_by(settings.store_uri, settings.collection, settings.allowed_roots,
@@ -425,10 +425,12 @@ class Duplicates:
 
     def scan(self, on_progress: Callable[[int, int], None] | None = None) -> ScanReport:
         """Check every image added since the last scan against the whole collection.
-        ``on_progress(done, total)`` follows it. One scan at a time per process."""
-        if not self._scanning.acquire(blocking=False):
-            raise Busy("a duplicate scan is already running; try again when it ends")
-        try:
+        ``on_progress(done, total)`` follows it. One scan at a time, across the replicas
+        sharing ``RECORD_DIR``: two would check the same images, each on its own cores."""
+        with self._scanning.held(wait=False) as alone:
+            if not alone:
+                raise Busy("a duplicate scan is already running (here or on another replica "
+                           "sharing RECORD_DIR); try again when it ends")
             # A process that kept no index of pieces (``bogv duplicates``) fills one for the
             # scan and frees it for the groups: 213 MB at 100k images.
             kept = self.service.indexing_pieces
@@ -438,8 +440,6 @@ class Duplicates:
             finally:
                 if not kept:
                     self.service.drop_pieces()
-        finally:
-            self._scanning.release()
 
     def _scan(self, on_progress: Callable[[int, int], None]) -> ScanReport:
         store, report = self.service.store, ScanReport()

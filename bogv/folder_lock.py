@@ -18,6 +18,7 @@ as the tests run them) and only the thread holding it opens the file.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -44,17 +45,29 @@ class FolderLock:
             self._threads = _THREADS.setdefault(os.path.abspath(self.path), threading.Lock())
 
     @contextmanager
-    def held(self) -> Iterator[None]:
-        """Wait for the lock, hold it inside the ``with``."""
-        with self._threads:
+    def held(self, *, wait: bool = True) -> Iterator[bool]:
+        """Hold the lock inside the ``with``, waiting for it; without ``wait``, only if no
+        one holds it: the ``with`` gets whether it does."""
+        if not self._threads.acquire(blocking=wait):
+            yield False
+            return
+        try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                try:
-                    fcntl.lockf(fd, fcntl.LOCK_EX)
-                except OSError as e:  # e.g. ENOLCK: an NFS mount without its lock manager
-                    log.warning("cannot lock %s (%s): other processes sharing the folder "
-                                "are not kept out", self.path, e)
-                yield
+                yield self._locked(fd, wait)
             finally:
                 os.close(fd)  # releases the lock
+        finally:
+            self._threads.release()
+
+    def _locked(self, fd: int, wait: bool) -> bool:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno in (errno.EAGAIN, errno.EACCES):  # another process holds it
+                return False
+            # e.g. ENOLCK: an NFS mount without its lock manager
+            log.warning("cannot lock %s (%s): other processes sharing the folder are not "
+                        "kept out", self.path, e)
+        return True

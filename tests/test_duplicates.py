@@ -991,12 +991,30 @@ def test_a_scan_on_a_server_checks_another_replicas_add_whose_id_is_below_the_la
     assert sorted(map(sorted, names(dups.groups(), ids))) == [["coffee", "coffee-small"]]
 
 
-def test_one_scan_at_a_time(service: Service) -> None:
-    dups = Duplicates(service)
-    # a scan is running (in another thread)
-    with dups._scanning, pytest.raises(Busy, match="already running"):
-        dups.scan()
-    assert dups.scan().scanned == 0
+def test_one_scan_at_a_time(service: Service, photos: dict[str, bytes],
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per collection, whichever replica asks (another app here; another process:
+    ``tests/test_folder_lock.py``)."""
+    service.add(photos["coffee"], key="coffee")
+    checking, go_on = threading.Event(), threading.Event()
+    check = Duplicates._check
+
+    def held(self: Duplicates, *args: Any) -> Any:
+        checking.set()
+        assert go_on.wait(60)
+        return check(self, *args)
+
+    monkeypatch.setattr(Duplicates, "_check", held)
+    first, other = Duplicates(service), Duplicates(service)
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(first.scan)
+        assert checking.wait(60)
+        for dups in (first, other):
+            with pytest.raises(Busy, match="already running"):
+                dups.scan()
+        go_on.set()
+        assert running.result().scanned == 1
+    assert other.scan().scanned == 0
 
 
 @pytest.mark.parametrize("late", [False, True])

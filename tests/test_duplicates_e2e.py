@@ -151,8 +151,9 @@ def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browse
             {"status": 504, "content_type": "text/html",
              "body": "<html><body><h1>504 Gateway Time-out</h1></body></html>"},
             # a scan already running, started elsewhere
-            {"status": 409, "json": {"msg": "a duplicate scan is already running; try again "
-                                     "when it ends", "code": 409, "data": None}},
+            {"status": 409, "json": {"msg": "a duplicate scan is already running (here or on "
+                                     "another replica sharing RECORD_DIR); try again when "
+                                     "it ends", "code": 409, "data": None}},
         ]
         for answer in answers:
             page.route("**/api/image/sim/duplicates/scan", functools.partial(fulfil, answer))

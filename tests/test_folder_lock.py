@@ -22,7 +22,7 @@ with FolderLock(Path(sys.argv[1]), "x.lock").held():
 """
 
 
-def test_another_process_holding_the_lock_keeps_this_one_waiting(tmp_path: Path) -> None:
+def test_another_process_holding_the_lock_keeps_this_one_out(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdin is not None
@@ -34,6 +34,8 @@ def test_another_process_holding_the_lock_keeps_this_one_waiting(tmp_path: Path)
             with FolderLock(tmp_path, "x.lock").held():
                 entered.set()
 
+        with FolderLock(tmp_path, "x.lock").held(wait=False) as got:
+            assert not got
         taker = threading.Thread(target=take)
         taker.start()
         assert not entered.wait(0.5)
@@ -63,6 +65,12 @@ def test_threads_of_one_process_take_it_in_turn(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert overlapped == [False] * 4
+    lock = FolderLock(tmp_path / "new", "x.lock")
+    with lock.held(wait=False) as got, FolderLock(tmp_path / "new", "x.lock").held(
+            wait=False) as again:
+        assert (got, again) == (True, False)
+    with lock.held(wait=False) as got:
+        assert got
 
 
 def test_a_folder_that_cannot_lock_is_used_unlocked_and_said(

@@ -185,7 +185,9 @@ async def duplicates(request: Request,
 
 
 @router.post("/duplicates/scan", response_model=Envelope[ScanOut],
-             responses={409: {"model": ErrorOut, "description": "A scan is already running."}},
+             responses={409: {"model": ErrorOut,
+                              "description": "A scan is already running, here or on another "
+                                             "replica."}},
              summary="Check the images added since the last scan for copies")
 async def scan(request: Request) -> JSONResponse:
     report = await run_blocking(request, _duplicates(request).scan)
