@@ -114,13 +114,16 @@ def shares(query: np.ndarray, stored: np.ndarray, matrix: np.ndarray) -> tuple[f
     return first, second
 
 
-def cut(matched: Matched | None) -> bool:
+def cut(matched: Matched | None, query: np.ndarray, stored: np.ndarray) -> bool:
     """Whether the matches make the query a part cut from the stored picture: ``SUPPORTED``
-    of them place (``COVERED``) all of it inside the stored one, which it fills less than
-    ``COVERED`` of (a centre crop keeping 70% of a photo's sides fills half of it)."""
+    of them place (``COVERED``) all of the query's frame inside the stored one's, which it
+    fills less than ``COVERED`` of (a centre crop keeping 70% of a photo's sides fills half
+    of it). The frames are the whole pictures (``query``, ``stored``: polygons in each
+    one's keypoint pixels), not their keypoints' bounds: a crop into margins with few
+    keypoints fills those as its original does."""
     if matched is None or matched.count < SUPPORTED:
         return False
-    inside, fills = _shares(matched)
+    inside, fills = shares(query, stored, matched.matrix)
     return inside >= COVERED > fills
 
 

@@ -45,24 +45,27 @@ copies holding the reference too, 0.885 -> 0.898 (chaining: 0.898), precision 0.
 sharp (``_holds``): the reference is what the others are copies of, and that may be a small
 copy (a downscale more copies verify against) while the original, a member, holds all of it
 at more pixels; a screenshot's window around it, a crop of it or a shrunk copy of it in a
-larger picture does not. Among those, in the order a person values: the most pixels,
+larger picture does not. Holding is transitive: a member holding a holder holds the
+reference (the original of a downscale that holds a small corner cut from it). Among
+those, in the order a person values: the most pixels,
 counting only a clear difference (``SMALLER``: a caption banner or a screenshot's frame add
 some pixels to a copy, a downscale removes many; an upscaled copy would still fool it, but
 upscaling is rare next to downscaling); then the least edited: the one that looks edited
 from the fewest of the others as large, each compared with each (``bogv.model.edits``: text
 or a sticker drawn over, blurred, greyscale, washed out; ``_cropped``: a part cut from the
-other, by keypoints; ``bogv.model.compression``: compressed harder than a copy of the same
-pixel size, by their files where the service may read them), and among those the one
+other, by keypoints; ``_turned``: turned within its frame; ``bogv.model.compression``:
+compressed harder than a copy of the same pixel size, by their files where the service may
+read them), and among those the one
 sharing the most with all the others (its pair scores summed: an original keeps its pixels
 in every edit, a crop and a captioned copy share less with each other; but in a chain of
 edits the copy edited again shares the most);
 then the oldest. On ``bench/duplicates/duplicates.py`` the planted original is kept in
-62 of the 78 groups holding one (57-58 before re-compression counted as an edit, 54-57
-before crops did; the scan's two threads move the pair scores, so the shares), 55 when every
-original is stored after its copies (50 before re-compression counted)
-(was 30 and 27 by the shares alone; the oldest before the shares: 75, but 22 with the
-copies stored first). Never the largest file: a re-saved JPEG at
-quality 95 outweighs its original.
+68 of the 80 groups holding one, and in 64 when every original is stored after its copies
+(65 and 60 before holding was transitive, crops were judged by their whole frames, blur at
+the thumbnail's own size and turned copies told; earlier 62 of 78 and 55, 57-58 before
+re-compression counted as an edit, 54-57 before crops did, 30 and 27 by the shares alone,
+75 and 22 by the oldest alone; the scan's two threads move the pair scores, so the shares).
+Never the largest file: a re-saved JPEG at quality 95 outweighs its original.
 """
 
 from __future__ import annotations
@@ -147,6 +150,19 @@ more than 1 for a photo shown shrunk in a screenshot): a tenth for the keypoints
 _CROPPED = 0.95
 """Pixels of a copy, against another's, under which it may be a part cut from it
 (``_cropped``): whole-frame edits keep the size, a crop keeping 80% of each side has 64%."""
+_TURNED = 8.0
+"""Degrees the keypoints must turn one copy onto the other by for it to be a turned copy
+(``_turned``). Stretching a picture (``squash 1.3x`` on ``bench/duplicates/duplicates.py``)
+turns the best similarity by up to 6.5 degrees; its copies turned 10 degrees measured
+9.8-10.3."""
+_SOFTER = 0.9
+"""Fine detail (``edits.Look.sharpness``), against the other copy's, under which a copy
+turned against it is the one turned: resampling softens it. On those groups copies turned
+10 degrees kept 0.59-0.94 of their original's detail (8 of 10 under 0.9), and no original
+had under 1.07 of a turned copy's."""
+_SEAM = 1.03
+"""How much wider than the other copy's frame a turned copy's fill is looked for beyond:
+its seam with the picture, blurred by resampling and JPEG, is no fill."""
 _COMPARED = 6
 """Most images of a group's largest ones compared with each other for edits (each pair
 both ways, 30 comparisons), the oldest first. The groups of the 10k collection of
@@ -871,26 +887,41 @@ class Duplicates:
         """The group of ``members`` (verified against ``reference``, first) with the image
         to keep first: the reference, or a member holding the whole of it (``_holds``), in
         the order a person values: the most pixels (``SMALLER``), then the least edited
-        (``edits.edits``, ``_cropped`` and ``_recompressed``: fewest of the others it looks
-        edited from; then
-        sharing the most with them), then the oldest. Each other member is scored against
-        it through the reference (the weaker of the two links), as ``_through_holders``
-        scores one."""
+        (``edits.edits``, ``_cropped``, ``_turned`` and ``_recompressed``: fewest of the
+        others it looks edited from; then sharing the most with them), then the oldest.
+        Each other member is scored against it through the reference (the weaker of the
+        two links), as ``_through_holders`` scores one."""
         by_id = {n.record.id: n for n in nodes}
         holders, largest = [reference], reference.width * reference.height
-        for node in sorted((by_id[m.id] for m in members[1:]),
-                           key=lambda n: -n.width * n.height):
+        larger_first = sorted((by_id[m.id] for m in members[1:]),
+                              key=lambda n: -n.width * n.height)
+        for node in larger_first:
             if node.width * node.height * SMALLER < largest:
                 break  # too small to be kept, as is everything after it
             if self._holds(node, reference):
                 holders.append(node)
                 largest = max(largest, node.width * node.height)
+        # Holding is transitive: the original of a downscale holds a corner cut from that
+        # downscale, though the few keypoints of the small corner match too few of its own.
+        # Each member left that could be kept is tried against the largest holders it is
+        # clearly larger than, smaller holders first found above.
+        for node in larger_first:
+            size = node.width * node.height
+            if size * SMALLER < largest:
+                break
+            if node not in holders and any(
+                    self._holds(node, holder) for holder in sorted(
+                        (h for h in holders[1:] if h.width * h.height * SMALLER < size),
+                        key=lambda h: -h.width * h.height)[:_COMPARED]):
+                holders.append(node)
+                largest = max(largest, size)
         tier = sorted((n for n in holders if n.width * n.height * SMALLER >= largest),
                       key=lambda n: n.record.id)[:_COMPARED]
         seen = {n.record.id: self._look(n.record.id) for n in tier} if len(tier) > 1 else {}
         harder = self._recompressed(tier)
         shows = {(n.record.id, o.record.id): _edited(seen[n.record.id], seen[o.record.id])
                  + (("cropped",) if self._cropped(n, o) else ())
+                 + (("turned",) if self._turned(n, o, seen) else ())
                  + (("re-compressed",) if (n.record.id, o.record.id) in harder else ())
                  for n in tier for o in tier if o is not n}
         keep = min(tier, key=lambda n: (sum(bool(shows[n.record.id, o.record.id])
@@ -912,9 +943,10 @@ class Duplicates:
 
     def _look(self, id_: int) -> edits.Look | None:
         """A member's thumbnail as ``edits`` compares it (None when it cannot be read),
-        decoded at the size compared."""
-        image = self._thumbnail(id_, edits.SIDE)
-        return None if image is None else edits.look(image)
+        decoded at the size compared and whole, for blur."""
+        data = self.service.files.read(id_, THUMBNAIL) or b""
+        image, whole = thumbs.decode(data, edits.SIDE), thumbs.decode(data)
+        return None if image is None or whole is None else edits.look(image, whole)
 
     def _thumbnail(self, id_: int, side: int | None = None) -> Image.Image | None:
         return thumbs.decode(self.service.files.read(id_, THUMBNAIL) or b"", side)
@@ -956,11 +988,50 @@ class Duplicates:
         Copies alike in pixels are not compared (a whole-frame edit keeps the size)."""
         if node.width * node.height >= _CROPPED * other.width * other.height:
             return False
-        matched = self._matched(node, other)
-        if matched is None or not cut(matched):
+        matched, mine = self._matched(node, other), _keypoint_frame(node)
+        if matched is None or not cut(matched, mine, _keypoint_frame(other)):
             return False
-        return not self._framed(other, cv2.transform(_keypoint_frame(node)[None],
-                                                     matched.matrix)[0], any_margin=True)
+        return not self._framed(other, cv2.transform(mine[None], matched.matrix)[0],
+                                any_margin=True)
+
+    def _turned(self, node: _Node, other: _Node, looks: dict[int, edits.Look | None]) -> bool:
+        """Whether ``node`` is ``other`` turned within its frame: the keypoints turn it by
+        ``_TURNED`` degrees or more onto ``other``, each frame covering ``COVERED`` of the
+        other's (not a crop of it), and it shows what only a turn leaves, as
+        a turn alone does not say which came first: flat fill beyond ``other``'s frame (the
+        corners, ``content.framed`` around ``other``'s frame widened by ``_SEAM``) where
+        ``other`` is not flat beyond its own (a drawing on a plain ground is flat in every
+        corner, turned or not), or, alike in pixels (``_CROPPED``), less fine detail
+        (``_SOFTER``: resampling softens). The keypoints are matched only for a copy
+        softer than the other, or with plain corners (``edits.Look.plain_corners``) where
+        the other has not: matching every pair of a tier took the groups of 10k images 15%
+        longer."""
+        mine, theirs = looks.get(node.record.id), looks.get(other.record.id)
+        if mine is None or theirs is None:
+            return False
+        pixels, others = node.width * node.height, other.width * other.height
+        softer = (min(pixels, others) >= _CROPPED * max(pixels, others)
+                  and mine.sharpness < _SOFTER * theirs.sharpness)
+        if not softer and (not mine.plain_corners or theirs.plain_corners):
+            return False  # nothing can tell: no keypoints matched
+        matched = self._matched(node, other)
+        if matched is None or matched.count < SUPPORTED:
+            return False
+        cos, sin = matched.matrix[0, 0], matched.matrix[1, 0]
+        mine_frame, their_frame = _keypoint_frame(node), _keypoint_frame(other)
+        if (abs(float(np.degrees(np.arctan2(sin, cos)))) < _TURNED
+                or min(shares(mine_frame, their_frame, matched.matrix)) < COVERED):
+            return False
+        return softer or (
+            self._filled_beyond(node, their_frame, cv2.invertAffineTransform(matched.matrix))
+            and not self._filled_beyond(other, mine_frame, matched.matrix))
+
+    def _filled_beyond(self, node: _Node, frame: np.ndarray, matrix: np.ndarray) -> bool:
+        """Whether ``node`` is flat beyond another copy's ``frame`` (``matrix`` carrying it
+        into ``node``'s keypoint pixels), widened by ``_SEAM``."""
+        frame = cv2.transform(frame[None], matrix)[0]
+        centre = frame.mean(axis=0)
+        return self._framed(node, centre + (frame - centre) * _SEAM, any_margin=True)
 
     def _matched(self, node: _Node, other: _Node) -> geometry.Matched | None:
         """``geometry.match`` of two members' stored keypoints."""

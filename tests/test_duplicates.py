@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -729,6 +730,30 @@ def test_a_larger_copy_is_kept_when_it_holds_the_whole_reference_as_sharp(
     assert suggest("original", "collage").suggested == ids["original"]  # shown at 80%
 
 
+def test_the_original_of_a_downscale_holding_the_reference_is_kept(
+        service: Service, allowed: Path) -> None:
+    """Holding is transitive. A corner cut from a 30% downscale is the reference (say its
+    copies verify against it). The downscale holds all of it, and the original all of the
+    downscale, but the small corner's keypoints match too few of the original's for the
+    original to hold it by itself: the original is kept all the same."""
+    img = photo("astronaut").resize((450, 450))
+    small = img.resize((135, 135))
+    images = {"corner": small.crop((0, 0, 94, 94)), "small": small, "original": img}
+    ids = add_files(service, allowed, {k: encode(v, quality=92) for k, v in images.items()})
+    dups = Duplicates(service)
+    records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
+    nodes = {n: duplicates._Node(records[i], *dups._dimensions(records[i]), 0.0)
+             for n, i in ids.items()}
+    assert not dups._holds(nodes["original"], nodes["corner"])
+    assert dups._holds(nodes["small"], nodes["corner"])
+    assert dups._holds(nodes["original"], nodes["small"])
+    members = [Member(ids[n], n, "", 1.0 if n == "corner" else 0.9, "copy", n == "corner",
+                      nodes[n].width, nodes[n].height) for n in images]
+    group = dups._suggest(nodes["corner"], members, list(nodes.values()))
+    assert group.suggested == ids["original"]
+    assert group.why == "largest: 450x450 px"
+
+
 def test_a_crop_as_large_is_not_kept_over_the_picture_it_was_cut_from(
         service: Service, allowed: Path) -> None:
     """A centre crop keeping 85% of each side has 72% of the original's pixels: as large
@@ -763,6 +788,78 @@ def test_a_crop_as_large_is_not_kept_over_the_picture_it_was_cut_from(
     assert group.suggested == ids["original"]
     assert group.why == "least edited: 1 of the other 1 as large look cropped"
     assert suggest(node("original", 2.0), node("banner", 1.0)).suggested == ids["original"]
+
+
+@pytest.mark.parametrize("name", ["coffee", "astronaut"])
+def test_a_crop_into_margins_without_keypoints_looks_cropped(
+        service: Service, allowed: Path, name: str) -> None:
+    """A centre crop keeping 84% of each side of a photo whose outer tenth is soft, with
+    few keypoints: the keypoints of both lie in the sharp middle, which the crop fills as
+    the original does, but the crop's whole frame fills 71% of the original's."""
+    img = photo(name)
+    w, h = img.size
+    original = img.filter(ImageFilter.GaussianBlur(8))
+    original.paste(img.crop((w // 10, h // 10, w - w // 10, h - h // 10)), (w // 10, h // 10))
+    crop = original.crop((w * 2 // 25, h * 2 // 25, w - w * 2 // 25, h - h * 2 // 25))
+    ids = add_files(service, allowed, {"crop": encode(crop, quality=92),
+                                       "original": encode(original, quality=92)})
+    dups = Duplicates(service)
+    records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
+    nodes = {n: duplicates._Node(records[i], *dups._dimensions(records[i]), 2.0 - k)
+             for k, (n, i) in enumerate(ids.items())}
+    assert dups._cropped(nodes["crop"], nodes["original"])
+    assert not dups._cropped(nodes["original"], nodes["crop"])
+    members = [Member(ids[n], n, "", 0.9, "copy", False, nodes[n].width, nodes[n].height)
+               for n in ids]
+    group = dups._suggest(nodes["crop"], members, list(nodes.values()))
+    assert group.suggested == ids["original"]
+    assert group.why.startswith("least edited: 1 of the other 1 as large look cropped")
+
+
+def test_a_copy_turned_within_its_frame_looks_turned(service: Service, allowed: Path) -> None:
+    """A photo turned 10 degrees (bicubic, black corners) or 20 (bilinear, white corners)
+    within its frame: the keypoints say one is turned against the other, and the fill
+    beyond the other's frame says which, however much detail resampling left. A picture on a
+    plain ground is plain beyond the other's frame both ways: neither looks turned; nor does
+    it against a turned crop of it, plain beyond the crop's frame. A copy turned less than
+    ``_TURNED`` is not judged."""
+    chelsea, coffee = photo("chelsea"), photo("coffee")
+    ground = Image.new("RGB", chelsea.size, "white")
+    ground.paste(coffee.resize((chelsea.width // 2, chelsea.height // 2)),
+                 (chelsea.width // 4, chelsea.height // 4))
+    images = {
+        "chelsea": chelsea,
+        "chelsea-10": chelsea.rotate(10, Image.Resampling.BICUBIC),
+        "chelsea-3": chelsea.rotate(3, Image.Resampling.BICUBIC),
+        "coffee": coffee,
+        "coffee-20": coffee.rotate(-20, Image.Resampling.BILINEAR, fillcolor="white"),
+        "ground": ground,
+        "ground-10": ground.rotate(10, Image.Resampling.BILINEAR, fillcolor="white"),
+    }
+    w, h = ground.size
+    images["ground-10-crop"] = images["ground-10"].crop((w // 8, h // 8, w - w // 8, h - h // 8))
+    ids = add_files(service, allowed, {k: encode(v, quality=92) for k, v in images.items()})
+    dups = Duplicates(service)
+    records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
+    nodes = {n: duplicates._Node(records[i], *dups._dimensions(records[i]), 0.0)
+             for n, i in ids.items()}
+    looks = {i: dups._look(i) for i in ids.values()}
+
+    def turned(node: str, other: str) -> bool:
+        return dups._turned(nodes[node], nodes[other], looks)
+
+    assert turned("chelsea-10", "chelsea") and not turned("chelsea", "chelsea-10")
+    assert turned("coffee-20", "coffee") and not turned("coffee", "coffee-20")
+    assert not turned("ground-10", "ground") and not turned("ground", "ground-10")
+    assert not turned("chelsea-3", "chelsea") and not turned("chelsea", "chelsea-3")
+    # the plain ground beyond a turned crop is no fill of the original's
+    assert not turned("ground", "ground-10-crop")
+    members = [Member(ids[n], n, "", 0.9, "copy", False, nodes[n].width, nodes[n].height)
+               for n in ("chelsea-10", "chelsea")]
+    shares_more = [replace(nodes["chelsea-10"], shared=2.0), nodes["chelsea"]]
+    group = dups._suggest(shares_more[0], members, shares_more)
+    assert group.suggested == ids["chelsea"]
+    assert group.why == "least edited: 1 of the other 1 as large look turned"
 
 
 def test_a_reference_of_unknown_size_is_held_by_no_larger_copy(service: Service,

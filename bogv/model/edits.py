@@ -49,11 +49,25 @@ alike): 60 of 70 copies under text, a logo, an emoji, a timestamp, an app's bar 
 watermark disagree somewhere, and 56 of them have 1.3 times their original's detail there or
 more; an original against any of its copies at most 1.47 (once: a caption that also moved
 the picture), else under 1.3."""
-_BLURRED = 0.7
-"""Fine detail under which, measured against the other copy's and with no part drawn
-over, a copy is blurred. Measured as ``_SHARPER``: Gaussian blurs kept 0.48-0.85 of their
-original's detail (6 of 11 under 0.7), other copies 0.96-1.33 of it, and no original under
-0.75 of a copy's."""
+SHARP_SIDE = 256
+"""The side blur is measured at (``Look.sharpness``): the thumbnail's own (``thumbs.SIDE``).
+At ``SIDE`` a Gaussian blur scaled to a photo's size is mostly gone: on the groups of
+``bench/duplicates/duplicates.py`` (every copy against its original, as large and framed
+alike) blurred copies kept 0.48-0.85 of their original's detail there, 6 of 11 under 0.7,
+and at 256 px 0.23-0.70."""
+_BLURRED = 0.6
+"""Fine detail under which, measured against the other copy's at ``SHARP_SIDE`` and with no
+part drawn over, a copy is blurred. On those groups: 9 of the 11 blurred copies under it,
+the downscaled copies 0.51-0.97 (a loss of detail too), every other copy 0.87 or more, and
+no original under 0.68 of a copy's but under a tiled watermark, which adds fine detail
+everywhere (0.42; 0.42 at ``SIDE`` too)."""
+_CORNER = 0.025
+"""Side of the corner squares ``Look.plain_corners`` looks at, as a share of the picture's:
+a turn by 8 degrees within the frame fills a triangle in each corner whose legs measure at
+least 4.2% of the sides (a 3:2 picture; 6.5% of a square's), so a square of 2.5% of the
+side lies inside each."""
+_PLAIN = 24.0
+"""Grey levels a plain corner spans at most: JPEG's ringing near the turn's seam."""
 _GREY = 1.0
 """Colourfulness (90th percentile of CIELAB chroma) under which a copy has no colour:
 greyscale copies' thumbnails measured 0.02-0.07."""
@@ -76,25 +90,44 @@ is under ``_FADED`` measured -1.4 to -0.3."""
 class Look:
     """What comparing a copy needs of its thumbnail, made once however many copies it is
     compared with: ``grey`` at ``SIDE`` x ``SIDE``, the same standardised (``z``) and its
-    fine ``detail``, and how colourful it is (``chroma``)."""
+    fine ``detail``, how colourful it is (``chroma``), its mean fine detail at
+    ``SHARP_SIDE`` (``sharpness``), and whether each of its corners is plain
+    (``plain_corners``: a picture turned within its frame has its fill there)."""
 
     grey: np.ndarray
     z: np.ndarray
     detail: np.ndarray
     chroma: float
+    sharpness: float
+    plain_corners: bool
 
 
-def look(img: Image.Image) -> Look:
-    """A thumbnail as ``edits`` compares it."""
+def look(img: Image.Image, whole: Image.Image | None = None) -> Look:
+    """A thumbnail as ``edits`` compares it: ``img`` decoded at ``SIDE`` or more, ``whole``
+    at its own size (``img`` when not given)."""
     rgb = img.convert("RGB")
     small = cv2.resize(np.asarray(rgb, np.float32) / 255, (SIDE, SIDE),
                        interpolation=cv2.INTER_AREA)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2Lab)
     chroma = float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 90))
-    grey = cv2.resize(np.asarray(rgb.convert("L"), np.float32), (SIDE, SIDE),
-                      interpolation=cv2.INTER_AREA)
+    grey, fine = _grey(rgb, SIDE), _grey(whole or rgb, SHARP_SIDE)
     z = _z(grey)
-    return Look(grey, z, _detail(z), chroma)
+    return Look(grey, z, _detail(z), chroma, float(_detail(_z(fine)).mean()),
+                _plain_corners(fine))
+
+
+def _plain_corners(grey: np.ndarray) -> bool:
+    """Whether the square of ``_CORNER`` of the side in each corner spans at most ``_PLAIN``
+    grey levels."""
+    n = max(1, round(grey.shape[0] * _CORNER))
+    corners = grey[:n, :n], grey[:n, -n:], grey[-n:, :n], grey[-n:, -n:]
+    return all(float(c.max() - c.min()) <= _PLAIN for c in corners)
+
+
+def _grey(img: Image.Image, side: int) -> np.ndarray:
+    grey: np.ndarray = cv2.resize(np.asarray(img.convert("L"), np.float32), (side, side),
+                                  interpolation=cv2.INTER_AREA)
+    return grey
 
 
 def edits(a: Look, b: Look) -> tuple[str, ...]:
@@ -112,7 +145,7 @@ def edits(a: Look, b: Look) -> tuple[str, ...]:
     drawn = apart.mean() >= _PART
     if drawn and da[apart].mean() > _SHARPER * db[apart].mean():
         found.append("drawn over")
-    if not drawn and da.mean() < _BLURRED * db.mean():
+    if not drawn and a.sharpness < _BLURRED * b.sharpness:
         found.append("blurred")
     if not drawn and a.chroma < _GREY <= _COLOURED <= b.chroma:
         found.append("greyscale")
