@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 import httpx
 import pytest
@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 
 from bogv.api.app import create_app
 from bogv.config import Settings
+from bogv.duplicates import Duplicates
 from bogv.indexing import index_spec
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
@@ -118,6 +119,21 @@ def client(service: Service) -> Iterator[TestClient]:
         yield c
 
 
+
+
+def hold_scans(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """Every scan waits at its first image: ``checking`` is set once one does, and it goes
+    on when ``go_on`` is."""
+    checking, go_on = threading.Event(), threading.Event()
+    check = Duplicates._check
+
+    def held(self: Duplicates, *args: Any) -> Any:
+        checking.set()
+        assert go_on.wait(60)
+        return check(self, *args)
+
+    monkeypatch.setattr(Duplicates, "_check", held)
+    return checking, go_on
 
 
 def free_port() -> int:

@@ -33,6 +33,7 @@ from bogv.similar import Stored, search_stored, verify
 from bogv.store import Candidate
 from bogv.verdicts import pair
 
+from .conftest import hold_scans
 from .images import (
     BLUE,
     ORANGE,
@@ -1093,15 +1094,7 @@ def test_one_scan_at_a_time(service: Service, photos: dict[str, bytes],
     """Per collection, whichever replica asks (another app here; another process:
     ``tests/test_folder_lock.py``)."""
     service.add(photos["coffee"], key="coffee")
-    checking, go_on = threading.Event(), threading.Event()
-    check = Duplicates._check
-
-    def held(self: Duplicates, *args: Any) -> Any:
-        checking.set()
-        assert go_on.wait(60)
-        return check(self, *args)
-
-    monkeypatch.setattr(Duplicates, "_check", held)
+    checking, go_on = hold_scans(monkeypatch)
     first, other = Duplicates(service), Duplicates(service)
     with ThreadPoolExecutor(1) as pool:
         running = pool.submit(first.scan)

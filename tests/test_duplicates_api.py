@@ -17,7 +17,7 @@ from bogv.config import Settings
 from bogv.duplicates import Duplicates
 from bogv.service import Service
 
-from .conftest import free_port, within
+from .conftest import free_port, hold_scans, within
 from .images import edited_copy, encode, photo
 
 API = "/api/image/sim"
@@ -29,21 +29,6 @@ def fill(service: Service, photos: dict[str, bytes]) -> dict[str, int]:
     ids["coffee-small"] = service.add(edited_copy(photo("coffee")), key="coffee-small").id
     ids["rocket-q20"] = service.add(encode(photo("rocket"), quality=20), key="rocket-q20").id
     return ids
-
-
-def hold_scans(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
-    """Every scan waits at its first image: ``checking`` is set once one does, and it goes
-    on when ``go_on`` is."""
-    checking, go_on = threading.Event(), threading.Event()
-    check = Duplicates._check
-
-    def held(self: Duplicates, *args: Any) -> Any:
-        checking.set()
-        assert go_on.wait(60)
-        return check(self, *args)
-
-    monkeypatch.setattr(Duplicates, "_check", held)
-    return checking, go_on
 
 
 def test_scan_list_page_dismiss_and_delete(client: TestClient, service: Service,
