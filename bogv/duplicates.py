@@ -419,6 +419,15 @@ class Duplicates:
         return {stage: Progress(done, total, now - started)
                 for stage, (done, total, started) in list(self._running.items())}
 
+    def scanning_elsewhere(self) -> bool:
+        """Whether a scan of this collection runs elsewhere: on another replica sharing
+        ``RECORD_DIR``, or another app in this process. Its progress is not known here, but
+        the page waits for its end rather than showing the images it checks as pending."""
+        if "scanning" in self._running:
+            return False
+        with self._scanning.held(wait=False) as free:
+            return not free
+
     @contextmanager
     def _following(self, stage: str, on_progress: Callable[[int, int], None] | None
                    ) -> Iterator[Callable[[int, int], None]]:

@@ -173,7 +173,7 @@ def test_progress_of_a_running_scan(client: TestClient, service: Service,
     ids = fill(service, photos)
     idle = client.get(f"{API}/duplicates/progress").json()
     assert idle == {"msg": "success", "code": 200,
-                    "data": {"scanning": None, "grouping": None}}
+                    "data": {"scanning": None, "grouping": None, "elsewhere": False}}
     checking, go_on = hold_scans(monkeypatch)
     with ThreadPoolExecutor(1) as pool:
         scan = pool.submit(client.post, f"{API}/duplicates/scan")
@@ -185,7 +185,28 @@ def test_progress_of_a_running_scan(client: TestClient, service: Service,
     assert running["scanning"]["done"] == 0 and running["scanning"]["total"] == len(ids)
     assert running["scanning"]["seconds"] >= 0
     after = client.get(f"{API}/duplicates/progress").json()["data"]
-    assert after == {"scanning": None, "grouping": None}
+    assert after == {"scanning": None, "grouping": None, "elsewhere": False}
+
+
+def test_progress_says_a_scan_runs_on_another_replica(
+        client: TestClient, service: Service, photos: dict[str, bytes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another replica sharing ``RECORD_DIR`` (another app here) scans the collection: this
+    one answers its own scan 409 and says a scan runs elsewhere, so the page waits for it."""
+    fill(service, photos)
+    checking, go_on = hold_scans(monkeypatch)
+    with TestClient(create_app(service=service)) as other, ThreadPoolExecutor(1) as pool:
+        scan = pool.submit(other.post, f"{API}/duplicates/scan")
+        assert checking.wait(60)
+        assert client.post(f"{API}/duplicates/scan").json()["code"] == 409
+        elsewhere = client.get(f"{API}/duplicates/progress").json()["data"]
+        there = other.get(f"{API}/duplicates/progress").json()["data"]
+        go_on.set()
+        assert scan.result().json()["code"] == 200
+    assert elsewhere == {"scanning": None, "grouping": None, "elsewhere": True}
+    assert there["scanning"] is not None and there["elsewhere"] is False
+    after = client.get(f"{API}/duplicates/progress").json()["data"]
+    assert after["elsewhere"] is False
 
 
 def test_a_scan_goes_on_when_its_request_is_cut(service: Service, photos: dict[str, bytes],
@@ -208,7 +229,7 @@ def test_a_scan_goes_on_when_its_request_is_cut(service: Service, photos: dict[s
         assert checking.wait(60)
         go_on.set()
         within(60, lambda: httpx.get(f"{url}/duplicates/progress").json()["data"]
-               == {"scanning": None, "grouping": None})
+               == {"scanning": None, "grouping": None, "elsewhere": False})
         listed = httpx.get(f"{url}/duplicates", timeout=60).json()["data"]
         assert listed["pending"] == 0 and listed["total"] == 2
         assert service.store.count() == len(ids)

@@ -143,27 +143,32 @@ def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browse
         context, page, errors = new_page(browser)
         page.goto(served.url)
         status = page.locator("#duplicates-status")
-        midway = {"msg": "success", "code": 200,
-                  "data": {"scanning": {"done": 1, "total": 2, "seconds": 1.0},
-                           "grouping": None}}
+        midway = {"scanning": {"done": 1, "total": 2, "seconds": 1.0}, "grouping": None,
+                  "elsewhere": False}
+        elsewhere = {"scanning": None, "grouping": None, "elsewhere": True}
+        running = {"status": 409, "json": {
+            "msg": "a duplicate scan is already running (here or on another replica sharing "
+                   "RECORD_DIR); try again when it ends", "code": 409, "data": None}}
         answers = [
             # what a reverse proxy answers when the scan outlasts its timeout
-            {"status": 504, "content_type": "text/html",
-             "body": "<html><body><h1>504 Gateway Time-out</h1></body></html>"},
-            # a scan already running, started elsewhere
-            {"status": 409, "json": {"msg": "a duplicate scan is already running (here or on "
-                                     "another replica sharing RECORD_DIR); try again when "
-                                     "it ends", "code": 409, "data": None}},
+            ({"status": 504, "content_type": "text/html",
+              "body": "<html><body><h1>504 Gateway Time-out</h1></body></html>"}, midway,
+             "Checking new images for copies: 1 of 2 images…"),
+            # a scan already running, started from another tab
+            (running, midway, "Checking new images for copies: 1 of 2 images…"),
+            # ... or on another replica, whose progress this one does not know
+            (running, elsewhere, "Another replica is checking new images for copies…"),
         ]
-        for answer in answers:
+        for answer, progress, says in answers:
             page.route("**/api/image/sim/duplicates/scan", functools.partial(fulfil, answer))
-            page.route("**/api/image/sim/duplicates/progress",
-                       lambda route: route.fulfill(json=midway))
+            page.route("**/api/image/sim/duplicates/progress", functools.partial(
+                lambda data, route: route.fulfill(json={"msg": "success", "code": 200,
+                                                        "data": data}), progress))
             if answer["status"] == 504:
                 page.get_by_role("tab", name="Duplicates").click()
             else:
                 page.get_by_role("button", name="Check new images").click()
-            expect(status).to_have_text("Checking new images for copies: 1 of 2 images…")
+            expect(status).to_have_text(says)
             # the scan the service runs meanwhile, then its real progress: none running
             assert api.post("/duplicates/scan").json()["code"] == 200
             page.unroute("**/api/image/sim/duplicates/progress")

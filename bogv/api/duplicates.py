@@ -143,6 +143,9 @@ class ProgressOut(BaseModel):
     grouping: StageOut | None = Field(description="Groups being made (the first `GET "
                                       "/duplicates` after a scan): images of the changed "
                                       "groups done.")
+    elsewhere: bool = Field(False, description="A scan of this collection running on "
+                            "another replica sharing `RECORD_DIR` (its progress is that "
+                            "replica's): `POST /duplicates/scan` answers 409 until it ends.")
 
 
 def _duplicates(request: Request) -> Duplicates:
@@ -198,9 +201,12 @@ async def scan(request: Request) -> JSONResponse:
 @router.get("/duplicates/progress", response_model=Envelope[ProgressOut],
             summary="How far a running scan, or the making of groups, is")
 async def progress(request: Request) -> JSONResponse:
-    running = _duplicates(request).progress()
-    return envelope({stage: (p.__dict__ if (p := running.get(stage)) else None)
-                     for stage in ("scanning", "grouping")})
+    dups = _duplicates(request)
+    running = dups.progress()
+    stages = {stage: (p.__dict__ if (p := running.get(stage)) else None)
+              for stage in ("scanning", "grouping")}
+    # a lock probed without waiting (~12 us): not worth a worker slot behind searches
+    return envelope({**stages, "elsewhere": dups.scanning_elsewhere()})
 
 
 @router.post("/duplicates/dismiss", response_model=Envelope[int], responses=errors(404),

@@ -566,7 +566,7 @@ async function scanGoesOn(err) {
   if (!cut && err.code !== 409) return false;
   for (;;) {
     const { data } = await call("/duplicates/progress");
-    if (!data.scanning) return true;
+    if (!data.scanning && !data.elsewhere) return true;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 }
@@ -582,6 +582,9 @@ function followProgress(status) {
     try {
       const { data } = await call("/duplicates/progress");
       const stage = data.scanning || data.grouping;
+      if (!stopped && !stage && data.elsewhere) {
+        say(status, "Another replica is checking new images for copies…");
+      }
       if (!stopped && stage && stage.total) {
         const what = data.scanning ? "Checking new images for copies" : "Making groups";
         say(status, `${what}: ${stage.done} of ${stage.total} images${timeLeft(stage)}…`);
