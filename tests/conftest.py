@@ -119,8 +119,6 @@ def client(service: Service) -> Iterator[TestClient]:
         yield c
 
 
-
-
 def hold_scans(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
     """Every scan waits at its first image: ``checking`` is set once one does, and it goes
     on when ``go_on`` is."""
