@@ -419,14 +419,21 @@ class Duplicates:
         return {stage: Progress(done, total, now - started)
                 for stage, (done, total, started) in list(self._running.items())}
 
-    def scanning_elsewhere(self) -> bool:
-        """Whether a scan of this collection runs elsewhere: on another replica sharing
-        ``RECORD_DIR``, or another app in this process. Its progress is not known here, but
-        the page waits for its end rather than showing the images it checks as pending."""
+    def scanning_elsewhere(self) -> Progress | None:
+        """How far a scan of this collection running elsewhere is: on another replica
+        sharing ``RECORD_DIR``, or another app in this process (``total`` 0 until it has
+        counted its images). The page waits for its end rather than showing the images it
+        checks as pending, and says how far it is."""
         if "scanning" in self._running:
-            return False
-        with self._scanning.held(wait=False) as free:
-            return not free
+            return None
+        noted = self._scanning.holder()
+        if noted is None:
+            return None
+        try:
+            done, total, started = noted.split()
+            return Progress(int(done), int(total), max(0.0, time.time() - float(started)))
+        except ValueError:  # nothing noted yet
+            return Progress(0, 0, 0.0)
 
     @contextmanager
     def _following(self, stage: str, on_progress: Callable[[int, int], None] | None
@@ -444,6 +451,16 @@ class Duplicates:
         finally:
             self._running.pop(stage, None)
 
+    def _noted(self, tick: Callable[[int, int], None]) -> Callable[[int, int], None]:
+        """``tick``, and the scan's progress noted beside its lock for other replicas."""
+        started = time.time()  # wall clock: replicas on other machines read it
+
+        def noted(done: int, total: int) -> None:
+            self._scanning.note(f"{done} {total} {started:.3f}")
+            tick(done, total)
+
+        return noted
+
     def pending(self) -> int:
         """Images added since the last scan."""
         return self.service.store.count(f"id > {self.verdicts.scanned()}")
@@ -454,14 +471,17 @@ class Duplicates:
         sharing ``RECORD_DIR``: two would check the same images, each on its own cores."""
         with self._scanning.held(wait=False) as alone:
             if not alone:
+                running = self.progress().get("scanning") or self.scanning_elsewhere()
+                far = (f", {running.done} of {running.total} images checked"
+                       if running and running.total else "")
                 raise Busy("a duplicate scan is already running (here or on another replica "
-                           "sharing RECORD_DIR); try again when it ends")
+                           f"sharing RECORD_DIR{far}); try again when it ends")
             # A process that kept no index of pieces (``bogv duplicates``) fills one for the
             # scan and frees it for the groups: 213 MB at 100k images.
             kept = self.service.indexing_pieces
             try:
                 with self._following("scanning", on_progress) as tick:
-                    return self._scan(tick)
+                    return self._scan(self._noted(tick))
             finally:
                 if not kept:
                     self.service.drop_pieces()

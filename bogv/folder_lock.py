@@ -14,6 +14,12 @@ lock manager, releases it when its holder dies, so a crash leaves nothing to tak
 POSIX locks belong to a process, and closing *any* of its descriptors of the file drops
 them, so a lock per file orders the process's own threads first (two apps in one process,
 as the tests run them) and only the thread holding it opens the file.
+
+Whether another holds it is probed without taking it (``lockf``'s ``F_TEST``), so a probe
+never turns a holder away, and the holder's note (a scan's progress, for the page of
+another replica) is a file of its own beside the lock, written whole by rename: NFS shows
+another machine a file as it was at its last close, and closing the lock file would drop
+the lock.
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ log = logging.getLogger(__name__)
 _THREADS: dict[str, threading.Lock] = {}
 """This process's lock for each lock file, by its absolute path."""
 _THREADS_GUARD = threading.Lock()
+_HELD: set[str] = set()
+"""The lock files a thread of this process holds (not just probes)."""
+_PROBE = 0.1
+"""Seconds taking the lock without waiting waits for this process's probes (~2-15 us each)
+to let go of the lock per file: a holder keeps it for the whole of its work."""
 
 
 class FolderLock:
@@ -41,25 +52,74 @@ class FolderLock:
 
     def __init__(self, folder: Path, name: str) -> None:
         self.path = folder / name
+        self._note = folder / f"{name}.note"
+        self._key = os.path.abspath(self.path)
         with _THREADS_GUARD:
-            self._threads = _THREADS.setdefault(os.path.abspath(self.path), threading.Lock())
+            self._threads = _THREADS.setdefault(self._key, threading.Lock())
 
     @contextmanager
     def held(self, *, wait: bool = True) -> Iterator[bool]:
         """Hold the lock inside the ``with``, waiting for it; without ``wait``, only if no
         one holds it: the ``with`` gets whether it does."""
-        if not self._threads.acquire(blocking=wait):
+        if (not wait and self._key in _HELD) or not self._threads.acquire(
+                timeout=-1 if wait else _PROBE):
             yield False
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                yield self._locked(fd, wait)
+                locked = self._locked(fd, wait)
+                if locked:
+                    self._note.unlink(missing_ok=True)  # a holder's that died
+                    _HELD.add(self._key)
+                try:
+                    yield locked
+                finally:
+                    if locked:
+                        _HELD.discard(self._key)
+                        self._note.unlink(missing_ok=True)
             finally:
                 os.close(fd)  # releases the lock
         finally:
             self._threads.release()
+
+    def note(self, text: str) -> None:
+        """Say what the holder is doing, for ``holder`` in other processes and threads."""
+        part = self._note.with_name(f"{self._note.name}.{os.getpid()}.{threading.get_ident()}")
+        try:
+            part.write_text(text, encoding="utf-8")
+            os.replace(part, self._note)
+        except OSError as e:  # the holder's work goes on without its note
+            log.warning("cannot write %s (%s)", self._note, e)
+
+    def holder(self) -> str | None:
+        """What another thread or process holding the lock last noted (``""``: nothing
+        yet), or None when no other holds it."""
+        if self._key in _HELD or not self._threads.acquire(timeout=_PROBE):
+            return self._noted()  # a holder in this process
+        try:
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:  # never taken
+                return None
+            try:
+                os.lockf(fd, os.F_TEST, 0)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    return None  # e.g. ENOLCK: nothing is kept out, nothing to tell
+                return self._noted()
+            finally:
+                os.close(fd)
+            return None
+        finally:
+            self._threads.release()
+
+    def _noted(self) -> str:
+        try:
+            return self._note.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return ""
 
     def _locked(self, fd: int, wait: bool) -> bool:
         try:

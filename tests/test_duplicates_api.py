@@ -173,7 +173,8 @@ def test_progress_of_a_running_scan(client: TestClient, service: Service,
     ids = fill(service, photos)
     idle = client.get(f"{API}/duplicates/progress").json()
     assert idle == {"msg": "success", "code": 200,
-                    "data": {"scanning": None, "grouping": None, "elsewhere": False}}
+                    "data": {"scanning": None, "grouping": None, "elsewhere": False,
+                             "scanning_elsewhere": None}}
     checking, go_on = hold_scans(monkeypatch)
     with ThreadPoolExecutor(1) as pool:
         scan = pool.submit(client.post, f"{API}/duplicates/scan")
@@ -185,15 +186,17 @@ def test_progress_of_a_running_scan(client: TestClient, service: Service,
     assert running["scanning"]["done"] == 0 and running["scanning"]["total"] == len(ids)
     assert running["scanning"]["seconds"] >= 0
     after = client.get(f"{API}/duplicates/progress").json()["data"]
-    assert after == {"scanning": None, "grouping": None, "elsewhere": False}
+    assert after == {"scanning": None, "grouping": None, "elsewhere": False,
+                     "scanning_elsewhere": None}
 
 
 def test_progress_says_a_scan_runs_on_another_replica(
         client: TestClient, service: Service, photos: dict[str, bytes],
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Another replica sharing ``RECORD_DIR`` (another app here) scans the collection: this
-    one answers its own scan 409 and says a scan runs elsewhere, so the page waits for it."""
-    fill(service, photos)
+    one answers its own scan 409 and says a scan runs elsewhere, and how far it is, so the
+    page waits for it and shows that."""
+    ids = fill(service, photos)
     checking, go_on = hold_scans(monkeypatch)
     with TestClient(create_app(service=service)) as other, ThreadPoolExecutor(1) as pool:
         scan = pool.submit(other.post, f"{API}/duplicates/scan")
@@ -203,10 +206,14 @@ def test_progress_says_a_scan_runs_on_another_replica(
         there = other.get(f"{API}/duplicates/progress").json()["data"]
         go_on.set()
         assert scan.result().json()["code"] == 200
-    assert elsewhere == {"scanning": None, "grouping": None, "elsewhere": True}
+    seconds = elsewhere["scanning_elsewhere"].pop("seconds")
+    assert elsewhere == {"scanning": None, "grouping": None, "elsewhere": True,
+                         "scanning_elsewhere": {"done": 0, "total": len(ids)}}
+    assert 0 <= seconds < 60
     assert there["scanning"] is not None and there["elsewhere"] is False
+    assert there["scanning_elsewhere"] is None
     after = client.get(f"{API}/duplicates/progress").json()["data"]
-    assert after["elsewhere"] is False
+    assert after["elsewhere"] is False and after["scanning_elsewhere"] is None
 
 
 def test_a_scan_goes_on_when_its_request_is_cut(service: Service, photos: dict[str, bytes],
@@ -229,7 +236,8 @@ def test_a_scan_goes_on_when_its_request_is_cut(service: Service, photos: dict[s
         assert checking.wait(60)
         go_on.set()
         within(60, lambda: httpx.get(f"{url}/duplicates/progress").json()["data"]
-               == {"scanning": None, "grouping": None, "elsewhere": False})
+               == {"scanning": None, "grouping": None, "elsewhere": False,
+                   "scanning_elsewhere": None})
         listed = httpx.get(f"{url}/duplicates", timeout=60).json()["data"]
         assert listed["pending"] == 0 and listed["total"] == 2
         assert service.store.count() == len(ids)

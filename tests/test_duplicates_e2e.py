@@ -144,8 +144,9 @@ def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browse
         page.goto(served.url)
         status = page.locator("#duplicates-status")
         midway = {"scanning": {"done": 1, "total": 2, "seconds": 1.0}, "grouping": None,
-                  "elsewhere": False}
-        elsewhere = {"scanning": None, "grouping": None, "elsewhere": True}
+                  "elsewhere": False, "scanning_elsewhere": None}
+        elsewhere = {"scanning": None, "grouping": None, "elsewhere": True,
+                     "scanning_elsewhere": None}
         running = {"status": 409, "json": {
             "msg": "a duplicate scan is already running (here or on another replica sharing "
                    "RECORD_DIR); try again when it ends", "code": 409, "data": None}}
@@ -156,8 +157,10 @@ def test_the_tab_waits_for_a_scan_and_keeps_all_suggested(served: Served, browse
              "Checking new images for copies: 1 of 2 images…"),
             # a scan already running, started from another tab
             (running, midway, "Checking new images for copies: 1 of 2 images…"),
-            # ... or on another replica, whose progress this one does not know
+            # ... or on another replica, before it noted its progress, and after
             (running, elsewhere, "Another replica is checking new images for copies…"),
+            (running, {**elsewhere, "scanning_elsewhere": midway["scanning"]},
+             "Another replica is checking new images for copies: 1 of 2 images…"),
         ]
         for answer, progress, says in answers:
             page.route("**/api/image/sim/duplicates/scan", functools.partial(fulfil, answer))

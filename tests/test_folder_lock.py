@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,10 +18,19 @@ HOLDER = """
 import sys
 from pathlib import Path
 from bogv.folder_lock import FolderLock
-with FolderLock(Path(sys.argv[1]), "x.lock").held():
+lock = FolderLock(Path(sys.argv[1]), "x.lock")
+with lock.held():
     print("held", flush=True)
+    lock.note(sys.stdin.readline().strip())
+    print("noted", flush=True)
     sys.stdin.readline()
 """
+
+
+def tell(holder: subprocess.Popen[str], line: str) -> None:
+    assert holder.stdin is not None
+    holder.stdin.write(f"{line}\n")
+    holder.stdin.flush()
 
 
 def test_another_process_holding_the_lock_keeps_this_one_out(tmp_path: Path) -> None:
@@ -39,8 +50,8 @@ def test_another_process_holding_the_lock_keeps_this_one_out(tmp_path: Path) -> 
         taker = threading.Thread(target=take)
         taker.start()
         assert not entered.wait(0.5)
-        holder.stdin.write("go on\n")
-        holder.stdin.flush()
+        tell(holder, "")
+        tell(holder, "go on")
         assert entered.wait(10)  # as soon as the holder lets go
         taker.join()
     finally:
@@ -85,3 +96,76 @@ def test_a_folder_that_cannot_lock_is_used_unlocked_and_said(
     with FolderLock(tmp_path, "x.lock").held():
         pass
     assert "other processes sharing the folder are not kept out" in caplog.text
+
+
+def test_another_process_holding_the_lock_is_told_with_its_note(tmp_path: Path) -> None:
+    """A replica's page asks how far another replica's scan is: whether another process
+    holds the lock, and what it last noted beside it."""
+    lock = FolderLock(tmp_path, "x.lock")
+    assert lock.holder() is None  # never taken
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert lock.holder() == ""  # held, nothing noted yet
+        tell(holder, "512 100000 1765130000.000")
+        assert holder.stdout.readline() == "noted\n"
+        assert lock.holder() == "512 100000 1765130000.000"
+        tell(holder, "done")
+        assert holder.wait(10) == 0
+        assert lock.holder() is None
+        assert list(tmp_path.iterdir()) == [tmp_path / "x.lock"]  # the note went with it
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_thread_holding_the_lock_is_told_with_its_note(tmp_path: Path) -> None:
+    """Another app in this process holds it (replicas as the tests run them)."""
+    lock, inside, leave = FolderLock(tmp_path, "x.lock"), threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with FolderLock(tmp_path, "x.lock").held() as got:
+            assert got
+            FolderLock(tmp_path, "x.lock").note("1 2 3")
+            inside.set()
+            assert leave.wait(10)
+
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(hold)
+        assert inside.wait(10)
+        assert lock.holder() == "1 2 3"
+        leave.set()
+        held.result()
+    assert lock.holder() is None
+
+
+def test_a_probe_never_turns_a_holder_away(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page asks every second whether another replica scans: a scan started at that
+    instant, here or there, must still start. The probe takes no lock (another process
+    would find it), and one in this process only waits a moment for the probe."""
+    with FolderLock(tmp_path, "x.lock").held():  # the file exists
+        pass
+    probing, go_on, taken = threading.Event(), threading.Event(), []
+    test = os.lockf
+
+    def slow_test(fd: int, command: int, length: int) -> None:
+        probing.set()
+        assert go_on.wait(10)
+        test(fd, command, length)
+
+    def no_taking(fd: int, how: int) -> None:
+        taken.append(threading.current_thread())
+
+    monkeypatch.setattr(folder_lock.os, "lockf", slow_test)
+    monkeypatch.setattr(folder_lock.fcntl, "lockf", no_taking)
+    with ThreadPoolExecutor(1) as pool:
+        probe = pool.submit(FolderLock(tmp_path, "x.lock").holder)
+        assert probing.wait(10)
+        threading.Timer(0.02, go_on.set).start()
+        with FolderLock(tmp_path, "x.lock").held(wait=False) as got:
+            assert got
+        assert probe.result() is None
+    assert taken == [threading.current_thread()]  # the holder's, not the probe's

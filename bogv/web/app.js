@@ -581,12 +581,12 @@ function followProgress(status) {
   const poll = async () => {
     try {
       const { data } = await call("/duplicates/progress");
-      const stage = data.scanning || data.grouping;
-      if (!stopped && !stage && data.elsewhere) {
-        say(status, "Another replica is checking new images for copies…");
-      }
+      const here = data.scanning || data.grouping;
+      const stage = here || data.scanning_elsewhere;
+      const what = data.scanning ? "Checking new images for copies" :
+        here ? "Making groups" : "Another replica is checking new images for copies";
+      if (!stopped && !here && data.elsewhere && !stage) say(status, `${what}…`);
       if (!stopped && stage && stage.total) {
-        const what = data.scanning ? "Checking new images for copies" : "Making groups";
         say(status, `${what}: ${stage.done} of ${stage.total} images${timeLeft(stage)}…`);
         bar.max = stage.total;
         bar.value = stage.done;
