@@ -174,6 +174,10 @@ MAX_DISMISS = 100
 """Most images one "not duplicates" decision covers (its pairs grow with the square)."""
 DELETE_BATCH = 1000
 """Ids per delete of ``keep``: one Milvus expression each, and a progress bar that moves."""
+KEEP_WAIT = 30.0
+"""Seconds ``keep`` waits for another decision to end before answering 409: the page's
+batches take a second or two, a command deleting 100k copies minutes, and a request left
+waiting longer would outlast a reverse proxy and hold a worker thread."""
 
 
 @dataclass(frozen=True)
@@ -715,24 +719,31 @@ class Duplicates:
         Decisions are made one at a time, in this process and across the replicas sharing
         ``RECORD_DIR``, and each reads which images to keep are stored ``Strong``, after the
         last one's deletes: two crossing each other at once, each on its own replica, would
-        otherwise both find the image they keep stored."""
+        otherwise both find the image they keep stored. One waits ``KEEP_WAIT`` at most for
+        the one before, then raises ``Busy``."""
         kept = {k for k, _ in choices}
         asked = list(dict.fromkeys(i for _, others in choices for i in others))
-        with self._grouping, self._deciding.held():
-            stored = self.service.store.existing(sorted(kept))
-            if listed == self.version():
-                doomed = [i for k, others in choices if k in stored for i in others]
-            else:
-                group_of = {m.id: n for n, g in enumerate(self._current()[1])
-                            for m in g.members}
-                doomed = [i for k, others in choices if k in stored and k in group_of
-                          for i in others if group_of.get(i) == group_of[k]]
-            doomed = [i for i in dict.fromkeys(doomed) if i not in kept]
-            deleted = 0
-            for first in range(0, len(doomed), DELETE_BATCH):
-                deleted += self.service.delete_ids(doomed[first:first + DELETE_BATCH])
-                if on_progress is not None:
-                    on_progress(min(first + DELETE_BATCH, len(doomed)), len(doomed))
+        # the decision before: waited for without holding up this replica's listings
+        with self._deciding.held(timeout=KEEP_WAIT) as mine:
+            if not mine:
+                raise Busy("another decision on these groups is still being carried out "
+                           "(here or on another replica sharing RECORD_DIR); try again "
+                           "when it ends")
+            with self._grouping:
+                stored = self.service.store.existing(sorted(kept))
+                if listed == self.version():
+                    doomed = [i for k, others in choices if k in stored for i in others]
+                else:
+                    group_of = {m.id: n for n, g in enumerate(self._current()[1])
+                                for m in g.members}
+                    doomed = [i for k, others in choices if k in stored and k in group_of
+                              for i in others if group_of.get(i) == group_of[k]]
+                doomed = [i for i in dict.fromkeys(doomed) if i not in kept]
+                deleted = 0
+                for first in range(0, len(doomed), DELETE_BATCH):
+                    deleted += self.service.delete_ids(doomed[first:first + DELETE_BATCH])
+                    if on_progress is not None:
+                        on_progress(min(first + DELETE_BATCH, len(doomed)), len(doomed))
         gone = set(doomed)
         return KeepReport(deleted, [i for i in asked if i not in gone])
 

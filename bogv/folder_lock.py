@@ -29,6 +29,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,6 +43,8 @@ _THREADS: dict[str, threading.Lock] = {}
 _THREADS_GUARD = threading.Lock()
 _HELD: set[str] = set()
 """The lock files a thread of this process holds (not just probes)."""
+_POLL = 0.05
+"""Seconds between tries while waiting with a timeout."""
 _PROBE = 0.1
 """Seconds taking the lock without waiting waits for this process's probes (~2-15 us each)
 to let go of the lock per file: a holder keeps it for the whole of its work."""
@@ -58,18 +61,19 @@ class FolderLock:
             self._threads = _THREADS.setdefault(self._key, threading.Lock())
 
     @contextmanager
-    def held(self, *, wait: bool = True) -> Iterator[bool]:
-        """Hold the lock inside the ``with``, waiting for it; without ``wait``, only if no
-        one holds it: the ``with`` gets whether it does."""
+    def held(self, *, wait: bool = True, timeout: float | None = None) -> Iterator[bool]:
+        """Hold the lock inside the ``with``, waiting for it (at most ``timeout`` seconds);
+        without ``wait``, only if no one holds it: the ``with`` gets whether it does."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         if (not wait and self._key in _HELD) or not self._threads.acquire(
-                timeout=-1 if wait else _PROBE):
+                timeout=_PROBE if not wait else -1 if timeout is None else timeout):
             yield False
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                locked = self._locked(fd, wait)
+                locked = self._locked(fd, wait, deadline)
                 if locked:
                     self._note.unlink(missing_ok=True)  # a holder's that died
                     _HELD.add(self._key)
@@ -121,13 +125,21 @@ class FolderLock:
         except (OSError, UnicodeDecodeError):
             return ""
 
-    def _locked(self, fd: int, wait: bool) -> bool:
-        try:
-            fcntl.lockf(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.EACCES):  # another process holds it
+    def _locked(self, fd: int, wait: bool, deadline: float | None) -> bool:
+        """Whether the lock is taken, polled until ``deadline``: ``lockf`` waits for ever
+        or not at all."""
+        while True:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX if wait and deadline is None
+                            else fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    # e.g. ENOLCK: an NFS mount without its lock manager
+                    log.warning("cannot lock %s (%s): other processes sharing the folder "
+                                "are not kept out", self.path, e)
+                    return True
+            # another process holds it
+            if not wait or deadline is None or time.monotonic() >= deadline:
                 return False
-            # e.g. ENOLCK: an NFS mount without its lock manager
-            log.warning("cannot lock %s (%s): other processes sharing the folder are not "
-                        "kept out", self.path, e)
-        return True
+            time.sleep(_POLL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import io
 import logging
+import subprocess
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from bogv import containment, duplicates, freed
+from bogv import containment, duplicates, folder_lock, freed
 from bogv.config import Settings
 from bogv.duplicates import Duplicates, Group, Member, _duplicate, _Seen, _uncovered
 from bogv.errors import Busy, InvalidParameter, NotFound
@@ -1024,6 +1025,47 @@ def test_two_keeps_crossing_never_delete_both(service: Service, photos: dict[str
     the copy) in one process, as two apps on one collection decide."""
     ids = {n: service.add(photos[n], key=n).id for n in PHOTOS[:2]}
     assert crossing_keeps(Duplicates(service), Duplicates(service), ids, monkeypatch) == 1
+
+
+HUNG = """
+import sys
+from pathlib import Path
+from bogv.folder_lock import FolderLock
+with FolderLock(Path(sys.argv[1]), sys.argv[2]).held():
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_keep_waits_so_long_for_a_decision_hung_on_another_replica(
+        service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica's decision hangs (its deletes stuck on a server it lost) and holds the
+    decisions' lock: a keep here answers 409 after ``KEEP_WAIT`` rather than hold its
+    request and a worker thread for ever, deletes nothing, and this replica's groups are
+    listed while it waits."""
+    ids = {n: service.add(photos[n], key=n).id for n in PHOTOS[:2]}
+    dups, settings = Duplicates(service), service.settings
+    hung = subprocess.Popen([sys.executable, "-c", HUNG, str(settings.record_path),
+                             f".{settings.collection}.keep.lock"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert hung.stdout is not None
+    waiting, poll = threading.Event(), folder_lock.time.sleep
+    monkeypatch.setattr(folder_lock.time, "sleep", lambda s: (waiting.set(), poll(s)))
+    monkeypatch.setattr(duplicates, "KEEP_WAIT", 2.0)
+    try:
+        assert hung.stdout.readline() == "held\n"
+        a, b = ids.values()
+        with ThreadPoolExecutor(1) as pool:
+            keeping = pool.submit(dups.keep, [(a, [b])], dups.version())
+            assert waiting.wait(10)
+            assert dups.groups() == [] and not keeping.done()
+            with pytest.raises(Busy, match="another decision on these groups"):
+                keeping.result()
+        assert service.store.count(f"id in {[a, b]}") == 2
+    finally:
+        hung.kill()
+        hung.wait()
+    assert dups.keep([(a, [b])], dups.version()).deleted == 1  # once it is gone
 
 
 def test_a_keep_on_groups_that_still_show_a_deleted_image_deletes_none_of_its_copies(

@@ -223,6 +223,9 @@ async def dismiss(request: Request, body: Dismiss) -> JSONResponse:
 
 
 @router.post("/duplicates/keep", response_model=Envelope[KeepOut],
+             responses={409: {"model": ErrorOut,
+                              "description": "Another decision on these groups, here or on "
+                                             "another replica, did not end within 30 s."}},
              summary="Keep one image of a group, delete others that are still its copies")
 async def keep(request: Request, body: Keep) -> JSONResponse:
     """Deletes through the same path as `/del/id`, never an image to keep, and never the
