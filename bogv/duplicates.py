@@ -78,7 +78,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
-from functools import cache
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -91,30 +90,23 @@ from bogv import freed, sources, thumbs
 from bogv.containment import (
     COVERED,
     SUPPORTED,
-    contained,
     cut,
-    duplicate,
     filled,
     shares,
-    supported,
 )
+from bogv.copy_checks import Checks, Seen, is_duplicate, support, supported_hit
 from bogv.errors import BogvError, Busy, InvalidParameter, NotFound
 from bogv.folder_lock import FolderLock
 from bogv.kept_groups import KeptGroups, made_by
-from bogv.model import compression, edits, geometry, pixels, scoring
+from bogv.model import compression, edits, geometry, scoring
 from bogv.model.content import framed
-from bogv.results import Hit
 from bogv.service import (
-    CHECKED,
     KEYPOINTS,
     MORE_CHECKED,
     REREAD,
     THUMBNAIL,
-    VOTED,
     Service,
-    star_matches,
 )
-from bogv.sidecar import Sidecar
 from bogv.similar import Stored, verify
 from bogv.store import MAX_BATCH, Candidate, IdAllocator, Record
 from bogv.verdicts import Pair, Verdict, Verdicts, pair
@@ -133,13 +125,6 @@ SMALLER = 1.5
 """A copy with this many times fewer pixels than another is the smaller one. Under it, size
 says little: a caption banner, a screenshot's window or a stretch *add* pixels to a copy
 (15-30% on ``bench/quality/quality_edits.py``), while a downscale to 80% already removes 36%."""
-LARGER = 1.2
-"""Times a neighbour's keypoints span the image's own (``geometry.span``: about the size
-each was found at) from which a small image's enlarged look (``Stored.enlarged``) is
-matched with it: only a copy shrunk against its original needs that look. Taken at every
-neighbour of every small image (most pictures of the speed bench's 100k collection), it
-made that scan 37% longer (1,025 -> 1,407 s). On ``bench/duplicates/duplicates.py`` 1.2
-keeps all it found there (pair recall 0.935), 1.5 less (0.929)."""
 EVERY_ANCHOR = 12
 """Components up to this size try every member as the reference (at most 66 pair checks,
 most of them done by the scan already); larger ones take the best image to keep."""
@@ -251,68 +236,6 @@ class KeepReport:
     left: list[int]
     """Ids asked to be deleted that were not: the image to keep with them is gone, or (the
     version changed) they are no longer in its group, or they are kept themselves."""
-
-
-@dataclass
-class _Seen:
-    """What one scan knows of the pairs it has checked so far, so that a pair is checked
-    from one side only.
-
-    ``matched[id]``: images checked before ``id`` that matched its keypoints with their
-    own; ``copies[id]``: those that found it a copy. Entries are kept only for images not
-    checked yet (those of the page still ``waiting``, or beyond the page's ``last`` id:
-    pages come in id order) and dropped once checked, which keeps both small.
-    Two images checked at the same time may still both check their pair.
-    """
-
-    dismissed: set[str]
-    matched: dict[int, set[int]] = field(default_factory=dict)
-    copies: dict[int, set[int]] = field(default_factory=dict)
-    waiting: set[int] = field(default_factory=set)
-    last: int = 0
-    parent: dict[int, int] = field(default_factory=dict)
-    """Union-find of the copies found so far: which images one group will propose."""
-
-    def root(self, id_: int) -> int:
-        while (up := self.parent.get(id_, id_)) != id_:
-            self.parent[id_] = self.parent.get(up, up)  # halve the path
-            id_ = up
-        return id_
-
-    def joined(self, a: int, b: int) -> bool:
-        """Whether copies found so far already link ``a`` and ``b``."""
-        return self.root(a) == self.root(b)
-
-    def page(self, ids: Sequence[int]) -> None:
-        self.waiting, self.last = set(ids), max(ids)
-
-    def start(self, id_: int, others: Iterable[int]) -> tuple[set[int], set[int]]:
-        """The images whose keypoints ``id_`` skips, and those it skips every check of:
-        already copies, or dismissed by a person."""
-        self.waiting.discard(id_)
-        known = self.copies.get(id_, set()) | {
-            o for o in others if pair(id_, o, "copy").key in self.dismissed}
-        return self.matched.setdefault(id_, set()), known
-
-    def _later(self, id_: int) -> bool:
-        return id_ in self.waiting or id_ > self.last
-
-    def read(self, id_: int, other: int) -> None:
-        """``id_`` matches ``other``'s keypoints."""
-        if self._later(other):
-            self.matched.setdefault(other, set()).add(id_)
-
-    def found(self, id_: int, copies: Iterable[Pair]) -> None:
-        for p in copies:
-            self.parent[self.root(p.a)] = self.root(p.b)
-            other = p.b if p.a == id_ else p.a
-            if self._later(other):
-                self.copies.setdefault(other, set()).add(id_)
-
-    def done(self, ids: Iterable[int]) -> None:
-        for id_ in ids:
-            self.matched.pop(id_, None)
-            self.copies.pop(id_, None)
 
 
 @dataclass(frozen=True)
@@ -499,7 +422,7 @@ class Duplicates:
                  else last)
         total = store.count(f"id > {since}")
         on_progress(0, total)
-        seen = _Seen(dismissed={p.key for p in self.verdicts.pairs("dismissed")})
+        seen = Seen(dismissed={p.key for p in self.verdicts.pairs("dismissed")})
         tick = time.perf_counter()
         if total:
             self.service.index_pieces()  # what ``_check`` looks past the neighbours with
@@ -566,121 +489,11 @@ class Duplicates:
         self.verdicts.set_scanned(last)
         report.stages["save pairs (beside the checks)"] += time.perf_counter() - tick
 
-    def _check(self, id_: int, found: list[Candidate], seen: _Seen) -> tuple[list[Pair], int]:
-        """The copies among one image's neighbours, by the checks of a search for it, and
-        how many keypoint matchings that took.
-
-        Neighbours are mostly mutual, so most pairs would be checked twice, once from
-        each side. The image skips the keypoints of those an earlier image already matched
-        with its own, as if they had none, and every check of those it was already found a
-        copy of, or that a person dismissed (``_Seen``).
-        """
-        files = self.service.files
-        own = next((c.sha256 for c in found if c.id == id_), "")
-        others = [c for c in found if c.id != id_][:MORE_CHECKED]
-        earlier, known = seen.start(id_, (c.id for c in others))
-        points = cache(lambda other: files.read(other, KEYPOINTS) or b"")
-
-        def keypoints(other: int) -> bytes:
-            if other in earlier or other in known:
-                return b""
-            seen.read(id_, other)
-            return points(other)
-
-        query = Stored(files, id_, own)
-
-        def match_of(other: int) -> geometry.Matched | None:
-            return query.match(query.keypoints(), keypoints(other))
-
-        hits = verify(files, query, others, keypoints)
-        # A search matches the keypoints of its first ``CHECKED`` candidates, of the rest
-        # only while none is a copy, and of none that looks too far off
-        # (``MATCH_SIMILARITY``). Here every neighbour is matched: an original's other copies
-        # fill its first places, and a screenshot or a corner crop looks further off than a
-        # look-alike, by a vector that is mostly the window's (the search also looks for the
-        # picture inside its query, a stored vector is the whole frame's).
-        hits = [_by_keypoints(query, c, match_of(c.id))
-                if h.match == "similar" and (i >= CHECKED
-                                             or c.similarity < scoring.MATCH_SIMILARITY)
-                else h for i, (c, h) in enumerate(zip(others, hits, strict=True))]
-        # A search's second look (``scoring.check_uncovered``), and that look at a small
-        # image enlarged (``Stored.enlarged``), at the neighbours a search
-        # would check (the first ``CHECKED``, all when none is a copy) that no check
-        # verified yet, with their real keypoints: unlike a matching, it is not the same
-        # from the other side (what is drawn over this image is not drawn over the
-        # neighbour), so the other side having matched the pair does not spare it.
-        looked = MORE_CHECKED if all(h.match == "similar" for h in hits) else CHECKED
-        second = {c.id for i, c in enumerate(others) if i < looked and c.id not in known
-                  and c.similarity >= scoring.UNCOVERED_SIMILARITY}
-        hits = [_uncovered(query, c, h, points(c.id)) if c.id in second and h.match == "similar"
-                else h for c, h in zip(others, hits, strict=True)]
-        if any(h.match == "copy" for h in hits):
-            # A search stops at its copy: the mirror and pixel checks wait for a best hit
-            # that keypoints did not verify. Among copies of one picture a flipped or tiny
-            # copy would never get them, so each one left that looks as close as a flipped
-            # copy does (``MIRROR_SIMILARITY``) is checked on its own, as the best hit it
-            # would be without the others. Not every neighbour: each pixel check is a
-            # chance of a false copy (from 0.35 up, star fields gained 64 false pairs on
-            # ``bench/duplicates/duplicates.py``). Nor one that copies found so far
-            # already link to it: their pair matters only if one of them becomes the
-            # reference of their group, and anchoring checks those pairs itself.
-            seen.found(id_, [pair(id_, h.id, "copy") for h in hits if h.match != "similar"])
-            hits = [verify(files, query, [c], points)[0]
-                    if h.match == "similar" and c.similarity >= scoring.MIRROR_SIMILARITY
-                    and c.id not in known and not seen.joined(id_, c.id)
-                    else h for c, h in zip(others, hits, strict=True)]
-        # Each pair left unverified is looked at once more, from one side (the other side
-        # skips it, ``earlier``), for keypoints that put one picture inside the other (its
-        # own, or its second look's where it took one: ``_support``) and pixels that then
-        # verify it (``containment.supported``).
-        hits = [_supported(query, c, h, files,
-                           _support(query, keypoints(c.id),
-                                    points(c.id) if c.id in second else None))
-                if h.match == "similar" and c.id not in known else h
-                for c, h in zip(others, hits, strict=True)]
-        # Past its ten neighbours, as a search looks past its first ten candidates when
-        # none is a copy (``Service.deeper``): under a watermark, an app's overlay or dark
-        # text a star field's vector can rank its original past the 50th. The ``VOTED``
-        # stored images sharing the most descriptor pieces with it, of the whole
-        # collection, are matched, by the second look too. On
-        # ``bench/duplicates/duplicates.py`` pair recall 0.904 -> 0.921 (watermark and app
-        # overlay 0.857 and 0.833 -> 1, dark text 0.625 -> 0.75), no false pair more; the
-        # vote it replaces, among neighbours 11-50 (the one sharing ``service.DOMINANT``
-        # times as many as any other), found none of those, and reading 50 neighbours
-        # instead of 10 cost more than the index's look-ups.
-        if all(h.match == "similar" for h in hits):
-            for c in map(Candidate.unranked, self.service.pieces.best(
-                    [query.keypoints()], VOTED, {id_, *(c.id for c in others), *known})):
-                hits.append(_uncovered(query, c, _by_keypoints(query, c, match_of(c.id)),
-                                       points(c.id)))
-        copies = [pair(id_, h.id, "copy", h.score, h.match) for h in hits
-                  if h.match != "similar" and h.id not in known
-                  and _duplicate(query, h, points(h.id), files)]
-        if not copies:
-            starred = self._by_stars(query, {id_, *known}, points)
-            copies = [] if starred is None else [
-                pair(id_, starred.id, "copy", starred.score, starred.match)]
-        seen.found(id_, copies)
-        return copies, len(query.matches)
-
-    def _by_stars(self, query: Stored, leave_out: set[int],
-                  points: Callable[[int], bytes]) -> Hit | None:
-        """The copy a point field's stars find when no other check found one, as a search's
-        last look does (``Service.starred``): the stored field the index of star fields
-        names (none of ``leave_out``), if its stars and the keypoints where they put it
-        (``service.star_matches``, from the query's thumbnail) make it a copy at the
-        query's size (``Stored.copy_inliers``). The transform of a shrunk copy's stars
-        onto its original's is a verdict of its own, so ``containment.duplicate`` does not
-        judge it again: its matches are the look's, not the stored keypoints'."""
-        seen = query.stars()
-        aligned = self.service.star_fields.best(seen, leave_out) if seen else None
-        if aligned is None:
-            return None
-        needed = query.copy_inliers()
-        count = star_matches(query.star_look(), aligned, points(aligned.id), needed)
-        if count < needed:
-            return None
-        return Hit(aligned.id, "", "", scoring.score(0.0, count, copy_inliers=needed), "copy")
+    def _check(self, id_: int, found: list[Candidate], seen: Seen) -> tuple[list[Pair], int]:
+        """The copies among one image's neighbours and how many keypoint matchings that
+        took (``copy_checks.Checks.check``), with this process's indexes."""
+        service = self.service
+        return Checks(service.files, service.pieces, service.star_fields).check(id_, found, seen)
 
     # --- decisions ------------------------------------------------------------------------
 
@@ -1150,9 +963,9 @@ class Duplicates:
             stored = self.service.files.read(r.id, KEYPOINTS) or b""
             if hit.match == "similar":  # as the scan looks at a neighbour it left unverified
                 looked = similarity >= scoring.UNCOVERED_SIMILARITY  # as a search would
-                hit = _supported(query, candidate, hit, self.service.files,
-                                 _support(query, stored, stored if looked else None))
-            copy = _duplicate(query, hit, stored, self.service.files)
+                hit = supported_hit(query, candidate, hit, self.service.files,
+                                    support(query, stored, stored if looked else None))
+            copy = is_duplicate(query, hit, stored, self.service.files)
             verdict: Verdict = "copy" if copy else "distinct"
             pairs.append(pair(anchor.id, r.id, verdict, hit.score, hit.match))
         return pairs
@@ -1262,81 +1075,6 @@ def _through_holders(anchor: _Node, members: Sequence[Member], nodes: Sequence[_
             score, p = max(links, key=lambda link: link[0])
             found.append(Duplicates._member(node, replace(p, score=score)))
     return found
-
-
-def _back(files: Sidecar, query: Stored, other: int) -> Callable[[], float]:
-    """The pixel check the other way round: ``other``'s pixels against the query's."""
-    return lambda: pixels.likeness(Stored(files, other).pattern(), query.thumbnail())
-
-
-def _ahead(query: Stored, thumbnail: Callable[[], bytes]) -> Callable[[], float]:
-    """The pixel check as a search runs it: the query's pixels against ``thumbnail``, the
-    other image's (``Stored.likeness`` keeps what it measured, by those bytes)."""
-    return lambda: query.likeness(query.pattern(), thumbnail())
-
-
-def _duplicate(query: Stored, hit: Hit, stored: bytes, files: Sidecar) -> bool:
-    """``containment.duplicate`` of a labelled hit, by the query's kept keypoints, mirror
-    keypoints, second look and matches; ``stored`` are the hit's keypoints."""
-    return duplicate(hit, [query.keypoints, query.mirrored, query.uncovered], stored,
-                     _back(files, query, hit.id), query.match,
-                     ahead=_ahead(query, lambda: files.read(hit.id, THUMBNAIL) or b""))
-
-
-def _uncovered(query: Stored, candidate: Candidate, hit: Hit, stored: bytes) -> Hit:
-    """``hit`` made a copy by the query's second look (``Stored.uncovered``) or, against a
-    candidate whose keypoints span ``LARGER`` times the query's, that look at it enlarged
-    (``Stored.enlarged``), else itself."""
-    looks = [query.uncovered]
-    if geometry.span(stored) >= LARGER * geometry.span(query.keypoints()):
-        looks.append(query.enlarged)
-    for look in looks:
-        matched = query.match(look(), stored)
-        if matched is not None and matched.count >= scoring.COPY_INLIERS:
-            return _by_keypoints(query, candidate, matched)
-    return hit
-
-
-def _supported(query: Stored, candidate: Candidate, hit: Hit, files: Sidecar,
-               matched: geometry.Matched | None) -> Hit:
-    """``hit`` made a copy by ``containment.supported``, scored by the pixels that verified
-    it; else ``hit`` itself."""
-    thumbnail = cache(lambda: files.read(candidate.id, THUMBNAIL) or b"")
-    likeness = supported(matched, [_ahead(query, thumbnail), _back(files, query, candidate.id)],
-                         lambda m: query.aligned(thumbnail(), m))
-    if not likeness:
-        return hit
-    return Hit(hit.id, hit.key, hit.filepath, scoring.score(candidate.similarity, pixels=likeness),
-               "copy")
-
-
-def _support(query: Stored, stored: bytes, second: bytes | None) -> geometry.Matched | None:
-    """The keypoint matches that may support a copy (``containment.supported``): the
-    query's own keypoints' with ``stored``, or its second look's (``Stored.uncovered``)
-    with ``second`` where it looked at that neighbour, whichever can (``SUPPORTED``
-    matches, one picture inside the other), else the most. Text over a copy holds its
-    strongest corners: three lines of it over a photo rotated 6° left 9 matches at first
-    look and 27 at the second."""
-    views = [query.match(query.keypoints(), stored)]
-    if second is not None:
-        views.append(query.match(query.uncovered(), second))
-
-    def order(matched: geometry.Matched | None) -> tuple[bool, int]:
-        if matched is None:
-            return False, 0
-        return matched.count >= SUPPORTED and contained(matched), matched.count
-
-    return max(views, key=order)
-
-
-def _by_keypoints(query: Stored, candidate: Candidate, matched: geometry.Matched | None) -> Hit:
-    """A candidate labelled by its keypoint matches alone, as a search labels one it
-    matched."""
-    n = matched.count if matched else 0
-    return Hit(candidate.id, candidate.key, candidate.filepath,
-               scoring.score(candidate.similarity, n),
-               scoring.match(candidate.similarity, inliers=n,
-                             same_bytes=bool(query.sha256) and candidate.sha256 == query.sha256))
 
 
 def _version(scanned: int, dismissed: int) -> str:

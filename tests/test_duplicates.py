@@ -24,7 +24,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from bogv import containment, duplicates, folder_lock, freed
 from bogv.config import Settings
-from bogv.duplicates import Duplicates, Group, Member, _duplicate, _Seen, _uncovered
+from bogv.copy_checks import Seen, is_duplicate, uncovered
+from bogv.duplicates import Duplicates, Group, Member
 from bogv.errors import Busy, InvalidParameter, NotFound
 from bogv.model import compression, geometry, pixels, scoring
 from bogv.results import Hit
@@ -215,7 +216,7 @@ def test_a_stored_images_pixel_check_leaves_out_what_is_drawn_over_it(
 def test_a_stored_image_compares_a_thumbnail_once(service: Service,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """The search's own pixel check of a candidate too small for keypoints, then the scan
-    asking for the same likeness again (``duplicates._supported``): compared once."""
+    asking for the same likeness again (``copy_checks.supported_hit``): compared once."""
     compared: list[bytes] = []
 
     def spy(pattern: pixels.Pattern, thumbnail: bytes) -> float:
@@ -256,10 +257,10 @@ def test_the_scan_takes_a_small_images_second_look_at_it_enlarged(
         service: Service) -> None:
     """As a search does (``test_quality``): the astronaut under dark text, shrunk to 45%,
     keeps too few matches with its original at either look; its second look at it
-    enlarged twice makes it a copy (``duplicates._uncovered``), a duplicate
-    (``duplicates._duplicate``). Only an image smaller than its thumbnail's size (the
+    enlarged twice makes it a copy (``copy_checks.uncovered``), a duplicate
+    (``copy_checks.is_duplicate``). Only an image smaller than its thumbnail's size (the
     thumbnail is then the image) takes it, and only against a neighbour whose keypoints
-    span ``LARGER`` times its own."""
+    span ``copy_checks.LARGER`` times its own."""
     edited = text_box(photo("astronaut"))[0]
     over = edited.resize((edited.width * 45 // 100, edited.height * 45 // 100))
     original = service.add(encode(photo("astronaut"), quality=92), key="astronaut").id
@@ -268,13 +269,13 @@ def test_the_scan_takes_a_small_images_second_look_at_it_enlarged(
     assert max(query.inliers(query.keypoints(), stored),
                query.inliers(query.uncovered(), stored)) < scoring.COPY_INLIERS
     candidate = Candidate(original, "astronaut", "", "", 0.5)
-    hit = _uncovered(query, candidate, Hit(original, "astronaut", "", 0.25, "similar"), stored)
-    assert hit.match == "copy" and _duplicate(query, hit, stored, service.files)
+    hit = uncovered(query, candidate, Hit(original, "astronaut", "", 0.25, "similar"), stored)
+    assert hit.match == "copy" and is_duplicate(query, hit, stored, service.files)
     assert query.enlarged() and Stored(service.files, original).enlarged() == b""
     alike = Stored(service.files, query.id)  # a neighbour its own size: no such look
     alike.enlarged = lambda: pytest.fail("enlarged against a picture as small")
     coffee = photo("coffee")
-    _uncovered(alike, candidate, Hit(original, "coffee", "", 0.25, "similar"),
+    uncovered(alike, candidate, Hit(original, "coffee", "", 0.25, "similar"),
                geometry.keypoints(coffee.resize((over.width, over.width * 2 // 3))))
 
 
@@ -429,7 +430,7 @@ def test_an_image_with_a_copy_among_its_first_neighbours_votes_on_no_others(
 def test_the_scan_knows_which_images_copies_already_link() -> None:
     """What spares the scan the one-by-one checks of a pair: the copies found so far link
     its images (through others), or one side found it a copy, checked before the other."""
-    seen = _Seen(dismissed={pair(1, 9, "dismissed").key})
+    seen = Seen(dismissed={pair(1, 9, "dismissed").key})
     seen.page([1, 2, 3, 4])
     assert seen.start(1, [2, 3, 9]) == (set(), {9})
     seen.read(1, 2)  # 1 matched 2's keypoints

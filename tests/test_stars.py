@@ -15,6 +15,7 @@ from PIL import Image
 from bogv import service as service_module
 from bogv import starfields
 from bogv.config import Settings
+from bogv.copy_checks import Checks
 from bogv.duplicates import Duplicates
 from bogv.model import geometry, scoring, stars
 from bogv.service import STARS, Service, record_stars
@@ -211,7 +212,7 @@ def test_the_duplicate_scan_finds_a_shared_star_field_by_its_stars(
 
     # Tiles sharing a band of stars with the ones above and below them are no pair.
     assert scanned() == {tuple(sorted((ids["t23"], ids["shared"])))}
-    monkeypatch.setattr(Duplicates, "_by_stars", lambda *args: None)
+    monkeypatch.setattr(Checks, "by_stars", lambda *args: None)
     assert scanned() == set()  # nothing else tells them
 
 
