@@ -367,7 +367,11 @@ def duplicates(min_score: Annotated[float, typer.Option(
                    "--delete-copies", help="Then delete every member but its group's suggested "
                    "image (what the page's keep does), after asking.")] = False,
                yes: Annotated[bool, typer.Option(
-                   "--yes", help="Delete without asking (--delete-copies).")] = False) -> None:
+                   "--yes", help="Delete without asking (--delete-copies).")] = False,
+               processes: Annotated[int, typer.Option(
+                   "--processes", min=0, help="Check images in this many worker processes, "
+                   "one per core (each holds its own indexes: ~1 GB at 100k images); 0: "
+                   "two threads in this process.")] = 0) -> None:
     """Find the copies inside the collection (images added since the last scan are checked)
     and print each group, the image to keep first.
 
@@ -386,7 +390,7 @@ def duplicates(min_score: Annotated[float, typer.Option(
     cv2.setNumThreads(1)
     service = build_service(settings)
     try:
-        dups = Duplicates(service)
+        dups = Duplicates(service, processes=processes)
         with _progress() as progress:
 
             def ticks(stage: str) -> Callable[[int, int], None]:

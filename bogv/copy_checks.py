@@ -3,7 +3,7 @@ duplicate scan, ``Checks``) and one pair (anchoring a group, ``bogv.duplicates``
 checks a search runs for an upload of it.
 
 Everything here reads record files (``bogv.sidecar``) and the two in-memory indexes, never
-Milvus.
+Milvus, so the scan's checks can also run in worker processes (``bogv.scan_processes``).
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ class Seen:
     last: int = 0
     parent: dict[int, int] = field(default_factory=dict)
     """Union-find of the copies found so far: which images one group will propose."""
+    learned: list[tuple[int, int | tuple[Pair, ...]]] = field(default_factory=list)
+    """What ``read`` and ``found`` were told since ``done`` (``bogv.scan_processes`` sends
+    it to the other processes checking the scan's images)."""
 
     def root(self, id_: int) -> int:
         while (up := self.parent.get(id_, id_)) != id_:
@@ -81,20 +84,38 @@ class Seen:
 
     def read(self, id_: int, other: int) -> None:
         """``id_`` matches ``other``'s keypoints."""
+        self.learned.append((id_, other))
+        self._read(id_, other)
+
+    def _read(self, id_: int, other: int) -> None:
         if self._later(other):
             self.matched.setdefault(other, set()).add(id_)
 
     def found(self, id_: int, copies: Iterable[Pair]) -> None:
+        copies = tuple(copies)
+        self.learned.append((id_, copies))
+        self._found(id_, copies)
+
+    def _found(self, id_: int, copies: tuple[Pair, ...]) -> None:
         for p in copies:
             self.parent[self.root(p.a)] = self.root(p.b)
             other = p.b if p.a == id_ else p.a
             if self._later(other):
                 self.copies.setdefault(other, set()).add(id_)
 
+    def learn(self, learned: Iterable[tuple[int, int | tuple[Pair, ...]]]) -> None:
+        """What another process's ``Seen`` learned (its ``learned``)."""
+        for id_, what in learned:
+            if isinstance(what, int):
+                self._read(id_, what)
+            else:
+                self._found(id_, what)
+
     def done(self, ids: Iterable[int]) -> None:
         for id_ in ids:
             self.matched.pop(id_, None)
             self.copies.pop(id_, None)
+        self.learned = []
 
 
 

@@ -21,8 +21,10 @@ copy; an image's own mirror keypoints, pixel pattern and each of its matchings a
 once however many passes need them (``similar.Stored``); the one-by-one mirror and pixel
 checks skip neighbours that copies found so far already link to it (anchoring checks the
 pairs with the reference). Two threads check images half a page apart, so rarely both
-sides of a pair at once. On ``bench/duplicates/duplicates.py``'s quality collection this
-left every group as it was and took the scan and grouping from 47 s to 15 s.
+sides of a pair at once; worker processes (``bogv.scan_processes``), for more cores, check
+blocks of each page far apart and learn with each block what the others checked. On
+``bench/duplicates/duplicates.py``'s quality collection this left every group as it was
+and took the scan and grouping from 47 s to 15 s.
 
 **Groups are anchored, not chained.** Verified pairs only *propose* a group (the connected
 component). Chaining them would call A and C duplicates because each shares pixels with B:
@@ -100,6 +102,7 @@ from bogv.folder_lock import FolderLock
 from bogv.kept_groups import KeptGroups, made_by
 from bogv.model import compression, edits, geometry, scoring
 from bogv.model.content import framed
+from bogv.scan_processes import ScanProcesses
 from bogv.service import (
     KEYPOINTS,
     MORE_CHECKED,
@@ -297,8 +300,10 @@ def _why(keep: _Node, members: Sequence[Member], tier: Sequence[_Node],
 class Duplicates:
     """The duplicate scan and its groups for one service (one collection)."""
 
-    def __init__(self, service: Service, *, threads: int = 2) -> None:
-        self.service, self.threads = service, threads
+    def __init__(self, service: Service, *, threads: int = 2, processes: int = 0) -> None:
+        self.service, self.threads, self.processes = service, threads, processes
+        """The scan checks images in ``threads``, or in ``processes`` when set
+        (``bogv.scan_processes``: more cores, ~1 GB more memory each at 100k images)."""
         self.verdicts = Verdicts(service.store)
         settings = service.settings
         self._scanning = FolderLock(settings.record_path, f".{settings.collection}.scan.lock")
@@ -424,7 +429,7 @@ class Duplicates:
         on_progress(0, total)
         seen = Seen(dismissed={p.key for p in self.verdicts.pairs("dismissed")})
         tick = time.perf_counter()
-        if total:
+        if total and not self.processes:
             self.service.index_pieces()  # what ``_check`` looks past the neighbours with
         report.stages["index descriptor pieces"] += time.perf_counter() - tick
         # Milvus Lite 2.5.1 fails to read vectors from a collection that holds none.
@@ -445,7 +450,7 @@ class Duplicates:
         # last page's pairs while this one's images are checked, so neither the search nor
         # Milvus Lite answering one request at a time holds the checks up (100k images:
         # 113 s of search and 45 s of saves beside 620 s of checks).
-        with ThreadPoolExecutor(self.threads) as pool, ThreadPoolExecutor(1) as ahead:
+        with self._checking(seen, total) as check, ThreadPoolExecutor(1) as ahead:
             coming = ahead.submit(search)
             saved: Future[None] | None = None
             while True:
@@ -457,16 +462,9 @@ class Duplicates:
                 coming = ahead.submit(search)
                 ids, found = got
                 tick = time.perf_counter()
-                # Neighbours are often close in id order (a burst, a folder of edits): the
-                # threads take images half a page apart, so rarely a pair at once.
-                seen.page(ids)
-                half = (len(ids) + 1) // 2
-                order = [i for j in range(half) for i in (j, j + half) if i < len(ids)]
-                checks = list(pool.map(self._check, [ids[i] for i in order],
-                                       [found[i] for i in order], [seen] * len(ids)))
+                checks = check(ids, found)
                 copies = [p for pairs, _ in checks for p in pairs]
                 report.checked += sum(n for _, n in checks)
-                seen.done(ids)
                 freed.give_back()  # the page's decoded thumbnails and matches
                 report.stages["verify (keypoints, pixels)"] += time.perf_counter() - tick
                 if saved is not None:
@@ -482,6 +480,33 @@ class Duplicates:
                 saved.result()
         report.seconds = time.perf_counter() - started
         return report
+
+    @contextmanager
+    def _checking(self, seen: Seen, total: int) -> Iterator[Callable[
+            [list[int], list[list[Candidate]]], list[tuple[list[Pair], int]]]]:
+        """What checks a page of images against their neighbours (each image's copies and
+        keypoint matchings): this process's threads, or its ``processes``."""
+        if self.processes and total:
+            ids = [r.id for page in self.service.store.scan() for r in page]
+            with ScanProcesses(self.service.settings.record_path, ids, seen.dismissed,
+                               self.processes) as workers:
+                yield workers.check
+            return
+        with ThreadPoolExecutor(self.threads) as pool:
+
+            def check(ids: list[int], found: list[list[Candidate]]
+                      ) -> list[tuple[list[Pair], int]]:
+                # Neighbours are often close in id order (a burst, a folder of edits): the
+                # threads take images half a page apart, so rarely a pair at once.
+                seen.page(ids)
+                half = (len(ids) + 1) // 2
+                order = [i for j in range(half) for i in (j, j + half) if i < len(ids)]
+                checked = list(pool.map(self._check, [ids[i] for i in order],
+                                        [found[i] for i in order], [seen] * len(ids)))
+                seen.done(ids)
+                return checked
+
+            yield check
 
     def _save(self, copies: list[Pair], last: int, report: ScanReport) -> None:
         tick = time.perf_counter()

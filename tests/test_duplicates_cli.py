@@ -81,8 +81,10 @@ def test_the_table_lines_up_wide_cells_and_escapes_control_characters() -> None:
 
 def test_delete_copies_keeps_one_image_of_each_group(imported: Path) -> None:
     """``--delete-copies`` deletes every member but the suggested image, after asking (no
-    answer: nothing deleted), and the next scan finds no copies left."""
-    listed = runner.invoke(app, ["duplicates", "--json"], catch_exceptions=False)
+    answer: nothing deleted), and the next scan finds no copies left. The first scan runs
+    in two worker processes."""
+    listed = runner.invoke(app, ["duplicates", "--json", "--processes", "2"],
+                           catch_exceptions=False)
     members = json.loads(listed.stdout)[0]["members"]
     assert [m["suggested"] for m in members] == [True, False]
 

@@ -221,7 +221,7 @@ def quality(args: argparse.Namespace, work: Path) -> None:
         ids[service.add(data, key=f"k{n}", filepath=str(path)).id] = name
     print(f"added in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     by_name = {v: k for k, v in ids.items()}
-    dups = Duplicates(service)
+    dups = Duplicates(service, processes=args.processes)
     t0 = time.perf_counter()
     report = dups.scan()
     groups = dups.groups()
@@ -364,7 +364,7 @@ def scale(args: argparse.Namespace, work: Path) -> None:
         service.close()
         print(f"{n} images stored in {args.data_dir} ({fill:.0f} s for those added)")
         return
-    dups = Duplicates(service)
+    dups = Duplicates(service, processes=args.processes)
     dups.forget()  # a kept collection is scanned and grouped from scratch each run
     lite = _lite_process()
     if lite:
@@ -425,6 +425,10 @@ def scale(args: argparse.Namespace, work: Path) -> None:
           f"Milvus Lite server {peak_lite / 2**20:.0f} MB")
     print("peak RSS of this process after each stage: " + ", ".join(
         f"{stage} {mb} MB" for stage, mb in peaks.items()))
+    if args.processes:  # ended and waited for by now
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print(f"{args.processes} scan worker processes: peak RSS {workers.ru_maxrss // 1024} "
+              f"MB (the largest), CPU {workers.ru_utime + workers.ru_stime:.1f} s together")
     if n < 100_000:
         print(f"extrapolated linearly to 100k: {whole * 100_000 / n / 60:.1f} min "
               "(search cost per image grows with the collection: an estimate)")
@@ -537,6 +541,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=0, help="use only this many dev images "
                         "(0: all), for a quick run")
     parser.add_argument("--only", choices=("quality", "scale"))
+    parser.add_argument("--processes", type=int, default=0, help="scan in this many worker "
+                        "processes (`bogv duplicates --processes`); 0: two threads")
     parser.add_argument("--keep", action="store_true", help="list bogv's false pairs, and "
                         "the groups keeping another image than their planted original")
     parser.add_argument("--copies-first", action="store_true", help="store each planted "
