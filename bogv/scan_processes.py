@@ -36,7 +36,7 @@ from bogv import freed
 from bogv.copy_checks import Checks, Seen
 from bogv.errors import BogvError
 from bogv.pieces import Pieces
-from bogv.service import KEYPOINTS, STARS
+from bogv.service import index_records
 from bogv.sidecar import Sidecar
 from bogv.starfields import StarFields
 from bogv.store import Candidate
@@ -175,9 +175,7 @@ def _work(conn: Connection, record_path: str, ids: list[int], dismissed: set[str
         files = Sidecar(Path(record_path))
         pieces, star_fields = Pieces(), StarFields()
         for first in range(0, len(ids), FILL):
-            some = ids[first:first + FILL]
-            pieces.add((i, files.read(i, KEYPOINTS) or b"") for i in some)
-            star_fields.add((i, files.read(i, STARS) or b"") for i in some)
+            index_records(files, pieces, star_fields, ids[first:first + FILL])
         del ids
         freed.give_back()  # the fill's temporaries
         checks, seen = Checks(files, pieces, star_fields), Seen(dismissed=dismissed)

@@ -40,8 +40,8 @@ from bogv.store import Candidate, IdAllocator, Page, Store
 from bogv.thumbs import make_thumbnail
 
 __all__ = ["Deeper", "Incoming", "Prepared", "Query", "Service", "build_service",
-           "compare_pixels", "count_inliers", "enlarged_look", "prepare", "prepare_query",
-           "record_points", "star_matches", "verify", "voted"]
+           "compare_pixels", "count_inliers", "enlarged_look", "index_records", "prepare",
+           "prepare_query", "record_points", "star_matches", "verify", "voted"]
 
 CHECKED = 5
 """Candidates the keypoint check looks at per search..."""
@@ -320,6 +320,14 @@ def voted(query: Sequence[bytes], stored: Sequence[bytes], *,
     if len(ranked) > 1 and votes[ranked[0]] < DOMINANT * max(votes[ranked[1]], 1):
         return []
     return ranked[:1]
+
+
+def index_records(files: Sidecar, pieces: Pieces, star_fields: StarFields,
+                  ids: Sequence[int]) -> None:
+    """Add stored images to the index of pieces and of star fields, from their record files
+    (their keypoints, their stars): a service's fill, and each scan worker process's own."""
+    pieces.add((i, files.read(i, KEYPOINTS) or b"") for i in ids)
+    star_fields.add((i, files.read(i, STARS) or b"") for i in ids)
 
 
 def star_matches(look: tuple[bytes, float], aligned: stars.Aligned, stored: bytes,
@@ -657,8 +665,7 @@ class Service:
             self._indexing = True
             for page in self.store.scan(f"id > {IdAllocator.earlier(self._read, REREAD)}"):
                 fresh = [r.id for r in page if r.id not in self.pieces]
-                self.pieces.add((i, self.files.read(i, KEYPOINTS) or b"") for i in fresh)
-                self.star_fields.add((i, self.files.read(i, STARS) or b"") for i in fresh)
+                index_records(self.files, self.pieces, self.star_fields, fresh)
                 self._read = max(self._read, page[-1].id)
             self._filled = time.monotonic()
             if first:  # not each re-read on a server, which a search may wait for
