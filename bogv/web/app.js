@@ -585,7 +585,7 @@ function followProgress(status) {
       const stage = here || data.scanning_elsewhere;
       const what = data.scanning ? "Checking new images for copies" :
         here ? "Making groups" : "Another replica is checking new images for copies";
-      if (!stopped && !here && data.elsewhere && !stage) say(status, `${what}…`);
+      if (!stopped && data.elsewhere && !stage) say(status, `${what}…`);
       if (!stopped && stage && stage.total) {
         say(status, `${what}: ${stage.done} of ${stage.total} images${timeLeft(stage)}…`);
         bar.max = stage.total;
