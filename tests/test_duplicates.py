@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import io
 import logging
-import subprocess
 import sys
 import threading
 import time
@@ -51,6 +50,7 @@ from .images import (
     text_over,
     tinted,
 )
+from .test_folder_lock import hold
 
 
 def add_files(service: Service, folder: Path, images: dict[str, bytes]) -> dict[str, int]:
@@ -1028,16 +1028,6 @@ def test_two_keeps_crossing_never_delete_both(service: Service, photos: dict[str
     assert crossing_keeps(Duplicates(service), Duplicates(service), ids, monkeypatch) == 1
 
 
-HUNG = """
-import sys
-from pathlib import Path
-from bogv.folder_lock import FolderLock
-with FolderLock(Path(sys.argv[1]), sys.argv[2]).held():
-    print("held", flush=True)
-    sys.stdin.readline()
-"""
-
-
 def test_a_keep_waits_so_long_for_a_decision_hung_on_another_replica(
         service: Service, photos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
     """A replica's decision hangs (its deletes stuck on a server it lost) and holds the
@@ -1046,9 +1036,7 @@ def test_a_keep_waits_so_long_for_a_decision_hung_on_another_replica(
     listed while it waits."""
     ids = {n: service.add(photos[n], key=n).id for n in PHOTOS[:2]}
     dups, settings = Duplicates(service), service.settings
-    hung = subprocess.Popen([sys.executable, "-c", HUNG, str(settings.record_path),
-                             f".{settings.collection}.keep.lock"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    hung = hold(settings.record_path, f".{settings.collection}.keep.lock")
     assert hung.stdout is not None
     waiting, poll = threading.Event(), folder_lock.time.sleep
     monkeypatch.setattr(folder_lock.time, "sleep", lambda s: (waiting.set(), poll(s)))

@@ -18,13 +18,20 @@ HOLDER = """
 import sys
 from pathlib import Path
 from bogv.folder_lock import FolderLock
-lock = FolderLock(Path(sys.argv[1]), "x.lock")
+lock = FolderLock(Path(sys.argv[1]), sys.argv[2])
 with lock.held():
     print("held", flush=True)
     lock.note(sys.stdin.readline().strip())
     print("noted", flush=True)
     sys.stdin.readline()
 """
+
+
+def hold(folder: Path, name: str = "x.lock") -> subprocess.Popen[str]:
+    """Another process holding ``folder / name`` once it prints "held": the next line sent
+    is its note ("noted"), the one after lets go."""
+    return subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), name],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def tell(holder: subprocess.Popen[str], line: str) -> None:
@@ -34,8 +41,7 @@ def tell(holder: subprocess.Popen[str], line: str) -> None:
 
 
 def test_another_process_holding_the_lock_keeps_this_one_out(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = hold(tmp_path)
     assert holder.stdout is not None and holder.stdin is not None
     try:
         assert holder.stdout.readline() == "held\n"
@@ -103,8 +109,7 @@ def test_another_process_holding_the_lock_is_told_with_its_note(tmp_path: Path) 
     holds the lock, and what it last noted beside it."""
     lock = FolderLock(tmp_path, "x.lock")
     assert lock.holder() is None  # never taken
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    holder = hold(tmp_path)
     assert holder.stdout is not None
     try:
         assert holder.stdout.readline() == "held\n"
