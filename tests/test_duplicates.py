@@ -50,7 +50,7 @@ from .images import (
     text_over,
     tinted,
 )
-from .test_folder_lock import hold
+from .test_folder_lock import hold, tell
 
 
 def add_files(service: Service, folder: Path, images: dict[str, bytes]) -> dict[str, int]:
@@ -1040,21 +1040,26 @@ def test_a_keep_waits_so_long_for_a_decision_hung_on_another_replica(
     assert hung.stdout is not None
     waiting, poll = threading.Event(), folder_lock.time.sleep
     monkeypatch.setattr(folder_lock.time, "sleep", lambda s: (waiting.set(), poll(s)))
-    monkeypatch.setattr(duplicates, "KEEP_WAIT", 2.0)
     try:
         assert hung.stdout.readline() == "held\n"
         a, b = ids.values()
+        monkeypatch.setattr(duplicates, "KEEP_WAIT", 0.2)
+        with pytest.raises(Busy, match="another decision on these groups"):
+            dups.keep([(a, [b])], dups.version())
+        assert service.store.count(f"id in {[a, b]}") == 2
+        # a keep waiting (here as long as the holder holds) leaves the listing free
+        monkeypatch.setattr(duplicates, "KEEP_WAIT", 60.0)
+        waiting.clear()
         with ThreadPoolExecutor(1) as pool:
             keeping = pool.submit(dups.keep, [(a, [b])], dups.version())
             assert waiting.wait(10)
             assert dups.groups() == [] and not keeping.done()
-            with pytest.raises(Busy, match="another decision on these groups"):
-                keeping.result()
-        assert service.store.count(f"id in {[a, b]}") == 2
+            tell(hung, "")  # its note
+            tell(hung, "go on")  # it lets go
+            assert keeping.result().deleted == 1  # once it is gone
     finally:
         hung.kill()
         hung.wait()
-    assert dups.keep([(a, [b])], dups.version()).deleted == 1  # once it is gone
 
 
 def test_a_keep_on_groups_that_still_show_a_deleted_image_deletes_none_of_its_copies(
