@@ -308,7 +308,7 @@ def test_the_grid_pairs_a_shape_with_every_triangle_within_the_tolerance_and_no_
                             np.arange(1), np.zeros(len(stored), np.int32))
     queries = rng.uniform([0.3, 0.5], [0.36, 0.56], (60, 2)).astype(np.float32)
     at, hit = grid.near(queries)
-    gaps = np.sqrt(((queries[:, None] - grid.shapes[None]) ** 2).sum(axis=2))
+    gaps = np.sqrt(((queries[:, None] - grid.ratios.T[None]) ** 2).sum(axis=2))
     assert sorted(zip(at.tolist(), hit.tolist(), strict=True)) == sorted(
         zip(*(a.tolist() for a in np.nonzero(gaps <= starfields.TOLERANCE)), strict=True))
     assert len(at) > 20_000  # ~800 a query
@@ -359,3 +359,11 @@ def test_centred_corners_are_the_corners_less_their_mean() -> None:
     expected = corners - corners.mean(axis=1, keepdims=True)
     np.testing.assert_allclose(centred.real, expected[..., 0], atol=1e-3)
     np.testing.assert_allclose(centred.imag, expected[..., 1], atol=1e-3)
+
+
+def test_the_squared_reach_pairs_what_the_distance_within_the_tolerance_pairs() -> None:
+    """``near`` compares squared distances with ``_REACH``: the largest float32 whose root
+    is within ``TOLERANCE``, one step above ``TOLERANCE`` squared, which would leave out
+    the triangles at its very edge."""
+    tolerance, reach = np.float32(starfields.TOLERANCE), starfields._REACH
+    assert np.sqrt(reach) <= tolerance < np.sqrt(np.nextafter(reach, np.float32(1)))
