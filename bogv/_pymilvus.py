@@ -31,8 +31,10 @@ try:
 finally:
     os.environ.update(_saved)
 logging.getLogger("pymilvus.orm.iterator").setLevel(logging.ERROR)
+# What a call whose deadline passed raises: pymilvus passes gRPC's own error on, unwrapped.
+from grpc import RpcError  # type: ignore[import-untyped]  # noqa: E402
 
-__all__ = ["DataType", "MilvusClient", "MilvusException", "last_write_ts"]
+__all__ = ["DataType", "MilvusClient", "MilvusException", "RpcError", "last_write_ts"]
 
 
 def last_write_ts(collection: str) -> int:

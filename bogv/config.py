@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     milvus_password: SecretStr = Field(SecretStr(""), description="Milvus password.")
     milvus_host_token: SecretStr = Field(SecretStr(""), description="Milvus token (seed name).")
     milvus_db_name: str = Field("", description="Milvus database (servers only).")
+    milvus_timeout: int = Field(30, ge=0, description="Seconds a read or write on a Milvus "
+                                "server may take before its request fails with 503 (0: no "
+                                "limit): a stalled server or network would hold the request, "
+                                "and its worker, for ever. Milvus Lite, a local process, has "
+                                "none: a large batch search there may take longer.")
     record_dir: Path | None = Field(None, description="Where each record's thumbnail and "
                                     "keypoints are kept (shared by API replicas). Default: "
                                     "DATA_DIR/records.")

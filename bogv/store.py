@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from bogv import catalog
-from bogv._pymilvus import DataType, MilvusClient, MilvusException, last_write_ts
+from bogv._pymilvus import DataType, MilvusClient, MilvusException, RpcError, last_write_ts
 from bogv._types import Vectors
 from bogv.config import Settings, is_server
 from bogv.errors import BackendUnavailable, BogvError, ModelMismatch
@@ -133,6 +133,8 @@ def _milvus_errors(action: str) -> Iterator[None]:
         yield
     except MilvusException as exc:
         raise BackendUnavailable(f"Milvus failed to {action}: {exc.message}") from exc
+    except RpcError as exc:  # a deadline passed (``Store.calls``): pymilvus lets it by
+        raise BackendUnavailable(f"Milvus did not answer ({action}) in time") from exc
     except (ConnectionError, TimeoutError, OSError) as exc:
         raise BackendUnavailable(f"Milvus is unreachable ({action}): {exc}") from exc
 
@@ -152,19 +154,25 @@ class Store:
     def __init__(self, uri: str, *, model_id: str, dim: int, collection: str = "images",
                  token: str = "", db_name: str = "",
                  index: IndexSpec | None = None, alias: bool = True,
-                 search_consistency: str = "Session") -> None:
+                 search_consistency: str = "Session", timeout: int = 30) -> None:
         """``collection`` is the name clients use (an alias on a server); ``alias=False``
         opens or creates exactly that physical collection (``bogv reembed``'s target).
 
         ``search_consistency`` ``Session`` (the default) reads as ``bogv.session`` says;
         another Milvus level is used as it is for searches. Milvus Lite answers every read
         at once, so it is always read ``Strong``.
+
+        ``timeout``: seconds each read or write on a server may take (0: no limit).
         """
         self.uri, self.model_id, self.dim, self.alias = uri, model_id, dim, collection
         self.index = index or IndexSpec("IVF_FLAT", {"nlist": 1024}, {"nprobe": 64})
         self.search_consistency = search_consistency
         self.session = Session()
         self.on_server = is_server(uri)
+        self.calls: dict[str, Any] = {"timeout": timeout} if self.on_server and timeout else {}
+        """What every read and write passes pymilvus: a deadline, else a stalled server
+        holds the call for ever. A whole number of seconds, which pymilvus also takes as
+        the bound of its retries."""
         if not self.on_server:
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _OWN_LITE_FILES.add(Path(uri).resolve())
@@ -194,7 +202,8 @@ class Store:
         return cls(settings.store_uri, model_id=model_id, dim=dim,
                    collection=collection or settings.collection, token=settings.store_token,
                    db_name=settings.milvus_db_name, index=index_spec(settings), alias=alias,
-                   search_consistency=settings.search_consistency)
+                   search_consistency=settings.search_consistency,
+                   timeout=settings.milvus_timeout)
 
     @property
     def backend(self) -> str:
@@ -293,7 +302,7 @@ class Store:
                 for i, (k, f, s), vec in zip(ids, rows, vectors, strict=True)]
         with _milvus_errors("insert"):
             for first in range(0, len(data), INSERT_ROWS):
-                self.client.insert(self.name, data[first:first + INSERT_ROWS])
+                self.client.insert(self.name, data[first:first + INSERT_ROWS], **self.calls)
                 self.session.wrote(last_write_ts(self.name))
         self.session.added((i, k, f, s) for i, (k, f, s) in zip(ids, rows, strict=True))
         return ids
@@ -319,7 +328,7 @@ class Store:
     def _delete(self, ids: list[int]) -> None:
         if ids:
             with _milvus_errors("delete"):
-                self.client.delete(self.name, ids=ids)
+                self.client.delete(self.name, ids=ids, **self.calls)
             self.session.deleted(ids)  # a 2.3 server answers a delete without its timestamp
 
     # --- reads --------------------------------------------------------------------------
@@ -338,7 +347,7 @@ class Store:
         """Ids only (at most ``MAX_BATCH``): cheaper than whole records."""
         with _milvus_errors("query"):
             rows = self.client.query(self.name, filter=expr, output_fields=["id"],
-                                     limit=MAX_BATCH,
+                                     limit=MAX_BATCH, **self.calls,
                                      **self._reads("Strong" if strong else "Session"))
         hidden = set() if strong else self._hidden()
         return [int(r["id"]) for r in rows if int(r["id"]) not in hidden]
@@ -349,7 +358,7 @@ class Store:
         with _milvus_errors("query"):
             rows = self.client.query(self.name, filter=expr or "id >= 0",
                                      output_fields=_FIELDS, limit=limit, offset=offset,
-                                     **(reads or self._reads()))
+                                     **self.calls, **(reads or self._reads()))
         hidden = set() if reads else self._hidden()
         return [_record(r) for r in rows if int(r["id"]) not in hidden]
 
@@ -358,7 +367,7 @@ class Store:
         with _milvus_errors("scan"):
             pages = self.client.query_iterator(self.name, batch_size=batch,
                                                filter=expr or "id >= 0",
-                                               output_fields=_FIELDS)
+                                               output_fields=_FIELDS, **self.calls)
         try:
             while True:
                 with _milvus_errors("scan"):
@@ -425,7 +434,7 @@ class Store:
                 results = self.client.search(
                     self.name, data=vectors.tolist(), anns_field="embedding", limit=fetch,
                     output_fields=_FIELDS[1:], search_params=self.index.search_params(fetch),
-                    filter=_ids_in(among) if among else "",
+                    filter=_ids_in(among) if among else "", **self.calls,
                     **self._reads(self.search_consistency))
             best: dict[object, Candidate] = {}
             for row in (row for rows in results for row in rows):
@@ -454,7 +463,7 @@ class Store:
     def _count(self, expr: str) -> int:
         with _milvus_errors("count"):
             rows = self.client.query(self.name, filter=expr, output_fields=["count(*)"],
-                                     **self._reads())
+                                     **self.calls, **self._reads())
         return int(rows[0]["count(*)"])
 
     def newest(self, limit: int, *, before: int | None = None, key: str | None = None) -> Page:
@@ -488,7 +497,8 @@ class Store:
         with _milvus_errors("read vectors"):
             pages = self.client.query_iterator(self.name, batch_size=batch,
                                                filter=expr or "id >= 0",
-                                               output_fields=["id", "embedding"])
+                                               output_fields=["id", "embedding"],
+                                               **self.calls)
         try:
             while True:
                 with _milvus_errors("read vectors"):
@@ -507,7 +517,7 @@ class Store:
             results = self.client.search(
                 self.name, data=vectors.tolist(), anns_field="embedding", limit=limit,
                 output_fields=_FIELDS[1:], search_params=self.index.search_params(limit),
-                **self._reads(self.search_consistency))
+                **self.calls, **self._reads(self.search_consistency))
         return [[Candidate(int(r["id"]), r["entity"]["key"], r["entity"]["filepath"],
                            r["entity"]["sha256"], float(r["distance"])) for r in rows]
                 for rows in results]

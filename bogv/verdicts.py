@@ -109,7 +109,7 @@ class Verdicts:
         name = self._open()
         with _milvus_errors("save pairs"):
             for first in range(0, len(rows), _ROWS):
-                self.store.client.upsert(name, rows[first:first + _ROWS])
+                self.store.client.upsert(name, rows[first:first + _ROWS], **self.store.calls)
 
     def save(self, pairs: Iterable[Pair]) -> None:
         self._write([{"pk": p.key, "a": p.a, "b": p.b, "verdict": p.verdict,
@@ -123,7 +123,7 @@ class Verdicts:
         with _milvus_errors("read pairs"):
             pages = self.store.client.query_iterator(
                 name, batch_size=_PAGE, filter=expr,
-                output_fields=["a", "b", "verdict", "score", "match"])
+                output_fields=["a", "b", "verdict", "score", "match"], **self.store.calls)
         try:
             while True:
                 with _milvus_errors("read pairs"):
@@ -144,7 +144,7 @@ class Verdicts:
         with _milvus_errors("count pairs"):
             rows = self.store.client.query(name, filter=f'verdict == "{verdict}"',
                                            output_fields=["count(*)"],
-                                           consistency_level="Strong")
+                                           consistency_level="Strong", **self.store.calls)
         return int(rows[0]["count(*)"])
 
     def scanned(self) -> int:
@@ -152,7 +152,8 @@ class Verdicts:
         name = self._open()
         with _milvus_errors("read the scan's progress"):
             rows = self.store.client.query(name, filter=f'pk == "{_WATERMARK}"',
-                                           output_fields=["a"], consistency_level="Strong")
+                                           output_fields=["a"], consistency_level="Strong",
+                                           **self.store.calls)
         return int(rows[0]["a"]) if rows else 0
 
     def set_scanned(self, id_: int) -> None:

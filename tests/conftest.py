@@ -24,7 +24,6 @@ from fastapi.testclient import TestClient
 from bogv.api.app import create_app
 from bogv.config import Settings
 from bogv.duplicates import Duplicates
-from bogv.indexing import index_spec
 from bogv.model.descriptor import DIM
 from bogv.model.embedder import Embedder
 from bogv.service import Service
@@ -97,9 +96,7 @@ def make_service(embedder: Embedder) -> Iterator[Callable[[Settings], Service]]:
     made: list[Service] = []
 
     def make(settings: Settings) -> Service:
-        store = Store(settings.store_uri, model_id=embedder.model_id, dim=DIM,
-                      collection=settings.collection, token=settings.store_token,
-                      index=index_spec(settings))
+        store = Store.from_settings(settings, model_id=embedder.model_id, dim=DIM)
         made.append(Service(settings, embedder, store))
         return made[-1]
 

@@ -26,7 +26,7 @@ from bogv.api.routes import router
 from bogv.api.shared import check_token, envelope
 from bogv.config import Settings
 from bogv.duplicates import Duplicates
-from bogv.errors import BogvError
+from bogv.errors import BackendUnavailable, BogvError
 from bogv.ingest import start_import
 from bogv.service import Service, build_service
 
@@ -44,6 +44,17 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+def _fill(service: Service) -> None:
+    """The index of pieces filled beside start-up. A store that fails it (a server that
+    did not answer in time) leaves it to the first search that needs it, with a warning,
+    not a thread's traceback."""
+    try:
+        service.index_pieces()
+    except BackendUnavailable as e:
+        log.warning("the index of pieces was not filled at start-up: %s; the first search "
+                    "that needs it fills it", e)
+
+
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """A fresh app. Without ``service`` the lifespan builds one from ``settings`` and closes it."""
     settings = settings or (service.settings if service else Settings())
@@ -59,7 +70,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         app.state.stop = threading.Event()
         app.state.import_thread = start_import(svc, app.state.stop)
         # The index of pieces reads every keypoint file: filled beside start-up, not in it.
-        filling = threading.Thread(target=svc.index_pieces, name="index pieces", daemon=True)
+        filling = threading.Thread(target=_fill, args=(svc,), name="index pieces", daemon=True)
         filling.start()
         try:
             yield
