@@ -72,11 +72,11 @@ class _Grid:
         keys = _cell(shapes)
         order = np.argsort(keys, kind="stable")
         self.keys, self.places, self.ids = keys[order], places[order], ids
-        """Each triangle's cell, its field as a place among ``ids`` (int32), the fields' ids."""
+        """Each triangle's cell and its field as a place among ``ids`` (int32); the fields'
+        ids."""
         self.ratios = np.ascontiguousarray(shapes[order].T)
         """The shapes' two side ratios, ``(2, t)``: each contiguous, as a look-up reads
         them (``near``)."""
-        """The fields' ids, and each triangle's field as a place among them (int32)."""
         del keys, shapes
         # each part's corners put straight to their places (not all concatenated first:
         # 114 MB more at that size)
