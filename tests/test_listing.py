@@ -69,7 +69,9 @@ def bursty(tmp_path: Path,
     return service, sorted(ids, reverse=True)
 
 
-@pytest.mark.parametrize("limit", [1, 7, 48, 400])
+# One record a page walks the 400 in 400 requests (5 s): slow; 7 a page also crosses every
+# narrow window.
+@pytest.mark.parametrize("limit", [pytest.param(1, marks=pytest.mark.slow), 7, 48, 400])
 def test_pages_walk_every_record_newest_first_once(bursty: tuple[Service, list[int]],
                                                    limit: int) -> None:
     store, ids = bursty[0].store, bursty[1]

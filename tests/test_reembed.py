@@ -133,6 +133,7 @@ def test_reembed_on_a_server_moves_the_alias(server_settings: Settings, tmp_path
     old.close()
 
 
+@pytest.mark.slow  # 11 s: the upgrade from a bogv without aliases, once per server
 def test_reembed_on_a_server_moves_a_plain_collection_aside(
         server_settings: Settings, embedder: Embedder, make_service: Callable[..., Service],
         tmp_path: Path, photos: dict[str, bytes]) -> None:

@@ -26,7 +26,7 @@ def test_a_stalled_server_fails_requests_with_503_in_time_and_serves_again_after
         photos: dict[str, bytes], caplog: pytest.LogCaptureFixture) -> None:
     with stalling_proxy(server_settings.milvus_uri) as proxy:
         service = make_service(server_settings.model_copy(
-            update={"milvus_uri": proxy.url, "milvus_timeout": 2}))
+            update={"milvus_uri": proxy.url, "milvus_timeout": 1}))
         name, data = next(iter(photos.items()))
         image = {"file": (f"{name}.jpg", data, "image/jpeg")}
         proxy.stall()  # before start-up: its fill of the index of pieces meets it too
