@@ -74,9 +74,11 @@ class _Grid:
         self.keys, self.places, self.ids = keys[order], places[order], ids
         """Each triangle's cell and its field as a place among ``ids`` (int32); the fields'
         ids."""
-        self.ratios = np.ascontiguousarray(shapes[order].T)
+        self.ratios = np.empty((2, len(order)), shapes.dtype)
         """The shapes' two side ratios, ``(2, t)``: each contiguous, as a look-up reads
-        them (``near``)."""
+        them (``near``), sorted straight into place (no sorted copy of the shapes first)."""
+        for ratio, column in zip(self.ratios, shapes.T, strict=True):
+            column.take(order, out=ratio)
         del keys, shapes
         # each part's corners put straight to their places (not all concatenated first:
         # 114 MB more at that size)
