@@ -369,9 +369,9 @@ def duplicates(min_score: Annotated[float, typer.Option(
                yes: Annotated[bool, typer.Option(
                    "--yes", help="Delete without asking (--delete-copies).")] = False,
                processes: Annotated[int, typer.Option(
-                   "--processes", min=0, help="Check images in this many worker processes, "
-                   "one per core (each holds its own indexes: ~1 GB at 100k images); 0: "
-                   "two threads in this process.")] = 0) -> None:
+                   "--processes", min=0, help="Check images and anchor the groups in this "
+                   "many worker processes, one per core (each holds its own indexes: ~1 GB at "
+                   "100k images); 0: two threads in this process.")] = 0) -> None:
     """Find the copies inside the collection (images added since the last scan are checked)
     and print each group, the image to keep first.
 

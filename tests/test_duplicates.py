@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from bogv import containment, duplicates, folder_lock, freed
+from bogv import anchoring, containment, duplicates, folder_lock, freed
 from bogv.config import Settings
 from bogv.copy_checks import Seen, is_duplicate, uncovered
 from bogv.duplicates import Duplicates, Group, Member
@@ -488,18 +488,18 @@ def two_groups(service: Service, allowed: Path, photos: dict[str, bytes]) -> dic
         "chelsea-small": edited_copy(photo("chelsea"))})
 
 
-def anchoring(dups: Duplicates, ids: dict[str, int],
-              monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
+def anchored_components(dups: Duplicates, ids: dict[str, int],
+                        monkeypatch: pytest.MonkeyPatch) -> list[set[str]]:
     """The components ``dups`` anchors from now on, by image name, as they are anchored."""
     anchored: list[set[str]] = []
     by_id = {v: k for k, v in ids.items()}
-    original = dups._anchored
+    original = dups.anchoring.anchored
 
-    def spy(component: set[int], *rest: Any) -> list[Group]:
-        anchored.append({by_id[i] for i in component})
-        return original(component, *rest)
+    def spy(component: anchoring.Component) -> tuple[list[Group], list[Any]]:
+        anchored.append({by_id[i] for i in component.records})
+        return original(component)
 
-    monkeypatch.setattr(dups, "_anchored", spy)
+    monkeypatch.setattr(dups.anchoring, "anchored", spy)
     return anchored
 
 
@@ -512,7 +512,7 @@ def test_a_change_anchors_again_only_the_groups_it_touches(
     ids = two_groups(service, allowed, photos)
     dups = Duplicates(service)
     dups.scan()
-    anchored = anchoring(dups, ids, monkeypatch)
+    anchored = anchored_components(dups, ids, monkeypatch)
     assert sorted(map(sorted, names(dups.groups(), ids))) == [
         ["chelsea", "chelsea-q20", "chelsea-small"], ["coffee", "coffee-small"]]
     assert len(anchored) == 2
@@ -563,29 +563,29 @@ def test_the_next_process_reads_the_groups_back_and_anchors_only_what_changed(
     assert len(made) == 2
     assert progress[0] == (0, 5) and progress[-1] == (5, 5)  # images of components anchored
     later = Duplicates(service)
-    anchored = anchoring(later, ids, monkeypatch)
+    anchored = anchored_components(later, ids, monkeypatch)
     progress.clear()
     assert later.groups(on_progress=lambda *done: progress.append(done)) == made
     assert anchored == [] and progress == [(0, 0)]
     service.delete_ids([ids["chelsea-small"]])
     after = Duplicates(service)
-    anchored = anchoring(after, ids, monkeypatch)
+    anchored = anchored_components(after, ids, monkeypatch)
     assert names(after.groups(), ids) == names(later.groups(), ids)
     assert anchored == [{"chelsea", "chelsea-q20"}]
     # Other code (its rules may differ), or a file that cannot be read: made afresh.
     monkeypatch.setattr("bogv.duplicates.made_by", lambda *setting: "other code")
-    anchored = anchoring(other := Duplicates(service), ids, monkeypatch)
+    anchored = anchored_components(other := Duplicates(service), ids, monkeypatch)
     assert other.groups() == after.groups()
     assert len(anchored) == 2
     monkeypatch.undo()
     after.kept.path.write_text('{"made_by": ')
-    anchored = anchoring(broken := Duplicates(service), ids, monkeypatch)
+    anchored = anchored_components(broken := Duplicates(service), ids, monkeypatch)
     with caplog.at_level(logging.WARNING, logger="bogv.kept_groups"):
         assert broken.groups() == after.groups()
     assert len(anchored) == 2
     assert "ignoring the kept duplicate groups" in caplog.text
     # the broken file was replaced
-    anchored = anchoring(mended := Duplicates(service), ids, monkeypatch)
+    anchored = anchored_components(mended := Duplicates(service), ids, monkeypatch)
     assert mended.groups() == after.groups()
     assert anchored == []
     mended.forget()  # a benchmark's fresh start: no pairs, no groups kept
@@ -711,7 +711,7 @@ def test_a_larger_copy_is_kept_when_it_holds_the_whole_reference_as_sharp(
     ids = add_files(service, allowed, {k: encode(v, quality=90) for k, v in images.items()})
     dups = Duplicates(service)
     records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
-    nodes = {n: duplicates._Node(records[i], *dups._dimensions(records[i]), 0.0)
+    nodes = {n: anchoring._Node(records[i], *dups.anchoring._dimensions(records[i]), 0.0)
              for n, i in ids.items()}
 
     def suggest(reference: str, *others: str) -> Group:
@@ -719,7 +719,8 @@ def test_a_larger_copy_is_kept_when_it_holds_the_whole_reference_as_sharp(
                           nodes[reference].width, nodes[reference].height)]
         members += [Member(ids[n], n, "", 0.8 - 0.1 * k, "copy", False, nodes[n].width,
                            nodes[n].height) for k, n in enumerate(others)]
-        return dups._suggest(nodes[reference], members, [nodes[n] for n in (reference, *others)])
+        return dups.anchoring._suggest(nodes[reference], members,
+                                       [nodes[n] for n in (reference, *others)])
 
     group = suggest("small", "original", "screenshot", "corner")
     assert group.suggested == ids["original"]
@@ -745,14 +746,14 @@ def test_the_original_of_a_downscale_holding_the_reference_is_kept(
     ids = add_files(service, allowed, {k: encode(v, quality=92) for k, v in images.items()})
     dups = Duplicates(service)
     records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
-    nodes = {n: duplicates._Node(records[i], *dups._dimensions(records[i]), 0.0)
+    nodes = {n: anchoring._Node(records[i], *dups.anchoring._dimensions(records[i]), 0.0)
              for n, i in ids.items()}
-    assert not dups._holds(nodes["original"], nodes["corner"])
-    assert dups._holds(nodes["small"], nodes["corner"])
-    assert dups._holds(nodes["original"], nodes["small"])
+    assert not dups.anchoring._holds(nodes["original"], nodes["corner"])
+    assert dups.anchoring._holds(nodes["small"], nodes["corner"])
+    assert dups.anchoring._holds(nodes["original"], nodes["small"])
     members = [Member(ids[n], n, "", 1.0 if n == "corner" else 0.9, "copy", n == "corner",
                       nodes[n].width, nodes[n].height) for n in images]
-    group = dups._suggest(nodes["corner"], members, list(nodes.values()))
+    group = dups.anchoring._suggest(nodes["corner"], members, list(nodes.values()))
     assert group.suggested == ids["original"]
     assert group.why == "largest: 450x450 px"
 
@@ -778,14 +779,14 @@ def test_a_crop_as_large_is_not_kept_over_the_picture_it_was_cut_from(
     dups = Duplicates(service)
     records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
 
-    def node(name: str, shared: float) -> duplicates._Node:
-        return duplicates._Node(records[ids[name]], *dups._dimensions(records[ids[name]]),
+    def node(name: str, shared: float) -> anchoring._Node:
+        return anchoring._Node(records[ids[name]], *dups.anchoring._dimensions(records[ids[name]]),
                                 shared)
 
-    def suggest(*nodes: duplicates._Node) -> Group:
+    def suggest(*nodes: anchoring._Node) -> Group:
         members = [Member(n.record.id, n.record.key, "", 0.9, "copy", False, n.width,
                           n.height) for n in nodes]
-        return dups._suggest(nodes[0], members, nodes)
+        return dups.anchoring._suggest(nodes[0], members, nodes)
 
     group = suggest(node("crop", 2.0), node("original", 1.0))
     assert group.suggested == ids["original"]
@@ -808,13 +809,13 @@ def test_a_crop_into_margins_without_keypoints_looks_cropped(
                                        "original": encode(original, quality=92)})
     dups = Duplicates(service)
     records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
-    nodes = {n: duplicates._Node(records[i], *dups._dimensions(records[i]), 2.0 - k)
+    nodes = {n: anchoring._Node(records[i], *dups.anchoring._dimensions(records[i]), 2.0 - k)
              for k, (n, i) in enumerate(ids.items())}
-    assert dups._cropped(nodes["crop"], nodes["original"])
-    assert not dups._cropped(nodes["original"], nodes["crop"])
+    assert dups.anchoring._cropped(nodes["crop"], nodes["original"])
+    assert not dups.anchoring._cropped(nodes["original"], nodes["crop"])
     members = [Member(ids[n], n, "", 0.9, "copy", False, nodes[n].width, nodes[n].height)
                for n in ids]
-    group = dups._suggest(nodes["crop"], members, list(nodes.values()))
+    group = dups.anchoring._suggest(nodes["crop"], members, list(nodes.values()))
     assert group.suggested == ids["original"]
     assert group.why.startswith("least edited: 1 of the other 1 as large look cropped")
 
@@ -844,12 +845,12 @@ def test_a_copy_turned_within_its_frame_looks_turned(service: Service, allowed: 
     ids = add_files(service, allowed, {k: encode(v, quality=92) for k, v in images.items()})
     dups = Duplicates(service)
     records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
-    nodes = {n: duplicates._Node(records[i], *dups._dimensions(records[i]), 0.0)
+    nodes = {n: anchoring._Node(records[i], *dups.anchoring._dimensions(records[i]), 0.0)
              for n, i in ids.items()}
-    looks = {i: dups._look(i) for i in ids.values()}
+    looks = {i: dups.anchoring._look(i) for i in ids.values()}
 
     def turned(node: str, other: str) -> bool:
-        return dups._turned(nodes[node], nodes[other], looks)
+        return dups.anchoring._turned(nodes[node], nodes[other], looks)
 
     assert turned("chelsea-10", "chelsea") and not turned("chelsea", "chelsea-10")
     assert turned("coffee-20", "coffee") and not turned("coffee", "coffee-20")
@@ -860,7 +861,7 @@ def test_a_copy_turned_within_its_frame_looks_turned(service: Service, allowed: 
     members = [Member(ids[n], n, "", 0.9, "copy", False, nodes[n].width, nodes[n].height)
                for n in ("chelsea-10", "chelsea")]
     shares_more = [replace(nodes["chelsea-10"], shared=2.0), nodes["chelsea"]]
-    group = dups._suggest(shares_more[0], members, shares_more)
+    group = dups.anchoring._suggest(shares_more[0], members, shares_more)
     assert group.suggested == ids["chelsea"]
     assert group.why == "least edited: 1 of the other 1 as large look turned"
 
@@ -877,11 +878,11 @@ def test_a_reference_of_unknown_size_is_held_by_no_larger_copy(service: Service,
                                        "original": encode(img, quality=90)})
     dups = Duplicates(service)
     records = {r.id: r for r in service.store.with_ids(sorted(ids.values()))}
-    original = duplicates._Node(records[ids["original"]], img.width, img.height, 0.0)
-    known = duplicates._Node(records[ids["small"]], small.width, small.height, 0.0)
-    unknown = duplicates._Node(records[ids["small"]], 0, 0, 0.0)
-    assert dups._holds(original, known)
-    assert not Duplicates(service)._holds(original, unknown)
+    original = anchoring._Node(records[ids["original"]], img.width, img.height, 0.0)
+    known = anchoring._Node(records[ids["small"]], small.width, small.height, 0.0)
+    unknown = anchoring._Node(records[ids["small"]], 0, 0, 0.0)
+    assert dups.anchoring._holds(original, known)
+    assert not Duplicates(service).anchoring._holds(original, unknown)
 
 
 def test_groups_are_anchored_not_chained_through_a_smaller_copy(
@@ -1150,14 +1151,14 @@ def test_pixel_sizes_come_from_the_file_header(
     size, not its thumbnail's (256 px), and a header past ``HEADER`` (large ICC segments
     before the JPEG's frame) is found by reading the whole file (within the limit)."""
     coffee = photo("coffee")
-    data = encode(coffee, icc_profile=bytes(duplicates.HEADER + 1000)) if late else encode(coffee)
-    assert (data.index(b"\xff\xc0") > duplicates.HEADER) == late  # where the frame's header is
+    data = encode(coffee, icc_profile=bytes(anchoring.HEADER + 1000)) if late else encode(coffee)
+    assert (data.index(b"\xff\xc0") > anchoring.HEADER) == late  # where the frame's header is
     allowed = tmp_path / "allowed"
     service = make_service(Settings(data_dir=tmp_path / "data", image_allowed_roots=str(allowed),
                                     max_upload_bytes=len(data) if late else 1000))
     ids = add_files(service, allowed, {"coffee": data})
     [record] = service.store.with_ids(list(ids.values()))
-    assert Duplicates(service)._dimensions(record) == coffee.size == (600, 400)
+    assert Duplicates(service).anchoring._dimensions(record) == coffee.size == (600, 400)
 
 
 def test_two_replicas_keeps_crossing_never_delete_both(
