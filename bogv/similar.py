@@ -99,7 +99,7 @@ class Stored:
         stroke as its ``uncovered``), when it is small: its thumbnail, then, is the image
         itself. On ``bench/duplicates/duplicates.py`` pair recall 0.921 -> 0.935 (chains of
         edits 0.885 -> 0.920), no false pair more. The scan matches it only with neighbours
-        larger than the image (``duplicates.LARGER``)."""
+        larger than the image (``copy_checks.LARGER``)."""
         self.copy_inliers: Callable[[], float] = cache(
             lambda: scoring.copy_inliers(side() or scoring.FULL_SIDE))
         """Keypoint matches that make a copy of it (``scoring.copy_inliers``), by its
@@ -139,7 +139,7 @@ class Stored:
     def likeness(self, pattern: pixels.Pattern, thumbnail: bytes) -> float:
         """``pixels.likeness`` of its own ``pattern`` and a candidate's thumbnail, each
         thumbnail compared once: the scan asks again for a candidate a search's own pixel
-        check already compared (``duplicates._supported``)."""
+        check already compared (``copy_checks.supported_hit``)."""
         if thumbnail not in self._likeness:
             self._likeness[thumbnail] = pixels.likeness(pattern, thumbnail)
         return self._likeness[thumbnail]
@@ -174,11 +174,11 @@ def verify(files: Sidecar, query: Stored, found: Sequence[Candidate],
     before), and one more pair was false (14), for 0.014 more recall (0.912). ``further``
     as in ``service.verify``: "more like this" looks as deep as a search, the scan does not;
     and at a small image enlarged as a search does (the scan takes that look itself, at the
-    neighbours its second look did not verify: ``duplicates._uncovered``). Neither takes a
+    neighbours its second look did not verify: ``copy_checks.uncovered``). Neither takes a
     search's guided look (``geometry.guided``): from a stored thumbnail, the brick wall under
     text of ``tests/test_quality.py`` kept 28 matches that way, 86 from the upload.
     ``starred``: the last look of a search at the stored point field its stars name
-    (``Service.starred``); the scan takes its own (``Duplicates._by_stars``)."""
+    (``Service.starred``); the scan takes its own (``copy_checks.Checks.by_stars``)."""
     def read(id_: int, kind: str) -> bytes:
         if kind == KEYPOINTS and keypoints is not None:
             return keypoints(id_)
