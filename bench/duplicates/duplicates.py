@@ -383,9 +383,11 @@ def scale(args: argparse.Namespace, work: Path) -> None:
     report = dups.scan(progress)
     t1 = time.perf_counter()
     peaks = {"scan": peak_mb()}
+    scanning = resource.getrusage(resource.RUSAGE_CHILDREN)  # its workers, ended by now
     groups = dups.groups()
     t2 = time.perf_counter()
     peaks["groups"] = peak_mb()
+    anchoring = resource.getrusage(resource.RUSAGE_CHILDREN)  # and the groups' workers
     dups.groups()
     t3 = time.perf_counter()
     # A decision in the page: "not duplicates" for one pair of the largest group (the
@@ -425,10 +427,12 @@ def scale(args: argparse.Namespace, work: Path) -> None:
           f"Milvus Lite server {peak_lite / 2**20:.0f} MB")
     print("peak RSS of this process after each stage: " + ", ".join(
         f"{stage} {mb} MB" for stage, mb in peaks.items()))
-    if args.processes:  # ended and waited for by now
-        workers = resource.getrusage(resource.RUSAGE_CHILDREN)
-        print(f"{args.processes} scan worker processes: peak RSS {workers.ru_maxrss // 1024} "
-              f"MB (the largest), CPU {workers.ru_utime + workers.ru_stime:.1f} s together")
+    if args.processes:
+        scan_cpu = scanning.ru_utime + scanning.ru_stime
+        print(f"{args.processes} scan worker processes: peak RSS {scanning.ru_maxrss // 1024} "
+              f"MB (the largest), CPU {scan_cpu:.1f} s together; the groups' worker "
+              f"processes (if any): CPU {anchoring.ru_utime + anchoring.ru_stime - scan_cpu:.1f}"
+              f" s together, peak RSS of every worker {anchoring.ru_maxrss // 1024} MB")
     if n < 100_000:
         print(f"extrapolated linearly to 100k: {whole * 100_000 / n / 60:.1f} min "
               "(search cost per image grows with the collection: an estimate)")
@@ -541,8 +545,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=0, help="use only this many dev images "
                         "(0: all), for a quick run")
     parser.add_argument("--only", choices=("quality", "scale"))
-    parser.add_argument("--processes", type=int, default=0, help="scan in this many worker "
-                        "processes (`bogv duplicates --processes`); 0: two threads")
+    parser.add_argument("--processes", type=int, default=0, help="scan and group in this many "
+                        "worker processes (`bogv duplicates --processes`); 0: two threads")
     parser.add_argument("--keep", action="store_true", help="list bogv's false pairs, and "
                         "the groups keeping another image than their planted original")
     parser.add_argument("--copies-first", action="store_true", help="store each planted "
