@@ -231,7 +231,7 @@ class Component:
 
     records: dict[int, Record]
     edges: dict[int, dict[int, float]]
-    known: dict[str, Pair]
+    known: list[Pair]
     vectors: dict[int, np.ndarray]
 
 
@@ -263,7 +263,7 @@ class Anchoring:
         a crop of that photo is no copy of the screenshot's frame.
         """
         records, edges, vectors = component.records, component.edges, component.vectors
-        known, fresh = dict(component.known), list[Pair]()
+        known, fresh = {p.key: p for p in component.known}, list[Pair]()
         groups = []
         left = set(records)
         while len(left) > 1:

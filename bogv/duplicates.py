@@ -508,7 +508,7 @@ class Duplicates:
                 for n in chunk:
                     job = Component({i: records[i] for i in components[n]},
                                     {i: edges[i] for i in components[n]},
-                                    {p.key: p for p in inside[n]},
+                                    inside[n],
                                     {i: vectors[i] for i in components[n] if i in vectors})
                     futures[n] = pool.submit(anchor, job)
                     futures[n].add_done_callback(anchored(len(components[n])))
@@ -516,9 +516,8 @@ class Duplicates:
                     futures[n].result()
                 freed.give_back()  # the chunk's decoded thumbnails and matches
                 before = chunk
-            for n in before:
-                futures[n].result()
-        anchored_now = [futures[n].result() for n in range(len(components))]
+            # every result read here, where a worker's death is the pool's error
+            anchored_now = [futures[n].result() for n in range(len(components))]
         fresh = [p for _, pairs in anchored_now for p in pairs]
         self.verdicts.save(fresh)
         # Kept by what they were made from, the pairs anchoring checked now included: the
